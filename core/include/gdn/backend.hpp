@@ -1,0 +1,143 @@
+// Handles over a loaded plugin: Plugin (the library and its table), Backend (one device of a
+// plugin), Stream, and DeviceBuffer (owning device memory). Every handle keeps the plugin's
+// library loaded through a shared_ptr, so the code it points into outlives all of them.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gdn/error.hpp"
+#include "gdn/export.hpp"
+#include "gdn/plugin.h"
+
+namespace gdn {
+
+// A loaded plugin library. Created by the registry after the ABI checks. The destructor calls
+// the plugin's shutdown (when init succeeded) and then lets go of the library.
+class GDN_API Plugin {
+public:
+    // `library` keeps the shared object mapped (its deleter unloads it); `table` is a copy of the
+    // plugin's table widened to the host's sizeof(gdn_plugin) with absent slots zeroed.
+    Plugin(std::shared_ptr<void> library, const gdn_plugin& table, std::string path);
+    ~Plugin();
+    Plugin(const Plugin&) = delete;
+    Plugin& operator=(const Plugin&) = delete;
+
+    const gdn_plugin& table() const { return table_; }
+    const std::string& name() const { return name_; }
+    const std::string& path() const { return path_; }
+
+    // Calls init once; remembers the outcome. Throws Error on failure (status of the plugin).
+    void initialize();
+    bool initialized() const { return initialized_; }
+
+private:
+    std::shared_ptr<void> library_;
+    gdn_plugin table_;
+    std::string name_;
+    std::string path_;
+    bool initialized_ = false;
+};
+
+// Runs a plugin call with a message buffer and turns a failure into Error("<what>: <message>").
+template <class F>
+void check_call(const char* what, F&& call);
+
+class GDN_API Stream;
+
+// One device of one plugin. Cheap to copy; all copies share the plugin.
+class GDN_API Backend {
+public:
+    Backend() = default;
+    Backend(std::shared_ptr<Plugin> plugin, int device);
+
+    bool valid() const { return plugin_ != nullptr; }
+    const Plugin& plugin() const { return *plugin_; }
+    const std::shared_ptr<Plugin>& plugin_ptr() const { return plugin_; }
+    const gdn_plugin& table() const { return plugin_->table(); }
+    int device() const { return device_; }
+    // "cpu", "cuda:1": the plugin name, with ":N" when the plugin has more than one device
+    // or N is not 0.
+    std::string name() const;
+    const gdn_device_properties& properties() const { return props_; }
+    const gdn_capabilities& capabilities() const { return caps_; }
+    bool host_accessible() const { return props_.host_accessible != 0; }
+
+    // Device memory (synchronous wrappers, used for set-up, not in the hot path).
+    void* allocate(std::size_t bytes) const;
+    void deallocate(void* ptr) const noexcept;
+
+    // A stream created on first use and shared by every copy of this Backend.
+    Stream& default_stream() const;
+
+private:
+    std::shared_ptr<Plugin> plugin_;
+    int device_ = 0;
+    gdn_device_properties props_{};
+    gdn_capabilities caps_{};
+    std::shared_ptr<Stream> default_stream_;
+};
+
+class GDN_API Stream {
+public:
+    explicit Stream(const Backend& backend, int num_threads = 0);
+    ~Stream();
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    gdn_stream handle() const { return stream_; }
+    const Backend& backend() const { return backend_; }
+
+    void copy(void* dst, const void* src, std::size_t bytes, gdn_copy_kind kind);
+    void fill(void* dst, int byte_value, std::size_t bytes);
+    void synchronize();
+
+private:
+    Backend backend_;
+    gdn_stream stream_ = nullptr;
+};
+
+// Owning device memory.
+class GDN_API DeviceBuffer {
+public:
+    DeviceBuffer() = default;
+    DeviceBuffer(const Backend& backend, std::size_t bytes);
+    ~DeviceBuffer() { reset(); }
+    DeviceBuffer(DeviceBuffer&& o) noexcept;
+    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+    void* data() const { return ptr_; }
+    std::size_t size() const { return bytes_; }
+    const Backend& backend() const { return backend_; }
+    void reset() noexcept;
+
+    // Synchronous helpers on the backend's default stream.
+    void upload(const void* host, std::size_t bytes, std::size_t offset = 0);
+    void download(void* host, std::size_t bytes, std::size_t offset = 0) const;
+
+private:
+    Backend backend_;
+    void* ptr_ = nullptr;
+    std::size_t bytes_ = 0;
+};
+
+// ---- implementation of the template -----------------------------------------------------------
+
+template <class F>
+void check_call(const char* what, F&& call) {
+    char text[1024] = {0};
+    gdn_errbuf err{text, sizeof text};
+    gdn_status st = call(err);
+    if (st != GDN_OK) {
+        std::string msg = what;
+        msg += ": ";
+        msg += text[0] ? text : status_name(st);
+        throw Error(st, msg);
+    }
+}
+
+}  // namespace gdn
