@@ -176,6 +176,12 @@ typedef enum gdn_copy_kind {
  *   conv_state       [num_slots, conv_dim, Kc-1] activation dtype, read/written
  *   out              [T, HV*Dv]               activation dtype, written
  *
+ * Layout the host guarantees (a plugin may rely on it): the last dimension of every tensor has
+ * stride 1; every tensor is packed except the row (first-dimension) stride of mixed_qkv, a and b
+ * (views into a wider projection output) and the slot stride of recurrent_state and conv_state
+ * (a layer's slice of a pool holding all layers). Within a slot the state is packed.
+ * The request of row t is the r with cu_seqlens[r] <= t < cu_seqlens[r+1].
+ *
  * Requests whose slot equals `padding_slot` are padding: their state is neither read nor
  * written and their output rows are written as zeros. Each other slot appears at most once.
  * Index tensors live on the device so that a decode step can be captured in a device graph;
