@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,12 @@ private:
     int device_ = 0;
     gdn_device_properties props_{};
     gdn_capabilities caps_{};
-    std::shared_ptr<Stream> default_stream_;
+    // State shared by all copies of one Backend: its default stream.
+    struct SharedState {
+        std::mutex mutex;
+        std::unique_ptr<Stream> stream;
+    };
+    mutable std::shared_ptr<SharedState> shared_;
 };
 
 class GDN_API Stream {

@@ -1,0 +1,85 @@
+// GDNPool: the recurrent and conv state of every GDN layer for every request slot, on one
+// backend's device. The pool is the only source of truth for a request's state.
+//
+//   recurrent state  f32              [layers, slots + 1, HV, Dv, Dk]   (Dk contiguous)
+//   conv state       activation dtype [layers, slots + 1, conv_dim, Kc - 1]  (oldest first)
+//
+// The extra last slot is the padding slot: a padded row of a captured decode batch points at it,
+// and no forward call ever reads or writes it.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "gdn/backend.hpp"
+#include "gdn/dtype.hpp"
+#include "gdn/export.hpp"
+#include "gdn/tensor.hpp"
+
+namespace gdn {
+
+struct PoolConfig {
+    int num_layers = 1;       // GDN layers (indexed by gdn_layer_idx)
+    int64_t num_slots = 1;    // usable slots, padding slot not counted
+    int num_k_heads = 1;      // H
+    int num_v_heads = 1;      // HV
+    int head_k_dim = 0;       // Dk
+    int head_v_dim = 0;       // Dv
+    int conv_kernel = 4;      // Kc
+    DType activation_dtype = DType::bf16;
+
+    int64_t conv_dim() const { return 2LL * num_k_heads * head_k_dim + int64_t(num_v_heads) * head_v_dim; }
+};
+
+class GDN_API GDNPool {
+public:
+    GDNPool(const Backend& backend, const PoolConfig& config);
+
+    const Backend& backend() const { return backend_; }
+    const PoolConfig& config() const { return config_; }
+    int64_t num_slots() const { return config_.num_slots; }
+    int64_t padding_slot() const { return config_.num_slots; }
+
+    // Takes a free slot and resets it; throws Error when every slot is in use.
+    int64_t alloc_slot();
+    // Returns a slot to the free list (its contents are left as they are).
+    void free_slot(int64_t slot);
+    bool is_allocated(int64_t slot) const;
+    int64_t free_slots() const;
+
+    // Zeroes both states of `slot` in every layer (a new request).
+    void reset_slot(int64_t slot);
+    // Copies both states of every layer from src to dst (prefix-cache snapshot in or out).
+    void copy_slot(int64_t src, int64_t dst);
+
+    // This layer's slice: [slots + 1, HV, Dv, Dk] and [slots + 1, conv_dim, Kc - 1].
+    TensorView recurrent_state(int layer) const;
+    TensorView conv_state(int layer) const;
+
+    // Host copies, for tests and tools.
+    std::vector<float> read_recurrent(int layer, int64_t slot) const;   // [HV, Dv, Dk]
+    std::vector<uint8_t> read_conv_bytes(int layer, int64_t slot) const;  // [conv_dim, Kc-1]
+    void write_recurrent(int layer, int64_t slot, const std::vector<float>& host);
+    void write_conv_bytes(int layer, int64_t slot, const std::vector<uint8_t>& host);
+    // Every byte of the pool (both states), to prove a rejected call changed nothing.
+    std::vector<uint8_t> snapshot() const;
+
+    std::size_t recurrent_slot_bytes() const;  // one layer, one slot
+    std::size_t conv_slot_bytes() const;
+    std::size_t bytes() const { return recurrent_.size() + conv_.size(); }
+
+private:
+    void check_slot(const char* what, int64_t slot, bool allow_padding) const;
+    void check_layer(int layer) const;
+
+    Backend backend_;
+    PoolConfig config_;
+    DeviceBuffer recurrent_;
+    DeviceBuffer conv_;
+    mutable std::mutex mutex_;  // guards the free list
+    std::vector<char> allocated_;
+    std::vector<int64_t> free_list_;
+};
+
+}  // namespace gdn

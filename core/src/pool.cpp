@@ -1,0 +1,188 @@
+#include "gdn/pool.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "gdn/error.hpp"
+
+namespace gdn {
+
+namespace {
+void check_config(const PoolConfig& c) {
+    if (c.num_layers < 1) invalid_argument("num_layers", "at least 1, got " + std::to_string(c.num_layers));
+    if (c.num_slots < 1) invalid_argument("num_slots", "at least 1, got " + std::to_string(c.num_slots));
+    if (c.num_k_heads < 1) invalid_argument("num_k_heads", "at least 1");
+    if (c.num_v_heads < 1 || c.num_v_heads % c.num_k_heads != 0)
+        invalid_argument("num_v_heads", "a positive multiple of num_k_heads (" +
+                                            std::to_string(c.num_k_heads) + "), got " +
+                                            std::to_string(c.num_v_heads));
+    if (c.head_k_dim < 1) invalid_argument("head_k_dim", "at least 1");
+    if (c.head_v_dim < 1) invalid_argument("head_v_dim", "at least 1");
+    if (c.conv_kernel < 2) invalid_argument("conv_kernel", "at least 2, got " + std::to_string(c.conv_kernel));
+    if (!is_activation_dtype(c.activation_dtype))
+        invalid_argument("activation_dtype", std::string("f32, bf16 or f16, got ") + dtype_name(c.activation_dtype));
+}
+}  // namespace
+
+GDNPool::GDNPool(const Backend& backend, const PoolConfig& config)
+    : backend_(backend), config_((check_config(config), config)) {
+    if (!backend_.valid()) invalid_argument("backend", "a loaded backend");
+    const auto total_slots = std::size_t(config_.num_slots + 1);
+    recurrent_ = DeviceBuffer(backend_, std::size_t(config_.num_layers) * total_slots * recurrent_slot_bytes());
+    conv_ = DeviceBuffer(backend_, std::size_t(config_.num_layers) * total_slots * conv_slot_bytes());
+    Stream& s = backend_.default_stream();
+    s.fill(recurrent_.data(), 0, recurrent_.size());
+    s.fill(conv_.data(), 0, conv_.size());
+    s.synchronize();
+    allocated_.assign(std::size_t(config_.num_slots), 0);
+    free_list_.reserve(std::size_t(config_.num_slots));
+    for (int64_t i = config_.num_slots; i-- > 0;) free_list_.push_back(i);  // hand out 0 first
+}
+
+std::size_t GDNPool::recurrent_slot_bytes() const {
+    return std::size_t(config_.num_v_heads) * std::size_t(config_.head_v_dim) *
+           std::size_t(config_.head_k_dim) * sizeof(float);
+}
+
+std::size_t GDNPool::conv_slot_bytes() const {
+    return std::size_t(config_.conv_dim()) * std::size_t(config_.conv_kernel - 1) *
+           dtype_size(config_.activation_dtype);
+}
+
+void GDNPool::check_slot(const char* what, int64_t slot, bool allow_padding) const {
+    const int64_t limit = allow_padding ? config_.num_slots : config_.num_slots - 1;
+    if (slot < 0 || slot > limit)
+        invalid_argument(what, "a slot in 0.." + std::to_string(limit) + ", got " + std::to_string(slot));
+}
+
+void GDNPool::check_layer(int layer) const {
+    if (layer < 0 || layer >= config_.num_layers)
+        invalid_argument("layer", "a GDN layer index in 0.." + std::to_string(config_.num_layers - 1) +
+                                      ", got " + std::to_string(layer));
+}
+
+int64_t GDNPool::alloc_slot() {
+    int64_t slot;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (free_list_.empty())
+            throw Error(GDN_ERR_OUT_OF_MEMORY,
+                        "alloc_slot: all " + std::to_string(config_.num_slots) + " slots are in use");
+        slot = free_list_.back();
+        free_list_.pop_back();
+        allocated_[std::size_t(slot)] = 1;
+    }
+    reset_slot(slot);
+    return slot;
+}
+
+void GDNPool::free_slot(int64_t slot) {
+    check_slot("slot", slot, false);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!allocated_[std::size_t(slot)])
+        invalid_argument("slot", "an allocated slot, but " + std::to_string(slot) + " is free");
+    allocated_[std::size_t(slot)] = 0;
+    free_list_.push_back(slot);
+}
+
+bool GDNPool::is_allocated(int64_t slot) const {
+    check_slot("slot", slot, false);
+    std::lock_guard<std::mutex> lock(mutex_);
+    return allocated_[std::size_t(slot)] != 0;
+}
+
+int64_t GDNPool::free_slots() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return int64_t(free_list_.size());
+}
+
+void GDNPool::reset_slot(int64_t slot) {
+    check_slot("slot", slot, false);
+    Stream& s = backend_.default_stream();
+    const std::size_t total = std::size_t(config_.num_slots + 1);
+    for (int l = 0; l < config_.num_layers; ++l) {
+        const std::size_t layer_slot = std::size_t(l) * total + std::size_t(slot);
+        s.fill(static_cast<char*>(recurrent_.data()) + layer_slot * recurrent_slot_bytes(), 0, recurrent_slot_bytes());
+        s.fill(static_cast<char*>(conv_.data()) + layer_slot * conv_slot_bytes(), 0, conv_slot_bytes());
+    }
+    s.synchronize();
+}
+
+void GDNPool::copy_slot(int64_t src, int64_t dst) {
+    check_slot("src", src, false);
+    check_slot("dst", dst, false);
+    if (src == dst) return;
+    Stream& s = backend_.default_stream();
+    const std::size_t total = std::size_t(config_.num_slots + 1);
+    for (int l = 0; l < config_.num_layers; ++l) {
+        const std::size_t base = std::size_t(l) * total;
+        auto* r = static_cast<char*>(recurrent_.data());
+        auto* c = static_cast<char*>(conv_.data());
+        s.copy(r + (base + std::size_t(dst)) * recurrent_slot_bytes(), r + (base + std::size_t(src)) * recurrent_slot_bytes(),
+               recurrent_slot_bytes(), GDN_COPY_DEVICE_TO_DEVICE);
+        s.copy(c + (base + std::size_t(dst)) * conv_slot_bytes(), c + (base + std::size_t(src)) * conv_slot_bytes(),
+               conv_slot_bytes(), GDN_COPY_DEVICE_TO_DEVICE);
+    }
+    s.synchronize();
+}
+
+TensorView GDNPool::recurrent_state(int layer) const {
+    check_layer(layer);
+    const std::size_t total = std::size_t(config_.num_slots + 1);
+    char* base = static_cast<char*>(recurrent_.data()) + std::size_t(layer) * total * recurrent_slot_bytes();
+    return TensorView(base, DType::f32,
+                      {int64_t(total), config_.num_v_heads, config_.head_v_dim, config_.head_k_dim}, backend_);
+}
+
+TensorView GDNPool::conv_state(int layer) const {
+    check_layer(layer);
+    const std::size_t total = std::size_t(config_.num_slots + 1);
+    char* base = static_cast<char*>(conv_.data()) + std::size_t(layer) * total * conv_slot_bytes();
+    return TensorView(base, config_.activation_dtype,
+                      {int64_t(total), config_.conv_dim(), config_.conv_kernel - 1}, backend_);
+}
+
+std::vector<float> GDNPool::read_recurrent(int layer, int64_t slot) const {
+    check_layer(layer);
+    check_slot("slot", slot, true);
+    std::vector<float> v(recurrent_slot_bytes() / sizeof(float));
+    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * recurrent_slot_bytes();
+    recurrent_.download(v.data(), recurrent_slot_bytes(), off);
+    return v;
+}
+
+std::vector<uint8_t> GDNPool::read_conv_bytes(int layer, int64_t slot) const {
+    check_layer(layer);
+    check_slot("slot", slot, true);
+    std::vector<uint8_t> v(conv_slot_bytes());
+    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * conv_slot_bytes();
+    conv_.download(v.data(), conv_slot_bytes(), off);
+    return v;
+}
+
+void GDNPool::write_recurrent(int layer, int64_t slot, const std::vector<float>& host) {
+    check_layer(layer);
+    check_slot("slot", slot, false);
+    if (host.size() * sizeof(float) != recurrent_slot_bytes())
+        invalid_argument("state", "HV*Dv*Dk = " + std::to_string(recurrent_slot_bytes() / 4) + " floats");
+    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * recurrent_slot_bytes();
+    recurrent_.upload(host.data(), recurrent_slot_bytes(), off);
+}
+
+void GDNPool::write_conv_bytes(int layer, int64_t slot, const std::vector<uint8_t>& host) {
+    check_layer(layer);
+    check_slot("slot", slot, false);
+    if (host.size() != conv_slot_bytes())
+        invalid_argument("conv_state", std::to_string(conv_slot_bytes()) + " bytes");
+    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * conv_slot_bytes();
+    conv_.upload(host.data(), conv_slot_bytes(), off);
+}
+
+std::vector<uint8_t> GDNPool::snapshot() const {
+    std::vector<uint8_t> v(recurrent_.size() + conv_.size());
+    recurrent_.download(v.data(), recurrent_.size());
+    conv_.download(v.data() + recurrent_.size(), conv_.size());
+    return v;
+}
+
+}  // namespace gdn
