@@ -1,0 +1,94 @@
+// Running a fully specified GDN problem through any backend and holding the result against the
+// fp64 reference or a golden file. Shared by `gdn run`, `gdn check`, the tests and conformance:
+// one harness, so every backend is measured the same way.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gdn/backend.hpp"
+#include "gdn/export.hpp"
+#include "gdn/forward_batch.hpp"
+#include "gdn/layer.hpp"
+#include "gdn/reference.hpp"
+#include "gdn/tensor.hpp"
+
+namespace gdn {
+
+// One test case: the problem (inputs already rounded to the activation dtype, states before)
+// and, for golden files, the expected results.
+struct Case {
+    std::string name;
+    DType activation_dtype = DType::f32;
+    ForwardMode mode = ForwardMode::extend;
+    reference::Problem problem;
+    struct Expected {
+        std::vector<double> out, conv_state, recurrent_state;
+    };
+    std::optional<Expected> expected;  // empty: computed with the reference on demand
+};
+
+// Shape of a random case.
+struct RandomCaseSpec {
+    int num_k_heads = 2, num_v_heads = 4, head_k_dim = 32, head_v_dim = 32, conv_kernel = 4;
+    DType activation_dtype = DType::f32;
+    ForwardMode mode = ForwardMode::extend;
+    std::vector<int64_t> lengths{7, 0, 70};  // per request (1 each for decode)
+    bool strong_decay = false;  // cumulative log decay far below -100 inside a chunk
+    double state_scale = 0.1;   // magnitude of the initial recurrent state
+};
+
+// Golden file -> Case (throws Error naming what is missing or malformed).
+GDN_API Case load_golden(const std::filesystem::path& file);
+// Random inputs from a seeded generator; same seed, same case.
+GDN_API Case random_case(const RandomCaseSpec& spec, uint64_t seed);
+// A one-line description, e.g. "H=2 HV=4 Dk=32 Dv=32 Kc=4 bf16 extend lens=[7,0,70]".
+GDN_API std::string describe(const Case& c);
+
+struct Tolerance {
+    double out = 2e-5, state = 2e-5;  // relative L2
+    bool conv_exact = true;
+};
+// The golden README's table: f32 2e-5, bf16/f16 5e-3, conv state exact.
+GDN_API Tolerance default_tolerance(DType activation_dtype);
+
+struct CaseResult {
+    double out_rel_l2 = 0, state_rel_l2 = 0, out_max_abs = 0;
+    bool conv_exact = true;   // conv state bit-identical to the expected one
+    bool finite = true;       // no NaN or Inf anywhere in the outputs
+    bool others_untouched = true;  // slots not named, the padding slot and other layers unchanged
+    bool passed = false;
+    std::string message;      // why it failed
+};
+
+struct RunOptions {
+    Stream* stream = nullptr;  // default: the backend's default stream
+};
+
+// Places the states in scattered slots of a two-layer pool (layer 1 is used), runs the layer once
+// with the output poisoned, checks everything against `c.expected` (or the reference), and that
+// nothing outside the named slots of layer 1 changed.
+GDN_API CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol, const RunOptions& opt = {});
+
+// ---- building blocks ----------------------------------------------------------------------------
+
+// A host vector rounded into a device tensor of dtype `t`.
+GDN_API Tensor to_device(const Backend& backend, DType t, const std::vector<double>& host, std::vector<int64_t> shape);
+// A device tensor (any dtype) read back as doubles.
+GDN_API std::vector<double> to_host_double(const Tensor& t);
+
+// The layer's parameters on a device, and the layer over them.
+class GDN_API DeviceLayer {
+public:
+    DeviceLayer(const Backend& backend, const reference::Problem& p, DType activation_dtype, int gdn_layer_idx);
+    const RadixLinearAttention& layer() const { return *layer_; }
+
+private:
+    Tensor conv_weight_, A_log_, dt_bias_;
+    std::unique_ptr<RadixLinearAttention> layer_;
+};
+
+}  // namespace gdn

@@ -1,0 +1,278 @@
+#include "gdn/harness.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <sstream>
+
+#include "gdn/error.hpp"
+#include "gdn/pool.hpp"
+#include "gdn/safetensors.hpp"
+
+namespace gdn {
+
+namespace {
+
+std::vector<double> rounded(DType t, std::vector<double> v) {
+    for (double& x : v) x = round_to(t, x);
+    return v;
+}
+
+bool all_finite(const std::vector<double>& v) {
+    for (double x : v)
+        if (!std::isfinite(x)) return false;
+    return true;
+}
+
+}  // namespace
+
+// ---- cases ------------------------------------------------------------------------------------
+
+Case load_golden(const std::filesystem::path& file) {
+    const SafetensorsFile f = SafetensorsFile::read(file);
+    Case c;
+    c.name = file.filename().string();
+    reference::Problem& p = c.problem;
+    p.num_k_heads = f.meta_int("num_k_heads");
+    p.num_v_heads = f.meta_int("num_v_heads");
+    p.head_k_dim = f.meta_int("head_k_dim");
+    p.head_v_dim = f.meta_int("head_v_dim");
+    p.conv_kernel = f.meta_int("conv_kernel");
+    c.activation_dtype = dtype_from_name(f.meta("activation_dtype"));
+    const std::string mode = f.meta("mode");
+    if (mode == "extend") c.mode = ForwardMode::extend;
+    else if (mode == "decode") c.mode = ForwardMode::decode;
+    else if (mode == "mixed") c.mode = ForwardMode::mixed;
+    else throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": metadata 'mode' must be extend, decode or mixed, got '" + mode + "'");
+
+    p.mixed_qkv = f.at("mixed_qkv").to_double();
+    p.a = f.at("a").to_double();
+    p.b = f.at("b").to_double();
+    p.conv_weight = f.at("conv_weight").to_double();
+    p.A_log = f.at("A_log").to_double();
+    p.dt_bias = f.at("dt_bias").to_double();
+    for (double v : f.at("cu_seqlens").to_double()) p.cu_seqlens.push_back(int64_t(v));
+    p.conv_state = f.at("conv_state_in").to_double();
+    p.recurrent_state = f.at("recurrent_state_in").to_double();
+    c.expected = Case::Expected{f.at("out").to_double(), f.at("conv_state_out").to_double(),
+                                f.at("recurrent_state_out").to_double()};
+
+    // Shapes must agree with the metadata before anything indexes with them.
+    const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim();
+    const int64_t HV = p.num_v_heads, Kc = p.conv_kernel;
+    auto expect = [&](const char* name, std::size_t got, int64_t want) {
+        if (int64_t(got) != want)
+            throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": tensor '" + name + "' has " + std::to_string(got) +
+                                                      " elements, expected " + std::to_string(want));
+    };
+    if (B < 0 || p.cu_seqlens.front() != 0) throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": cu_seqlens must start at 0");
+    expect("mixed_qkv", p.mixed_qkv.size(), T * C);
+    expect("a", p.a.size(), T * HV);
+    expect("b", p.b.size(), T * HV);
+    expect("conv_weight", p.conv_weight.size(), C * Kc);
+    expect("A_log", p.A_log.size(), HV);
+    expect("dt_bias", p.dt_bias.size(), HV);
+    expect("conv_state_in", p.conv_state.size(), B * C * (Kc - 1));
+    expect("recurrent_state_in", p.recurrent_state.size(), B * HV * p.head_v_dim * p.head_k_dim);
+    expect("out", c.expected->out.size(), T * HV * p.head_v_dim);
+    expect("conv_state_out", c.expected->conv_state.size(), B * C * (Kc - 1));
+    expect("recurrent_state_out", c.expected->recurrent_state.size(), B * HV * p.head_v_dim * p.head_k_dim);
+    return c;
+}
+
+Case random_case(const RandomCaseSpec& s, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    Case c;
+    c.activation_dtype = s.activation_dtype;
+    c.mode = s.mode;
+    reference::Problem& p = c.problem;
+    p.num_k_heads = s.num_k_heads;
+    p.num_v_heads = s.num_v_heads;
+    p.head_k_dim = s.head_k_dim;
+    p.head_v_dim = s.head_v_dim;
+    p.conv_kernel = s.conv_kernel;
+    p.cu_seqlens = {0};
+    for (int64_t len : s.lengths) p.cu_seqlens.push_back(p.cu_seqlens.back() + (s.mode == ForwardMode::decode ? 1 : len));
+    const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim();
+    const int HV = s.num_v_heads;
+    auto fill = [&](std::vector<double>& v, std::size_t n, double scale, double shift = 0.0) {
+        v.resize(n);
+        for (double& x : v) x = round_to(s.activation_dtype, shift + scale * normal(rng));
+    };
+    fill(p.mixed_qkv, std::size_t(T * C), 1.0);
+    fill(p.a, std::size_t(T * HV), 1.0, s.strong_decay ? 3.0 : 0.0);
+    fill(p.b, std::size_t(T * HV), 1.0);
+    fill(p.conv_weight, std::size_t(C * s.conv_kernel), 0.4);
+    fill(p.conv_state, std::size_t(B * C * (s.conv_kernel - 1)), 1.0);
+    p.A_log.resize(std::size_t(HV));
+    p.dt_bias.resize(std::size_t(HV));
+    for (int h = 0; h < HV; ++h) {
+        // Typical decays exp(g) in (0.5, 1); strong decay gives g around -10 per token.
+        p.A_log[std::size_t(h)] = float(std::log(s.strong_decay ? 2.0 + 2.0 * uniform(rng) : 0.05 + 0.5 * uniform(rng)));
+        p.dt_bias[std::size_t(h)] = float(0.1 * normal(rng));
+    }
+    p.recurrent_state.resize(std::size_t(B * HV * s.head_v_dim * s.head_k_dim));
+    for (double& x : p.recurrent_state) x = float(s.state_scale * normal(rng));
+    std::ostringstream name;
+    name << "random seed=" << seed;
+    c.name = name.str();
+    return c;
+}
+
+std::string describe(const Case& c) {
+    const auto& p = c.problem;
+    std::ostringstream o;
+    o << "H=" << p.num_k_heads << " HV=" << p.num_v_heads << " Dk=" << p.head_k_dim << " Dv=" << p.head_v_dim
+      << " Kc=" << p.conv_kernel << " " << dtype_name(c.activation_dtype) << " " << mode_name(c.mode) << " lens=[";
+    for (int64_t r = 0; r < p.num_requests(); ++r)
+        o << (r ? "," : "") << p.cu_seqlens[std::size_t(r + 1)] - p.cu_seqlens[std::size_t(r)];
+    o << "]";
+    return o.str();
+}
+
+Tolerance default_tolerance(DType t) {
+    Tolerance tol;
+    if (t != DType::f32) tol.out = tol.state = 5e-3;
+    return tol;
+}
+
+// ---- building blocks ---------------------------------------------------------------------------
+
+Tensor to_device(const Backend& backend, DType t, const std::vector<double>& host, std::vector<int64_t> shape) {
+    Tensor d(backend, t, std::move(shape));
+    if (std::size_t(d.numel()) != host.size())
+        invalid_argument("host data", std::to_string(d.numel()) + " values, got " + std::to_string(host.size()));
+    std::vector<uint8_t> bytes(d.bytes());
+    for (std::size_t i = 0; i < host.size(); ++i) store_from_double(bytes.data(), t, i, host[i]);
+    d.upload(bytes.data());
+    return d;
+}
+
+std::vector<double> to_host_double(const Tensor& t) {
+    std::vector<uint8_t> bytes(t.bytes());
+    t.download(bytes.data());
+    std::vector<double> v(static_cast<std::size_t>(t.numel()));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = load_as_double(bytes.data(), t.dtype(), i);
+    return v;
+}
+
+DeviceLayer::DeviceLayer(const Backend& backend, const reference::Problem& p, DType act, int gdn_layer_idx)
+    : conv_weight_(to_device(backend, act, p.conv_weight, {p.conv_dim(), p.conv_kernel})),
+      A_log_(to_device(backend, DType::f32, p.A_log, {p.num_v_heads})),
+      dt_bias_(to_device(backend, DType::f32, p.dt_bias, {p.num_v_heads})) {
+    layer_ = std::make_unique<RadixLinearAttention>(0, gdn_layer_idx, p.num_k_heads, p.num_v_heads, p.head_k_dim,
+                                                    p.head_v_dim, conv_weight_.view(), A_log_.view(), dt_bias_.view());
+}
+
+// ---- running a case ------------------------------------------------------------------------------
+
+CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol, const RunOptions& opt) {
+    const reference::Problem& p = c.problem;
+    const DType act = c.activation_dtype;
+    const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim(), Kc = p.conv_kernel;
+    const int64_t HV = p.num_v_heads, Dv = p.head_v_dim, Dk = p.head_k_dim;
+    const std::size_t rec_n = std::size_t(HV * Dv * Dk), conv_n = std::size_t(C * (Kc - 1));
+
+    Case::Expected want;
+    if (c.expected) {
+        want = *c.expected;
+    } else {
+        reference::Problem q = p;
+        want.out = reference::forward(q);
+        want.conv_state = std::move(q.conv_state);
+        want.recurrent_state = std::move(q.recurrent_state);
+    }
+
+    // Two layers, layer 1 used; requests in scattered slots from the top down, the rest of the
+    // pool filled with a known pattern so that a stray write shows.
+    PoolConfig pc;
+    pc.num_layers = 2;
+    pc.num_slots = 2 * B + 3;
+    pc.num_k_heads = p.num_k_heads;
+    pc.num_v_heads = p.num_v_heads;
+    pc.head_k_dim = p.head_k_dim;
+    pc.head_v_dim = p.head_v_dim;
+    pc.conv_kernel = p.conv_kernel;
+    pc.activation_dtype = act;
+    GDNPool pool(backend, pc);
+    std::vector<int64_t> slots(static_cast<std::size_t>(B));
+    for (int64_t r = 0; r < B; ++r) slots[std::size_t(r)] = pc.num_slots - 1 - 2 * r;
+
+    std::mt19937 rng(12345);
+    std::uniform_real_distribution<float> noise(-1.f, 1.f);
+    for (int layer = 0; layer < 2; ++layer)
+        for (int64_t s = 0; s < pc.num_slots; ++s) {
+            std::vector<float> rec(rec_n);
+            std::vector<uint8_t> conv(conv_n * dtype_size(act));
+            for (auto& x : rec) x = noise(rng);
+            for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), act, i, noise(rng));
+            pool.write_recurrent(layer, s, rec);
+            pool.write_conv_bytes(layer, s, conv);
+        }
+    for (int64_t r = 0; r < B; ++r) {
+        std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(std::size_t(r) * rec_n),
+                               p.recurrent_state.begin() + std::ptrdiff_t(std::size_t(r + 1) * rec_n));
+        std::vector<uint8_t> conv(conv_n * dtype_size(act));
+        for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), act, i, p.conv_state[std::size_t(r) * conv_n + i]);
+        pool.write_recurrent(1, slots[std::size_t(r)], rec);
+        pool.write_conv_bytes(1, slots[std::size_t(r)], conv);
+    }
+    const std::vector<uint8_t> before = pool.snapshot();
+
+    DeviceLayer layer(backend, p, act, 1);
+    Tensor qkv = to_device(backend, act, p.mixed_qkv, {T, C});
+    Tensor a = to_device(backend, act, p.a, {T, HV});
+    Tensor b = to_device(backend, act, p.b, {T, HV});
+    Tensor out(backend, act, {T, HV * Dv});
+    ForwardBatch batch = ForwardBatch::from_cu_seqlens(c.mode, pool, slots, p.cu_seqlens);
+    if (opt.stream) batch.set_stream(opt.stream);
+    // Poison: 0xFF bytes are NaN in f32, bf16 and f16, so an unwritten element fails.
+    batch.stream().fill(out.data(), 0xFF, out.bytes());
+    layer.layer().forward(batch, qkv.view(), a.view(), b.view(), out.view());
+    batch.stream().synchronize();
+
+    CaseResult res;
+    const std::vector<double> got_out = to_host_double(out);
+    std::vector<double> got_rec, got_conv;
+    for (int64_t r = 0; r < B; ++r) {
+        const auto rec = pool.read_recurrent(1, slots[std::size_t(r)]);
+        got_rec.insert(got_rec.end(), rec.begin(), rec.end());
+        const auto conv = pool.read_conv_bytes(1, slots[std::size_t(r)]);
+        for (std::size_t i = 0; i < conv_n; ++i) got_conv.push_back(load_as_double(conv.data(), act, i));
+    }
+    res.finite = all_finite(got_out) && all_finite(got_rec) && all_finite(got_conv);
+    res.out_rel_l2 = reference::relative_l2(got_out, want.out);
+    res.out_max_abs = reference::max_abs_diff(got_out, want.out);
+    res.state_rel_l2 = reference::relative_l2(got_rec, want.recurrent_state);
+    res.conv_exact = got_conv == rounded(act, want.conv_state);
+
+    // Everything outside the used slots of layer 1 must be byte-identical.
+    const std::vector<uint8_t> after = pool.snapshot();
+    std::vector<char> used(after.size(), 0);
+    const std::size_t total = std::size_t(pc.num_slots + 1);
+    const std::size_t rec_bytes = pool.recurrent_slot_bytes(), conv_bytes = pool.conv_slot_bytes();
+    const std::size_t rec_region = 2 * total * rec_bytes;
+    for (int64_t s : slots) {
+        std::fill_n(used.begin() + std::ptrdiff_t((total + std::size_t(s)) * rec_bytes), rec_bytes, 1);
+        std::fill_n(used.begin() + std::ptrdiff_t(rec_region + (total + std::size_t(s)) * conv_bytes), conv_bytes, 1);
+    }
+    for (std::size_t i = 0; i < after.size(); ++i)
+        if (!used[i] && after[i] != before[i]) {
+            res.others_untouched = false;
+            break;
+        }
+
+    std::ostringstream why;
+    if (!res.finite) why << "NaN/Inf in the results (unwritten output or overflow); ";
+    if (!(res.out_rel_l2 <= tol.out)) why << "out rel L2 " << res.out_rel_l2 << " > " << tol.out << "; ";
+    if (!(res.state_rel_l2 <= tol.state)) why << "state rel L2 " << res.state_rel_l2 << " > " << tol.state << "; ";
+    if (tol.conv_exact && !res.conv_exact) why << "conv state not exact; ";
+    if (!res.others_untouched) why << "wrote outside its slots (other slots, padding slot or another layer); ";
+    res.message = why.str();
+    res.passed = res.message.empty();
+    return res;
+}
+
+}  // namespace gdn
