@@ -1,0 +1,50 @@
+// gdn check: golden-vector files through a backend, states placed in scattered pool slots.
+#include <cstdio>
+#include <string>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "gdn/error.hpp"
+#include "gdn/harness.hpp"
+#include "gdn/registry.hpp"
+
+namespace gdn::cli {
+
+int cmd_check(int argc, char** argv) {
+    Args args("check",
+              "Runs each golden-vector file (safetensors: inputs, states before, expected output and states after)\n"
+              "through a backend and compares with the tolerances of the golden README: relative L2 of out and\n"
+              "recurrent state <= 2e-5 (f32) or 5e-3 (bf16, f16); conv state exact; NaN/Inf fails.\n"
+              "Exit code 0 only when every file passes.",
+              {{"backend", "NAME", "backend to run on (cpu, cuda, cuda:1, ...; auto = best available)", "auto"}},
+              "FILE.safetensors...");
+    if (!args.parse(argc, argv)) return 0;
+    if (args.positional().empty()) throw std::invalid_argument("no golden files given (see gdn check --help)");
+    const Backend backend = Registry::global().open(args.str("backend"));
+    std::printf("backend %s (%s)\n", backend.name().c_str(), backend.properties().name);
+    std::printf("%-40s %-44s %10s %10s %6s %s\n", "file", "case", "out rel", "state rel", "conv", "result");
+    int failures = 0;
+    for (const std::string& file : args.positional()) {
+        std::string result, desc = "-";
+        char out_rel[32] = "-", state_rel[32] = "-";
+        const char* conv = "-";
+        try {
+            const Case c = load_golden(file);
+            desc = describe(c);
+            const CaseResult r = run_case(backend, c, default_tolerance(c.activation_dtype));
+            std::snprintf(out_rel, sizeof out_rel, "%.2e", r.out_rel_l2);
+            std::snprintf(state_rel, sizeof state_rel, "%.2e", r.state_rel_l2);
+            conv = r.conv_exact ? "exact" : "DIFF";
+            result = r.passed ? "PASS" : "FAIL: " + r.message;
+        } catch (const Error& e) {
+            result = std::string(e.status() == GDN_ERR_UNSUPPORTED ? "UNSUPPORTED: " : "ERROR: ") + e.what();
+        }
+        if (result != "PASS") ++failures;
+        const std::string name = std::filesystem::path(file).filename().string();
+        std::printf("%-40s %-44s %10s %10s %6s %s\n", name.c_str(), desc.c_str(), out_rel, state_rel, conv, result.c_str());
+    }
+    std::printf("%d of %zu files passed\n", int(args.positional().size()) - failures, args.positional().size());
+    return failures ? 1 : 0;
+}
+
+}  // namespace gdn::cli
