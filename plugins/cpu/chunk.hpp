@@ -1,0 +1,36 @@
+// One chunk of one value head in the chunked (WY / UT) form; see NUMERICS.md for the equations.
+#pragma once
+
+#include "problem.hpp"
+
+namespace gdn_cpu {
+
+// Scratch of chunk_head, each [kChunk][kChunk] unless noted.
+struct ChunkWork {
+    float *E, *A, *T, *T1, *T2, *P;
+    float *W;            // [kChunk][dkp]
+    float *U, *X;        // [kChunk][ldv]
+    double* gamma;       // [kChunk]
+    float *eg, *dcy;     // [kChunk]
+};
+
+// Inputs of the key head shared by the value heads of a group, for rows [0, n) of a chunk
+// (rows [n, np) are zero, np = round_up(n, 4)).
+struct ChunkKeys {
+    int n, np, dkp;
+    const float* Q;   // [np][dkp]  q-hat (normalized, with Dk^-1/2)
+    const float* K;   // [np][dkp]  k-hat
+    const float* Kt;  // [dkp][kChunk]  K transposed, columns [np, round_up(np, 16)) zero
+    const float* KK;  // [kChunk][kChunk]  K K^T, valid for s < r
+    const float* QK;  // [kChunk][kChunk]  Q K^T, valid for s <= r
+};
+
+// Fills Kt, KK and QK of `keys` from its Q and K.
+void chunk_keys(const ChunkKeys& keys, float* Kt, float* KK, float* QK);
+
+// Advances St (the state transposed, [dkp][ldv], Dk rows x value columns) over the chunk and
+// writes the chunk's outputs O [np][ldv]. V [np][ldv] (zero rows past n), g and beta [n].
+void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, const float* beta,
+                float* St, float* O, const ChunkWork& w);
+
+}  // namespace gdn_cpu

@@ -1,0 +1,17 @@
+// forward_gdn: checks the call against the capabilities, then runs it in the stream's arena.
+#pragma once
+
+#include "gdn/plugin.h"
+#include "stream.hpp"
+
+namespace gdn_cpu {
+
+// The capability limits that validation enforces and device_capabilities reports.
+inline constexpr int kMinHeadDim = 8, kMaxHeadDim = 256;
+inline constexpr int kMinConvKernel = 2, kMaxConvKernel = 4;
+inline constexpr int kMaxGvaRatio = 31;
+
+// Refuses (writing nothing) or computes the whole layer call; may throw std::bad_alloc.
+gdn_status forward(Stream& stream, const gdn_forward_args& args, gdn_errbuf err);
+
+}  // namespace gdn_cpu

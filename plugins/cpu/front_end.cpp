@@ -1,0 +1,118 @@
+#include "front_end.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "half.hpp"
+#include "simd.hpp"
+
+namespace gdn_cpu {
+
+template <class Act>
+void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0,
+               int width, float* y, int ldy, float* xw, float* wt) {
+    using S = typename Act::storage;
+    const int Kc = p.Kc, K1 = Kc - 1;
+    const int ldw = round_up(width, 8);
+
+    // Weights transposed to [Kc][channel] so that the tap loop runs along contiguous channels.
+    const S* w = static_cast<const S*>(p.conv_w) + int64_t(ch0) * Kc;
+    for (int m = 0; m < Kc; ++m) {
+        float* row = wt + m * ldw;
+        for (int j = 0; j < width; ++j) row[j] = Act::load(w[int64_t(j) * Kc + m]);
+        for (int j = width; j < ldw; ++j) row[j] = 0.0f;
+    }
+
+    // The conv window in f32: rows c0-(Kc-1) .. c0+n-1 of [conv state; request rows].
+    const S* x = static_cast<const S*>(p.qkv);
+    const S* cs = static_cast<const S*>(p.cstate) + slot * p.cstate_stride + int64_t(ch0) * K1;
+    for (int r = 0; r < n + K1; ++r) {
+        const int64_t src = c0 - K1 + r;
+        float* row = xw + int64_t(r) * ldw;
+        if (src >= 0) {
+            const S* in = x + (s0 + src) * p.qkv_ld + ch0;
+            for (int j = 0; j < width; ++j) row[j] = Act::load(in[j]);
+        } else {
+            const int pos = int(K1 + src);  // position in the conv state, oldest first
+            for (int j = 0; j < width; ++j) row[j] = Act::load(cs[int64_t(j) * K1 + pos]);
+        }
+        for (int j = width; j < ldw; ++j) row[j] = 0.0f;
+    }
+
+    for (int i = 0; i < n; ++i) {
+        float* out = y + int64_t(i) * ldy;
+        for (int j = 0; j < ldw; j += 8) {
+            f8 c = splat(0.0f);
+            for (int m = 0; m < Kc; ++m) c += load8(wt + m * ldw + j) * load8(xw + int64_t(i + m) * ldw + j);
+            store8(out + j, c / (1.0f + exp8(-c)));  // SiLU
+        }
+        for (int j = ldw; j < ldy; ++j) out[j] = 0.0f;
+    }
+    for (int i = n; i < np; ++i) std::memset(y + int64_t(i) * ldy, 0, sizeof(float) * ldy);
+}
+
+void l2_normalize_rows(float* x, int ld, int n, int d, float scale) {
+    for (int i = 0; i < n; ++i) {
+        float* row = x + int64_t(i) * ld;
+        f8 acc = splat(0.0f);
+        for (int j = 0; j < d; j += 8) {
+            const f8 v = load8(row + j);
+            acc += v * v;
+        }
+        const float f = scale / std::sqrt(hsum(acc) + 1e-6f);
+        for (int j = 0; j < d; j += 8) store8(row + j, load8(row + j) * f);
+    }
+}
+
+template <class Act>
+void gates(const Problem& p, int64_t row0, int n, int hv, float* g, float* beta) {
+    using S = typename Act::storage;
+    const S* a = static_cast<const S*>(p.a);
+    const S* b = static_cast<const S*>(p.b);
+    const float decay_rate = std::exp(p.A_log[hv]);
+    const float bias = p.dt_bias[hv];
+    for (int i = 0; i < n; ++i) {
+        const float x = Act::load(a[(row0 + i) * p.a_ld + hv]) + bias;
+        const float softplus = x > 20.0f ? x : std::log1p(std::exp(x));
+        g[i] = -decay_rate * softplus;
+        beta[i] = 1.0f / (1.0f + std::exp(-Act::load(b[(row0 + i) * p.b_ld + hv])));
+    }
+}
+
+template <class Act>
+void write_rows(const Problem& p, int64_t row0, int n, int col, int ncols, const float* O, int ldo) {
+    using S = typename Act::storage;
+    const int64_t ld = int64_t(p.HV) * p.Dv;
+    S* out = static_cast<S*>(p.out) + row0 * ld + col;
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < ncols; ++j) out[i * ld + j] = Act::store(O[int64_t(i) * ldo + j]);
+}
+
+template <class Act>
+void update_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t slot, int ch0, int width) {
+    using S = typename Act::storage;
+    const int K1 = p.Kc - 1;
+    const S* x = static_cast<const S*>(p.qkv);
+    S* cs = static_cast<S*>(p.cstate) + slot * p.cstate_stride;
+    for (int j = ch0; j < ch0 + width; ++j) {
+        S* st = cs + int64_t(j) * K1;
+        // Ascending q reads st[q + L] before overwriting it, so the in-place shift is safe.
+        for (int q = 0; q < K1; ++q) {
+            const int64_t src = L - K1 + q;
+            st[q] = src >= 0 ? x[(s0 + src) * p.qkv_ld + j] : st[q + L];
+        }
+    }
+}
+
+#define GDN_CPU_INSTANTIATE(Act)                                                                  \
+    template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int,   \
+                                 float*, int, float*, float*);                                     \
+    template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                   \
+    template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);      \
+    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);
+GDN_CPU_INSTANTIATE(F32)
+GDN_CPU_INSTANTIATE(BF16)
+GDN_CPU_INSTANTIATE(F16)
+#undef GDN_CPU_INSTANTIATE
+
+}  // namespace gdn_cpu

@@ -1,0 +1,36 @@
+// The per-token front end of the layer (causal conv + SiLU, L2 norm, gates) and the moves of
+// activations in and out (output rows, conv state), for a block of rows of one request.
+// Templated on the activation dtype (F32, BF16, F16 of half.hpp); instantiated in front_end.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include "problem.hpp"
+
+namespace gdn_cpu {
+
+// y[i][j] = SiLU(sum_m w[ch0+j][m] * X[c0+i-(Kc-1)+m][ch0+j]) for i < n, j < width, where X is the
+// request's rows (start s0) preceded by its conv state (slot). Columns [width, ldy) and rows
+// [n, np) of y are zeroed so that padded kernels see exact zeros. xw and wt are scratch of
+// (n + Kc - 1) * round_up(width, 8) and Kc * round_up(width, 8) floats.
+template <class Act>
+void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0,
+               int width, float* y, int ldy, float* xw, float* wt);
+
+// x[i] *= scale / sqrt(sum x[i]^2 + 1e-6) for the n rows of d (padded to 8) columns.
+void l2_normalize_rows(float* x, int ld, int n, int d, float scale);
+
+// g = -exp(A_log) softplus(a + dt_bias), beta = sigmoid(b), for rows [row0, row0 + n), head hv.
+template <class Act>
+void gates(const Problem& p, int64_t row0, int n, int hv, float* g, float* beta);
+
+// out[row0 + i][col + j] = O[i][j], rounded to the activation dtype.
+template <class Act>
+void write_rows(const Problem& p, int64_t row0, int n, int col, int ncols, const float* O, int ldo);
+
+// The new conv state of channels [ch0, ch0 + width): the last Kc-1 rows of [old state; the
+// request's L rows]. Raw element copies: the conv state stays bit-exact.
+template <class Act>
+void update_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t slot, int ch0, int width);
+
+}  // namespace gdn_cpu

@@ -1,0 +1,35 @@
+// What a gdn_stream is on the CPU: a oneTBB arena with the requested number of threads (the
+// work of one forward call runs inside it and nowhere else) and the scratch of its workers.
+// Copies and the layer call are synchronous, so a stream has no queue.
+#pragma once
+
+#include <oneapi/tbb/enumerable_thread_specific.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include "scratch.hpp"
+
+namespace gdn_cpu {
+
+// How prefill requests are computed; GDN_CPU_PREFILL picks one when the stream is created.
+enum class PrefillPath {
+    automatic,  // chunked for long requests, token by token for short ones
+    chunked,    // chunked for every request (also 1-token ones): for tests
+    recurrent,  // token by token for every request: the baseline for benchmarks
+};
+
+struct Stream {
+    explicit Stream(int threads, PrefillPath path) : arena(threads), num_threads(threads), prefill(path) {
+        arena.initialize();
+    }
+    tbb::task_arena arena;
+    int num_threads;
+    PrefillPath prefill;
+    tbb::enumerable_thread_specific<Scratch> scratch;
+};
+
+}  // namespace gdn_cpu
+
+// The opaque handle of plugin.h is this struct.
+struct gdn_stream_impl : gdn_cpu::Stream {
+    using gdn_cpu::Stream::Stream;
+};
