@@ -29,6 +29,14 @@ inline gdn::LoadReport report_of(const gdn::Registry& reg, const std::string& st
     throw std::runtime_error("no load report for " + file);
 }
 
+// A round trip through the backend's memory and default stream.
+inline void exercise(const gdn::Backend& b) {
+    void* p = b.allocate(256);
+    b.default_stream().fill(p, 1, 256);
+    b.default_stream().synchronize();
+    b.deallocate(p);
+}
+
 class ScopedEnv {
 public:
     ScopedEnv(const char* name, const char* value) : name_(name) {

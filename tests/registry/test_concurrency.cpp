@@ -1,5 +1,5 @@
-// Loading from several threads at once, and loading and unloading plugins over and over: the
-// registry must neither crash nor call a plugin's init twice or its shutdown early.
+// Loading from several threads at once: the registry must neither crash nor load one plugin
+// file twice.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -31,13 +31,6 @@ int run_threads(int n, F body) {
     for (auto& t : threads) t.join();
     return failures.load();
 }
-
-void exercise(const gdn::Backend& b) {
-    void* p = b.allocate(256);
-    b.default_stream().fill(p, 1, 256);
-    b.default_stream().synchronize();
-    b.deallocate(p);
-}
 }  // namespace
 
 TEST_CASE("8 threads build registries over the same plugins at once") {
@@ -68,6 +61,12 @@ TEST_CASE("8 threads use one registry at once") {
     CHECK(reg.reports().size() == 12);
 }
 
+TEST_CASE("8 threads get the same global registry") {
+    std::vector<const gdn::Registry*> seen(8);
+    CHECK(run_threads(8, [&](int i) { seen[i] = &gdn::Registry::global(); }) == 0);
+    for (const auto* r : seen) CHECK(r == seen[0]);
+}
+
 TEST_CASE("8 threads load_file the same plugin into one empty registry") {
     gdn::Registry reg(std::vector<fs::path>{});
     const int failures = run_threads(8, [&](int) {
@@ -75,31 +74,4 @@ TEST_CASE("8 threads load_file the same plugin into one empty registry") {
     });
     CHECK(failures == 0);
     CHECK(reg.reports().size() == 1);
-}
-
-TEST_CASE("registries are created and destroyed 50 times without a crash") {
-    for (int i = 0; i < 50; ++i) {
-        gdn::Backend kept;
-        {
-            const gdn::Registry reg({test_plugin_dir()});
-            kept = reg.open("fake");
-            exercise(reg.open("fake_low"));
-        }
-        exercise(kept);  // the registry is gone, the plugin is not
-    }
-    SUCCEED();
-}
-
-TEST_CASE("the real CPU plugin is loaded and unloaded 50 times without a crash") {
-    const fs::path cpu = real_plugin_dir() / "libgdn_cpu.so";
-    if (!fs::exists(cpu)) {
-        WARN("skipped: " << cpu << " was not built");
-        return;
-    }
-    for (int i = 0; i < 50; ++i) {
-        const gdn::Registry reg({cpu});
-        const gdn::Backend b = reg.open("cpu");
-        exercise(b);
-    }
-    SUCCEED();
 }

@@ -164,24 +164,3 @@ TEST_CASE("load_file adds a plugin that open can then choose") {
     CHECK(reg.load_file(test_plugin("wrong_major")).stage == LoadStage::entry_found);
     CHECK(reg.open("auto").plugin().name() == "fake_low");
 }
-
-TEST_CASE("a Backend keeps its plugin usable after the registry is gone") {
-    gdn::Backend b;
-    {
-        const gdn::Registry reg({test_plugin_dir()});
-        b = reg.open("fake:1");
-    }
-    void* p = b.allocate(1000);
-    REQUIRE(p != nullptr);
-    b.default_stream().fill(p, 0x5a, 1000);
-    b.default_stream().synchronize();
-    CHECK(static_cast<unsigned char*>(p)[999] == 0x5a);
-    b.deallocate(p);
-    // The fake plugin computes nothing and says so.
-    char text[256] = {0};
-    const gdn_errbuf err{text, sizeof text};
-    gdn_forward_args args{};
-    args.struct_size = sizeof args;
-    CHECK(b.table().forward_gdn(b.default_stream().handle(), &args, err) == GDN_ERR_UNSUPPORTED);
-    CHECK_THAT(std::string(text), Contains("runs nothing"));
-}
