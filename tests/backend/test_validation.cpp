@@ -89,7 +89,7 @@ TEST_CASE("invalid forward calls are refused before anything is written", "[vali
         L.forward(fb, s.view_of(s.qkv, {T, C}, {C, 1}, DType::f16), s.a.view(), s.b.view(), s.out.view());
     });
     expect_rejected(s, "mixed_qkv: stride 1 in dimension 1", [&] {
-        L.forward(fb, s.view_of(s.qkv, {T, C / 2}, {C, 2}, DType::bf16), s.a.view(), s.b.view(), s.out.view());
+        L.forward(fb, s.view_of(s.qkv, {T, C}, {C, 2}, DType::bf16), s.a.view(), s.b.view(), s.out.view());
     });
     expect_rejected(s, "mixed_qkv: stride", [&] {  // rows overlapping
         L.forward(fb, s.view_of(s.qkv, {T, C}, {C - 1, 1}, DType::bf16), s.a.view(), s.b.view(), s.out.view());
@@ -101,7 +101,7 @@ TEST_CASE("invalid forward calls are refused before anything is written", "[vali
         L.forward(fb, s.qkv.view(), s.view_of(s.a, {T, 3}, {3, 1}, DType::bf16), s.b.view(), s.out.view());
     });
     expect_rejected(s, "b: dtype bf16, got f32", [&] {
-        L.forward(fb, s.qkv.view(), s.a.view(), s.view_of(s.b, {T, 2}, {2, 1}, DType::f32), s.out.view());
+        L.forward(fb, s.qkv.view(), s.a.view(), s.view_of(s.b, {T, 4}, {4, 1}, DType::f32), s.out.view());
     });
     expect_rejected(s, "out: shape [7, 64]", [&] {
         L.forward(fb, s.qkv.view(), s.a.view(), s.b.view(), s.view_of(s.out, {T, 32}, {32, 1}, DType::bf16));

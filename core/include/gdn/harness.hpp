@@ -20,7 +20,7 @@ namespace gdn {
 
 // One test case: the problem (inputs already rounded to the activation dtype, states before)
 // and, for golden files, the expected results.
-struct Case {
+struct GDN_API Case {
     std::string name;
     DType activation_dtype = DType::f32;
     ForwardMode mode = ForwardMode::extend;

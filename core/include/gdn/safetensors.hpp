@@ -14,7 +14,7 @@
 
 namespace gdn {
 
-struct SafetensorsTensor {
+struct GDN_API SafetensorsTensor {
     std::string name;
     DType dtype = DType::f32;
     std::vector<int64_t> shape;

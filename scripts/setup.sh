@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine (as root) and builds gdn into ./build:
+#   1. installs the Debian packages gdn needs (skipped when they are already there),
+#   2. configures with CMake (the CUDA plugin too when nvcc is found),
+#   3. builds everything.
+# Environment: BUILD_DIR (default build), BUILD_TYPE (default Release), GDN_CMAKE_ARGS (extra).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake ninja-build pkg-config libtbb-dev libboost-dev catch2 nlohmann-json3-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root to install packages" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# CUDA is optional: the plugin is built when a CUDA compiler is there (it needs no GPU to build).
+if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
+
+build=${BUILD_DIR:-build}
+# shellcheck disable=SC2086
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${GDN_CMAKE_ARGS:-}
+cmake --build "$build" -j "$(nproc)"
+echo "setup: built into $build (gdn: $build/bin/gdn)"
