@@ -61,13 +61,19 @@ struct Registry::Impl {
 
     std::string all_reports() const {
         std::string out;
-        for (const auto& e : entries) out += "\n" + format_report(e.report);
+        for (const auto& e : entries) {
+            out += '\n';
+            out += format_report(e.report);
+        }
         return out;
     }
 
     std::string searched() const {
         std::string out;
-        for (const auto& p : search_path) out += (out.empty() ? "" : ":") + p.string();
+        for (const auto& p : search_path) {
+            if (!out.empty()) out += ':';
+            out += p.string();
+        }
         return out.empty() ? "(empty search path)" : out;
     }
 
@@ -181,7 +187,8 @@ Backend Registry::open(std::string_view spec) const {
                     const std::string n = !x.report.name.empty() ? x.report.name
                                                                  : detail::name_from_file(x.report.path);
                     if (n.empty() || !listed.insert(n).second) continue;
-                    known += (known.empty() ? "" : ", ") + n;
+                    if (!known.empty()) known += ", ";
+                    known += n;
                     if (!x.report.usable) known += " (not usable)";
                 }
                 throw Error(GDN_ERR_INVALID_ARGUMENT,
