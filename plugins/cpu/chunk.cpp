@@ -17,7 +17,7 @@
 #include "matmul.hpp"
 #include "simd.hpp"
 
-namespace gdn_cpu {
+namespace gdn_cpu::GDN_CPU_ISA {
 
 namespace {
 constexpr int C = kChunk;
@@ -25,7 +25,7 @@ constexpr float kFlush = -1e30f;  // exp8 of this is exactly 0: masks entries ou
 }  // namespace
 
 void chunk_keys(const ChunkKeys& keys, float* Kt, float* KK, float* QK) {
-    const int np = keys.np, dkp = keys.dkp, cols = round_up(np, 16);
+    const int np = keys.np, dkp = keys.dkp, cols = round_up(np, kTileCols);
     for (int j = 0; j < dkp; ++j) {
         float* row = Kt + j * C;
         for (int s = 0; s < np; ++s) row[s] = keys.K[s * dkp + j];
@@ -46,7 +46,7 @@ void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, 
     for (int r = 0; r < n; ++r) gm[r] = acc += g[r];
     const double Gamma = gm[n - 1];
 
-    alignas(32) float beta[C];
+    alignas(64) float beta[C];
     for (int r = 0; r < C; ++r) {
         beta[r] = r < n ? beta_in[r] : 0.0f;
         w.eg[r] = r < n ? float(gm[r]) : kFlush;
@@ -60,40 +60,48 @@ void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, 
     // included, because the triangular products read whole tiles.
     for (int r = 0; r < np; ++r) {
         float* e = w.E + r * C;
-        for (int s = 0; s < C; ++s) e[s] = (s <= r && r < n) ? float(gm[r] - gm[s]) : kFlush;
+        const int last = r < n ? r : -1;  // rows past n are all zero
+        for (int s = 0; s <= last; ++s) e[s] = float(gm[r] - gm[s]);
+        for (int s = last + 1; s < C; ++s) e[s] = kFlush;
         exp_inplace(e, C);
         float* a = w.A + r * C;
         float* pm = w.P + r * C;
         const float* kk = keys.KK + r * C;
         const float* qk = keys.QK + r * C;
-        for (int s = 0; s < C; ++s) {
-            a[s] = s < r ? beta[r] * kk[s] * e[s] : 0.0f;
-            pm[s] = s <= r ? qk[s] * e[s] : 0.0f;
-        }
+        const float br = beta[r];
+        for (int s = 0; s < r; ++s) a[s] = br * kk[s] * e[s];
+        for (int s = r; s < C; ++s) a[s] = 0.0f;
+        for (int s = 0; s <= r; ++s) pm[s] = qk[s] * e[s];
+        for (int s = r + 1; s < C; ++s) pm[s] = 0.0f;
     }
 
-    // T = (I + A)^-1 by forward substitution: T_r = e_r - sum_{s<r} A_rs T_s. Row s of T is
-    // zero past column s, so row r only needs columns [0, r).
+    // T = (I + A)^-1 by forward substitution: T_r = e_r - sum_{s<r} A_rs T_s. The row being
+    // built stays in registers (kChunk floats); rows of T are zero past their diagonal.
+    constexpr int kRowVectors = C / kLanes;
     for (int r = 0; r < np; ++r) {
-        float* t = w.T + r * C;
-        std::memset(t, 0, sizeof(float) * C);
-        const int cols = round_up(r, 8);
+        vf t[kRowVectors];
+#pragma GCC unroll 8
+        for (int j = 0; j < kRowVectors; ++j) t[j] = splat(0.0f);
         const float* a = w.A + r * C;
         for (int s = 0; s < r; ++s) {
-            const f8 f = splat(a[s]);
+            const vf f = splat(a[s]);
             const float* ts = w.T + s * C;
-            for (int j = 0; j < cols; j += 8) store8(t + j, load8(t + j) - f * load8(ts + j));
+#pragma GCC unroll 8
+            for (int j = 0; j < kRowVectors; ++j) t[j] -= f * vload(ts + j * kLanes);
         }
-        t[r] = 1.0f;
+        float* row = w.T + r * C;
+#pragma GCC unroll 8
+        for (int j = 0; j < kRowVectors; ++j) vstore(row + j * kLanes, t[j]);
+        row[r] = 1.0f;
     }
     // Fold the diagonal factors of W and U into T's columns.
-    alignas(32) float bw[C];
+    alignas(64) float bw[C];
     for (int s = 0; s < C; ++s) bw[s] = beta[s] * w.eg[s];
     for (int r = 0; r < np; ++r)
-        for (int s = 0; s < C; s += 8) {
-            const f8 t = load8(w.T + r * C + s);
-            store8(w.T1 + r * C + s, t * load8(bw + s));
-            store8(w.T2 + r * C + s, t * load8(beta + s));
+        for (int s = 0; s < C; s += kLanes) {
+            const vf t = vload(w.T + r * C + s);
+            vstore(w.T1 + r * C + s, t * vload(bw + s));
+            vstore(w.T2 + r * C + s, t * vload(beta + s));
         }
 
     float* W = w.W;
@@ -104,24 +112,24 @@ void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, 
 
     // Delta = U - W S0^T, kept in U.
     matmul<false, Shape::full>(W, dkp, St, ldv, X, ldv, np, ldv, dkp);
-    for (int i = 0; i < np * ldv; i += 8) store8(U + i, load8(U + i) - load8(X + i));
+    for (int i = 0; i < np * ldv; i += kLanes) vstore(U + i, vload(U + i) - vload(X + i));
 
     // O = diag(exp(gamma)) Q S0^T + P Delta.
     matmul<false, Shape::full>(keys.Q, dkp, St, ldv, O, ldv, np, ldv, dkp);
     for (int r = 0; r < np; ++r) {
-        const f8 f = splat(w.eg[r]);
-        for (int j = 0; j < ldv; j += 8) store8(O + r * ldv + j, f * load8(O + r * ldv + j));
+        const vf f = splat(w.eg[r]);
+        for (int j = 0; j < ldv; j += kLanes) vstore(O + r * ldv + j, f * vload(O + r * ldv + j));
     }
     matmul<true, Shape::lower_a>(w.P, C, U, ldv, O, ldv, np, ldv, np);
 
     // S^T <- exp(Gamma) S0^T + K^T diag(exp(Gamma - gamma)) Delta.
     for (int r = 0; r < np; ++r) {
-        const f8 f = splat(w.dcy[r]);
-        for (int j = 0; j < ldv; j += 8) store8(X + r * ldv + j, f * load8(U + r * ldv + j));
+        const vf f = splat(w.dcy[r]);
+        for (int j = 0; j < ldv; j += kLanes) vstore(X + r * ldv + j, f * vload(U + r * ldv + j));
     }
-    const f8 eG = splat(eGamma);
-    for (int i = 0; i < dkp * ldv; i += 8) store8(St + i, eG * load8(St + i));
+    const vf eG = splat(eGamma);
+    for (int i = 0; i < dkp * ldv; i += kLanes) vstore(St + i, eG * vload(St + i));
     matmul<true, Shape::full>(keys.Kt, C, X, ldv, St, ldv, dkp, ldv, np);
 }
 
-}  // namespace gdn_cpu
+}  // namespace gdn_cpu::GDN_CPU_ISA

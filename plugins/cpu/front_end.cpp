@@ -6,14 +6,14 @@
 #include "half.hpp"
 #include "simd.hpp"
 
-namespace gdn_cpu {
+namespace gdn_cpu::GDN_CPU_ISA {
 
 template <class Act>
 void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0,
                int width, float* y, int ldy, float* xw, float* wt) {
     using S = typename Act::storage;
     const int Kc = p.Kc, K1 = Kc - 1;
-    const int ldw = round_up(width, 8);
+    const int ldw = round_up(width, kLanes);
 
     // Weights transposed to [Kc][channel] so that the tap loop runs along contiguous channels.
     const S* w = static_cast<const S*>(p.conv_w) + int64_t(ch0) * Kc;
@@ -41,10 +41,10 @@ void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, in
 
     for (int i = 0; i < n; ++i) {
         float* out = y + int64_t(i) * ldy;
-        for (int j = 0; j < ldw; j += 8) {
-            f8 c = splat(0.0f);
-            for (int m = 0; m < Kc; ++m) c += load8(wt + m * ldw + j) * load8(xw + int64_t(i + m) * ldw + j);
-            store8(out + j, c / (1.0f + exp8(-c)));  // SiLU
+        for (int j = 0; j < ldw; j += kLanes) {
+            vf c = splat(0.0f);
+            for (int m = 0; m < Kc; ++m) c += vload(wt + m * ldw + j) * vload(xw + int64_t(i + m) * ldw + j);
+            vstore(out + j, c / (1.0f + vexp(-c)));  // SiLU
         }
         for (int j = ldw; j < ldy; ++j) out[j] = 0.0f;
     }
@@ -54,13 +54,13 @@ void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, in
 void l2_normalize_rows(float* x, int ld, int n, int d, float scale) {
     for (int i = 0; i < n; ++i) {
         float* row = x + int64_t(i) * ld;
-        f8 acc = splat(0.0f);
-        for (int j = 0; j < d; j += 8) {
-            const f8 v = load8(row + j);
+        vf acc = splat(0.0f);
+        for (int j = 0; j < d; j += kLanes) {
+            const vf v = vload(row + j);
             acc += v * v;
         }
         const float f = scale / std::sqrt(hsum(acc) + 1e-6f);
-        for (int j = 0; j < d; j += 8) store8(row + j, load8(row + j) * f);
+        for (int j = 0; j < d; j += kLanes) vstore(row + j, vload(row + j) * f);
     }
 }
 
@@ -115,4 +115,4 @@ GDN_CPU_INSTANTIATE(BF16)
 GDN_CPU_INSTANTIATE(F16)
 #undef GDN_CPU_INSTANTIATE
 
-}  // namespace gdn_cpu
+}  // namespace gdn_cpu::GDN_CPU_ISA

@@ -7,17 +7,17 @@
 
 #include "problem.hpp"
 
-namespace gdn_cpu {
+namespace gdn_cpu::GDN_CPU_ISA {
 
 // y[i][j] = SiLU(sum_m w[ch0+j][m] * X[c0+i-(Kc-1)+m][ch0+j]) for i < n, j < width, where X is the
 // request's rows (start s0) preceded by its conv state (slot). Columns [width, ldy) and rows
 // [n, np) of y are zeroed so that padded kernels see exact zeros. xw and wt are scratch of
-// (n + Kc - 1) * round_up(width, 8) and Kc * round_up(width, 8) floats.
+// (n + Kc - 1) * round_up(width, kLanes) and Kc * round_up(width, kLanes) floats.
 template <class Act>
 void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0,
                int width, float* y, int ldy, float* xw, float* wt);
 
-// x[i] *= scale / sqrt(sum x[i]^2 + 1e-6) for the n rows of d (padded to 8) columns.
+// x[i] *= scale / sqrt(sum x[i]^2 + 1e-6) for the n rows of d (padded to kLanes) columns.
 void l2_normalize_rows(float* x, int ld, int n, int d, float scale);
 
 // g = -exp(A_log) softplus(a + dt_bias), beta = sigmoid(b), for rows [row0, row0 + n), head hv.
@@ -33,4 +33,4 @@ void write_rows(const Problem& p, int64_t row0, int n, int col, int ncols, const
 template <class Act>
 void update_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t slot, int ch0, int width);
 
-}  // namespace gdn_cpu
+}  // namespace gdn_cpu::GDN_CPU_ISA

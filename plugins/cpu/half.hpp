@@ -6,7 +6,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace gdn_cpu {
+namespace gdn_cpu::GDN_CPU_ISA {
 
 inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
 
@@ -61,4 +61,4 @@ struct F16 {
     static uint16_t store(float v) { return f32_to_f16(v); }
 };
 
-}  // namespace gdn_cpu
+}  // namespace gdn_cpu::GDN_CPU_ISA

@@ -12,6 +12,7 @@
 #include "errors.hpp"
 #include "forward.hpp"
 #include "gdn/plugin.h"
+#include "kernels.hpp"
 #include "stream.hpp"
 
 namespace gdn_cpu {
@@ -126,7 +127,7 @@ gdn_status stream_create(int32_t device, const gdn_stream_options* options, gdn_
             threads = options->num_threads;
         if (threads < 0) return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_threads: %d is negative", threads);
         if (threads == 0) threads = default_threads();
-        *out = new gdn_stream_impl(threads, prefill_path_from_env());
+        *out = new gdn_stream_impl(threads, prefill_path_from_env(), select_kernels());
         return GDN_OK;
     });
 }

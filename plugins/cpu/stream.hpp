@@ -6,6 +6,7 @@
 #include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "kernels.hpp"
 #include "scratch.hpp"
 
 namespace gdn_cpu {
@@ -18,12 +19,14 @@ enum class PrefillPath {
 };
 
 struct Stream {
-    explicit Stream(int threads, PrefillPath path) : arena(threads), num_threads(threads), prefill(path) {
+    Stream(int threads, PrefillPath path, const Kernels& k)
+        : arena(threads), num_threads(threads), prefill(path), kernels(&k) {
         arena.initialize();
     }
     tbb::task_arena arena;
     int num_threads;
     PrefillPath prefill;
+    const Kernels* kernels;  // the ISA's compute kernels (kernels.hpp)
     tbb::enumerable_thread_specific<Scratch> scratch;
 };
 

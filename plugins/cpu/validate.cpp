@@ -129,7 +129,6 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
 
     p.H = int(H), p.HV = int(HV), p.Dk = int(Dk), p.Dv = int(Dv), p.Kc = int(Kc);
     p.ratio = ratio, p.conv_dim = int(conv_dim);
-    p.dkp = round_up(p.Dk, 16), p.dvp = round_up(p.Dv, 16);
     p.T = T, p.B = B, p.padding_slot = a.padding_slot;
     p.act = gdn_dtype(act);
     p.qkv = a.mixed_qkv.data, p.qkv_ld = a.mixed_qkv.strides[0];

@@ -1,0 +1,174 @@
+// One task of a forward call: a group (request, key head, the value heads that read it, a block
+// of value columns) from the conv to the output rows and the updated states. Compiled once per
+// ISA (see kernels.hpp). The chunks of a group are sequential through its states; the q/k conv,
+// norm and key products of a chunk are done once and shared by the group's value heads.
+#include <cmath>
+#include <cstring>
+
+#include "chunk.hpp"
+#include "front_end.hpp"
+#include "half.hpp"
+#include "kernels.hpp"
+#include "matmul.hpp"
+#include "recurrent.hpp"
+
+namespace gdn_cpu::GDN_CPU_ISA {
+
+namespace {
+
+// Offsets (in floats) of the regions of a worker's scratch for one call's shapes. Widths are
+// padded to whole register tiles (dkp, dvp) so that no kernel has a tail.
+struct Layout {
+    explicit Layout(const Problem& p) : dkp(round_up(p.Dk, kTileCols)), dvp(round_up(p.Dv, kTileCols)) {
+        const int C = kChunk;
+        const int w = dkp > dvp ? dkp : dvp;
+        std::size_t at = 0;
+        auto take = [&at](std::size_t n) {
+            const std::size_t o = at;
+            at += (n + 15) / 16 * 16;  // every region starts 64-byte aligned
+            return o;
+        };
+        xw = take(std::size_t(C + p.Kc - 1) * w);
+        wt = take(std::size_t(p.Kc) * w);
+        Q = take(std::size_t(C) * dkp);
+        K = take(std::size_t(C) * dkp);
+        Kt = take(std::size_t(dkp) * C);
+        KK = take(C * C);
+        QK = take(C * C);
+        V = take(std::size_t(C) * dvp);
+        g = take(C);
+        beta = take(C);
+        gamma = take(2 * C);  // doubles
+        eg = take(C);
+        dcy = take(C);
+        E = take(C * C);
+        A = take(C * C);
+        Tm = take(C * C);
+        T1 = take(C * C);
+        T2 = take(C * C);
+        P = take(C * C);
+        W = take(std::size_t(C) * dkp);
+        U = take(std::size_t(C) * dvp);
+        X = take(std::size_t(C) * dvp);
+        O = take(std::size_t(C) * dvp);
+        St = take(std::size_t(p.ratio) * dkp * dvp);
+        total = at;
+    }
+    int dkp, dvp;
+    std::size_t xw, wt, Q, K, Kt, KK, QK, V, g, beta, gamma, eg, dcy, E, A, Tm, T1, T2, P, W, U, X,
+        O, St, total;
+};
+
+template <class Act>
+void run_group(const Problem& p, const GroupTask& t, float* base) {
+    const Layout lay(p);
+    const int64_t s0 = p.cu[t.req], L = p.cu[t.req + 1] - s0, slot = p.slots[t.req];
+    const int C = kChunk, Dk = p.Dk, Dv = p.Dv, dkp = lay.dkp;
+    const int ncols = t.col1 - t.col0, ldv = round_up(ncols, kTileCols);
+    const int hv0 = t.h * p.ratio;
+
+    float* Q = base + lay.Q;
+    float* K = base + lay.K;
+    float* V = base + lay.V;
+    float* O = base + lay.O;
+    float* g = base + lay.g;
+    float* beta = base + lay.beta;
+    float* xw = base + lay.xw;
+    float* wt = base + lay.wt;
+    float* St = base + lay.St;
+    const ChunkWork work{base + lay.E, base + lay.A, base + lay.Tm, base + lay.T1, base + lay.T2,
+                         base + lay.P, base + lay.W, base + lay.U, base + lay.X,
+                         reinterpret_cast<double*>(base + lay.gamma), base + lay.eg, base + lay.dcy};
+
+    // The states of the group's value heads, restricted to our value columns.
+    float* pool = p.rstate + slot * p.rstate_stride;
+    auto state_of = [&](int i) { return pool + (int64_t(hv0 + i) * Dv + t.col0) * Dk; };
+    auto scratch_state = [&](int i) { return St + int64_t(i) * dkp * ldv; };
+
+    if (t.chunked) {  // load transposed: St[j][c] = S[c][j], zero padded
+        for (int i = 0; i < p.ratio; ++i) {
+            const float* S = state_of(i);
+            float* st = scratch_state(i);
+            std::memset(st, 0, sizeof(float) * dkp * ldv);
+            for (int c = 0; c < ncols; ++c)
+                for (int j = 0; j < Dk; ++j) st[j * ldv + c] = S[int64_t(c) * Dk + j];
+        }
+    }
+
+    const float q_scale = 1.0f / std::sqrt(float(Dk));
+    for (int64_t c0 = 0; c0 < L; c0 += C) {
+        const int n = int(L - c0 < C ? L - c0 : C), np = round_up(n, kTileRows);
+        conv_silu<Act>(p, s0, slot, c0, n, np, t.h * Dk, Dk, Q, dkp, xw, wt);
+        conv_silu<Act>(p, s0, slot, c0, n, np, (p.H + t.h) * Dk, Dk, K, dkp, xw, wt);
+        l2_normalize_rows(Q, dkp, n, dkp, q_scale);
+        l2_normalize_rows(K, dkp, n, dkp, 1.0f);
+
+        const ChunkKeys keys{n, np, dkp, Q, K, base + lay.Kt, base + lay.KK, base + lay.QK};
+        if (t.chunked) chunk_keys(keys, base + lay.Kt, base + lay.KK, base + lay.QK);
+
+        for (int i = 0; i < p.ratio; ++i) {
+            const int hv = hv0 + i;
+            conv_silu<Act>(p, s0, slot, c0, n, np, 2 * p.H * Dk + hv * Dv + t.col0, ncols, V, ldv, xw, wt);
+            gates<Act>(p, s0 + c0, n, hv, g, beta);
+            if (t.chunked) {
+                chunk_head(keys, ldv, V, g, beta, scratch_state(i), O, work);
+            } else {
+                float* S = state_of(i);
+                for (int r = 0; r < n; ++r)
+                    recurrent_step(S, Dk, Dk, ncols, K + r * dkp, Q + r * dkp, V + r * ldv,
+                                   std::exp(g[r]), beta[r], O + r * ldv);
+            }
+            write_rows<Act>(p, s0 + c0, n, hv * Dv + t.col0, ncols, O, ldv);
+        }
+    }
+
+    if (t.chunked) {
+        for (int i = 0; i < p.ratio; ++i) {
+            float* S = state_of(i);
+            const float* st = scratch_state(i);
+            for (int c = 0; c < ncols; ++c)
+                for (int j = 0; j < Dk; ++j) S[int64_t(c) * Dk + j] = st[j * ldv + c];
+        }
+    }
+    if (t.write_conv_state) {
+        update_conv_state<Act>(p, s0, L, slot, t.h * Dk, Dk);
+        update_conv_state<Act>(p, s0, L, slot, (p.H + t.h) * Dk, Dk);
+        update_conv_state<Act>(p, s0, L, slot, 2 * p.H * Dk + hv0 * Dv, p.ratio * Dv);
+    }
+}
+
+std::size_t scratch_floats(const Problem& p) { return Layout(p).total; }
+
+void run_group_any(const Problem& p, const GroupTask& t, float* scratch) {
+    switch (p.act) {
+        case GDN_DTYPE_F32: run_group<F32>(p, t, scratch); break;
+        case GDN_DTYPE_BF16: run_group<BF16>(p, t, scratch); break;
+        default: run_group<F16>(p, t, scratch); break;
+    }
+}
+
+void update_request_conv_state(const Problem& p, int64_t req) {
+    const int64_t s0 = p.cu[req], L = p.cu[req + 1] - s0, slot = p.slots[req];
+    switch (p.act) {
+        case GDN_DTYPE_F32: update_conv_state<F32>(p, s0, L, slot, 0, p.conv_dim); break;
+        case GDN_DTYPE_BF16: update_conv_state<BF16>(p, s0, L, slot, 0, p.conv_dim); break;
+        default: update_conv_state<F16>(p, s0, L, slot, 0, p.conv_dim); break;
+    }
+}
+
+}  // namespace
+
+}  // namespace gdn_cpu::GDN_CPU_ISA
+
+namespace gdn_cpu::GDN_CPU_ISA {
+
+#define GDN_CPU_STR2(x) #x
+#define GDN_CPU_STR(x) GDN_CPU_STR2(x)
+
+const Kernels& kernels() {
+    static const Kernels table{GDN_CPU_STR(GDN_CPU_ISA), &scratch_floats, &run_group_any,
+                               &update_request_conv_state};
+    return table;
+}
+
+}  // namespace gdn_cpu::GDN_CPU_ISA
