@@ -14,7 +14,13 @@ Plugin::Plugin(std::shared_ptr<void> library, const gdn_plugin& table, std::stri
 Plugin::~Plugin() {
     // The plugin stops its threads before its code is unmapped (library_ is released after
     // this body runs, as the last member destroyed).
-    if (initialized_ && table_.shutdown) table_.shutdown();
+    // A C++ plugin could still throw through the C slot; a destructor must not let it out.
+    if (initialized_ && table_.shutdown) {
+        try {
+            table_.shutdown();
+        } catch (...) {
+        }
+    }
 }
 
 void Plugin::initialize() {
