@@ -55,6 +55,10 @@ void GDNPool::check_slot(const char* what, int64_t slot, bool allow_padding) con
         invalid_argument(what, "a slot in 0.." + std::to_string(limit) + ", got " + std::to_string(slot));
 }
 
+std::size_t GDNPool::slot_index(int layer, int64_t slot) const {
+    return std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot);
+}
+
 void GDNPool::check_layer(int layer) const {
     if (layer < 0 || layer >= config_.num_layers)
         invalid_argument("layer", "a GDN layer index in 0.." + std::to_string(config_.num_layers - 1) +
@@ -99,9 +103,8 @@ int64_t GDNPool::free_slots() const {
 void GDNPool::reset_slot(int64_t slot) {
     check_slot("slot", slot, false);
     Stream& s = backend_.default_stream();
-    const std::size_t total = std::size_t(config_.num_slots + 1);
     for (int l = 0; l < config_.num_layers; ++l) {
-        const std::size_t layer_slot = std::size_t(l) * total + std::size_t(slot);
+        const std::size_t layer_slot = slot_index(l, slot);
         s.fill(static_cast<char*>(recurrent_.data()) + layer_slot * recurrent_slot_bytes(), 0, recurrent_slot_bytes());
         s.fill(static_cast<char*>(conv_.data()) + layer_slot * conv_slot_bytes(), 0, conv_slot_bytes());
     }
@@ -113,15 +116,12 @@ void GDNPool::copy_slot(int64_t src, int64_t dst) {
     check_slot("dst", dst, false);
     if (src == dst) return;
     Stream& s = backend_.default_stream();
-    const std::size_t total = std::size_t(config_.num_slots + 1);
+    auto* r = static_cast<char*>(recurrent_.data());
+    auto* c = static_cast<char*>(conv_.data());
+    const std::size_t rb = recurrent_slot_bytes(), cb = conv_slot_bytes();
     for (int l = 0; l < config_.num_layers; ++l) {
-        const std::size_t base = std::size_t(l) * total;
-        auto* r = static_cast<char*>(recurrent_.data());
-        auto* c = static_cast<char*>(conv_.data());
-        s.copy(r + (base + std::size_t(dst)) * recurrent_slot_bytes(), r + (base + std::size_t(src)) * recurrent_slot_bytes(),
-               recurrent_slot_bytes(), GDN_COPY_DEVICE_TO_DEVICE);
-        s.copy(c + (base + std::size_t(dst)) * conv_slot_bytes(), c + (base + std::size_t(src)) * conv_slot_bytes(),
-               conv_slot_bytes(), GDN_COPY_DEVICE_TO_DEVICE);
+        s.copy(r + slot_index(l, dst) * rb, r + slot_index(l, src) * rb, rb, GDN_COPY_DEVICE_TO_DEVICE);
+        s.copy(c + slot_index(l, dst) * cb, c + slot_index(l, src) * cb, cb, GDN_COPY_DEVICE_TO_DEVICE);
     }
     s.synchronize();
 }
@@ -146,7 +146,7 @@ std::vector<float> GDNPool::read_recurrent(int layer, int64_t slot) const {
     check_layer(layer);
     check_slot("slot", slot, true);
     std::vector<float> v(recurrent_slot_bytes() / sizeof(float));
-    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * recurrent_slot_bytes();
+    const std::size_t off = slot_index(layer, slot) * recurrent_slot_bytes();
     recurrent_.download(v.data(), recurrent_slot_bytes(), off);
     return v;
 }
@@ -155,7 +155,7 @@ std::vector<uint8_t> GDNPool::read_conv_bytes(int layer, int64_t slot) const {
     check_layer(layer);
     check_slot("slot", slot, true);
     std::vector<uint8_t> v(conv_slot_bytes());
-    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * conv_slot_bytes();
+    const std::size_t off = slot_index(layer, slot) * conv_slot_bytes();
     conv_.download(v.data(), conv_slot_bytes(), off);
     return v;
 }
@@ -165,7 +165,7 @@ void GDNPool::write_recurrent(int layer, int64_t slot, const std::vector<float>&
     check_slot("slot", slot, false);
     if (host.size() * sizeof(float) != recurrent_slot_bytes())
         invalid_argument("state", "HV*Dv*Dk = " + std::to_string(recurrent_slot_bytes() / 4) + " floats");
-    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * recurrent_slot_bytes();
+    const std::size_t off = slot_index(layer, slot) * recurrent_slot_bytes();
     recurrent_.upload(host.data(), recurrent_slot_bytes(), off);
 }
 
@@ -174,7 +174,7 @@ void GDNPool::write_conv_bytes(int layer, int64_t slot, const std::vector<uint8_
     check_slot("slot", slot, false);
     if (host.size() != conv_slot_bytes())
         invalid_argument("conv_state", std::to_string(conv_slot_bytes()) + " bytes");
-    const std::size_t off = (std::size_t(layer) * std::size_t(config_.num_slots + 1) + std::size_t(slot)) * conv_slot_bytes();
+    const std::size_t off = slot_index(layer, slot) * conv_slot_bytes();
     conv_.upload(host.data(), conv_slot_bytes(), off);
 }
 

@@ -72,6 +72,8 @@ public:
 private:
     void check_slot(const char* what, int64_t slot, bool allow_padding) const;
     void check_layer(int layer) const;
+    // Position of (layer, slot) counted in slots from the start of either state buffer.
+    std::size_t slot_index(int layer, int64_t slot) const;
 
     Backend backend_;
     PoolConfig config_;
