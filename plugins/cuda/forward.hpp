@@ -1,0 +1,11 @@
+// The per-dtype entry points of the CUDA plugin's kernels (one translation unit each).
+#pragma once
+
+#include "../gpu/gdn_common.cuh"
+
+namespace gdn_cuda {
+gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s);
+gdn_rt::Error forward_bf16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s);
+gdn_rt::Error forward_f16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s);
+size_t prefill_smem_bytes(int Dk, int dvs, bool exact);
+} // namespace gdn_cuda

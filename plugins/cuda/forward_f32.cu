@@ -1,0 +1,10 @@
+// Kernel instantiations for f32 activations.
+#include "../gpu/gdn_launch.cuh"
+#include "forward.hpp"
+
+namespace gdn_cuda {
+gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s) {
+    return gdn_gpu::launch_forward<float>(p, plan, s);
+}
+size_t prefill_smem_bytes(int Dk, int dvs, bool exact) { return gdn_gpu::prefill_smem_bytes(Dk, dvs, exact); }
+} // namespace gdn_cuda

@@ -1,0 +1,483 @@
+// The CUDA backend plugin: the gdn_plugin table, devices, streams, memory and forward_gdn.
+// Kernels live in plugins/gpu (shared with a ROCm build); this file is the host side only.
+//
+// Every slot sets the device first (host threads may differ between calls), turns runtime
+// errors into a status and a message, and lets no exception escape.
+#include <gdn/plugin.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../gpu/gdn_common.cuh"
+#include "forward.hpp"
+
+namespace {
+
+using gdn_gpu::GdnParams;
+using gdn_gpu::LaunchPlan;
+
+void set_err(gdn_errbuf err, const char* fmt, ...) {
+    if (!err.text || err.capacity == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(err.text, err.capacity, fmt, ap);
+    va_end(ap);
+}
+
+gdn_status status_of(gdn_rt::Error e) {
+    if (e == gdn_rt::kErrInsufficientDriver || e == cudaErrorNoKernelImageForDevice ||
+        e == cudaErrorUnsupportedPtxVersion || e == cudaErrorCompatNotSupportedOnDevice)
+        return GDN_ERR_DRIVER;
+    if (e == gdn_rt::kErrNoDevice) return GDN_ERR_NO_DEVICE;
+    if (e == gdn_rt::kErrMemoryAllocation) return GDN_ERR_OUT_OF_MEMORY;
+    return GDN_ERR_RUNTIME;
+}
+
+// Reports a runtime error: status plus "<what>: <runtime text> (<name>)".
+gdn_status fail(gdn_rt::Error e, gdn_errbuf err, const char* what) {
+    gdn_rt::get_last_error();  // clear a sticky-free error so the next call starts clean
+    set_err(err, "%s: %s (%s)", what, gdn_rt::error_string(e), gdn_rt::error_name(e));
+    return status_of(e);
+}
+
+#define GDN_TRY(call, what)                                  \
+    do {                                                     \
+        const gdn_rt::Error e_ = (call);                     \
+        if (e_ != gdn_rt::kSuccess) return fail(e_, err, what); \
+    } while (0)
+
+#define GDN_GUARD_BEGIN try {
+#define GDN_GUARD_END                                                     \
+    }                                                                     \
+    catch (const std::bad_alloc&) {                                       \
+        set_err(err, "out of host memory");                               \
+        return GDN_ERR_OUT_OF_MEMORY;                                     \
+    }                                                                     \
+    catch (...) {                                                         \
+        set_err(err, "internal error: unexpected exception in the CUDA plugin"); \
+        return GDN_ERR_INTERNAL;                                          \
+    }
+
+constexpr int kMaxKDim = 256;
+constexpr size_t kInitialCounters = 1 << 16;
+
+// The stream object. `stream` is deliberately the first member: the plugin's own test harness
+// reads it to capture a CUDA graph (the C ABI has no native-handle slot).
+struct StreamImpl {
+    gdn_rt::Stream stream = nullptr;
+    int device = 0;
+    int sm_count = 0;
+    int smem_optin = 0;
+    int cc_major = 0;
+    int* counters = nullptr;  // one per (request, key head), zero between launches
+    size_t counter_cap = 0;
+};
+
+gdn_status init(gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    int n = 0;
+    const gdn_rt::Error e = gdn_rt::device_count(&n);
+    if (e != gdn_rt::kSuccess) {
+        gdn_rt::get_last_error();
+        set_err(err, "%s", gdn_rt::error_string(e));
+        return status_of(e);
+    }
+    if (n <= 0) {
+        set_err(err, "no CUDA device");
+        return GDN_ERR_NO_DEVICE;
+    }
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+void shutdown() {
+    // Nothing to stop: the plugin starts no threads, and the primary context is shared with the
+    // host process (resetting the device would pull it from under other users).
+}
+
+gdn_status device_count(int32_t* count, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    *count = 0;
+    int n = 0;
+    const gdn_rt::Error e = gdn_rt::device_count(&n);
+    if (e != gdn_rt::kSuccess) {
+        gdn_rt::get_last_error();
+        set_err(err, "%s", gdn_rt::error_string(e));
+        return status_of(e);
+    }
+    *count = n;
+    if (n == 0) {
+        set_err(err, "no CUDA device");
+        return GDN_ERR_NO_DEVICE;
+    }
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status check_device(int32_t device, gdn_errbuf err) {
+    int n = 0;
+    GDN_TRY(gdn_rt::device_count(&n), "cudaGetDeviceCount");
+    if (device < 0 || device >= n) {
+        set_err(err, "device: %d is not a CUDA device index (0..%d)", device, n - 1);
+        return GDN_ERR_INVALID_ARGUMENT;
+    }
+    return GDN_OK;
+}
+
+gdn_status device_properties(int32_t device, gdn_device_properties* props, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    if (!props) { set_err(err, "props: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (gdn_status s = check_device(device, err)) return s;
+    gdn_rt::DeviceProp dp{};
+    GDN_TRY(gdn_rt::device_properties(&dp, device), "cudaGetDeviceProperties");
+    gdn_device_properties p{};
+    p.struct_size = props->struct_size < sizeof(p) ? props->struct_size : static_cast<uint32_t>(sizeof(p));
+    p.kind = GDN_DEVICE_GPU;
+    std::snprintf(p.name, sizeof(p.name), "%s", dp.name);
+    p.memory_bytes = dp.totalGlobalMem;
+    p.compute_units = dp.multiProcessorCount;
+    p.compute_major = dp.major;
+    p.compute_minor = dp.minor;
+    p.warp_size = dp.warpSize;
+    p.host_accessible = 0;
+    const uint32_t n = p.struct_size;
+    std::memcpy(props, &p, n);
+    props->struct_size = n;
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_capabilities caps_for(int cc_major) {
+    gdn_capabilities c{};
+    c.struct_size = sizeof(c);
+    if (cc_major < 8) return c;  // the kernels are built for sm_80 and newer: nothing is supported
+    c.activation_dtypes = (1u << GDN_DTYPE_F32) | (1u << GDN_DTYPE_BF16) | (1u << GDN_DTYPE_F16);
+    c.head_k_dim = {16, kMaxKDim, 16};
+    c.head_v_dim = {16, 256, 16};
+    c.conv_kernels = (1u << 2) | (1u << 3) | (1u << 4);
+    c.gva_ratios = 0;
+    for (int r = 1; r <= 8; ++r) c.gva_ratios |= 1u << r;
+    c.modes = (1u << GDN_MODE_EXTEND) | (1u << GDN_MODE_DECODE) | (1u << GDN_MODE_MIXED);
+    c.deterministic = 1;
+    return c;
+}
+
+gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    if (!caps) { set_err(err, "caps: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (gdn_status s = check_device(device, err)) return s;
+    gdn_rt::DeviceProp dp{};
+    GDN_TRY(gdn_rt::device_properties(&dp, device), "cudaGetDeviceProperties");
+    gdn_capabilities c = caps_for(dp.major);
+    const uint32_t n = caps->struct_size < sizeof(c) ? caps->struct_size : static_cast<uint32_t>(sizeof(c));
+    c.struct_size = n;
+    std::memcpy(caps, &c, n);
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status grow_counters(StreamImpl* s, size_t need, gdn_errbuf err) {
+    if (need <= s->counter_cap) return GDN_OK;
+    bool capturing = false;
+    GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "cudaStreamIsCapturing");
+    if (capturing) {
+        set_err(err, "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
+                     "such call before capturing a graph", need, s->counter_cap);
+        return GDN_ERR_UNSUPPORTED;
+    }
+    size_t cap = s->counter_cap ? s->counter_cap : kInitialCounters;
+    while (cap < need) cap *= 2;
+    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "cudaStreamSynchronize");
+    if (s->counters) GDN_TRY(gdn_rt::free_device(s->counters), "cudaFree");
+    s->counters = nullptr;
+    s->counter_cap = 0;
+    void* p = nullptr;
+    GDN_TRY(gdn_rt::malloc_device(&p, cap * sizeof(int)), "cudaMalloc (group counters)");
+    s->counters = static_cast<int*>(p);
+    GDN_TRY(gdn_rt::memset_async(p, 0, cap * sizeof(int), s->stream), "cudaMemsetAsync");
+    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "cudaStreamSynchronize");
+    s->counter_cap = cap;
+    return GDN_OK;
+}
+
+gdn_status stream_create(int32_t device, const gdn_stream_options* /*options*/, gdn_stream* out, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    *out = nullptr;
+    if (gdn_status st = check_device(device, err)) return st;
+    GDN_TRY(gdn_rt::set_device(device), "cudaSetDevice");
+    gdn_rt::DeviceProp dp{};
+    GDN_TRY(gdn_rt::device_properties(&dp, device), "cudaGetDeviceProperties");
+    auto* s = new StreamImpl;
+    s->device = device;
+    s->sm_count = dp.multiProcessorCount;
+    s->cc_major = dp.major;
+    gdn_rt::device_attribute_smem_optin(&s->smem_optin, device);
+    gdn_rt::Error e = gdn_rt::stream_create_nonblocking(&s->stream);
+    if (e != gdn_rt::kSuccess) {
+        delete s;
+        return fail(e, err, "cudaStreamCreateWithFlags");
+    }
+    if (gdn_status st = grow_counters(s, kInitialCounters, err)) {
+        if (s->counters) gdn_rt::free_device(s->counters);
+        gdn_rt::stream_destroy(s->stream);
+        delete s;
+        return st;
+    }
+    *out = reinterpret_cast<gdn_stream>(s);
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status stream_destroy(gdn_stream stream, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    auto* s = reinterpret_cast<StreamImpl*>(stream);
+    if (!s) return GDN_OK;
+    GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
+    gdn_rt::Error e1 = gdn_rt::stream_synchronize(s->stream);
+    gdn_rt::Error e2 = s->counters ? gdn_rt::free_device(s->counters) : gdn_rt::kSuccess;
+    gdn_rt::Error e3 = gdn_rt::stream_destroy(s->stream);
+    delete s;
+    if (e1 != gdn_rt::kSuccess) return fail(e1, err, "cudaStreamSynchronize");
+    if (e2 != gdn_rt::kSuccess) return fail(e2, err, "cudaFree");
+    if (e3 != gdn_rt::kSuccess) return fail(e3, err, "cudaStreamDestroy");
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status stream_synchronize(gdn_stream stream, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    auto* s = reinterpret_cast<StreamImpl*>(stream);
+    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
+    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "cudaStreamSynchronize");
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status mem_alloc(int32_t device, size_t bytes, void** out, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    *out = nullptr;
+    GDN_TRY(gdn_rt::set_device(device), "cudaSetDevice");
+    void* p = nullptr;
+    const gdn_rt::Error e = gdn_rt::malloc_device(&p, bytes ? bytes : 1);
+    if (e != gdn_rt::kSuccess) {
+        gdn_rt::get_last_error();
+        set_err(err, "cudaMalloc of %zu bytes on device %d: %s", bytes, device, gdn_rt::error_string(e));
+        return status_of(e);
+    }
+    *out = p;
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status mem_free(int32_t device, void* ptr, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    if (!ptr) return GDN_OK;
+    GDN_TRY(gdn_rt::set_device(device), "cudaSetDevice");
+    GDN_TRY(gdn_rt::free_device(ptr), "cudaFree");
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status mem_copy(gdn_stream stream, void* dst, const void* src, size_t bytes, int32_t kind, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    auto* s = reinterpret_cast<StreamImpl*>(stream);
+    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    gdn_rt::CopyKind k;
+    switch (kind) {
+    case GDN_COPY_HOST_TO_DEVICE: k = gdn_rt::CopyKind::HostToDevice; break;
+    case GDN_COPY_DEVICE_TO_HOST: k = gdn_rt::CopyKind::DeviceToHost; break;
+    case GDN_COPY_DEVICE_TO_DEVICE: k = gdn_rt::CopyKind::DeviceToDevice; break;
+    default: set_err(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
+    }
+    if (bytes == 0) return GDN_OK;
+    GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
+    GDN_TRY(gdn_rt::memcpy_async(dst, src, bytes, k, s->stream), "cudaMemcpyAsync");
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    auto* s = reinterpret_cast<StreamImpl*>(stream);
+    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (bytes == 0) return GDN_OK;
+    GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
+    GDN_TRY(gdn_rt::memset_async(dst, byte_value, bytes, s->stream), "cudaMemsetAsync");
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+bool size_in(const gdn_size_range& r, int v) { return v >= r.min && v <= r.max && (v - r.min) % r.multiple == 0; }
+
+// Picks the Dv slice of the prefill kernel: the widest slice whose CTAs still fill the GPU once,
+// among those that divide Dv and fit in shared memory. GDN_CUDA_DVS overrides (for tuning).
+int pick_dvs(const StreamImpl* s, int Dk, int Dv, bool exact, int64_t pairs) {
+    const int cands[4] = {128, 64, 32, 16};
+    int fits[4];
+    int nf = 0;
+    for (int c : cands)
+        if (Dv % c == 0 && gdn_cuda::prefill_smem_bytes(Dk, c, exact) <= static_cast<size_t>(s->smem_optin)) fits[nf++] = c;
+    if (nf == 0) return 0;
+    if (const char* env = std::getenv("GDN_CUDA_DVS")) {
+        const int want = std::atoi(env);
+        for (int i = 0; i < nf; ++i)
+            if (fits[i] == want) return want;
+    }
+    for (int i = 0; i < nf; ++i)
+        if (pairs * (Dv / fits[i]) >= s->sm_count) return fits[i];
+    return fits[nf - 1];
+}
+
+gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    auto* s = reinterpret_cast<StreamImpl*>(stream);
+    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!args) { set_err(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    const gdn_forward_args& a = *args;
+    if (a.struct_size < sizeof(gdn_forward_args)) {
+        set_err(err, "args.struct_size: %u is smaller than this plugin's gdn_forward_args (%zu)", a.struct_size,
+                sizeof(gdn_forward_args));
+        return GDN_ERR_INVALID_ARGUMENT;
+    }
+
+    // ---- exactly the declared capabilities ----
+    const gdn_capabilities caps = caps_for(s->cc_major);
+    if (!(caps.activation_dtypes >> a.activation_dtype & 1u) || a.activation_dtype < 0 || a.activation_dtype > 31) {
+        set_err(err, "activation_dtype: %d is not supported by the CUDA backend on this device", a.activation_dtype);
+        return GDN_ERR_UNSUPPORTED;
+    }
+    if (!size_in(caps.head_k_dim, a.head_k_dim)) {
+        set_err(err, "head_k_dim: %d unsupported (multiples of 16 in 16..%d)", a.head_k_dim, kMaxKDim);
+        return GDN_ERR_UNSUPPORTED;
+    }
+    if (!size_in(caps.head_v_dim, a.head_v_dim)) {
+        set_err(err, "head_v_dim: %d unsupported (multiples of 16 in 16..256)", a.head_v_dim);
+        return GDN_ERR_UNSUPPORTED;
+    }
+    if (a.conv_kernel < 2 || a.conv_kernel > 4) {
+        set_err(err, "conv_kernel: %d unsupported (2..4)", a.conv_kernel);
+        return GDN_ERR_UNSUPPORTED;
+    }
+    if (a.num_k_heads <= 0 || a.num_v_heads <= 0 || a.num_v_heads % a.num_k_heads != 0 ||
+        a.num_v_heads / a.num_k_heads > 8) {
+        set_err(err, "num_v_heads / num_k_heads: %d / %d unsupported (GVA ratios 1..8)", a.num_v_heads,
+                a.num_k_heads);
+        return GDN_ERR_UNSUPPORTED;
+    }
+    if (a.mode < 0 || a.mode > 2 || !(caps.modes >> a.mode & 1u)) {
+        set_err(err, "mode: %d unsupported", a.mode);
+        return GDN_ERR_UNSUPPORTED;
+    }
+    const int H = a.num_k_heads, HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim, Kc = a.conv_kernel;
+    const int conv_dim = 2 * H * Dk + HV * Dv;
+    const int64_t B = a.num_requests, T = a.num_tokens;
+
+    // ---- the layout this plugin relies on (the host guarantees it; a mismatch is a host bug) ----
+    auto bad = [&](const char* name) {
+        set_err(err, "%s: layout not as gdn_forward_args promises (last stride 1, packed rows)", name);
+        return GDN_ERR_INVALID_ARGUMENT;
+    };
+    if (a.mixed_qkv.strides[1] != 1 || a.a.strides[1] != 1 || a.b.strides[1] != 1) return bad("mixed_qkv/a/b");
+    if (a.conv_weight.strides[1] != 1 || a.conv_weight.strides[0] != Kc) return bad("conv_weight");
+    if (a.out.strides[1] != 1 || (T > 1 && a.out.strides[0] != static_cast<int64_t>(HV) * Dv)) return bad("out");
+    if (a.recurrent_state.rank != 4 || a.recurrent_state.strides[3] != 1 || a.recurrent_state.strides[2] != Dk ||
+        a.recurrent_state.strides[1] != static_cast<int64_t>(Dv) * Dk)
+        return bad("recurrent_state");
+    if (a.conv_state.rank != 3 || a.conv_state.strides[2] != 1 || a.conv_state.strides[1] != Kc - 1)
+        return bad("conv_state");
+    if ((reinterpret_cast<uintptr_t>(a.recurrent_state.data) & 15) != 0 || (a.recurrent_state.strides[0] & 3) != 0)
+        return bad("recurrent_state (16-byte alignment of slots)");
+    if (B <= 0 || T <= 0) return GDN_OK;
+    if (!a.host_cu_seqlens) { set_err(err, "host_cu_seqlens: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+
+    LaunchPlan plan;
+    int64_t n_ext = 0;
+    for (int64_t r = 0; r < B; ++r) {
+        const int64_t len = a.host_cu_seqlens[r + 1] - a.host_cu_seqlens[r];
+        if (len == 1) plan.decode = true;
+        if (len >= 2) { plan.extend = true; ++n_ext; }
+    }
+    const bool exact = a.activation_dtype == GDN_DTYPE_F32;
+    if (plan.extend) {
+        plan.dvs = pick_dvs(s, Dk, Dv, exact, n_ext * HV);
+        if (plan.dvs == 0) {
+            set_err(err, "head_k_dim: %d does not fit the prefill kernel's shared memory on this device", Dk);
+            return GDN_ERR_UNSUPPORTED;
+        }
+    }
+    plan.decode_rpw = (Dv % 32 == 0 && B * HV * (Dv / 32) >= 2 * s->sm_count) ? 4 : 2;
+
+    GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
+    if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;
+
+    GdnParams p{};
+    p.x = a.mixed_qkv.data;
+    p.a = a.a.data;
+    p.b = a.b.data;
+    p.conv_w = a.conv_weight.data;
+    p.A_log = static_cast<const float*>(a.A_log.data);
+    p.dt_bias = static_cast<const float*>(a.dt_bias.data);
+    p.cu = static_cast<const int64_t*>(a.cu_seqlens.data);
+    p.slots = static_cast<const int64_t*>(a.slots.data);
+    p.state = static_cast<float*>(a.recurrent_state.data);
+    p.conv_state = a.conv_state.data;
+    p.out = a.out.data;
+    p.counters = s->counters;
+    p.x_stride = a.mixed_qkv.strides[0];
+    p.a_stride = a.a.strides[0];
+    p.b_stride = a.b.strides[0];
+    p.state_stride = a.recurrent_state.strides[0];
+    p.conv_stride = a.conv_state.strides[0];
+    p.padding_slot = a.padding_slot;
+    p.B = static_cast<int>(B);
+    p.H = H;
+    p.HV = HV;
+    p.Dk = Dk;
+    p.Dv = Dv;
+    p.Kc = Kc;
+    p.conv_dim = conv_dim;
+    p.gva = HV / H;
+
+    gdn_rt::Error e;
+    switch (a.activation_dtype) {
+    case GDN_DTYPE_F32: e = gdn_cuda::forward_f32(p, plan, s->stream); break;
+    case GDN_DTYPE_BF16: e = gdn_cuda::forward_bf16(p, plan, s->stream); break;
+    default: e = gdn_cuda::forward_f16(p, plan, s->stream); break;
+    }
+    if (e != gdn_rt::kSuccess) return fail(e, err, "forward_gdn kernel launch");
+    return GDN_OK;
+    GDN_GUARD_END
+}
+
+const gdn_plugin kTable = {
+    sizeof(gdn_plugin),
+    GDN_ABI_MAJOR,
+    GDN_ABI_MINOR,
+    "cuda",
+    "0.1.0",
+    "NVIDIA GPUs (sm_80+): fused conv/gates/norm + chunked gated delta rule on tensor cores; one-launch decode",
+    100,
+    init,
+    shutdown,
+    device_count,
+    device_properties,
+    device_capabilities,
+    stream_create,
+    stream_destroy,
+    stream_synchronize,
+    mem_alloc,
+    mem_free,
+    mem_copy,
+    mem_set,
+    forward_gdn,
+};
+
+} // namespace
+
+extern "C" GDN_PLUGIN_EXPORT const gdn_plugin* gdn_plugin_entry(void) { return &kTable; }

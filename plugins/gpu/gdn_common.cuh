@@ -1,0 +1,100 @@
+// Shared pieces of the GDN kernels: the launch parameters and the per-element math of the layer
+// (conv taps, SiLU, gates). See /work/shared/golden/README.md for the exact function.
+#pragma once
+
+#include "vendor.cuh"
+
+namespace gdn_gpu {
+
+// Everything a kernel needs, by value. Element strides; all index tensors live on the device.
+struct GdnParams {
+    const void* x;          // mixed_qkv [T, conv_dim], row stride x_stride
+    const void* a;          // [T, HV], row stride a_stride
+    const void* b;          // [T, HV], row stride b_stride
+    const void* conv_w;     // [conv_dim, Kc], packed
+    const float* A_log;     // [HV]
+    const float* dt_bias;   // [HV]
+    const int64_t* cu;      // [B+1]
+    const int64_t* slots;   // [B]
+    float* state;           // [slots, HV, Dv, Dk], slot stride state_stride
+    void* conv_state;       // [slots, conv_dim, Kc-1], slot stride conv_stride
+    void* out;              // [T, HV*Dv], packed
+    int* counters;          // [B*H], zero between launches (see last_arrival)
+    int64_t x_stride, a_stride, b_stride, state_stride, conv_stride;
+    int64_t padding_slot;
+    int B, H, HV, Dk, Dv, Kc, conv_dim, gva;
+    int nsplit;             // CTAs per (request, value head) along Dv
+};
+
+// What the host decided for one forward call.
+struct LaunchPlan {
+    bool decode = false;  // some request has length 1
+    bool extend = false;  // some request has length >= 2
+    int dvs = 128;        // prefill Dv slice per CTA
+    int decode_rpw = 4;   // decode state rows per warp
+};
+
+__device__ __forceinline__ float silu(float c) { return c / (1.0f + expf(-c)); }
+
+__device__ __forceinline__ float softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+// g = -exp(A_log) * softplus(a + dt_bias)
+__device__ __forceinline__ float gate_g(float a, float A_log, float dt_bias) {
+    return -expf(A_log) * softplus(a + dt_bias);
+}
+__device__ __forceinline__ float gate_beta(float b) { return 1.0f / (1.0f + expf(-b)); }
+
+// The conv input of channel ch at absolute row tt of a request starting at `start`:
+// rows before the request come from the slot's conv state (oldest first).
+template <typename Act>
+__device__ __forceinline__ float conv_input(const GdnParams& p, const Act* cs_slot, int64_t start, int64_t tt,
+                                            int ch) {
+    if (tt >= start) return to_f32(static_cast<const Act*>(p.x)[tt * p.x_stride + ch]);
+    const int km1 = p.Kc - 1;
+    return to_f32(cs_slot[static_cast<int64_t>(ch) * km1 + (km1 + (tt - start))]);
+}
+
+// SiLU(conv) of channel ch at row t.
+template <typename Act>
+__device__ __forceinline__ float conv_silu(const GdnParams& p, const Act* cs_slot, int64_t start, int64_t t, int ch) {
+    const Act* w = static_cast<const Act*>(p.conv_w) + static_cast<int64_t>(ch) * p.Kc;
+    float acc = 0.0f;
+    for (int m = 0; m < p.Kc; ++m) acc = fmaf(to_f32(w[m]), conv_input<Act>(p, cs_slot, start, t - (p.Kc - 1) + m, ch), acc);
+    return silu(acc);
+}
+
+// Writes the new conv state of channel ch for a request [start, end): the last Kc-1 inputs,
+// older state kept when the request is shorter. Only the owner of the channel calls this,
+// after every reader of the old state is done; j ascending reads old[j+len] before writing it.
+template <typename Act>
+__device__ __forceinline__ void write_conv_state(const GdnParams& p, Act* cs_slot, int64_t start, int64_t end, int ch) {
+    const int km1 = p.Kc - 1;
+    const int64_t len = end - start;
+    Act* s = cs_slot + static_cast<int64_t>(ch) * km1;
+    for (int j = 0; j < km1; ++j) {
+        const int64_t tt = end - km1 + j;
+        Act v = tt >= start ? static_cast<const Act*>(p.x)[tt * p.x_stride + ch] : s[j + len];
+        s[j] = v;
+    }
+}
+
+// Each key head's q/k conv-state channels are read by every CTA of its (request, key head)
+// group; the last CTA of the group to finish reading writes them. Called by all threads of the
+// CTA after the CTA's last read of the old conv state. Returns true in the last CTA.
+__device__ __forceinline__ bool last_arrival(int* counter, int group_size, int* smem_flag) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        fence_device();
+        const int prev = atomic_add(counter, 1);
+        const bool last = prev == group_size - 1;
+        if (last) {
+            fence_device();
+            *counter = 0;  // ready for the next launch (or graph replay)
+        }
+        *smem_flag = last ? 1 : 0;
+    }
+    __syncthreads();
+    return *smem_flag != 0;
+}
+
+} // namespace gdn_gpu

@@ -1,0 +1,65 @@
+// Host-side launchers of the GDN kernels, templated on the activation type. A backend plugin
+// instantiates launch_forward<Act> once per activation dtype (one translation unit each).
+#pragma once
+
+#include "gdn_decode.cuh"
+#include "gdn_prefill.cuh"
+
+namespace gdn_gpu {
+// Kernels and their launchers have internal linkage: each plugin translation unit owns its copies.
+namespace {
+
+
+inline size_t prefill_smem_bytes(int Dk, int dvs, bool exact) { return prefill_smem(Dk, dvs, exact).total; }
+
+template <typename Act, int DVS, int DKT>
+gdn_rt::Error launch_prefill_dvs(GdnParams p, gdn_rt::Stream s) {
+    constexpr bool exact = std::is_same<Act, float>::value;
+    const size_t smem = prefill_smem_bytes(p.Dk, DVS, exact);
+    auto kernel = gdn_prefill_kernel<Act, DVS, DKT>;
+    gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
+    if (e != gdn_rt::kSuccess) return e;
+    p.nsplit = p.Dv / DVS;
+    dim3 grid(p.nsplit, p.HV, p.B);
+    kernel<<<grid, kPrefillThreads, smem, s>>>(p);
+    return gdn_rt::get_last_error();
+}
+
+template <typename Act, int DKT>
+gdn_rt::Error launch_prefill(const GdnParams& p, int dvs, gdn_rt::Stream s) {
+    switch (dvs) {
+    case 128: return launch_prefill_dvs<Act, 128, DKT>(p, s);
+    case 64: return launch_prefill_dvs<Act, 64, DKT>(p, s);
+    case 32: return launch_prefill_dvs<Act, 32, DKT>(p, s);
+    default: return launch_prefill_dvs<Act, 16, DKT>(p, s);
+    }
+}
+
+template <typename Act, int NV4, int RPW>
+gdn_rt::Error launch_decode_cfg(GdnParams p, gdn_rt::Stream s) {
+    constexpr int rows = kDecodeWarps * RPW;
+    p.nsplit = p.Dv / rows;
+    dim3 grid(p.nsplit, p.HV, p.B);
+    gdn_decode_kernel<Act, NV4, RPW><<<grid, kDecodeThreads, 0, s>>>(p);
+    return gdn_rt::get_last_error();
+}
+
+template <typename Act>
+gdn_rt::Error launch_forward(const GdnParams& p, const LaunchPlan& plan, gdn_rt::Stream s) {
+    gdn_rt::Error e = gdn_rt::kSuccess;
+    if (plan.decode) {
+        const bool wide = p.Dk > 128;
+        if (plan.decode_rpw == 4)
+            e = wide ? launch_decode_cfg<Act, 2, 4>(p, s) : launch_decode_cfg<Act, 1, 4>(p, s);
+        else
+            e = wide ? launch_decode_cfg<Act, 2, 2>(p, s) : launch_decode_cfg<Act, 1, 2>(p, s);
+        if (e != gdn_rt::kSuccess) return e;
+    }
+    if (plan.extend) {
+        e = p.Dk == 128 ? launch_prefill<Act, 128>(p, plan.dvs, s) : launch_prefill<Act, 0>(p, plan.dvs, s);
+    }
+    return e;
+}
+
+} // namespace
+} // namespace gdn_gpu
