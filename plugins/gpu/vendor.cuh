@@ -11,23 +11,64 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 
 #if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
-#error "plugins/gpu/vendor.cuh: the HIP half of the vendor layer is not written yet (see DESIGN.md)"
+// HIP (ROCm) build: Debian's HIP 5.2 and newer ROCm. No *_sync shuffles, no __hip_bfloat16.
+#define GDN_GPU_HIP 1
+#include <hip/hip_bfloat16.h>
+#include <hip/hip_fp16.h>
+#include <hip/hip_runtime.h>
 #else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #endif
 
+// The tensor-core products below are emulated with shuffles and FMAs on HIP (same fragment
+// contract). GDN_GPU_EMULATE_MMA selects the emulation on CUDA too, so that the code a ROCm
+// build runs can be exercised on an NVIDIA GPU.
+#if defined(GDN_GPU_HIP) && !defined(GDN_GPU_EMULATE_MMA)
+#define GDN_GPU_EMULATE_MMA 1
+#endif
+
 namespace gdn_gpu {
 
 // ---- types -------------------------------------------------------------------------------------
+#if defined(GDN_GPU_HIP)
+using bf16 = hip_bfloat16;  // HIP 5.2 has no __hip_bfloat16; this one converts from f32 with RNE
+using f16 = __half;
+#else
 using bf16 = __nv_bfloat16;
 using f16 = __half;
+#endif
 
+// The kernels' warp: 32 lanes that shuffle, reduce and hold one mma fragment together. It is
+// the same number in the host and device passes of every build (launch geometry depends on it).
+// On AMD wave64 hardware (gfx9: gfx90a, gfx940, gfx942) a wavefront holds two such warps and
+// every collective below stays inside its 32-lane half (shuffle width 32); on wave32 (gfx10+)
+// warp and wavefront coincide. 1-D thread blocks keep a warp inside one wavefront.
 constexpr int kWarpSize = 32;
 
+#if defined(GDN_GPU_HIP) && defined(__AMDGCN_WAVEFRONT_SIZE)
+// The hardware wavefront of the target being compiled (device pass only; a fat binary holds
+// wave64 and wave32 targets at once, so the host asks the device at run time).
+constexpr int kWaveSize = __AMDGCN_WAVEFRONT_SIZE;
+static_assert(kWaveSize % kWarpSize == 0, "a wavefront must hold whole 32-lane warps");
+#elif !defined(GDN_GPU_HIP)
+constexpr int kWaveSize = 32;
+#endif
+
+#if defined(GDN_GPU_HIP)
+__device__ __forceinline__ float to_f32(float x) { return x; }
+__device__ __forceinline__ float to_f32(bf16 x) { return static_cast<float>(x); }
+__device__ __forceinline__ float to_f32(f16 x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T from_f32(float x);
+template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 from_f32<bf16>(float x) { return bf16(x); }  // RNE
+template <> __device__ __forceinline__ f16 from_f32<f16>(float x) { return __float2half_rn(x); }
+#else
 __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float to_f32(f16 x) { return __half2float(x); }
@@ -36,8 +77,31 @@ template <typename T> __device__ __forceinline__ T from_f32(float x);
 template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
 template <> __device__ __forceinline__ bf16 from_f32<bf16>(float x) { return __float2bfloat16_rn(x); }
 template <> __device__ __forceinline__ f16 from_f32<f16>(float x) { return __float2half_rn(x); }
+#endif
+
+// Lane of the calling thread in its 32-lane warp (1-D thread blocks).
+__device__ __forceinline__ int lane_in_warp() { return static_cast<int>(threadIdx.x) & (kWarpSize - 1); }
 
 // ---- warp collectives (full warp participates) ---------------------------------------------------
+#if defined(GDN_GPU_HIP)
+// HIP's shuffles take no mask and act on the whole wavefront unless given a width: width
+// kWarpSize keeps lane indices (and xor partners) inside the caller's 32-lane warp on wave64.
+__device__ __forceinline__ float warp_xor(float v, int lane_mask) { return __shfl_xor(v, lane_mask, kWarpSize); }
+__device__ __forceinline__ float warp_up(float v, int delta) {
+    return __shfl_up(v, static_cast<unsigned>(delta), kWarpSize);
+}
+__device__ __forceinline__ double warp_up(double v, int delta) {
+    return __shfl_up(v, static_cast<unsigned>(delta), kWarpSize);
+}
+__device__ __forceinline__ double warp_bcast(double v, int src_lane) { return __shfl(v, src_lane, kWarpSize); }
+__device__ __forceinline__ float warp_bcast(float v, int src_lane) { return __shfl(v, src_lane, kWarpSize); }
+__device__ __forceinline__ uint32_t warp_bcast(uint32_t v, int src_lane) {
+    return static_cast<uint32_t>(__shfl(static_cast<int>(v), src_lane, kWarpSize));
+}
+#else
+__device__ __forceinline__ uint32_t warp_bcast(uint32_t v, int src_lane) {
+    return __shfl_sync(0xffffffffu, v, src_lane);
+}
 __device__ __forceinline__ float warp_xor(float v, int lane_mask) {
     return __shfl_xor_sync(0xffffffffu, v, lane_mask);
 }
@@ -53,6 +117,7 @@ __device__ __forceinline__ double warp_bcast(double v, int src_lane) {
 __device__ __forceinline__ float warp_bcast(float v, int src_lane) {
     return __shfl_sync(0xffffffffu, v, src_lane);
 }
+#endif
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = kWarpSize / 2; o > 0; o >>= 1) v += warp_xor(v, o);
@@ -66,6 +131,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 //   tf32 m16n8k8:  A a[0]=(g,t) a[1]=(g+8,t) a[2]=(g,t+4) a[3]=(g+8,t+4); B b[0]=(k=t,n=g) b[1]=(t+4,g)
 //   f16 m16n8k16:  A a[0]=(g,2t:2t+1) a[1]=(g+8,2t:) a[2]=(g,2t+8:) a[3]=(g+8,2t+8:);
 //                  B b[0]=(k=2t:2t+1,n=g) b[1]=(k=2t+8:2t+9,n=g)
+#if !defined(GDN_GPU_EMULATE_MMA)
 __device__ __forceinline__ uint32_t tf32_bits(float x) {
     uint32_t r;
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
@@ -87,6 +153,72 @@ __device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const uint32_t (&
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+#else
+// Emulation of the two products above with the same fragment contract: each lane gathers the
+// A row and B column pieces it needs from the other lanes of its warp (shuffles) and
+// accumulates in f32 with FMAs. Operands are rounded exactly as on the tensor cores (tf32:
+// cvt.rna, round to nearest with ties away from zero, 10 mantissa bits; f16 products are exact
+// in f32), so results differ from CUDA's only in the order of the f32 additions.
+// Cost: 32 shuffles per product. TODO(perf): MFMA (gfx90a/gfx940, wave64) and WMMA (gfx11).
+
+// f32 -> tf32 bit pattern (the low 13 bits zero); Inf and NaN pass through.
+__device__ __forceinline__ uint32_t tf32_bits(float x) {
+    uint32_t u = __float_as_uint(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return u;
+    u += 0x1000u;  // half an ulp of tf32 on the magnitude: ties round away from zero
+    return u & 0xffffe000u;
+}
+__device__ __forceinline__ float tf32_value(uint32_t bits) { return __uint_as_float(bits & 0xffffe000u); }
+
+__device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    const int lane = lane_in_warp(), g = lane >> 2, t = lane & 3;
+    const int arow = 4 * g;        // lanes 4g..4g+3 hold rows g and g+8 of A
+    const int bc0 = 8 * t;         // lanes 4n..4n+3 hold column n of B: n = 2t
+    const int bc1 = 8 * t + 4;     //                                    n = 2t + 1
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        const float a_g_k = tf32_value(warp_bcast(a[0], arow + k));    // A(g, k)
+        const float a_h_k = tf32_value(warp_bcast(a[1], arow + k));    // A(g+8, k)
+        const float a_g_k4 = tf32_value(warp_bcast(a[2], arow + k));   // A(g, k+4)
+        const float a_h_k4 = tf32_value(warp_bcast(a[3], arow + k));   // A(g+8, k+4)
+        const float b_k_0 = tf32_value(warp_bcast(b[0], bc0 + k));     // B(k, 2t)
+        const float b_k_1 = tf32_value(warp_bcast(b[0], bc1 + k));     // B(k, 2t+1)
+        const float b_k4_0 = tf32_value(warp_bcast(b[1], bc0 + k));    // B(k+4, 2t)
+        const float b_k4_1 = tf32_value(warp_bcast(b[1], bc1 + k));    // B(k+4, 2t+1)
+        d[0] = fmaf(a_g_k, b_k_0, fmaf(a_g_k4, b_k4_0, d[0]));
+        d[1] = fmaf(a_g_k, b_k_1, fmaf(a_g_k4, b_k4_1, d[1]));
+        d[2] = fmaf(a_h_k, b_k_0, fmaf(a_h_k4, b_k4_0, d[2]));
+        d[3] = fmaf(a_h_k, b_k_1, fmaf(a_h_k4, b_k4_1, d[3]));
+    }
+}
+
+// The two f16 halves of a fragment register (lower address = lower 16 bits) as f32.
+__device__ __forceinline__ float f16_lo(uint32_t v) { return __half2float(__ushort_as_half(static_cast<unsigned short>(v & 0xffffu))); }
+__device__ __forceinline__ float f16_hi(uint32_t v) { return __half2float(__ushort_as_half(static_cast<unsigned short>(v >> 16))); }
+
+__device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    const int lane = lane_in_warp(), g = lane >> 2, t = lane & 3;
+    const int arow = 4 * g, bc0 = 8 * t, bc1 = 8 * t + 4;
+#pragma unroll
+    for (int kp = 0; kp < 4; ++kp) {  // k = 2kp, 2kp+1 (registers 0/1) and 2kp+8, 2kp+9 (2/3)
+        const uint32_t ag = warp_bcast(a[0], arow + kp), ah = warp_bcast(a[1], arow + kp);
+        const uint32_t ag8 = warp_bcast(a[2], arow + kp), ah8 = warp_bcast(a[3], arow + kp);
+        const uint32_t b0 = warp_bcast(b[0], bc0 + kp), b1 = warp_bcast(b[0], bc1 + kp);
+        const uint32_t b08 = warp_bcast(b[1], bc0 + kp), b18 = warp_bcast(b[1], bc1 + kp);
+        const float x[8] = {f16_lo(ag), f16_hi(ag), f16_lo(ag8), f16_hi(ag8),   // row g
+                            f16_lo(ah), f16_hi(ah), f16_lo(ah8), f16_hi(ah8)};  // row g+8
+        const float y0[4] = {f16_lo(b0), f16_hi(b0), f16_lo(b08), f16_hi(b08)};  // column 2t
+        const float y1[4] = {f16_lo(b1), f16_hi(b1), f16_lo(b18), f16_hi(b18)};  // column 2t+1
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            d[0] = fmaf(x[e], y0[e], d[0]);
+            d[1] = fmaf(x[e], y1[e], d[1]);
+            d[2] = fmaf(x[4 + e], y0[e], d[2]);
+            d[3] = fmaf(x[4 + e], y1[e], d[3]);
+        }
+    }
+}
+#endif
 
 // ---- memory ordering between blocks ---------------------------------------------------------------
 __device__ __forceinline__ void fence_device() { __threadfence(); }
@@ -97,6 +229,62 @@ __device__ __forceinline__ int atomic_add(int* p, int v) { return atomicAdd(p, v
 // ---- host runtime ------------------------------------------------------------------------------------
 // The host side of a plugin calls the runtime through these names, so that a HIP build maps them
 // in one place (hipMalloc etc. have the same semantics for what we use).
+#if defined(GDN_GPU_HIP)
+namespace gdn_rt {
+using Error = hipError_t;
+using Stream = hipStream_t;
+using DeviceProp = hipDeviceProp_t;
+constexpr Error kSuccess = hipSuccess;
+constexpr Error kErrInsufficientDriver = hipErrorInsufficientDriver;
+constexpr Error kErrNoDevice = hipErrorNoDevice;
+constexpr Error kErrMemoryAllocation = hipErrorOutOfMemory;
+constexpr const char* kApi = "hip";  // prefix of the runtime's function names, for messages
+inline const char* error_string(Error e) { return hipGetErrorString(e); }
+inline const char* error_name(Error e) { return hipGetErrorName(e); }
+inline Error get_last_error() { return hipGetLastError(); }
+// Errors that mean "this runtime/driver/code object cannot serve this device", not a bug.
+inline bool is_driver_error(Error e) {
+    return e == hipErrorInsufficientDriver || e == hipErrorNoBinaryForGpu || e == hipErrorSharedObjectInitFailed;
+}
+inline Error device_count(int* n) { return hipGetDeviceCount(n); }
+inline Error set_device(int d) { return hipSetDevice(d); }
+inline Error device_properties(DeviceProp* p, int d) { return hipGetDeviceProperties(p, d); }
+// AMD has no opt-in beyond the default: the limit is the LDS one work-group may use (64 KiB on
+// gfx90a, gfx940/942 and gfx10/11; 160 KiB on gfx950).
+inline Error device_attribute_smem_optin(int* v, int d) {
+    return hipDeviceGetAttribute(v, hipDeviceAttributeMaxSharedMemoryPerBlock, d);
+}
+// "gfx90a", "gfx1030", ...: the ISA name without target features (":sramecc+:xnack-").
+inline void device_arch(const DeviceProp& p, char* out, size_t cap) {
+    size_t i = 0;
+    for (; i + 1 < cap && p.gcnArchName[i] && p.gcnArchName[i] != ':'; ++i) out[i] = p.gcnArchName[i];
+    if (cap) out[i] = '\0';
+}
+inline Error stream_create_nonblocking(Stream* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }
+inline Error stream_destroy(Stream s) { return hipStreamDestroy(s); }
+inline Error stream_synchronize(Stream s) { return hipStreamSynchronize(s); }
+inline Error stream_is_capturing(Stream s, bool* capturing) {
+    hipStreamCaptureStatus st = hipStreamCaptureStatusNone;
+    Error e = hipStreamIsCapturing(s, &st);
+    *capturing = st != hipStreamCaptureStatusNone;
+    return e;
+}
+inline Error malloc_device(void** p, size_t n) { return hipMalloc(p, n); }
+inline Error free_device(void* p) { return hipFree(p); }
+inline Error memset_async(void* p, int v, size_t n, Stream s) { return hipMemsetAsync(p, v, n, s); }
+enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
+inline Error memcpy_async(void* d, const void* s, size_t n, CopyKind k, Stream st) {
+    hipMemcpyKind kind = k == CopyKind::HostToDevice   ? hipMemcpyHostToDevice
+                         : k == CopyKind::DeviceToHost ? hipMemcpyDeviceToHost
+                                                       : hipMemcpyDeviceToDevice;
+    return hipMemcpyAsync(d, s, n, kind, st);
+}
+template <typename K> inline Error set_max_dynamic_smem(K kernel, int bytes) {
+    return hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
+                               bytes);
+}
+} // namespace gdn_rt
+#else
 namespace gdn_rt {
 using Error = cudaError_t;
 using Stream = cudaStream_t;
@@ -136,4 +324,14 @@ inline Error memcpy_async(void* d, const void* s, size_t n, CopyKind k, Stream s
 template <typename K> inline Error set_max_dynamic_smem(K kernel, int bytes) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
+// Vendor-neutral names a host file shared by both builds can use (see the HIP half).
+constexpr const char* kApi = "cuda";
+inline bool is_driver_error(Error e) {
+    return e == cudaErrorInsufficientDriver || e == cudaErrorNoKernelImageForDevice ||
+           e == cudaErrorUnsupportedPtxVersion || e == cudaErrorCompatNotSupportedOnDevice;
+}
+inline void device_arch(const DeviceProp& p, char* out, size_t cap) {
+    if (cap) std::snprintf(out, cap, "sm_%d%d", p.major, p.minor);
+}
 } // namespace gdn_rt
+#endif
