@@ -36,7 +36,7 @@ void chunk_keys(const ChunkKeys& keys, float* Kt, float* KK, float* QK) {
 }
 
 void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, const float* beta_in,
-                float* St, float* O, const ChunkWork& w) {
+                float* St, int ldst, float* O, const ChunkWork& w) {
     const int n = keys.n, np = keys.np, dkp = keys.dkp;
 
     // Cumulative log decay in double: gamma_r - gamma_s for close r, s stays exact even when
@@ -111,11 +111,11 @@ void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, 
     matmul<false, Shape::lower_a>(w.T2, C, V, ldv, U, ldv, np, ldv, np);
 
     // Delta = U - W S0^T, kept in U.
-    matmul<false, Shape::full>(W, dkp, St, ldv, X, ldv, np, ldv, dkp);
+    matmul<false, Shape::full>(W, dkp, St, ldst, X, ldv, np, ldv, dkp);
     for (int i = 0; i < np * ldv; i += kLanes) vstore(U + i, vload(U + i) - vload(X + i));
 
     // O = diag(exp(gamma)) Q S0^T + P Delta.
-    matmul<false, Shape::full>(keys.Q, dkp, St, ldv, O, ldv, np, ldv, dkp);
+    matmul<false, Shape::full>(keys.Q, dkp, St, ldst, O, ldv, np, ldv, dkp);
     for (int r = 0; r < np; ++r) {
         const vf f = splat(w.eg[r]);
         for (int j = 0; j < ldv; j += kLanes) vstore(O + r * ldv + j, f * vload(O + r * ldv + j));
@@ -128,8 +128,9 @@ void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, 
         for (int j = 0; j < ldv; j += kLanes) vstore(X + r * ldv + j, f * vload(U + r * ldv + j));
     }
     const vf eG = splat(eGamma);
-    for (int i = 0; i < dkp * ldv; i += kLanes) vstore(St + i, eG * vload(St + i));
-    matmul<true, Shape::full>(keys.Kt, C, X, ldv, St, ldv, dkp, ldv, np);
+    for (int j = 0; j < dkp; ++j)
+        for (int i = 0; i < ldv; i += kLanes) vstore(St + j * ldst + i, eG * vload(St + j * ldst + i));
+    matmul<true, Shape::full>(keys.Kt, C, X, ldv, St, ldst, dkp, ldv, np);
 }
 
 }  // namespace gdn_cpu::GDN_CPU_ISA

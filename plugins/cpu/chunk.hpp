@@ -34,9 +34,10 @@ struct ChunkKeys {
 // Fills Kt, KK and QK of `keys` from its Q and K.
 void chunk_keys(const ChunkKeys& keys, float* Kt, float* KK, float* QK);
 
-// Advances St (the state transposed, [dkp][ldv], Dk rows x value columns) over the chunk and
-// writes the chunk's outputs O [np][ldv]. V [np][ldv] (zero rows past n), g and beta [n].
+// Advances St (the state transposed: dkp rows of Dk, ldv value columns, row stride ldst) over
+// the chunk and writes the chunk's outputs O [np][ldv]. V [np][ldv] (zero rows past n), g and
+// beta [n].
 void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, const float* beta,
-                float* St, float* O, const ChunkWork& w);
+                float* St, int ldst, float* O, const ChunkWork& w);
 
 }  // namespace gdn_cpu::GDN_CPU_ISA

@@ -14,39 +14,59 @@ void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, in
     using S = typename Act::storage;
     const int Kc = p.Kc, K1 = Kc - 1;
     const int ldw = round_up(width, kLanes);
-
-    // Weights transposed to [Kc][channel] so that the tap loop runs along contiguous channels.
-    const S* w = static_cast<const S*>(p.conv_w) + int64_t(ch0) * Kc;
-    for (int m = 0; m < Kc; ++m) {
-        float* row = wt + m * ldw;
-        for (int j = 0; j < width; ++j) row[j] = Act::load(w[int64_t(j) * Kc + m]);
-        for (int j = width; j < ldw; ++j) row[j] = 0.0f;
-    }
-
-    // The conv window in f32: rows c0-(Kc-1) .. c0+n-1 of [conv state; request rows].
     const S* x = static_cast<const S*>(p.qkv);
     const S* cs = static_cast<const S*>(p.cstate) + slot * p.cstate_stride + int64_t(ch0) * K1;
-    for (int r = 0; r < n + K1; ++r) {
-        const int64_t src = c0 - K1 + r;
-        float* row = xw + int64_t(r) * ldw;
-        if (src >= 0) {
-            const S* in = x + (s0 + src) * p.qkv_ld + ch0;
-            for (int j = 0; j < width; ++j) row[j] = Act::load(in[j]);
-        } else {
-            const int pos = int(K1 + src);  // position in the conv state, oldest first
-            for (int j = 0; j < width; ++j) row[j] = Act::load(cs[int64_t(j) * K1 + pos]);
-        }
-        for (int j = width; j < ldw; ++j) row[j] = 0.0f;
-    }
+    const S* w = static_cast<const S*>(p.conv_w) + int64_t(ch0) * Kc;
 
-    for (int i = 0; i < n; ++i) {
-        float* out = y + int64_t(i) * ldy;
-        for (int j = 0; j < ldw; j += kLanes) {
-            vf c = splat(0.0f);
-            for (int m = 0; m < Kc; ++m) c += vload(wt + m * ldw + j) * vload(xw + int64_t(i + m) * ldw + j);
-            vstore(out + j, c / (1.0f + vexp(-c)));  // SiLU
+    if (n == 1) {
+        // One row (decode): taps read in place, in the [channel][tap] layout of the weights and
+        // the conv state; transposing them first would cost more than the conv itself.
+        const S* tap[4];
+        int64_t step[4];
+        for (int m = 0; m < Kc; ++m) {
+            const int64_t src = c0 - K1 + m;
+            if (src >= 0) tap[m] = x + (s0 + src) * p.qkv_ld + ch0, step[m] = 1;
+            else tap[m] = cs + (K1 + src), step[m] = K1;
         }
-        for (int j = ldw; j < ldy; ++j) out[j] = 0.0f;
+        for (int j = 0; j < width; ++j) {
+            float c = 0.0f;
+            for (int m = 0; m < Kc; ++m) c += Act::load(w[int64_t(j) * Kc + m]) * Act::load(tap[m][j * step[m]]);
+            y[j] = c;
+        }
+        for (int j = width; j < ldy; ++j) y[j] = 0.0f;
+        for (int j = 0; j < ldw; j += kLanes) {
+            const vf c = vload(y + j);
+            vstore(y + j, c / (1.0f + vexp(-c)));  // SiLU
+        }
+    } else {
+        // Weights transposed to [tap][channel] so that the tap loop runs along contiguous channels.
+        for (int m = 0; m < Kc; ++m) {
+            float* row = wt + m * ldw;
+            for (int j = 0; j < width; ++j) row[j] = Act::load(w[int64_t(j) * Kc + m]);
+            for (int j = width; j < ldw; ++j) row[j] = 0.0f;
+        }
+        // The conv window in f32: rows c0-(Kc-1) .. c0+n-1 of [conv state; request rows].
+        for (int r = 0; r < n + K1; ++r) {
+            const int64_t src = c0 - K1 + r;
+            float* row = xw + int64_t(r) * ldw;
+            if (src >= 0) {
+                const S* in = x + (s0 + src) * p.qkv_ld + ch0;
+                for (int j = 0; j < width; ++j) row[j] = Act::load(in[j]);
+            } else {
+                const int pos = int(K1 + src);  // position in the conv state, oldest first
+                for (int j = 0; j < width; ++j) row[j] = Act::load(cs[int64_t(j) * K1 + pos]);
+            }
+            for (int j = width; j < ldw; ++j) row[j] = 0.0f;
+        }
+        for (int i = 0; i < n; ++i) {
+            float* out = y + int64_t(i) * ldy;
+            for (int j = 0; j < ldw; j += kLanes) {
+                vf c = splat(0.0f);
+                for (int m = 0; m < Kc; ++m) c += vload(wt + m * ldw + j) * vload(xw + int64_t(i + m) * ldw + j);
+                vstore(out + j, c / (1.0f + vexp(-c)));  // SiLU
+            }
+            for (int j = ldw; j < ldy; ++j) out[j] = 0.0f;
+        }
     }
     for (int i = n; i < np; ++i) std::memset(y + int64_t(i) * ldy, 0, sizeof(float) * ldy);
 }
@@ -91,16 +111,16 @@ void write_rows(const Problem& p, int64_t row0, int n, int col, int ncols, const
 template <class Act>
 void update_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t slot, int ch0, int width) {
     using S = typename Act::storage;
-    const int K1 = p.Kc - 1;
+    const int64_t K1 = p.Kc - 1;
     const S* x = static_cast<const S*>(p.qkv);
-    S* cs = static_cast<S*>(p.cstate) + slot * p.cstate_stride;
-    for (int j = ch0; j < ch0 + width; ++j) {
-        S* st = cs + int64_t(j) * K1;
-        // Ascending q reads st[q + L] before overwriting it, so the in-place shift is safe.
-        for (int q = 0; q < K1; ++q) {
-            const int64_t src = L - K1 + q;
-            st[q] = src >= 0 ? x[(s0 + src) * p.qkv_ld + j] : st[q + L];
-        }
+    S* cs = static_cast<S*>(p.cstate) + slot * p.cstate_stride + int64_t(ch0) * K1;
+    // A request shorter than Kc-1 keeps part of the old state: shifting the whole [channel][tap]
+    // block left by L moves every kept tap into place (what lands in the other taps of a
+    // channel is overwritten below).
+    if (L < K1) std::memmove(cs, cs + L, sizeof(S) * (width * K1 - L));
+    for (int64_t q = L < K1 ? K1 - L : 0; q < K1; ++q) {
+        const S* row = x + (s0 + L - K1 + q) * p.qkv_ld + ch0;
+        for (int j = 0; j < width; ++j) cs[j * K1 + q] = row[j];
     }
 }
 

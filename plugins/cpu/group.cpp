@@ -16,6 +16,10 @@ namespace gdn_cpu::GDN_CPU_ISA {
 
 namespace {
 
+// Extra floats per row of a transposed state: a row stride of a power of two (512 B at Dv = 128)
+// maps a column walk (the transposes, the B operand of the products) onto a few L1 sets.
+constexpr int kStatePad = 16;
+
 // Offsets (in floats) of the regions of a worker's scratch for one call's shapes. Widths are
 // padded to whole register tiles (dkp, dvp) so that no kernel has a tail.
 struct Layout {
@@ -51,7 +55,7 @@ struct Layout {
         U = take(std::size_t(C) * dvp);
         X = take(std::size_t(C) * dvp);
         O = take(std::size_t(C) * dvp);
-        St = take(std::size_t(p.ratio) * dkp * dvp);
+        St = take(std::size_t(p.ratio) * dkp * (dvp + kStatePad));
         total = at;
     }
     int dkp, dvp;
@@ -59,12 +63,24 @@ struct Layout {
         O, St, total;
 };
 
+// The pool keeps a state as S [Dv][Dk]; the chunked form works on St = S^T in scratch, with a
+// padded row stride (kStatePad). Both copies walk the pool state in memory order (it is the
+// cold side, streamed from DRAM) and the scratch side by columns.
+void load_transposed(const float* S, int rows, int Dk, float* St, int64_t ldst) {
+    for (int c = 0; c < rows; ++c)
+        for (int j = 0; j < Dk; ++j) St[j * ldst + c] = S[int64_t(c) * Dk + j];
+}
+void store_transposed(const float* St, int64_t ldst, int rows, int Dk, float* S) {
+    for (int c = 0; c < rows; ++c)
+        for (int j = 0; j < Dk; ++j) S[int64_t(c) * Dk + j] = St[j * ldst + c];
+}
+
 template <class Act>
 void run_group(const Problem& p, const GroupTask& t, float* base) {
     const Layout lay(p);
     const int64_t s0 = p.cu[t.req], L = p.cu[t.req + 1] - s0, slot = p.slots[t.req];
     const int C = kChunk, Dk = p.Dk, Dv = p.Dv, dkp = lay.dkp;
-    const int ncols = t.col1 - t.col0, ldv = round_up(ncols, kTileCols);
+    const int ncols = t.col1 - t.col0, ldv = round_up(ncols, kTileCols), ldst = ldv + kStatePad;
     const int hv0 = t.h * p.ratio;
 
     float* Q = base + lay.Q;
@@ -83,21 +99,20 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
     // The states of the group's value heads, restricted to our value columns.
     float* pool = p.rstate + slot * p.rstate_stride;
     auto state_of = [&](int i) { return pool + (int64_t(hv0 + i) * Dv + t.col0) * Dk; };
-    auto scratch_state = [&](int i) { return St + int64_t(i) * dkp * ldv; };
+    auto scratch_state = [&](int i) { return St + int64_t(i) * dkp * ldst; };
 
     if (t.chunked) {  // load transposed: St[j][c] = S[c][j], zero padded
         for (int i = 0; i < p.ratio; ++i) {
-            const float* S = state_of(i);
             float* st = scratch_state(i);
-            std::memset(st, 0, sizeof(float) * dkp * ldv);
-            for (int c = 0; c < ncols; ++c)
-                for (int j = 0; j < Dk; ++j) st[j * ldv + c] = S[int64_t(c) * Dk + j];
+            std::memset(st, 0, sizeof(float) * dkp * ldst);
+            load_transposed(state_of(i), ncols, Dk, st, ldst);
         }
     }
 
     const float q_scale = 1.0f / std::sqrt(float(Dk));
     for (int64_t c0 = 0; c0 < L; c0 += C) {
-        const int n = int(L - c0 < C ? L - c0 : C), np = round_up(n, kTileRows);
+        // Only the chunked form reads rows past n (zeroed up to np, a whole register tile).
+        const int n = int(L - c0 < C ? L - c0 : C), np = t.chunked ? round_up(n, kTileRows) : n;
         conv_silu<Act>(p, s0, slot, c0, n, np, t.h * Dk, Dk, Q, dkp, xw, wt);
         conv_silu<Act>(p, s0, slot, c0, n, np, (p.H + t.h) * Dk, Dk, K, dkp, xw, wt);
         l2_normalize_rows(Q, dkp, n, dkp, q_scale);
@@ -111,7 +126,7 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
             conv_silu<Act>(p, s0, slot, c0, n, np, 2 * p.H * Dk + hv * Dv + t.col0, ncols, V, ldv, xw, wt);
             gates<Act>(p, s0 + c0, n, hv, g, beta);
             if (t.chunked) {
-                chunk_head(keys, ldv, V, g, beta, scratch_state(i), O, work);
+                chunk_head(keys, ldv, V, g, beta, scratch_state(i), ldst, O, work);
             } else {
                 float* S = state_of(i);
                 for (int r = 0; r < n; ++r)
@@ -123,12 +138,7 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
     }
 
     if (t.chunked) {
-        for (int i = 0; i < p.ratio; ++i) {
-            float* S = state_of(i);
-            const float* st = scratch_state(i);
-            for (int c = 0; c < ncols; ++c)
-                for (int j = 0; j < Dk; ++j) S[int64_t(c) * Dk + j] = st[j * ldv + c];
-        }
+        for (int i = 0; i < p.ratio; ++i) store_transposed(scratch_state(i), ldst, ncols, Dk, state_of(i));
     }
     if (t.write_conv_state) {
         update_conv_state<Act>(p, s0, L, slot, t.h * Dk, Dk);

@@ -38,13 +38,20 @@ inline vf splat_lanes(float x, std::index_sequence<I...>) {
 }
 inline vf splat(float x) { return splat_lanes(x, std::make_index_sequence<kLanes>{}); }
 
-// Lane sum in a fixed pairwise order.
+// Lane sum in a fixed order: halves folded onto each other (16 -> 8 -> 4 -> 2 -> 1 lanes).
 inline float hsum(vf v) {
-    float t[kLanes];
-    std::memcpy(t, &v, sizeof v);
-    for (int w = kLanes / 2; w >= 1; w /= 2)
-        for (int i = 0; i < w; ++i) t[i] += t[i + w];
-    return t[0];
+    typedef float v8 __attribute__((vector_size(32)));
+    typedef float v4 __attribute__((vector_size(16)));
+#if defined(__AVX512F__)
+    const v8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    const v8 h = v;
+#endif
+    v4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+    q = q + __builtin_shufflevector(q, q, 2, 3, 0, 1);
+    q = q + __builtin_shufflevector(q, q, 1, 0, 3, 2);
+    return q[0];
 }
 
 // exp(x) for every lane, relative error ~2e-7; x <= 88. Results below 2^-126 are flushed to 0,
