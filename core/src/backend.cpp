@@ -5,6 +5,14 @@
 
 namespace gdn {
 
+namespace {
+// An empty Backend (default-constructed or moved from) has no plugin to call.
+void require_loaded(const Backend& b, const char* what) {
+    if (!b.valid())
+        invalid_argument(what, "a loaded backend, got an empty Backend (default-constructed or moved from)");
+}
+}  // namespace
+
 // ---- Plugin ------------------------------------------------------------------------------------
 
 Plugin::Plugin(std::shared_ptr<void> library, const gdn_plugin& table, std::string path)
@@ -52,6 +60,7 @@ std::string Backend::name() const {
 void* Backend::allocate(std::size_t bytes) const {
     void* p = nullptr;
     if (bytes == 0) return nullptr;
+    require_loaded(*this, "backend");
     check_call("mem_alloc", [&](gdn_errbuf e) { return table().mem_alloc(device_, bytes, &p, e); });
     return p;
 }
@@ -64,6 +73,7 @@ void Backend::deallocate(void* ptr) const noexcept {
 }
 
 Stream& Backend::default_stream() const {
+    require_loaded(*this, "backend");
     if (!shared_) shared_ = std::make_shared<SharedState>();  // only the stream's own copy
     std::lock_guard<std::mutex> lock(shared_->mutex);
     if (!shared_->stream) {
@@ -79,6 +89,7 @@ Stream& Backend::default_stream() const {
 // ---- Stream ------------------------------------------------------------------------------------
 
 Stream::Stream(const Backend& backend, int num_threads) : backend_(backend) {
+    require_loaded(backend_, "stream backend");
     // The stream must not own its Backend's default stream (a cycle): keep a plain copy.
     gdn_stream_options opt{};
     opt.struct_size = sizeof opt;
@@ -97,6 +108,7 @@ Stream::~Stream() {
 
 void Stream::copy(void* dst, const void* src, std::size_t bytes, gdn_copy_kind kind) {
     if (bytes == 0) return;
+    const auto hold = lock();
     check_call("mem_copy", [&](gdn_errbuf e) {
         return backend_.table().mem_copy(stream_, dst, src, bytes, kind, e);
     });
@@ -104,11 +116,13 @@ void Stream::copy(void* dst, const void* src, std::size_t bytes, gdn_copy_kind k
 
 void Stream::fill(void* dst, int byte_value, std::size_t bytes) {
     if (bytes == 0) return;
+    const auto hold = lock();
     check_call("mem_set",
                [&](gdn_errbuf e) { return backend_.table().mem_set(stream_, dst, byte_value, bytes, e); });
 }
 
 void Stream::synchronize() {
+    const auto hold = lock();
     check_call("stream_synchronize",
                [&](gdn_errbuf e) { return backend_.table().stream_synchronize(stream_, e); });
 }

@@ -1,5 +1,6 @@
 #include "gdn/forward_batch.hpp"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,7 @@ const char* mode_name(ForwardMode m) {
 
 ForwardBatch::ForwardBatch(ForwardMode mode, GDNPool& pool, std::vector<int64_t> req_pool_indices,
                            std::vector<int64_t> extend_seq_lens)
-    : mode_(mode), pool_(&pool), slots_(std::move(req_pool_indices)) {
+    : mode_(mode), pool_(&pool), pool_lifetime_(pool.lifetime()), slots_(std::move(req_pool_indices)) {
     if (mode != ForwardMode::extend && mode != ForwardMode::decode && mode != ForwardMode::mixed)
         invalid_argument("mode", "extend, decode or mixed");
     const std::size_t B = slots_.size();
@@ -35,6 +36,8 @@ ForwardBatch::ForwardBatch(ForwardMode mode, GDNPool& pool, std::vector<int64_t>
         if (extend_seq_lens[r] < 0)
             invalid_argument("extend_seq_lens[" + std::to_string(r) + "]",
                              "a length >= 0, got " + std::to_string(extend_seq_lens[r]));
+        if (extend_seq_lens[r] > std::numeric_limits<int64_t>::max() - cu_seqlens_[r])
+            invalid_argument("extend_seq_lens", "lengths whose sum fits in int64");
         cu_seqlens_[r + 1] = cu_seqlens_[r] + extend_seq_lens[r];
     }
     check_slots(slots_);
@@ -49,17 +52,17 @@ ForwardBatch ForwardBatch::from_cu_seqlens(ForwardMode mode, GDNPool& pool, std:
     if (cu_seqlens.front() != 0) invalid_argument("cu_seqlens[0]", "0, got " + std::to_string(cu_seqlens.front()));
     std::vector<int64_t> lens(slots.size());
     for (std::size_t r = 0; r < lens.size(); ++r) {
-        lens[r] = cu_seqlens[r + 1] - cu_seqlens[r];
-        if (lens[r] < 0)
+        if (cu_seqlens[r + 1] < cu_seqlens[r])
             invalid_argument("cu_seqlens", "non-decreasing, but entry " + std::to_string(r + 1) + " (" +
                                                std::to_string(cu_seqlens[r + 1]) + ") < entry " +
                                                std::to_string(r) + " (" + std::to_string(cu_seqlens[r]) + ")");
+        lens[r] = cu_seqlens[r + 1] - cu_seqlens[r];  // cannot overflow: both >= 0, in order
     }
     return ForwardBatch(mode, pool, std::move(slots), std::move(lens));
 }
 
 void ForwardBatch::check_slots(const std::vector<int64_t>& slots) const {
-    const int64_t pad = pool_->padding_slot();
+    const int64_t pad = pool().padding_slot();
     std::vector<char> seen(std::size_t(pad + 1), 0);
     for (std::size_t r = 0; r < slots.size(); ++r) {
         const int64_t s = slots[r];
@@ -73,6 +76,10 @@ void ForwardBatch::check_slots(const std::vector<int64_t>& slots) const {
                                        std::to_string(s) + " appears twice");
         seen[std::size_t(s)] = 1;
     }
+}
+
+void ForwardBatch::pool_destroyed() {
+    throw Error(GDN_ERR_INVALID_ARGUMENT, "batch: its GDNPool was destroyed; a ForwardBatch must not outlive its pool");
 }
 
 void ForwardBatch::set_stream(Stream* stream) {

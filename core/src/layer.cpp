@@ -107,6 +107,8 @@ RadixLinearAttention::RadixLinearAttention(int layer_id, int gdn_layer_idx, int 
 
 Tensor RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_qkv, const TensorView& a,
                                      const TensorView& b) const {
+    // The token count comes from the batch: check the input agrees before allocating for it.
+    expect_tensor("mixed_qkv", mixed_qkv, activation_dtype(), {batch.num_tokens(), conv_dim()}, batch.backend(), true);
     Tensor out(batch.backend(), activation_dtype(), {batch.num_tokens(), int64_t(num_v_heads_) * head_v_dim_});
     forward(batch, mixed_qkv, a, b, out.view());
     return out;
@@ -178,6 +180,7 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     args.host_slots = batch.req_pool_indices().data();
 
     Stream& stream = batch.stream();
+    const auto hold = stream.lock();
     check_call("forward_gdn", [&](gdn_errbuf e) { return be.table().forward_gdn(stream.handle(), &args, e); });
 }
 

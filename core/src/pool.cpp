@@ -1,6 +1,7 @@
 #include "gdn/pool.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "gdn/error.hpp"
@@ -21,6 +22,15 @@ void check_config(const PoolConfig& c) {
     if (c.conv_kernel < 2) invalid_argument("conv_kernel", "at least 2, got " + std::to_string(c.conv_kernel));
     if (!is_activation_dtype(c.activation_dtype))
         invalid_argument("activation_dtype", std::string("f32, bf16 or f16, got ") + dtype_name(c.activation_dtype));
+    // The byte counts below are size_t products: refuse a pool whose size would wrap around
+    // (it would be allocated small and then written in full).
+    using wide = unsigned __int128;
+    const wide per_slot = wide(c.num_v_heads) * wide(c.head_v_dim) * wide(c.head_k_dim) * sizeof(float) +
+                          wide(c.conv_dim()) * wide(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
+    const wide total = per_slot * (wide(c.num_slots) + 1) * wide(c.num_layers);
+    if (total > wide(PTRDIFF_MAX))
+        throw Error(GDN_ERR_OUT_OF_MEMORY, "pool: " + std::to_string(c.num_layers) + " layers x " +
+                                               std::to_string(c.num_slots) + " slots do not fit in memory");
 }
 }  // namespace
 

@@ -88,10 +88,13 @@ SafetensorsFile SafetensorsFile::parse(const uint8_t* data, std::size_t size, co
         for (const auto& d : v["shape"]) {
             if (!d.is_number_unsigned()) bad(origin, "tensor '" + name + "': shape entries must be integers >= 0");
             const uint64_t n = d.get<uint64_t>();
-            if (n != 0 && numel > (uint64_t(1) << 62) / n) bad(origin, "tensor '" + name + "': shape too large");
+            if (n > (uint64_t(1) << 62) || (n != 0 && numel > (uint64_t(1) << 62) / n))
+                bad(origin, "tensor '" + name + "': shape too large");
             numel *= n;
             t.shape.push_back(int64_t(n));
         }
+        // The byte count must not wrap around: 2^61 elements of 8 bytes would pass for 0 bytes.
+        if (numel > (uint64_t(1) << 62) / dtype_size(t.dtype)) bad(origin, "tensor '" + name + "': shape too large");
         const auto& off = v["data_offsets"];
         if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
             bad(origin, "tensor '" + name + "': data_offsets must be [begin, end] integers");

@@ -19,6 +19,8 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include "elf_check.hpp"
+
 namespace fs = std::filesystem;
 
 namespace gdn::detail {
@@ -177,6 +179,10 @@ std::shared_ptr<FileSlot> file_slot(const fs::path& file) {
 std::shared_ptr<Plugin> open_plugin(const fs::path& file, const std::shared_ptr<FileSlot>& slot,
                                     LoadReport& r, const ClaimName& claim) {
     std::shared_ptr<boost::dll::shared_library> lib;
+    if (std::string why = elf_truncation(file); !why.empty()) {
+        stop(r, GDN_ERR_RUNTIME, std::move(why));  // mapping it would be SIGBUS, not an error
+        return nullptr;
+    }
     try {
         // Local: two plugins may use the same symbol names (both link a runtime) without one
         // binding to the other's. Lazy: a CUDA plugin on a machine without a driver still loads

@@ -100,9 +100,15 @@ public:
     void fill(void* dst, int byte_value, std::size_t bytes);
     void synchronize();
 
+    // Held around every plugin call on this stream. plugin.h promises plugins that calls on one
+    // stream never overlap, and a Backend's default stream is shared by every pool, batch and
+    // buffer of that Backend, whichever thread uses them.
+    std::unique_lock<std::mutex> lock() const { return std::unique_lock<std::mutex>(mutex_); }
+
 private:
     Backend backend_;
     gdn_stream stream_ = nullptr;
+    mutable std::mutex mutex_;
 };
 
 // Owning device memory.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "gdn/backend.hpp"
@@ -41,8 +42,12 @@ public:
                                         const std::vector<int64_t>& cu_seqlens);
 
     ForwardMode mode() const { return mode_; }
-    GDNPool& pool() const { return *pool_; }
-    const Backend& backend() const { return pool_->backend(); }
+    // Throw Error when the pool was destroyed before this batch.
+    GDNPool& pool() const {
+        if (pool_lifetime_.expired()) pool_destroyed();
+        return *pool_;
+    }
+    const Backend& backend() const { return pool().backend(); }
     int64_t num_requests() const { return int64_t(slots_.size()); }
     int64_t num_tokens() const { return cu_seqlens_.back(); }
     const std::vector<int64_t>& req_pool_indices() const { return slots_; }
@@ -62,10 +67,12 @@ public:
 
 private:
     void check_slots(const std::vector<int64_t>& slots) const;
+    [[noreturn]] static void pool_destroyed();
     void upload_indices();
 
     ForwardMode mode_;
     GDNPool* pool_;
+    std::weak_ptr<const void> pool_lifetime_;
     Stream* stream_ = nullptr;
     std::vector<int64_t> slots_;
     std::vector<int64_t> cu_seqlens_;

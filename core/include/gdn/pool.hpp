@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -69,6 +70,10 @@ public:
     std::size_t conv_slot_bytes() const;
     std::size_t bytes() const { return recurrent_.size() + conv_.size(); }
 
+    // Expires when the pool is destroyed: a ForwardBatch checks it before every use, so that a
+    // batch that outlived its pool is an Error instead of a dangling reference.
+    std::weak_ptr<const void> lifetime() const { return lifetime_; }
+
 private:
     void check_slot(const char* what, int64_t slot, bool allow_padding) const;
     void check_layer(int layer) const;
@@ -79,6 +84,7 @@ private:
     PoolConfig config_;
     DeviceBuffer recurrent_;
     DeviceBuffer conv_;
+    std::shared_ptr<const void> lifetime_ = std::make_shared<char>();
     mutable std::mutex mutex_;  // guards the free list
     std::vector<char> allocated_;
     std::vector<int64_t> free_list_;
