@@ -1,5 +1,6 @@
 #include "gdn/harness.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -245,6 +246,10 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
     res.finite = all_finite(got_out) && all_finite(got_rec) && all_finite(got_conv);
     res.out_rel_l2 = reference::relative_l2(got_out, want.out);
     res.out_max_abs = reference::max_abs_diff(got_out, want.out);
+    double want_max = 0;
+    for (double x : want.out) want_max = std::max(want_max, std::abs(x));
+    res.out_max_rel = want_max > 0 ? res.out_max_abs / want_max : res.out_max_abs;
+    res.degenerate = want_max > 0 && std::all_of(got_out.begin(), got_out.end(), [](double x) { return x == 0.0; });
     res.state_rel_l2 = reference::relative_l2(got_rec, want.recurrent_state);
     res.conv_exact = got_conv == rounded(act, want.conv_state);
 
@@ -266,6 +271,7 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
 
     std::ostringstream why;
     if (!res.finite) why << "NaN/Inf in the results (unwritten output or overflow); ";
+    if (res.degenerate) why << "output is all zero (degenerate); ";
     if (!(res.out_rel_l2 <= tol.out)) why << "out rel L2 " << res.out_rel_l2 << " > " << tol.out << "; ";
     if (!(res.state_rel_l2 <= tol.state)) why << "state rel L2 " << res.state_rel_l2 << " > " << tol.state << "; ";
     if (tol.conv_exact && !res.conv_exact) why << "conv state not exact; ";

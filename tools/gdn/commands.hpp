@@ -5,4 +5,5 @@ namespace gdn::cli {
 int cmd_list(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_check(int argc, char** argv);
+int cmd_conformance(int argc, char** argv);
 }  // namespace gdn::cli

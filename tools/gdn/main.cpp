@@ -16,7 +16,9 @@ void usage() {
         "  list    plugins found, their devices, capabilities and load reports\n"
         "  run     the GDN layer on a serving-shaped workload (prefill, then decode) with timings\n"
         "          and the error against the fp64 reference\n"
-        "  check   run golden-vector files through a backend and compare\n\n"
+        "  check   run golden-vector files through a backend and compare\n"
+        "  conformance\n"
+        "          hold a backend or a plugin file to the conformance suite (report as JSON, JUnit)\n\n"
         "Each command takes --help. Backends are chosen with --backend NAME (cpu, cuda, cuda:1, ...)\n"
         "or GDN_BACKEND; plugins are searched in GDN_PLUGIN_PATH, then gdn's plugin directory.\n");
 }
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
         if (cmd == "list") return gdn::cli::cmd_list(argc - 2, argv + 2);
         if (cmd == "run") return gdn::cli::cmd_run(argc - 2, argv + 2);
         if (cmd == "check") return gdn::cli::cmd_check(argc - 2, argv + 2);
+        if (cmd == "conformance") return gdn::cli::cmd_conformance(argc - 2, argv + 2);
         std::fprintf(stderr, "gdn: unknown command '%s'\n\n", cmd.c_str());
         usage();
         return 2;

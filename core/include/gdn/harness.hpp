@@ -57,6 +57,8 @@ GDN_API Tolerance default_tolerance(DType activation_dtype);
 
 struct CaseResult {
     double out_rel_l2 = 0, state_rel_l2 = 0, out_max_abs = 0;
+    double out_max_rel = 0;   // max |got - want| / max |want| over the output
+    bool degenerate = false;  // the output is all zero where the expected one is not
     bool conv_exact = true;   // conv state bit-identical to the expected one
     bool finite = true;       // no NaN or Inf anywhere in the outputs
     bool others_untouched = true;  // slots not named, the padding slot and other layers unchanged

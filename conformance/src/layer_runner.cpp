@@ -1,0 +1,48 @@
+#include "layer_runner.hpp"
+
+namespace gdn::conformance::detail {
+
+namespace {
+PoolConfig config_of(const Case& c, int64_t num_slots) {
+    PoolConfig pc;
+    pc.num_layers = 1;
+    pc.num_slots = num_slots;
+    pc.num_k_heads = c.problem.num_k_heads;
+    pc.num_v_heads = c.problem.num_v_heads;
+    pc.head_k_dim = c.problem.head_k_dim;
+    pc.head_v_dim = c.problem.head_v_dim;
+    pc.conv_kernel = c.problem.conv_kernel;
+    pc.activation_dtype = c.activation_dtype;
+    return pc;
+}
+}  // namespace
+
+LayerRunner::LayerRunner(const Backend& backend, const Case& c, int64_t num_slots)
+    : backend_(backend), case_(c), pool_(backend, config_of(c, num_slots)),
+      layer_(backend, c.problem, c.activation_dtype, 0) {}
+
+std::vector<double> LayerRunner::run(ForwardMode mode, const std::vector<int64_t>& slots,
+                                     const std::vector<int64_t>& lens, int64_t t0) {
+    const auto& p = case_.problem;
+    int64_t T = 0;
+    for (int64_t l : lens) T += l;
+    const int64_t C = p.conv_dim(), HV = p.num_v_heads;
+    auto rows = [&](const std::vector<double>& m, int64_t w) {
+        return std::vector<double>(m.begin() + std::ptrdiff_t(t0 * w), m.begin() + std::ptrdiff_t((t0 + T) * w));
+    };
+    const DType act = case_.activation_dtype;
+    Tensor q = to_device(backend_, act, rows(p.mixed_qkv, C), {T, C});
+    Tensor a = to_device(backend_, act, rows(p.a, HV), {T, HV});
+    Tensor b = to_device(backend_, act, rows(p.b, HV), {T, HV});
+    ForwardBatch batch(mode, pool_, slots, lens);
+    Tensor out = layer_.layer().forward(batch, q.view(), a.view(), b.view());
+    batch.stream().synchronize();
+    return to_host_double(out);
+}
+
+std::vector<double> LayerRunner::recurrent(int64_t slot) const {
+    const std::vector<float> v = pool_.read_recurrent(0, slot);
+    return {v.begin(), v.end()};
+}
+
+}  // namespace gdn::conformance::detail
