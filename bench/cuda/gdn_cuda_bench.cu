@@ -1,6 +1,6 @@
 // gdn_cuda_bench: times the CUDA plugin's forward_gdn through its C table with CUDA events.
 //
-//   gdn_cuda_bench [--plugin PATH] [--quick]
+//   gdn_cuda_bench [--plugin PATH] [--quick] [--no-decode]     (GDN_CUDA_DVS=16|32|64|128 pins the prefill Dv slice)
 //
 // Qwen3-Next GDN layer (H=16, HV=32, Dk=Dv=128, Kc=4), bf16 activations, f32 state in a pool.
 // Prefill: the whole layer (conv + gates + norm + chunked GDN + state in/out of pool slots).
@@ -220,12 +220,17 @@ void bench_decode(Ctx& c, int N) {
 } // namespace
 
 int main(int argc, char** argv) {
+#ifdef GDN_CUDA_PLUGIN_PATH
+    std::string path = GDN_CUDA_PLUGIN_PATH;
+#else
     std::string path = "libgdn_cuda.so";
-    bool quick = false;
+#endif
+    bool quick = false, decode = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--plugin" && i + 1 < argc) path = argv[++i];
         else if (a == "--quick") quick = true;
+        else if (a == "--no-decode") decode = false;
     }
     Ctx c;
     if (!c.P.load(path.c_str())) return 77;
@@ -257,8 +262,8 @@ int main(int argc, char** argv) {
         c.P.free(b);
     }
     std::printf("gdn_cuda_bench: %s, %d SMs; copy bandwidth %.2f TB/s (read+write)\n", dp.name, dp.compute_units, c.bw / 1e12);
-    std::printf("shape: H=%d HV=%d Dk=%d Dv=%d Kc=%d, bf16 activations, f32 state; scratch: 0 bytes/token "
-                "(4 bytes per request x key head of counters)\n", H, HV, DK, DV, KC);
+    std::printf("shape: H=%d HV=%d Dk=%d Dv=%d Kc=%d, bf16 activations, f32 state; prefill scratch: %d bytes/token "
+                "\n", H, HV, DK, DV, KC, 2 * H * DK * 2 + 2 * HV * 64 * 2 + HV * 16);
     c.w = c.P.alloc(CD * KC * 2);
     fill(c.w, CD * KC, 1, 0.5f);
     {
@@ -276,7 +281,8 @@ int main(int argc, char** argv) {
         bench_prefill(c, 1, 16384);
         bench_prefill(c, 64, 1024);
     }
-    for (int N : {1, 8, 64, 256, 1024}) bench_decode(c, N);
+    if (decode)
+        for (int N : {1, 8, 64, 256, 1024}) bench_decode(c, N);
     c.P.check(c.P.t->stream_destroy(c.P.stream, c.P.eb()), "stream_destroy");
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "../gpu/gdn_common.cuh"
 #include "forward.hpp"
@@ -72,9 +73,39 @@ struct StreamImpl {
     int sm_count = 0;
     int smem_optin = 0;
     int cc_major = 0;
-    int* counters = nullptr;  // one per (request, key head), zero between launches
+    int* counters = nullptr;  // one per (request, key head), zero between launches (decode)
     size_t counter_cap = 0;
+    void* scratch = nullptr;  // prefill scratch, grow-only (never touched by decode)
+    size_t scratch_cap = 0;
+    std::vector<gdn_gpu::ChunkDesc> chunks;  // host staging of the prefill chunk list
 };
+
+size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
+
+// Prefill scratch per token: q̂|k̂ (2 H Dk), T and QKm rows (2 HV 64), gates (HV float4).
+size_t scratch_bytes_per_token(int H, int HV, int Dk, bool exact) {
+    const size_t es = exact ? 4 : 2;
+    return 2 * static_cast<size_t>(H) * Dk * es + 2 * static_cast<size_t>(HV) * 64 * es + static_cast<size_t>(HV) * 16;
+}
+
+gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
+    if (need <= s->scratch_cap) return GDN_OK;
+    size_t cap = s->scratch_cap ? s->scratch_cap : (size_t(1) << 24);
+    while (cap < need) cap *= 2;
+    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "cudaStreamSynchronize");
+    if (s->scratch) GDN_TRY(gdn_rt::free_device(s->scratch), "cudaFree");
+    s->scratch = nullptr;
+    s->scratch_cap = 0;
+    const gdn_rt::Error e = gdn_rt::malloc_device(&s->scratch, cap);
+    if (e != gdn_rt::kSuccess) {
+        s->scratch = nullptr;
+        gdn_rt::get_last_error();
+        set_err(err, "prefill scratch: cudaMalloc of %zu bytes failed: %s", cap, gdn_rt::error_string(e));
+        return status_of(e);
+    }
+    s->scratch_cap = cap;
+    return GDN_OK;
+}
 
 gdn_status init(gdn_errbuf err) {
     GDN_GUARD_BEGIN
@@ -239,6 +270,10 @@ gdn_status stream_destroy(gdn_stream stream, gdn_errbuf err) {
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
     gdn_rt::Error e1 = gdn_rt::stream_synchronize(s->stream);
     gdn_rt::Error e2 = s->counters ? gdn_rt::free_device(s->counters) : gdn_rt::kSuccess;
+    if (s->scratch) {
+        const gdn_rt::Error e4 = gdn_rt::free_device(s->scratch);
+        if (e2 == gdn_rt::kSuccess) e2 = e4;
+    }
     gdn_rt::Error e3 = gdn_rt::stream_destroy(s->stream);
     delete s;
     if (e1 != gdn_rt::kSuccess) return fail(e1, err, "cudaStreamSynchronize");
@@ -315,22 +350,27 @@ gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t byte
 
 bool size_in(const gdn_size_range& r, int v) { return v >= r.min && v <= r.max && (v - r.min) % r.multiple == 0; }
 
-// Picks the Dv slice of the prefill kernel: the widest slice whose CTAs still fill the GPU once,
-// among those that divide Dv and fit in shared memory. GDN_CUDA_DVS overrides (for tuning).
+// Picks the Dv slice of the sequential prefill kernel: the widest slice whose CTAs still fill the
+// GPU (two CTAs per SM for slices <= 32), among those that divide Dv and fit in shared memory.
+// GDN_CUDA_DVS overrides (for tuning).
 int pick_dvs(const StreamImpl* s, int Dk, int Dv, bool exact, int64_t pairs) {
     const int cands[4] = {128, 64, 32, 16};
     int fits[4];
     int nf = 0;
     for (int c : cands)
-        if (Dv % c == 0 && gdn_cuda::prefill_smem_bytes(Dk, c, exact) <= static_cast<size_t>(s->smem_optin)) fits[nf++] = c;
+        if (Dv % c == 0 && gdn_cuda::seq_smem_bytes(Dk, c, exact) <= static_cast<size_t>(s->smem_optin)) fits[nf++] = c;
     if (nf == 0) return 0;
     if (const char* env = std::getenv("GDN_CUDA_DVS")) {
         const int want = std::atoi(env);
         for (int i = 0; i < nf; ++i)
             if (fits[i] == want) return want;
     }
+    // Measured on an H100 (Qwen3-Next shape): 32-wide slices at two CTAs per SM beat wider
+    // ones once there are enough of them; below that, 16-wide slices keep every SM busy.
     for (int i = 0; i < nf; ++i)
-        if (pairs * (Dv / fits[i]) >= s->sm_count) return fits[i];
+        if (fits[i] == 32 && pairs * (Dv / 32) >= 2 * static_cast<int64_t>(s->sm_count)) return 32;
+    for (int i = 0; i < nf; ++i)
+        if (fits[i] == 16) return 16;
     return fits[nf - 1];
 }
 
@@ -398,23 +438,56 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
 
     LaunchPlan plan;
     int64_t n_ext = 0;
+    if (!a.host_slots) { set_err(err, "host_slots: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     for (int64_t r = 0; r < B; ++r) {
         const int64_t len = a.host_cu_seqlens[r + 1] - a.host_cu_seqlens[r];
         if (len == 1) plan.decode = true;
-        if (len >= 2) { plan.extend = true; ++n_ext; }
+        if (len >= 2) {
+            plan.extend = true;
+            if (a.host_slots[r] != a.padding_slot) ++n_ext;
+        }
     }
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
     if (plan.extend) {
         plan.dvs = pick_dvs(s, Dk, Dv, exact, n_ext * HV);
-        if (plan.dvs == 0) {
-            set_err(err, "head_k_dim: %d does not fit the prefill kernel's shared memory on this device", Dk);
+        if (plan.dvs == 0 || gdn_cuda::prep_smem_bytes(Dk, exact) > static_cast<size_t>(s->smem_optin)) {
+            set_err(err, "head_k_dim: %d does not fit the prefill kernels' shared memory on this device", Dk);
             return GDN_ERR_UNSUPPORTED;
         }
+        s->chunks.clear();
+        for (int64_t r = 0; r < B; ++r) {
+            const int64_t st = a.host_cu_seqlens[r], en = a.host_cu_seqlens[r + 1];
+            if (en - st < 2 || a.host_slots[r] == a.padding_slot) continue;
+            for (int64_t c0 = st; c0 < en; c0 += 64)
+                s->chunks.push_back(gdn_gpu::ChunkDesc{c0, static_cast<int32_t>(r), static_cast<int32_t>(en - c0 < 64 ? en - c0 : 64)});
+        }
+        plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
     }
-    plan.decode_rpw = (Dv % 32 == 0 && B * HV * (Dv / 32) >= 2 * s->sm_count) ? 4 : 2;
+    plan.decode_rpw = (Dv % 64 == 0 && B * HV * (Dv / 64) >= 4 * s->sm_count) ? 8
+                      : (Dv % 32 == 0 && B * HV * (Dv / 32) >= 2 * s->sm_count) ? 4 : 2;
+    if (const char* env = std::getenv("GDN_CUDA_DECODE_RPW")) {  // tuning override
+        const int want = std::atoi(env);
+        if ((want == 2 && Dv % 16 == 0) || (want == 4 && Dv % 32 == 0) || (want == 8 && Dv % 64 == 0)) plan.decode_rpw = want;
+    }
 
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
     if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;
+    size_t off_qk = 0, off_t = 0, off_q = 0, off_g = 0, off_c = 0;
+    if (plan.extend) {
+        const size_t es = exact ? 4 : 2;
+        size_t o = 0;
+        off_qk = o; o = align256(o + static_cast<size_t>(T) * 2 * H * Dk * es);
+        off_t = o; o = align256(o + static_cast<size_t>(T) * HV * 64 * es);
+        off_q = o; o = align256(o + static_cast<size_t>(T) * HV * 64 * es);
+        off_g = o; o = align256(o + static_cast<size_t>(T) * HV * 16);
+        off_c = o; o = align256(o + s->chunks.size() * sizeof(gdn_gpu::ChunkDesc));
+        if (gdn_status st = grow_scratch(s, o, err)) return st;
+        char* base = static_cast<char*>(s->scratch);
+        if (!s->chunks.empty())
+            GDN_TRY(gdn_rt::memcpy_async(base + off_c, s->chunks.data(), s->chunks.size() * sizeof(gdn_gpu::ChunkDesc),
+                                     gdn_rt::CopyKind::HostToDevice, s->stream),
+                "cudaMemcpyAsync (prefill chunk list)");
+    }
 
     GdnParams p{};
     p.x = a.mixed_qkv.data;
@@ -443,6 +516,15 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     p.Kc = Kc;
     p.conv_dim = conv_dim;
     p.gva = HV / H;
+    p.T = T;
+    if (plan.extend) {
+        char* base = static_cast<char*>(s->scratch);
+        p.qk = base + off_qk;
+        p.tmat = base + off_t;
+        p.qkm = base + off_q;
+        p.gates = reinterpret_cast<float4*>(base + off_g);
+        p.chunks = reinterpret_cast<const gdn_gpu::ChunkDesc*>(base + off_c);
+    }
 
     gdn_rt::Error e;
     switch (a.activation_dtype) {

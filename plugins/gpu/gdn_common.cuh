@@ -6,6 +6,13 @@
 
 namespace gdn_gpu {
 
+// One prefill chunk: tokens [c0, c0 + n) of request r, n <= 64.
+struct ChunkDesc {
+    int64_t c0;
+    int32_t r;
+    int32_t n;
+};
+
 // Everything a kernel needs, by value. Element strides; all index tensors live on the device.
 struct GdnParams {
     const void* x;          // mixed_qkv [T, conv_dim], row stride x_stride
@@ -20,6 +27,13 @@ struct GdnParams {
     void* conv_state;       // [slots, conv_dim, Kc-1], slot stride conv_stride
     void* out;              // [T, HV*Dv], packed
     int* counters;          // [B*H], zero between launches (see last_arrival)
+    // prefill scratch (token-indexed; see gdn_prefill.cuh)
+    void* qk;               // [T, H, 2*Dk] normalized q̂ | k̂ (f16, or f32 for f32 activations)
+    void* tmat;             // [T, HV, 64] rows of T = (I + A)^-1 of each token's chunk
+    void* qkm;              // [T, HV, 64] rows of lower(Q Kᵀ ⊙ exp(γ_r - γ_s))
+    float4* gates;          // [T, HV] (exp γ, exp(Γ - γ), β, 0)
+    const struct ChunkDesc* chunks;  // prefill chunks of all extend requests
+    int64_t T;
     int64_t x_stride, a_stride, b_stride, state_stride, conv_stride;
     int64_t padding_slot;
     int B, H, HV, Dk, Dv, Kc, conv_dim, gva;
@@ -31,6 +45,7 @@ struct LaunchPlan {
     bool decode = false;  // some request has length 1
     bool extend = false;  // some request has length >= 2
     int dvs = 128;        // prefill Dv slice per CTA
+    int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
     int decode_rpw = 4;   // decode state rows per warp
 };
 
@@ -63,6 +78,14 @@ __device__ __forceinline__ float conv_silu(const GdnParams& p, const Act* cs_slo
     return silu(acc);
 }
 
+// Conv input at absolute row tt of channel ch; zero outside [start-(Kc-1), end).
+template <typename Act>
+__device__ __forceinline__ float conv_in_guarded(const GdnParams& p, const Act* cs, int64_t start, int64_t end,
+                                                 int64_t tt, int ch) {
+    if (tt >= end || tt < start - (p.Kc - 1)) return 0.f;
+    return conv_input<Act>(p, cs, start, tt, ch);
+}
+
 // Writes the new conv state of channel ch for a request [start, end): the last Kc-1 inputs,
 // older state kept when the request is shorter. Only the owner of the channel calls this,
 // after every reader of the old state is done; j ascending reads old[j+len] before writing it.
@@ -84,7 +107,8 @@ __device__ __forceinline__ void write_conv_state(const GdnParams& p, Act* cs_slo
 __device__ __forceinline__ bool last_arrival(int* counter, int group_size, int* smem_flag) {
     __syncthreads();
     if (threadIdx.x == 0) {
-        fence_device();
+        // The CTA's reads of the old state have returned (their values are in use); the writes
+        // of the last arrival come after it has seen every other CTA's increment.
         const int prev = atomic_add(counter, 1);
         const bool last = prev == group_size - 1;
         if (last) {

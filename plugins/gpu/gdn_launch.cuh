@@ -10,13 +10,14 @@ namespace gdn_gpu {
 namespace {
 
 
-inline size_t prefill_smem_bytes(int Dk, int dvs, bool exact) { return prefill_smem(Dk, dvs, exact).total; }
+inline size_t seq_smem_bytes(int Dk, int dvs, bool exact) { return seq_smem(Dk, dvs, exact).total; }
+inline size_t prep_smem_bytes(int Dk, bool exact) { return prep_smem(Dk, exact).total; }
 
 template <typename Act, int DVS, int DKT>
-gdn_rt::Error launch_prefill_dvs(GdnParams p, gdn_rt::Stream s) {
+gdn_rt::Error launch_seq(GdnParams p, gdn_rt::Stream s) {
     constexpr bool exact = std::is_same<Act, float>::value;
-    const size_t smem = prefill_smem_bytes(p.Dk, DVS, exact);
-    auto kernel = gdn_prefill_kernel<Act, DVS, DKT>;
+    const size_t smem = seq_smem_bytes(p.Dk, DVS, exact);
+    auto kernel = gdn_chunk_seq_kernel<Act, DVS, DKT>;
     gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
     if (e != gdn_rt::kSuccess) return e;
     p.nsplit = p.Dv / DVS;
@@ -26,13 +27,36 @@ gdn_rt::Error launch_prefill_dvs(GdnParams p, gdn_rt::Stream s) {
 }
 
 template <typename Act, int DKT>
-gdn_rt::Error launch_prefill(const GdnParams& p, int dvs, gdn_rt::Stream s) {
+gdn_rt::Error launch_seq_dvs(const GdnParams& p, int dvs, gdn_rt::Stream s) {
     switch (dvs) {
-    case 128: return launch_prefill_dvs<Act, 128, DKT>(p, s);
-    case 64: return launch_prefill_dvs<Act, 64, DKT>(p, s);
-    case 32: return launch_prefill_dvs<Act, 32, DKT>(p, s);
-    default: return launch_prefill_dvs<Act, 16, DKT>(p, s);
+    case 128: return launch_seq<Act, 128, DKT>(p, s);
+    case 64: return launch_seq<Act, 64, DKT>(p, s);
+    case 32: return launch_seq<Act, 32, DKT>(p, s);
+    default: return launch_seq<Act, 16, DKT>(p, s);
     }
+}
+
+template <typename Act>
+gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt::Stream s) {
+    constexpr bool exact = std::is_same<Act, float>::value;
+    {
+        dim3 grid(static_cast<unsigned>((p.T + kFrontTokens - 1) / kFrontTokens), p.H);
+        if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(p);
+        else gdn_qk_front_kernel<Act, 16><<<grid, kPrefillThreads, 0, s>>>(p);
+        gdn_rt::Error e = gdn_rt::get_last_error();
+        if (e != gdn_rt::kSuccess) return e;
+    }
+    if (plan.nchunks > 0) {
+        const size_t smem = prep_smem_bytes(p.Dk, exact);
+        auto kernel = gdn_chunk_prep_kernel<Act>;
+        gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
+        if (e != gdn_rt::kSuccess) return e;
+        dim3 grid(static_cast<unsigned>(plan.nchunks), p.HV);
+        kernel<<<grid, kPrefillThreads, smem, s>>>(p);
+        e = gdn_rt::get_last_error();
+        if (e != gdn_rt::kSuccess) return e;
+    }
+    return p.Dk == 128 ? launch_seq_dvs<Act, 128>(p, plan.dvs, s) : launch_seq_dvs<Act, 0>(p, plan.dvs, s);
 }
 
 template <typename Act, int NV4, int RPW>
@@ -49,15 +73,14 @@ gdn_rt::Error launch_forward(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
     gdn_rt::Error e = gdn_rt::kSuccess;
     if (plan.decode) {
         const bool wide = p.Dk > 128;
-        if (plan.decode_rpw == 4)
-            e = wide ? launch_decode_cfg<Act, 2, 4>(p, s) : launch_decode_cfg<Act, 1, 4>(p, s);
-        else
-            e = wide ? launch_decode_cfg<Act, 2, 2>(p, s) : launch_decode_cfg<Act, 1, 2>(p, s);
+        switch (plan.decode_rpw) {
+        case 8: e = wide ? launch_decode_cfg<Act, 2, 8>(p, s) : launch_decode_cfg<Act, 1, 8>(p, s); break;
+        case 4: e = wide ? launch_decode_cfg<Act, 2, 4>(p, s) : launch_decode_cfg<Act, 1, 4>(p, s); break;
+        default: e = wide ? launch_decode_cfg<Act, 2, 2>(p, s) : launch_decode_cfg<Act, 1, 2>(p, s); break;
+        }
         if (e != gdn_rt::kSuccess) return e;
     }
-    if (plan.extend) {
-        e = p.Dk == 128 ? launch_prefill<Act, 128>(p, plan.dvs, s) : launch_prefill<Act, 0>(p, plan.dvs, s);
-    }
+    if (plan.extend) e = launch_prefill<Act>(p, plan, s);
     return e;
 }
 

@@ -1,28 +1,30 @@
-// Prefill (extend): conv + SiLU + L2 norm + gates + chunked gated delta rule, fused in one kernel.
+// Prefill (extend): three kernels, the first two fully parallel, the third sequential over the
+// chunks of a request but split along Dv.
 //
-// Grid (Dv / DVS, HV, B): a CTA owns rows [v0, v0 + DVS) of one request's value head and walks
-// the request's chunks of C = 64 tokens in order, holding its slice of the state S (DVS x Dk,
-// f32) in shared memory. State rows are independent along Dv, so splitting Dv over CTAs gives a
-// long single request enough CTAs; the Dv-independent chunk work (conv of q/k, K Kᵀ, Q Kᵀ,
-// T = (I + A)^-1) is then recomputed per slice, which the host weighs when it picks DVS.
+//   1. gdn_qk_front_kernel  (token, key head): causal conv + SiLU + L2 norm of q and k
+//                           -> scratch q̂ | k̂ (f16; f32 for f32 activations)
+//   2. gdn_chunk_prep_kernel (chunk, value head): gates, γ (chunk-local cumulative log decay, in
+//                           double), A = strict_lower(β K Kᵀ ⊙ exp(γ_r - γ_s)), T = (I + A)^-1
+//                           (16x16 diagonal blocks by forward substitution, then block rows, f32),
+//                           QKm = lower(Q Kᵀ ⊙ exp(γ_r - γ_s)) -> scratch, token-indexed
+//   3. gdn_chunk_seq_kernel (request, value head, Dv slice): conv + SiLU of its v channels, then
+//                           per chunk, with its slice of S (DVS x Dk, f32) in shared memory:
+//        Y = diag(β) (V - diag(exp γ) K S0ᵀ)       (so Δ = T Y = U - W S0ᵀ, no W needed)
+//        Δ = T Y
+//        O = diag(exp γ) Q S0ᵀ + QKm Δ
+//        S = exp(Γ) S0 + (diag(exp(Γ - γ)) Δ)ᵀ K
+// Every exponent is of a non-positive number, computed from differences of double prefix sums.
+// State rows are independent along Dv, so one long request still gets HV x Dv/DVS CTAs; the
+// Dv-independent work (1, 2) is done once, in parallel, not per slice.
 //
-// Per chunk (notation of NUMERICS.md; γ chunk-local inclusive cumulative log decay, Γ its last):
-//   A  = strict_lower(diag(β) K Kᵀ ⊙ exp(γ_r - γ_s));  T = (I + A)^-1   (16x16 blocks, f32)
-//   Y  = diag(β) (V - diag(exp γ) K S0ᵀ)                  (so Δ = T Y = U - W S0ᵀ, no W needed)
-//   Δ  = T Y
-//   O  = diag(exp γ) Q S0ᵀ + lower(Q Kᵀ ⊙ exp(γ_r - γ_s)) Δ
-//   S  = exp(Γ) S0 + (diag(exp(Γ - γ)) Δ)ᵀ K
-// Every exponent is of a non-positive number; rows past the end of a partial chunk are zero
-// with g = 0, so nothing is exponentiated outside [-inf, 0].
-//
-// Precision: products on tensor cores with f32 accumulation. bf16/f16 activations: q̂, k̂ kept
-// as f16 (|x| <= 1, exact in tf32), other operands rounded to tf32 (2^-11). f32 activations:
-// q̂, k̂ in f32 and every product in 3xTF32 (hi*hi + hi*lo + lo*hi), about f32 accuracy.
+// Precision: f32 accumulation everywhere. bf16/f16 activations: q̂, k̂, T and QKm stored as f16
+// (q̂, k̂, QKm in [-1, 1]; f16 rounding equals the tf32 rounding the products apply anyway);
+// other operands rounded to tf32. f32 activations: f32 scratch and 3xTF32 products.
 #pragma once
 
 #include <type_traits>
 
-#include "gdn_common.cuh"
+#include "gdn_mma.cuh"
 
 namespace gdn_gpu {
 // Kernels and their launchers have internal linkage: each plugin translation unit owns its copies.
@@ -31,204 +33,329 @@ namespace {
 constexpr int kPrefillThreads = 256;
 constexpr int kPrefillWarps = kPrefillThreads / kWarpSize;
 constexpr int kChunk = 64;
-constexpr int kLdC = kChunk + 4;  // row stride of the C x C matrices (A, T, QKm)
+constexpr int kLdC = kChunk + 4;  // row stride of f32 C x C matrices
+constexpr int kLdCh = kChunk + 8; // row stride of f16 C x C matrices
 
-struct PrefillSmem {
-    int ldkq, lds, ldv;
-    size_t off_k, off_q, off_s, off_v, off_d, off_t, off_qk, off_misc, total;
+template <typename Act> struct ScratchType { using type = f16; };
+template <> struct ScratchType<float> { using type = float; };
+
+// ---- 1. q̂, k̂ ----------------------------------------------------------------------------------------
+// A block owns 64 consecutive tokens of one key head; warp w the 8 tokens [8w, 8w + 8), walked
+// in order with the conv taps in registers and a sliding window of the last 3 inputs (reset at
+// every request start from the slot's conv state). Lane l owns channels l + 32 j of q | k.
+constexpr int kFrontTokens = 64;
+constexpr int kFrontRowsPerWarp = kFrontTokens / kPrefillWarps;
+
+__device__ __forceinline__ float silu_fast(float c) { return __fdividef(c, 1.0f + __expf(-c)); }
+
+template <typename Act, int QKPL>
+__global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams p) {
+    using KQ = typename ScratchType<Act>::type;
+    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    const int h = blockIdx.y;
+    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kFrontTokens + warp * kFrontRowsPerWarp;
+    if (t0 >= p.T) return;
+    int lo = 0, hi = p.B - 1;  // the request of row t0: the last r with cu[r] <= t0
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (p.cu[mid] <= t0) lo = mid; else hi = mid - 1;
+    }
+    int r = lo;
+    int64_t start = p.cu[r], end = p.cu[r + 1];
+    const Act* X = static_cast<const Act*>(p.x);
+    const Act* W = static_cast<const Act*>(p.conv_w);
+    const int Dk = p.Dk, qch = h * Dk, kch = p.H * Dk + h * Dk;
+    int ch[QKPL];
+    float w[QKPL][4], win[QKPL][3];
+#pragma unroll
+    for (int j = 0; j < QKPL; ++j) {
+        const int cc = lane + j * kWarpSize;
+        ch[j] = cc < Dk ? qch + cc : kch + (cc - Dk);
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {
+            const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
+            w[j][m] = (cc < 2 * Dk && src >= 0) ? to_f32(W[static_cast<int64_t>(ch[j]) * p.Kc + src]) : 0.f;
+        }
+    }
+    const float qnorm = rsqrtf(static_cast<float>(Dk));
+    bool window_ok = false;
+    for (int ii = 0; ii < kFrontRowsPerWarp; ++ii) {
+        const int64_t t = t0 + ii;
+        if (t >= p.T) break;
+        while (t >= end) {  // next non-empty request
+            ++r;
+            start = end;
+            end = p.cu[r + 1];
+            window_ok = false;
+        }
+        const int64_t slot = p.slots[r];
+        if (end - start < 2 || slot == p.padding_slot) { window_ok = false; continue; }  // decode / padding
+        const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
+        if (!window_ok) {
+#pragma unroll
+            for (int j = 0; j < QKPL; ++j)
+#pragma unroll
+                for (int m = 0; m < 3; ++m)
+                    win[j][m] = lane + j * kWarpSize < 2 * Dk ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch[j]) : 0.f;
+            window_ok = true;
+        }
+        float y[QKPL];
+        float sq = 0.f, sk = 0.f;
+#pragma unroll
+        for (int j = 0; j < QKPL; ++j) {
+            const int cc = lane + j * kWarpSize;
+            const float x = cc < 2 * Dk ? to_f32(X[t * p.x_stride + ch[j]]) : 0.f;
+            const float c = w[j][0] * win[j][0] + w[j][1] * win[j][1] + w[j][2] * win[j][2] + w[j][3] * x;
+            win[j][0] = win[j][1];
+            win[j][1] = win[j][2];
+            win[j][2] = x;
+            const float v = silu_fast(c);
+            y[j] = v;
+            if (cc < Dk) sq += v * v; else if (cc < 2 * Dk) sk += v * v;
+        }
+        sq = warp_sum(sq);
+        sk = warp_sum(sk);
+        const float qs = rsqrtf(sq + 1e-6f) * qnorm, ks = rsqrtf(sk + 1e-6f);
+        KQ* dst = static_cast<KQ*>(p.qk) + (t * p.H + h) * (2 * Dk);
+#pragma unroll
+        for (int j = 0; j < QKPL; ++j) {
+            const int cc = lane + j * kWarpSize;
+            if (cc < 2 * Dk) dst[cc] = static_cast<KQ>(y[j] * (cc < Dk ? qs : ks));
+        }
+    }
+}
+
+// Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
+// memory (row stride sld), zero rows past n; 16-byte pieces, cols * sizeof(T) a multiple of 16.
+template <typename T>
+__device__ __forceinline__ void load_tile(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols) {
+    constexpr int per = 16 / sizeof(T);
+    const int pieces = cols / per;
+    for (int i = threadIdx.x; i < kChunk * pieces; i += kPrefillThreads) {
+        const int row = i / pieces, c = (i % pieces) * per;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (row < n) v = *reinterpret_cast<const float4*>(gsrc + row * gld + c);
+        *reinterpret_cast<float4*>(s + row * sld + c) = v;
+    }
+}
+
+// The same, with asynchronous copies: every piece is in flight at once; cp_async_wait_all()
+// and a barrier before use.
+template <typename T>
+__device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols) {
+    constexpr int per = 16 / sizeof(T);
+    const int pieces = cols / per;
+    for (int i = threadIdx.x; i < kChunk * pieces; i += kPrefillThreads) {
+        const int row = i / pieces, c = (i % pieces) * per;
+        if (row < n) cp_async16(s + row * sld + c, gsrc + row * gld + c);
+        else *reinterpret_cast<float4*>(s + row * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+}
+
+// ---- 2. per chunk and value head: gates, T, QKm ---------------------------------------------------------
+struct PrepSmem {
+    int ldkq;
+    size_t off_k, off_q, off_a, off_t, off_qk, off_misc, total;
 };
-
 __host__ __device__ inline size_t align16(size_t x) { return (x + 15) & ~static_cast<size_t>(15); }
-
-// Row strides are chosen so that the fragment loads of a warp hit 32 distinct banks:
-// k-contiguous operands use stride = 4 (mod 32) words, m/n-contiguous ones 8 (mod 32).
-__host__ __device__ inline PrefillSmem prefill_smem(int Dk, int dvs, bool exact) {
-    PrefillSmem L{};
+__host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact) {
+    PrepSmem L{};
     L.ldkq = exact ? Dk + 4 : Dk + 8;
-    L.lds = Dk + 4;
-    L.ldv = dvs + 8;
     const size_t kq = static_cast<size_t>(kChunk) * L.ldkq * (exact ? 4 : 2);
+    const size_t cc = static_cast<size_t>(kChunk) * kLdC * 4;
     size_t o = 0;
     L.off_k = o; o = align16(o + kq);
     L.off_q = o; o = align16(o + kq);
-    L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
-    L.off_v = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldv * 4);
-    const size_t dsz = static_cast<size_t>(kChunk) * (L.ldv > kLdC ? L.ldv : kLdC) * 4;  // Δ, aliased with A
-    L.off_d = o; o = align16(o + dsz);
-    L.off_t = o; o = align16(o + static_cast<size_t>(kChunk) * kLdC * 4);
-    L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * kLdC * 4);
-    L.off_misc = o; o = align16(o + kChunk * 8 + (3 * kChunk + 3 * 256 + 4) * 4);
+    L.off_a = o; o = align16(o + cc);
+    L.off_t = o; o = align16(o + cc);
+    L.off_qk = o;  // QKm goes from registers to global memory
+    L.off_misc = o; o = align16(o + kChunk * 8 + (kChunk + 3 * 256) * 4);
     L.total = o;
     return L;
 }
 
-// acc[MT][NT] (a (16 MT) x (8 NT) warp tile) += Σ_k fa(m, k) fb(k, n) over k in [kbeg, kend),
-// kend - kbeg a multiple of 8. EXACT: 3xTF32.
-template <int MT, int NT, bool EXACT, class FA, class FB>
-__device__ __forceinline__ void warp_mma_tf32(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
-    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
-    for (int k0 = kbeg; k0 < kend; k0 += 8) {
-        uint32_t ah[MT][4], al[MT][4], bh[NT][2], bl[NT][2];
-#pragma unroll
-        for (int i = 0; i < MT; ++i) {
-            const float v[4] = {fa(16 * i + g, k0 + t), fa(16 * i + g + 8, k0 + t), fa(16 * i + g, k0 + t + 4),
-                                fa(16 * i + g + 8, k0 + t + 4)};
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                ah[i][e] = tf32_bits(v[e]);
-                if (EXACT) al[i][e] = tf32_bits(v[e] - __uint_as_float(ah[i][e]));
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            const float w[2] = {fb(k0 + t, 8 * j + g), fb(k0 + t + 4, 8 * j + g)};
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                bh[j][e] = tf32_bits(w[e]);
-                if (EXACT) bl[j][e] = tf32_bits(w[e] - __uint_as_float(bh[j][e]));
-            }
-        }
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j) {
-                if (EXACT) {
-                    mma_tf32_16x8x8(acc[i][j], al[i], bh[j]);
-                    mma_tf32_16x8x8(acc[i][j], ah[i], bl[j]);
-                }
-                mma_tf32_16x8x8(acc[i][j], ah[i], bh[j]);
-            }
-    }
-}
-
-// Two products sharing the B operand: acc1 += fa1·fb, acc2 += fa2·fb.
-template <int MT, int NT, bool EXACT, class FA1, class FA2, class FB>
-__device__ __forceinline__ void warp_mma_tf32_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const FA1& fa1,
-                                                   const FA2& fa2, const FB& fb, int kbeg, int kend) {
-    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
-    for (int k0 = kbeg; k0 < kend; k0 += 8) {
-        uint32_t bh[NT][2], bl[NT][2];
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            const float w[2] = {fb(k0 + t, 8 * j + g), fb(k0 + t + 4, 8 * j + g)};
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                bh[j][e] = tf32_bits(w[e]);
-                if (EXACT) bl[j][e] = tf32_bits(w[e] - __uint_as_float(bh[j][e]));
-            }
-        }
-#pragma unroll
-        for (int i = 0; i < MT; ++i) {
-#pragma unroll
-            for (int which = 0; which < 2; ++which) {
-                float v[4];
-                if (which == 0) {
-                    v[0] = fa1(16 * i + g, k0 + t); v[1] = fa1(16 * i + g + 8, k0 + t);
-                    v[2] = fa1(16 * i + g, k0 + t + 4); v[3] = fa1(16 * i + g + 8, k0 + t + 4);
-                } else {
-                    v[0] = fa2(16 * i + g, k0 + t); v[1] = fa2(16 * i + g + 8, k0 + t);
-                    v[2] = fa2(16 * i + g, k0 + t + 4); v[3] = fa2(16 * i + g + 8, k0 + t + 4);
-                }
-                uint32_t ah[4], al[4];
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    ah[e] = tf32_bits(v[e]);
-                    if (EXACT) al[e] = tf32_bits(v[e] - __uint_as_float(ah[e]));
-                }
-#pragma unroll
-                for (int j = 0; j < NT; ++j) {
-                    float (&acc)[4] = which == 0 ? acc1[i][j] : acc2[i][j];
-                    if (EXACT) {
-                        mma_tf32_16x8x8(acc, al, bh[j]);
-                        mma_tf32_16x8x8(acc, ah, bl[j]);
-                    }
-                    mma_tf32_16x8x8(acc, ah, bh[j]);
-                }
-            }
-        }
-    }
-}
-
-// acc += A Btᵀ with A [16 MT][K] and Bt [8 NT][K], both f16 row-major (k contiguous) in shared memory.
-template <int MT, int NT>
-__device__ __forceinline__ void warp_mma_f16_abt(float (&acc)[MT][NT][4], const f16* A, int lda, const f16* Bt, int ldb,
-                                                 int K) {
-    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
-    for (int k0 = 0; k0 < K; k0 += 16) {
-        uint32_t a[MT][4], b[NT][2];
-#pragma unroll
-        for (int i = 0; i < MT; ++i) {
-            const f16* p0 = A + (16 * i + g) * lda + k0 + 2 * t;
-            const f16* p1 = p0 + 8 * lda;
-            a[i][0] = *reinterpret_cast<const uint32_t*>(p0);
-            a[i][1] = *reinterpret_cast<const uint32_t*>(p1);
-            a[i][2] = *reinterpret_cast<const uint32_t*>(p0 + 8);
-            a[i][3] = *reinterpret_cast<const uint32_t*>(p1 + 8);
-        }
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            const f16* q = Bt + (8 * j + g) * ldb + k0 + 2 * t;
-            b[j][0] = *reinterpret_cast<const uint32_t*>(q);
-            b[j][1] = *reinterpret_cast<const uint32_t*>(q + 8);
-        }
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j) mma_f16_16x8x16(acc[i][j], a[i], b[j]);
-    }
-}
-
-template <int MT, int NT>
-__device__ __forceinline__ void zero_acc(float (&acc)[MT][NT][4]) {
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int j = 0; j < NT; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
-}
-
-// Row of accumulator element e of m-tile i (relative to the warp tile), and column of n-tile j.
-__device__ __forceinline__ int acc_row(int i, int e, int g) { return 16 * i + g + (e >= 2 ? 8 : 0); }
-__device__ __forceinline__ int acc_col(int j, int e, int t) { return 8 * j + 2 * t + (e & 1); }
-
-// Conv input at absolute row tt of channel ch; zero outside [start-(Kc-1), end).
 template <typename Act>
-__device__ __forceinline__ float conv_in_guarded(const GdnParams& p, const Act* cs, int64_t start, int64_t end,
-                                                 int64_t tt, int ch) {
-    if (tt >= end || tt < start - (p.Kc - 1)) return 0.f;
-    return conv_input<Act>(p, cs, start, tt, ch);
-}
-
-template <typename Act, int DVS, int DKT>
-__global__ void __launch_bounds__(kPrefillThreads, 1) gdn_prefill_kernel(GdnParams p) {
+__global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnParams p) {
     constexpr bool EXACT = std::is_same<Act, float>::value;
-    using KQ = typename std::conditional<EXACT, float, f16>::type;
+    using KQ = typename ScratchType<Act>::type;
     constexpr int C = kChunk;
-    constexpr int QKPL = DKT ? (2 * DKT + kWarpSize - 1) / kWarpSize : 2 * 256 / kWarpSize;  // q/k values per lane
-    constexpr int VPL = (DVS + kWarpSize - 1) / kWarpSize;                                 // v values per lane
-    constexpr int RPWARP = C / kPrefillWarps;                                              // rows per warp in the load
-
     extern __shared__ __align__(16) unsigned char smem[];
-    const int Dk = DKT ? DKT : p.Dk;
-    const PrefillSmem L = prefill_smem(Dk, DVS, EXACT);
+    const int Dk = p.Dk;
+    const PrepSmem L = prep_smem(Dk, EXACT);
     KQ* Ks = reinterpret_cast<KQ*>(smem + L.off_k);
     KQ* Qs = reinterpret_cast<KQ*>(smem + L.off_q);
+    float* As = reinterpret_cast<float*>(smem + L.off_a);
+    float* Ts = reinterpret_cast<float*>(smem + L.off_t);
+    double* gam = reinterpret_cast<double*>(smem + L.off_misc);
+    float* bet = reinterpret_cast<float*>(gam + C);
+    float* Pm = bet + C;
+    const int ldkq = L.ldkq;
+    const int tid = threadIdx.x, warp = tid / kWarpSize, lane = tid % kWarpSize, g = lane >> 2, t = lane & 3;
+
+    const ChunkDesc cd = p.chunks[blockIdx.x];
+    const int hv = blockIdx.y, h = hv / p.gva, n = cd.n;
+    const int64_t c0 = cd.c0;
+    const KQ* src = static_cast<const KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk);
+    load_tile<KQ>(Qs, ldkq, src, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
+    load_tile<KQ>(Ks, ldkq, src + Dk, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
+    if (tid < C) {
+        const bool valid = tid < n;
+        const Act* xa = static_cast<const Act*>(p.a);
+        const Act* xb = static_cast<const Act*>(p.b);
+        gam[tid] = valid ? gate_g(to_f32(xa[(c0 + tid) * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]) : 0.0;
+        bet[tid] = valid ? gate_beta(to_f32(xb[(c0 + tid) * p.b_stride + hv])) : 0.f;
+    }
+    for (int i = tid; i < C * C; i += kPrefillThreads) {
+        const int rr = i / C, cc = i % C;
+        if (cc / 16 > rr / 16) Ts[rr * kLdC + cc] = 0.f;
+    }
+    KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
+    KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
+    const int64_t gld = static_cast<int64_t>(p.HV) * C;
+    __syncthreads();
+    if (warp == 0) {  // chunk-local inclusive cumsum of g in double; rows past n carry g = 0
+        const double g0 = gam[2 * lane], g1 = gam[2 * lane + 1];
+        double s = g0 + g1;
+#pragma unroll
+        for (int o = 1; o < kWarpSize; o <<= 1) {
+            const double u = warp_up(s, o);
+            if (lane >= o) s += u;
+        }
+        const double G = warp_bcast(s, kWarpSize - 1);
+        const double e[2] = {s - g1, s};
+        gam[2 * lane] = e[0];
+        gam[2 * lane + 1] = e[1];
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+            const int i = 2 * lane + q;
+            if (i < n)
+                p.gates[(c0 + i) * p.HV + hv] = make_float4(expf(static_cast<float>(e[q])), expf(static_cast<float>(G - e[q])),
+                                                            bet[i], 0.f);
+        }
+    }
+    __syncthreads();
+
+    // A and QKm on the 16x16 tiles at or below the diagonal
+    for (int tix = warp; tix < 20; tix += kPrefillWarps) {
+        const int mat = tix / 10;
+        int l = tix % 10, mi = 0;
+        while (l > mi) { l -= mi + 1; ++mi; }
+        const int ni = l;
+        float acc[1][2][4];
+        zero_acc(acc);
+        const KQ* Ap = (mat ? Qs : Ks) + mi * 16 * ldkq;
+        const KQ* Bp = Ks + ni * 16 * ldkq;
+        if constexpr (EXACT) {
+            warp_mma_tf32<1, 2, true>(
+                acc, [&](int m, int k) { return static_cast<float>(Ap[m * ldkq + k]); },
+                [&](int k, int nn) { return static_cast<float>(Bp[nn * ldkq + k]); }, 0, Dk);
+        } else {
+            warp_mma_f16_abt<1, 2>(acc, Ap, ldkq, Bp, ldkq, Dk);
+        }
+#pragma unroll
+        for (int j = 0; j < 2; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
+                const float E = expf(static_cast<float>(gam[row] - gam[col]));
+                if (mat == 0) As[row * kLdC + col] = row > col ? bet[row] * acc[0][j][e] * E : 0.f;
+                else if (row < n) Qg[row * gld + col] = static_cast<KQ>(row >= col ? acc[0][j][e] * E : 0.f);
+            }
+    }
+    __syncthreads();
+
+    // T = (I + A)^-1: diagonal blocks by forward substitution (lane j owns column j) ...
+    if (warp < 4) {
+        const int j = lane & 15, b0 = warp * 16;
+        float col[16];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            float s = i == j ? 1.f : 0.f;
+#pragma unroll
+            for (int m = 0; m < i; ++m) s -= As[(b0 + i) * kLdC + b0 + m] * col[m];
+            col[i] = s;
+        }
+        if (lane < 16)
+#pragma unroll
+            for (int i = 0; i < 16; ++i) Ts[(b0 + i) * kLdC + b0 + j] = col[i];
+    }
+    __syncthreads();
+    // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time
+    for (int d = 1; d < 4; ++d) {
+        const int nb = 4 - d;
+        for (int e = tid; e < nb * 256; e += kPrefillThreads) {
+            const int bj = e >> 8, bi = bj + d, rr = (e >> 4) & 15, cc = e & 15;
+            float s = 0.f;
+            for (int m = bj; m < bi; ++m)
+#pragma unroll
+                for (int x = 0; x < 16; ++x)
+                    s = fmaf(As[(16 * bi + rr) * kLdC + 16 * m + x], Ts[(16 * m + x) * kLdC + 16 * bj + cc], s);
+            Pm[bj * 256 + rr * 16 + cc] = s;
+        }
+        __syncthreads();
+        for (int e = tid; e < nb * 256; e += kPrefillThreads) {
+            const int bj = e >> 8, bi = bj + d, rr = (e >> 4) & 15, cc = e & 15;
+            float s = 0.f;
+#pragma unroll
+            for (int x = 0; x < 16; ++x) s = fmaf(Ts[(16 * bi + rr) * kLdC + 16 * bi + x], Pm[bj * 256 + x * 16 + cc], s);
+            Ts[(16 * bi + rr) * kLdC + 16 * bj + cc] = -s;
+        }
+        __syncthreads();
+    }
+    // rows [0, n) of T (and the zero blocks of QKm above the diagonal), token-indexed
+    for (int i = tid; i < n * C; i += kPrefillThreads) {
+        const int row = i / C, col = i % C;
+        Tg[row * gld + col] = static_cast<KQ>(Ts[row * kLdC + col]);
+        if (col / 16 > row / 16) Qg[row * gld + col] = static_cast<KQ>(0.f);
+    }
+}
+
+// ---- 3. the sequential pass --------------------------------------------------------------------------------
+struct SeqSmem {
+    int ldkq, ldc, lds, ldv;
+    size_t off_k, off_q, off_t, off_qk, off_s, off_v, off_d, off_misc, total;
+};
+__host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact) {
+    SeqSmem L{};
+    const int es = exact ? 4 : 2;
+    L.ldkq = exact ? Dk + 4 : Dk + 8;
+    L.ldc = exact ? kLdC : kLdCh;
+    L.lds = Dk + 4;
+    L.ldv = dvs + 8;
+    size_t o = 0;
+    L.off_k = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldkq * es);
+    L.off_q = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldkq * es);
+    L.off_t = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
+    L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
+    L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
+    L.off_v = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldv * 4);
+    L.off_d = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldv * 4);
+    L.off_misc = o; o = align16(o + 3 * kChunk * 4);
+    L.total = o;
+    return L;
+}
+
+template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 ? 2 : 1; };
+
+template <typename Act, int DVS, int DKT>
+__global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn_chunk_seq_kernel(GdnParams p) {
+    constexpr bool EXACT = std::is_same<Act, float>::value;
+    using KQ = typename ScratchType<Act>::type;
+    constexpr int C = kChunk;
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int Dk = DKT ? DKT : p.Dk;
+    const SeqSmem L = seq_smem(Dk, DVS, EXACT);
+    KQ* Ks = reinterpret_cast<KQ*>(smem + L.off_k);
+    KQ* Qs = reinterpret_cast<KQ*>(smem + L.off_q);
+    KQ* Tt = reinterpret_cast<KQ*>(smem + L.off_t);
+    KQ* QKt = reinterpret_cast<KQ*>(smem + L.off_qk);
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
     float* Vs = reinterpret_cast<float*>(smem + L.off_v);
     float* Ds = reinterpret_cast<float*>(smem + L.off_d);
-    float* As = Ds;  // A lives until T is built, Δ after
-    float* Ts = reinterpret_cast<float*>(smem + L.off_t);
-    float* QKs = reinterpret_cast<float*>(smem + L.off_qk);
-    // γ in double: exp(γ_r - γ_s) and exp(Γ - γ_r) of chunk-local sums near -4000 would lose
-    // ~1e-4 relative in f32 (the difference of two large prefix sums), visible in f32 results
-    double* gam = reinterpret_cast<double*>(smem + L.off_misc);
-    float* bet = reinterpret_cast<float*>(gam + C);
-    float* eg = bet + C;
+    float* eg = reinterpret_cast<float*>(smem + L.off_misc);
     float* sc = eg + C;
-    float* Pm = sc + C;
-    int* flag = reinterpret_cast<int*>(Pm + 3 * 256);
-    const int ldkq = L.ldkq, lds = L.lds, ldv = L.ldv;
+    float* bet = sc + C;
+    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldv = L.ldv;
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
     const int64_t start = p.cu[r], end = p.cu[r + 1];
@@ -246,167 +373,85 @@ __global__ void __launch_bounds__(kPrefillThreads, 1) gdn_prefill_kernel(GdnPara
     }
     Act* cs = static_cast<Act*>(p.conv_state) + slot * p.conv_stride;
     float* Sg = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0) * Dk;
-    const Act* xa = static_cast<const Act*>(p.a);
-    const Act* xb = static_cast<const Act*>(p.b);
-    const int qch = h * Dk, kch = p.H * Dk + h * Dk, vch = 2 * p.H * Dk + hv * Dv + v0;
-    const float A_log = p.A_log[hv], dt_bias = p.dt_bias[hv];
-    const float qnorm = rsqrtf(static_cast<float>(Dk));
+    const int vch = 2 * p.H * Dk + hv * Dv + v0;
+    const Act* W = static_cast<const Act*>(p.conv_w);
+
+    // The q/k conv state of key head h: its readers (the front kernel) have finished.
+    if (slice == 0 && hv % p.gva == 0)
+        for (int cc = tid; cc < 2 * Dk; cc += kPrefillThreads)
+            write_conv_state<Act>(p, cs, start, end, cc < Dk ? h * Dk + cc : p.H * Dk + h * Dk + (cc - Dk));
 
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
         const int row = i / (Dk / 4), c4 = i % (Dk / 4);
         *reinterpret_cast<float4*>(Ss + row * lds + 4 * c4) =
             reinterpret_cast<const float4*>(Sg + static_cast<int64_t>(row) * Dk)[c4];
     }
-    for (int i = tid; i < C * C; i += kPrefillThreads) {
-        const int rr = i / C, cc = i % C;
-        if (cc / 16 > rr / 16) { Ts[rr * kLdC + cc] = 0.f; QKs[rr * kLdC + cc] = 0.f; }
+
+    constexpr int kRawRows = C + 3;  // conv inputs of a chunk: 3 rows before it
+    constexpr int kRawPerThread = (kRawRows * DVS + kPrefillThreads - 1) / kPrefillThreads;
+    static_assert(kPrefillThreads % DVS == 0, "a thread's v channel is fixed across rows");
+    float wv[4];  // taps of this thread's v channel, right-aligned: wv[3] multiplies the current row
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+        const int src = m - (4 - p.Kc);
+        wv[m] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + tid % DVS) * p.Kc + src]) : 0.f;
     }
+
+    constexpr int WM = DVS >= 64 ? 32 : 16;
+    constexpr int WN = DVS == 128 ? 32 : (DVS == 16 ? 8 : 16);
+    constexpr int MT = WM / 16, NT = WN / 8;
+    const int m0 = (warp / (DVS / WN)) * WM, n0 = (warp % (DVS / WN)) * WN;
+    const int64_t qk_ld = static_cast<int64_t>(p.H) * 2 * Dk, c_ld = static_cast<int64_t>(p.HV) * C;
 
     const int nchunks = static_cast<int>((len + C - 1) / C);
     for (int ck = 0; ck < nchunks; ++ck) {
         const int64_t c0 = start + static_cast<int64_t>(ck) * C;
         const int n = static_cast<int>(end - c0 < C ? end - c0 : C);
-        __syncthreads();  // the previous chunk's readers of K, Q, V, gates are done
+        __syncthreads();  // the previous chunk's readers are done
 
-        // ---- load: conv + SiLU + norms + gates; warp w owns rows [w*RPWARP, (w+1)*RPWARP) ----
+        // ---- load: q̂, k̂, T, QKm (async copies), gates, raw v inputs (all loads in flight) ----
         {
-            float wq[QKPL][4], winq[QKPL][3], wv[VPL][4], winv[VPL][3];
-            const Act* W = static_cast<const Act*>(p.conv_w);
-            const int i0 = warp * RPWARP;
+            const KQ* src = static_cast<const KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk);
+            load_tile_async<KQ>(Qs, ldkq, src, qk_ld, n, Dk);
+            load_tile_async<KQ>(Ks, ldkq, src + Dk, qk_ld, n, Dk);
+            load_tile_async<KQ>(Tt, ldc, static_cast<const KQ*>(p.tmat) + (c0 * p.HV + hv) * C, c_ld, n, C);
+            load_tile_async<KQ>(QKt, ldc, static_cast<const KQ*>(p.qkm) + (c0 * p.HV + hv) * C, c_ld, n, C);
+            float4 gt = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (tid < n) gt = p.gates[(c0 + tid) * p.HV + hv];
+            // raw conv inputs of rows c0-3 .. c0+63 of the slice's v channels, staged in Ds
+            float xr[kRawPerThread];
 #pragma unroll
-            for (int j = 0; j < QKPL; ++j) {
-                const int cc = lane + j * kWarpSize;
-                const bool on = cc < 2 * Dk;
-                const int ch = cc < Dk ? qch + cc : kch + (cc - Dk);
-#pragma unroll
-                for (int m = 0; m < 4; ++m) {
-                    const int src = m - (4 - p.Kc);  // right-aligned taps: wq[3] multiplies the current row
-                    wq[j][m] = (on && src >= 0) ? to_f32(W[static_cast<int64_t>(ch) * p.Kc + src]) : 0.f;
-                }
-#pragma unroll
-                for (int m = 0; m < 3; ++m)
-                    winq[j][m] = on ? conv_in_guarded<Act>(p, cs, start, end, c0 + i0 - 3 + m, ch) : 0.f;
+            for (int e = 0; e < kRawPerThread; ++e) {
+                const int idx = tid + e * kPrefillThreads;
+                const int j = idx / DVS, cc = idx % DVS;
+                const int64_t tt = c0 - 3 + j;
+                xr[e] = (idx < kRawRows * DVS && tt < c0 + n) ? conv_in_guarded<Act>(p, cs, start, end, tt, vch + cc) : 0.f;
+            }
+            if (tid < C) {
+                eg[tid] = gt.x;
+                sc[tid] = gt.y;
+                bet[tid] = gt.z;
             }
 #pragma unroll
-            for (int j = 0; j < VPL; ++j) {
-                const int cc = lane + j * kWarpSize;
-                const bool on = cc < DVS;
-                const int ch = vch + cc;
-#pragma unroll
-                for (int m = 0; m < 4; ++m) {
-                    const int src = m - (4 - p.Kc);
-                    wv[j][m] = (on && src >= 0) ? to_f32(W[static_cast<int64_t>(ch) * p.Kc + src]) : 0.f;
-                }
-#pragma unroll
-                for (int m = 0; m < 3; ++m)
-                    winv[j][m] = on ? conv_in_guarded<Act>(p, cs, start, end, c0 + i0 - 3 + m, ch) : 0.f;
+            for (int e = 0; e < kRawPerThread; ++e) {
+                const int idx = tid + e * kPrefillThreads;
+                if (idx < kRawRows * DVS) Ds[idx] = xr[e];
             }
-            for (int ii = 0; ii < RPWARP; ++ii) {
-                const int i = i0 + ii;
-                const int64_t tt = c0 + i;
-                const bool valid = i < n;
-                float y[QKPL];
-                float sq = 0.f, sk = 0.f;
-#pragma unroll
-                for (int j = 0; j < QKPL; ++j) {
-                    const int cc = lane + j * kWarpSize;
-                    const bool on = cc < 2 * Dk;
-                    const int ch = cc < Dk ? qch + cc : kch + (cc - Dk);
-                    const float x = (on && valid) ? to_f32(static_cast<const Act*>(p.x)[tt * p.x_stride + ch]) : 0.f;
-                    const float c = wq[j][0] * winq[j][0] + wq[j][1] * winq[j][1] + wq[j][2] * winq[j][2] + wq[j][3] * x;
-                    winq[j][0] = winq[j][1]; winq[j][1] = winq[j][2]; winq[j][2] = x;
-                    const float v = valid ? silu(c) : 0.f;
-                    y[j] = v;
-                    if (cc < Dk) sq += v * v; else sk += v * v;
-                }
-                sq = warp_sum(sq);
-                sk = warp_sum(sk);
-                const float qs = rsqrtf(sq + 1e-6f) * qnorm, ks = rsqrtf(sk + 1e-6f);
-#pragma unroll
-                for (int j = 0; j < QKPL; ++j) {
-                    const int cc = lane + j * kWarpSize;
-                    if (cc < Dk) Qs[i * ldkq + cc] = static_cast<KQ>(y[j] * qs);
-                    else if (cc < 2 * Dk) Ks[i * ldkq + (cc - Dk)] = static_cast<KQ>(y[j] * ks);
-                }
-#pragma unroll
-                for (int j = 0; j < VPL; ++j) {
-                    const int cc = lane + j * kWarpSize;
-                    const bool on = cc < DVS;
-                    const float x = (on && valid) ? to_f32(static_cast<const Act*>(p.x)[tt * p.x_stride + vch + cc]) : 0.f;
-                    const float c = wv[j][0] * winv[j][0] + wv[j][1] * winv[j][1] + wv[j][2] * winv[j][2] + wv[j][3] * x;
-                    winv[j][0] = winv[j][1]; winv[j][1] = winv[j][2]; winv[j][2] = x;
-                    if (on) Vs[i * ldv + cc] = valid ? silu(c) : 0.f;
-                }
-                if (lane == 0) {
-                    gam[i] = valid ? gate_g(to_f32(xa[tt * p.a_stride + hv]), A_log, dt_bias) : 0.f;
-                    bet[i] = valid ? gate_beta(to_f32(xb[tt * p.b_stride + hv])) : 0.f;
-                }
-            }
+            cp_async_wait_all();
         }
         __syncthreads();
-        if (ck == 0) {
-            // Only the first chunk reads the old conv state. The v channels are this CTA's own;
-            // the q/k channels are written by the last CTA of the (request, key head) group.
+        if (ck == 0)  // only the first chunk reads the old conv state; these channels are ours
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
-            const bool last = last_arrival(p.counters + static_cast<int64_t>(r) * p.H + h, p.gva * p.nsplit, flag);
-            if (last)
-                for (int cc = tid; cc < 2 * Dk; cc += kPrefillThreads)
-                    write_conv_state<Act>(p, cs, start, end, cc < Dk ? qch + cc : kch + (cc - Dk));
-        }
-        if (warp == 0) {  // chunk-local inclusive cumsum of g; rows past n carry g = 0
-            const double g0 = gam[2 * lane], g1 = gam[2 * lane + 1];
-            double s = g0 + g1;
+        for (int i = tid; i < C * DVS; i += kPrefillThreads) {
+            const int row = i / DVS, cc = i % DVS;
+            float acc = 0.f;
 #pragma unroll
-            for (int o = 1; o < kWarpSize; o <<= 1) {
-                const double u = warp_up(s, o);
-                if (lane >= o) s += u;
-            }
-            const double G = warp_bcast(s, kWarpSize - 1);
-            const double e0 = s - g1, e1 = s;
-            gam[2 * lane] = e0;
-            gam[2 * lane + 1] = e1;
-            eg[2 * lane] = expf(static_cast<float>(e0));
-            eg[2 * lane + 1] = expf(static_cast<float>(e1));
-            sc[2 * lane] = expf(static_cast<float>(G - e0));
-            sc[2 * lane + 1] = expf(static_cast<float>(G - e1));
+            for (int m = 0; m < 4; ++m) acc = fmaf(wv[m], Ds[(row + m) * DVS + cc], acc);
+            Vs[row * ldv + cc] = row < n ? silu(acc) : 0.f;
         }
         __syncthreads();
-
-        // ---- A = strict_lower(β K Kᵀ ⊙ E), QKm = lower(Q Kᵀ ⊙ E) on 16x16 tiles at or below the diagonal ----
-        for (int tix = warp; tix < 20; tix += kPrefillWarps) {
-            const int mat = tix / 10;
-            int l = tix % 10, mi = 0;
-            while (l > mi) { l -= mi + 1; ++mi; }
-            const int ni = l;
-            float acc[1][2][4];
-            zero_acc(acc);
-            const KQ* Ap = (mat ? Qs : Ks) + mi * 16 * ldkq;
-            const KQ* Bp = Ks + ni * 16 * ldkq;
-            if constexpr (EXACT) {
-                warp_mma_tf32<1, 2, true>(
-                    acc, [&](int m, int k) { return static_cast<float>(Ap[m * ldkq + k]); },
-                    [&](int k, int nn) { return static_cast<float>(Bp[nn * ldkq + k]); }, 0, Dk);
-            } else {
-                warp_mma_f16_abt<1, 2>(acc, Ap, ldkq, Bp, ldkq, Dk);
-            }
-#pragma unroll
-            for (int j = 0; j < 2; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
-                    if (mat == 0) {
-                        As[row * kLdC + col] = row > col ? bet[row] * acc[0][j][e] * expf(static_cast<float>(gam[row] - gam[col])) : 0.f;
-                    } else {
-                        QKs[row * kLdC + col] = row >= col ? acc[0][j][e] * expf(static_cast<float>(gam[row] - gam[col])) : 0.f;
-                    }
-                }
-        }
 
         // ---- X = K S0ᵀ, O = Q S0ᵀ on the warp's tile of the C x DVS outputs; Y in place of V ----
-        constexpr int WM = DVS >= 64 ? 32 : 16;
-        constexpr int WN = DVS == 128 ? 32 : (DVS == 16 ? 8 : 16);
-        constexpr int MT = WM / 16, NT = WN / 8;
-        const int m0 = (warp / (DVS / WN)) * WM, n0 = (warp % (DVS / WN)) * WN;
         float oo[MT][NT][4];
         {
             float xo[MT][NT][4];
@@ -430,52 +475,14 @@ __global__ void __launch_bounds__(kPrefillThreads, 1) gdn_prefill_kernel(GdnPara
         }
         __syncthreads();
 
-        // ---- T = (I + A)^-1: diagonal 16x16 blocks by forward substitution, then block rows ----
-        if (warp < 4) {
-            const int j = lane & 15, b0 = warp * 16;
-            float col[16];
-#pragma unroll
-            for (int i = 0; i < 16; ++i) {
-                float s = i == j ? 1.f : 0.f;
-#pragma unroll
-                for (int m = 0; m < i; ++m) s -= As[(b0 + i) * kLdC + b0 + m] * col[m];
-                col[i] = s;
-            }
-            if (lane < 16)
-#pragma unroll
-                for (int i = 0; i < 16; ++i) Ts[(b0 + i) * kLdC + b0 + j] = col[i];
-        }
-        __syncthreads();
-        for (int d = 1; d < 4; ++d) {
-            const int nb = 4 - d;
-            for (int e = tid; e < nb * 256; e += kPrefillThreads) {
-                const int bj = e >> 8, bi = bj + d, rr = (e >> 4) & 15, cc = e & 15;
-                float s = 0.f;
-                for (int m = bj; m < bi; ++m)
-#pragma unroll
-                    for (int x = 0; x < 16; ++x)
-                        s = fmaf(As[(16 * bi + rr) * kLdC + 16 * m + x], Ts[(16 * m + x) * kLdC + 16 * bj + cc], s);
-                Pm[bj * 256 + rr * 16 + cc] = s;
-            }
-            __syncthreads();
-            for (int e = tid; e < nb * 256; e += kPrefillThreads) {
-                const int bj = e >> 8, bi = bj + d, rr = (e >> 4) & 15, cc = e & 15;
-                float s = 0.f;
-#pragma unroll
-                for (int x = 0; x < 16; ++x) s = fmaf(Ts[(16 * bi + rr) * kLdC + 16 * bi + x], Pm[bj * 256 + x * 16 + cc], s);
-                Ts[(16 * bi + rr) * kLdC + 16 * bj + cc] = -s;
-            }
-            __syncthreads();
-        }
-
-        // ---- Δ = T Y (T lower triangular: k < m0 + WM) ----
-        const int kv = (n + 7) & ~7;  // rows past n are zero in Y, Δ, K, Q
+        // ---- Δ = T Y (T lower triangular: k < m0 + WM; rows past n of Y are zero) ----
+        const int kv = (n + 7) & ~7;
+        const int kend = m0 + WM < kv ? m0 + WM : kv;
         {
             float dd[MT][NT][4];
             zero_acc(dd);
-            const int kend = m0 + WM < kv ? m0 + WM : kv;
             warp_mma_tf32<MT, NT, EXACT>(
-                dd, [&](int m, int k) { return Ts[(m0 + m) * kLdC + k]; },
+                dd, [&](int m, int k) { return static_cast<float>(Tt[(m0 + m) * ldc + k]); },
                 [&](int k, int nn) { return Vs[k * ldv + n0 + nn]; }, 0, kend);
 #pragma unroll
             for (int i = 0; i < MT; ++i)
@@ -488,21 +495,18 @@ __global__ void __launch_bounds__(kPrefillThreads, 1) gdn_prefill_kernel(GdnPara
         __syncthreads();
 
         // ---- O += QKm Δ, written out; S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
-        {
-            const int kend = m0 + WM < kv ? m0 + WM : kv;
-            warp_mma_tf32<MT, NT, EXACT>(
-                oo, [&](int m, int k) { return QKs[(m0 + m) * kLdC + k]; },
-                [&](int k, int nn) { return Ds[k * ldv + n0 + nn]; }, 0, kend);
+        warp_mma_tf32<MT, NT, EXACT>(
+            oo, [&](int m, int k) { return static_cast<float>(QKt[(m0 + m) * ldc + k]); },
+            [&](int k, int nn) { return Ds[k * ldv + n0 + nn]; }, 0, kend);
 #pragma unroll
-            for (int i = 0; i < MT; ++i)
+        for (int i = 0; i < MT; ++i)
 #pragma unroll
-                for (int j = 0; j < NT; ++j)
+            for (int j = 0; j < NT; ++j)
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int row = m0 + acc_row(i, e, g);
-                        if (row < n) out[(c0 + row) * out_ld + n0 + acc_col(j, e, t)] = from_f32<Act>(oo[i][j][e]);
-                    }
-        }
+                for (int e = 0; e < 4; ++e) {
+                    const int row = m0 + acc_row(i, e, g);
+                    if (row < n) out[(c0 + row) * out_ld + n0 + acc_col(j, e, t)] = from_f32<Act>(oo[i][j][e]);
+                }
         {
             constexpr int UWM = DVS >= 32 ? 32 : 16;
             constexpr int UMT = UWM / 16;
@@ -510,7 +514,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 1) gdn_prefill_kernel(GdnPara
             constexpr int UWN = 8 * UNT;
             const int ntn = Dk / UWN;
             const int ntiles = (DVS / UWM) * ntn;
-            const float eG = expf(static_cast<float>(gam[C - 1]));
+            const float eG = eg[n - 1];
             for (int tile = warp; tile < ntiles; tile += kPrefillWarps) {
                 const int um0 = (tile / ntn) * UWM, un0 = (tile % ntn) * UWN;
                 float acc[UMT][UNT][4];

@@ -220,6 +220,22 @@ __device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const uint32_t (&
 }
 #endif
 
+// ---- asynchronous global -> shared copies (16 bytes, both sides 16-byte aligned) ------------------------
+// Contract: the copy is complete after cp_async_wait_all() in the issuing thread (then a barrier
+// makes it visible to the block). HIP has no such copy: a plain 16-byte load and store.
+#if defined(GDN_GPU_HIP)
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src) {
+    *static_cast<float4*>(smem_dst) = *static_cast<const float4*>(gmem_src);
+}
+__device__ __forceinline__ void cp_async_wait_all() {}
+#else
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem_src) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+#endif
+
 // ---- memory ordering between blocks ---------------------------------------------------------------
 __device__ __forceinline__ void fence_device() { __threadfence(); }
 __device__ __forceinline__ int atomic_add(int* p, int v) { return atomicAdd(p, v); }

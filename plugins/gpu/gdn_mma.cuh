@@ -1,0 +1,142 @@
+// Warp-level tensor-core products on operands in shared memory, f32 accumulation.
+// Operand access goes through functors (m, k) -> float so any layout and any element type
+// (f16, f32) can feed them; the vendor layer supplies the fragment contract.
+#pragma once
+
+#include "gdn_common.cuh"
+
+namespace gdn_gpu {
+namespace {
+
+// acc[MT][NT] (a (16 MT) x (8 NT) warp tile) += Σ_k fa(m, k) fb(k, n) over k in [kbeg, kend),
+// kend - kbeg a multiple of 8. EXACT: 3xTF32.
+template <int MT, int NT, bool EXACT, class FA, class FB>
+__device__ __forceinline__ void warp_mma_tf32(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
+    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+    for (int k0 = kbeg; k0 < kend; k0 += 8) {
+        uint32_t ah[MT][4], al[MT][4], bh[NT][2], bl[NT][2];
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+            const float v[4] = {fa(16 * i + g, k0 + t), fa(16 * i + g + 8, k0 + t), fa(16 * i + g, k0 + t + 4),
+                                fa(16 * i + g + 8, k0 + t + 4)};
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                ah[i][e] = tf32_bits(v[e]);
+                if (EXACT) al[i][e] = tf32_bits(v[e] - __uint_as_float(ah[i][e]));
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            const float w[2] = {fb(k0 + t, 8 * j + g), fb(k0 + t + 4, 8 * j + g)};
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                bh[j][e] = tf32_bits(w[e]);
+                if (EXACT) bl[j][e] = tf32_bits(w[e] - __uint_as_float(bh[j][e]));
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                if (EXACT) {
+                    mma_tf32_16x8x8(acc[i][j], al[i], bh[j]);
+                    mma_tf32_16x8x8(acc[i][j], ah[i], bl[j]);
+                }
+                mma_tf32_16x8x8(acc[i][j], ah[i], bh[j]);
+            }
+    }
+}
+
+// Two products sharing the B operand: acc1 += fa1·fb, acc2 += fa2·fb.
+template <int MT, int NT, bool EXACT, class FA1, class FA2, class FB>
+__device__ __forceinline__ void warp_mma_tf32_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const FA1& fa1,
+                                                   const FA2& fa2, const FB& fb, int kbeg, int kend) {
+    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+    for (int k0 = kbeg; k0 < kend; k0 += 8) {
+        uint32_t bh[NT][2], bl[NT][2];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            const float w[2] = {fb(k0 + t, 8 * j + g), fb(k0 + t + 4, 8 * j + g)};
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                bh[j][e] = tf32_bits(w[e]);
+                if (EXACT) bl[j][e] = tf32_bits(w[e] - __uint_as_float(bh[j][e]));
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+#pragma unroll
+            for (int which = 0; which < 2; ++which) {
+                float v[4];
+                if (which == 0) {
+                    v[0] = fa1(16 * i + g, k0 + t); v[1] = fa1(16 * i + g + 8, k0 + t);
+                    v[2] = fa1(16 * i + g, k0 + t + 4); v[3] = fa1(16 * i + g + 8, k0 + t + 4);
+                } else {
+                    v[0] = fa2(16 * i + g, k0 + t); v[1] = fa2(16 * i + g + 8, k0 + t);
+                    v[2] = fa2(16 * i + g, k0 + t + 4); v[3] = fa2(16 * i + g + 8, k0 + t + 4);
+                }
+                uint32_t ah[4], al[4];
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    ah[e] = tf32_bits(v[e]);
+                    if (EXACT) al[e] = tf32_bits(v[e] - __uint_as_float(ah[e]));
+                }
+#pragma unroll
+                for (int j = 0; j < NT; ++j) {
+                    float (&acc)[4] = which == 0 ? acc1[i][j] : acc2[i][j];
+                    if (EXACT) {
+                        mma_tf32_16x8x8(acc, al, bh[j]);
+                        mma_tf32_16x8x8(acc, ah, bl[j]);
+                    }
+                    mma_tf32_16x8x8(acc, ah, bh[j]);
+                }
+            }
+        }
+    }
+}
+
+// acc += A Btᵀ with A [16 MT][K] and Bt [8 NT][K], both f16 row-major (k contiguous) in shared memory.
+template <int MT, int NT>
+__device__ __forceinline__ void warp_mma_f16_abt(float (&acc)[MT][NT][4], const f16* A, int lda, const f16* Bt, int ldb,
+                                                 int K) {
+    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        uint32_t a[MT][4], b[NT][2];
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+            const f16* p0 = A + (16 * i + g) * lda + k0 + 2 * t;
+            const f16* p1 = p0 + 8 * lda;
+            a[i][0] = *reinterpret_cast<const uint32_t*>(p0);
+            a[i][1] = *reinterpret_cast<const uint32_t*>(p1);
+            a[i][2] = *reinterpret_cast<const uint32_t*>(p0 + 8);
+            a[i][3] = *reinterpret_cast<const uint32_t*>(p1 + 8);
+        }
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            const f16* q = Bt + (8 * j + g) * ldb + k0 + 2 * t;
+            b[j][0] = *reinterpret_cast<const uint32_t*>(q);
+            b[j][1] = *reinterpret_cast<const uint32_t*>(q + 8);
+        }
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < NT; ++j) mma_f16_16x8x16(acc[i][j], a[i], b[j]);
+    }
+}
+
+template <int MT, int NT>
+__device__ __forceinline__ void zero_acc(float (&acc)[MT][NT][4]) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+}
+
+// Row of accumulator element e of m-tile i (relative to the warp tile), and column of n-tile j.
+__device__ __forceinline__ int acc_row(int i, int e, int g) { return 16 * i + g + (e >= 2 ? 8 : 0); }
+__device__ __forceinline__ int acc_col(int j, int e, int t) { return 8 * j + 2 * t + (e & 1); }
+
+} // namespace
+} // namespace gdn_gpu

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# gpu-check.sh: build gdn on a GPU machine and run everything that needs the GPU.
+#
+#   scripts/gpu-check.sh            (from the repository root)
+#
+# Steps, each logged to $OUT/<step>.log and summarized in $OUT/summary.md (a failing step does
+# not stop the later ones; the exit status is non-zero if any step failed):
+#   configure + build (Release, CUDA arch from GDN_CUDA_ARCH, default 90)
+#   ctest                                       the project's test suite
+#   gdn check .golden/*.safetensors --backend cuda
+#   gdn_cuda_check --golden .golden             the CUDA plugin against the fp64 reference
+#   gdn_cuda_bench                              our timings (CUDA events)
+#   bench/cuda/fla_peer.py                      FLA's timings, same call, same card (needs .peer)
+#
+# What must travel with the tree (ignored folders, name them in the device tool's `carry`):
+#   .golden     copy of the golden files (cp /work/shared/golden/*.safetensors .golden/)
+#   .gpu-deps   Debian packages the GPU machine lacks (../shared/tools/gpu-deps.sh .gpu-deps)
+#   .peer       FLA's source (git archive HEAD fla of fla-org/flash-linear-attention)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+BUILD=${GDN_GPU_BUILD:-/tmp/gdn-gpu-build}
+ARCH=${GDN_CUDA_ARCH:-90}
+declare -a NAMES STATUS
+step() {  # step <name> <command...>
+    local name=$1
+    shift
+    local t0=$SECONDS
+    "$@" >"$OUT/$name.log" 2>&1
+    local rc=$?
+    NAMES+=("$name")
+    STATUS+=("$([ $rc -eq 0 ] && echo ok || echo "FAILED (rc $rc)") in $((SECONDS - t0)) s")
+    echo "== $name: ${STATUS[-1]}"
+    return $rc
+}
+
+PREFIX=()
+if [ -d .gpu-deps ]; then
+    mkdir -p /tmp/gdn-deps
+    for f in .gpu-deps/*.deb; do dpkg -x "$f" /tmp/gdn-deps; done
+    export LD_LIBRARY_PATH=/tmp/gdn-deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+    PREFIX=(-DCMAKE_PREFIX_PATH=/tmp/gdn-deps/usr)
+fi
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+
+step configure cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "${PREFIX[@]}" \
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DGDN_BUILD_CUDA=ON
+step build cmake --build "$BUILD" -j "$(nproc)"
+step ctest ctest --test-dir "$BUILD" --output-on-failure -j 8
+step gdn-check bash -c "'$BUILD/bin/gdn' check .golden/*.safetensors --backend cuda"
+step cuda-check "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 40
+step cuda-bench "$BUILD/bin/gdn_cuda_bench"
+if [ -d .peer/fla ]; then
+    step fla-peer env PYTHONPATH="$PWD/.peer" PYTHONUNBUFFERED=1 python3 bench/cuda/fla_peer.py
+fi
+
+{
+    echo "# gpu-check $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/card: /'
+    echo
+    echo "| step | result |"
+    echo "|---|---|"
+    for i in "${!NAMES[@]}"; do echo "| ${NAMES[$i]} | ${STATUS[$i]} |"; done
+    echo
+    echo '```'
+    grep -E "^(PASSED|FAILED)" "$OUT/cuda-check.log" 2>/dev/null
+    grep -E "copy bandwidth|^prefill|^decode" "$OUT/cuda-bench.log" 2>/dev/null
+    grep -E "^prefill|^decode|copy_TBps" "$OUT/fla-peer.log" 2>/dev/null
+    echo '```'
+} >"$OUT/summary.md"
+cat "$OUT/summary.md"
+for s in "${STATUS[@]}"; do [[ $s == ok* ]] || exit 1; done
+exit 0
