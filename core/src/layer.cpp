@@ -83,8 +83,11 @@ RadixLinearAttention::RadixLinearAttention(int layer_id, int gdn_layer_idx, int 
     if (head_k_dim < 1) invalid_argument("head_k_dim", ">= 1, got " + str(head_k_dim));
     if (head_v_dim < 1) invalid_argument("head_v_dim", ">= 1, got " + str(head_v_dim));
     const int64_t conv_dim = 2LL * num_k_heads * head_k_dim + int64_t(num_v_heads) * head_v_dim;
-    if (conv_weight_.rank() != 2 || conv_weight_.size(0) != conv_dim || conv_weight_.size(1) < 2)
-        invalid_argument("conv_weight", "shape [conv_dim = " + str(conv_dim) + ", Kc >= 2], got " +
+    // Kc <= 31: the capabilities describe conv widths as bits of a 32-bit mask, and conv_kernel()
+    // is an int (a larger width would be truncated into one that some backend supports).
+    if (conv_weight_.rank() != 2 || conv_weight_.size(0) != conv_dim || conv_weight_.size(1) < 2 ||
+        conv_weight_.size(1) > 31)
+        invalid_argument("conv_weight", "shape [conv_dim = " + str(conv_dim) + ", Kc in 2..31], got " +
                                             conv_weight_.shape_string());
     if (!is_activation_dtype(conv_weight_.dtype()))
         invalid_argument("conv_weight", std::string("dtype f32, bf16 or f16, got ") + dtype_name(conv_weight_.dtype()));

@@ -4,20 +4,23 @@
 
 namespace gdn {
 
+// Products in unsigned arithmetic: the shape of a view comes from the caller, and one whose
+// element count overflows int64 must give meaningless numbers (which no check accepts: shapes
+// are compared with the expected ones first), not undefined behaviour.
 std::vector<int64_t> packed_strides(const std::vector<int64_t>& shape) {
     std::vector<int64_t> s(shape.size());
-    int64_t acc = 1;
+    uint64_t acc = 1;
     for (std::size_t i = shape.size(); i-- > 0;) {
-        s[i] = acc;
-        acc *= shape[i];
+        s[i] = int64_t(acc);
+        acc *= uint64_t(shape[i]);
     }
     return s;
 }
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
+    uint64_t n = 1;
+    for (int64_t d : shape) n *= uint64_t(d);
+    return int64_t(n);
 }
 
 std::string shape_to_string(const std::vector<int64_t>& shape) {

@@ -9,7 +9,10 @@
 //   anything else        what the plugin itself returned from init or device probing
 #include "loader.hpp"
 
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstddef>
 #include <cstring>
 #include <map>
@@ -149,6 +152,16 @@ bool check_table(const gdn_plugin* theirs, LoadReport& r, gdn_plugin& out) {
     return true;
 }
 
+// GDN_PLUGIN_NODELETE=1: a loaded plugin file stays mapped for the life of the process, even
+// after its Plugin is gone (shutdown still runs). For ThreadSanitizer runs: TSan keeps the shadow
+// state of an unmapped library and reports races against the next library mapped at the same
+// address. The mapping Boost.DLL just made is marked RTLD_NODELETE by a second dlopen.
+void keep_mapped_if_asked(const fs::path& file) {
+    const char* env = std::getenv("GDN_PLUGIN_NODELETE");
+    if (!env || !*env || std::string_view(env) == "0") return;
+    if (void* h = ::dlopen(file.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD | RTLD_NODELETE)) ::dlclose(h);
+}
+
 // ---- sharing one Plugin per file across registries ----------------------------------------------
 
 // dlopen hands out one mapping per file however often it is opened, so two registries that load
@@ -194,6 +207,7 @@ std::shared_ptr<Plugin> open_plugin(const fs::path& file, const std::shared_ptr<
         return nullptr;
     }
     r.stage = LoadStage::opened;
+    keep_mapped_if_asked(file);
 
     if (!lib->has(GDN_PLUGIN_ENTRY_SYMBOL)) {
         stop(r, GDN_ERR_INTERNAL, "missing symbol " GDN_PLUGIN_ENTRY_SYMBOL);

@@ -98,9 +98,12 @@ TEST_CASE("E1-E9: invalid layer construction", "[errors]") {
     expect_error("num_k_heads: >= 1, got 0", [&] { layer(0, 2, 16, 16, w, A, dt); });                       // E1
     expect_error("head_k_dim: >= 1, got 0", [&] { layer(1, 2, 0, 16, w, A, dt); });                         // E2
     expect_error("head_v_dim: >= 1, got -3", [&] { layer(1, 2, 16, -3, w, A, dt); });                       // E3
-    expect_error("conv_weight: shape [conv_dim = 64, Kc >= 2], got [64, 1]", [&] {                         // E4
+    expect_error("conv_weight: shape [conv_dim = 64, Kc in 2..31], got [64, 1]", [&] {                     // E4
         layer(1, 2, 16, 16, TensorView(w.data(), DType::f32, {C, 1}, be), A, dt);
     });
+    // A width that would truncate to 4 as an int (found by the forward fuzzer's review).               E4
+    expect_error("conv_weight: shape [conv_dim = 64, Kc in 2..31], got [64, 4294967300]",
+                 [&] { layer(1, 2, 16, 16, TensorView(w.data(), DType::f32, {C, (int64_t(1) << 32) + 4}, be), A, dt); });
     expect_error("conv_weight: dtype f32, bf16 or f16, got i32",                                           // E5
                  [&] { layer(1, 2, 16, 16, TensorView(w.data(), DType::i32, {C, 4}, be), A, dt); });
     expect_error("conv_weight: packed strides, got [1, 64]",                                               // E6
@@ -142,6 +145,13 @@ TEST_CASE("E10-E14: views, memory and streams of another backend", "[errors]") {
     // Rank and stride count of a view itself.
     expect_error("strides: one stride per dimension (2), got 1",                                           // E13
                  [&] { TensorView(s.qkv.data(), DType::f32, {3, C}, {C}); });
+    // A shape whose element count overflows int64 (found by the forward fuzzer: undefined
+    // behaviour in packed_strides under UBSan) is simply a wrong shape.                               E14
+    s.rejected("mixed_qkv: shape [3, 64], got [3, 9223372036854775696]", [&] {
+        s.L().forward(fb, TensorView(s.qkv.data(), DType::f32, {3, kMax - 111}, test::backend()), s.a.view(), s.b.view(),
+                      s.out.view());
+    });
+    CHECK(packed_strides({3, kMax - 111, 5}).back() == 1);
     expect_error("shape: rank at most 6",                                                                  // E14
                  [&] { TensorView(s.qkv.data(), DType::f32, {1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 1}); });
 }

@@ -40,11 +40,11 @@ public:
     // A value near `v`: mostly v itself, sometimes off by a little, rarely extreme.
     int64_t near(int64_t v) {
         switch (pick(16)) {
-            case 0: return v + 1;
-            case 1: return v - 1;
+            case 0: return int64_t(uint64_t(v) + 1);  // wrapping: v may already be extreme
+            case 1: return int64_t(uint64_t(v) - 1);
             case 2: return 0;
-            case 3: return -v;
-            case 4: return v * 2;
+            case 3: return int64_t(0 - uint64_t(v));
+            case 4: return int64_t(uint64_t(v) * 2);
             case 5: return int64_t(u8()) - 64;
             case 6: return std::numeric_limits<int64_t>::max() - int64_t(u8());
             case 7: return std::numeric_limits<int64_t>::min() + int64_t(u8());
@@ -113,8 +113,9 @@ bool make_view(Bytes& in, Buffer& buf, DType dtype, std::vector<int64_t> shape, 
     buf.bytes.assign(std::size_t(elems) * dtype_size(dtype), 0);
     for (std::size_t i = 0; i < std::size_t(elems); ++i)
         store_from_double(buf.bytes.data(), dtype, i, is_activation_dtype(dtype) ? double(in.u8() % 17) / 16.0 - 0.5 : 0.0);
-    uint8_t* origin = buf.bytes.data() - std::ptrdiff_t(lo) * std::ptrdiff_t(dtype_size(dtype));
-    void* data = in.chance(20) || buf.bytes.empty() ? nullptr : origin;
+    void* data = in.chance(20) || buf.bytes.empty()
+                     ? nullptr
+                     : buf.bytes.data() - std::ptrdiff_t(lo) * std::ptrdiff_t(dtype_size(dtype));
     try {
         buf.view = TensorView(data, dtype, shape, strides, in.chance(2) ? cpu() : Backend());
     } catch (const Error&) {
