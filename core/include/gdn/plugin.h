@@ -262,8 +262,11 @@ typedef struct gdn_plugin {
     gdn_status (*forward_gdn)(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err);
 } gdn_plugin;
 
-/* The prefix every plugin table of ABI 1.x has: a host refuses tables shorter than this. */
-#define GDN_PLUGIN_MIN_SIZE_V1_0 (sizeof(gdn_plugin))
+/* The prefix every plugin table of ABI 1.x has (the ABI 1.0 table, through forward_gdn): a host
+ * refuses tables shorter than this. Fixed for all of 1.x; later minors append after it. */
+#define GDN_PLUGIN_MIN_SIZE_V1_0                                                                   \
+    (offsetof(gdn_plugin, forward_gdn) +                                                           \
+     sizeof(gdn_status(*)(gdn_stream, const gdn_forward_args*, gdn_errbuf)))
 
 /* The entry point. Returns NULL only if the plugin cannot describe itself at all. */
 typedef const gdn_plugin* (*gdn_plugin_entry_fn)(void);

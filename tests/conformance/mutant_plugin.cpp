@@ -1,0 +1,94 @@
+// A correct backend (the example plugin's layer) broken in exactly one way, selected by MUTANT:
+// each mutant is a bug the conformance suite must catch, and a test checks that it does, with
+// the right case and the right reason. NARROW is correct but declares f32 only.
+#include <cstdint>
+#include <cstring>
+
+#include "forward.hpp"  // examples/vendor-plugin/src
+#include "test_plugin.hpp"  // tests/plugins
+
+#define MUTANT_NONE 0
+#define MUTANT_WRITES_PAST_OUT 1
+#define MUTANT_TOUCHES_PADDING_SLOT 2
+#define MUTANT_LEAVES_ROW_UNWRITTEN 3
+#define MUTANT_OFF_BY_1E3 4
+#define MUTANT_REFUSES_DECLARED_F16 5
+#define MUTANT_NONDETERMINISTIC 6
+#define MUTANT_ZERO_OUTPUT 7
+#define MUTANT_NARROW 8
+
+namespace {
+
+std::size_t dtype_bytes(int32_t t) { return t == GDN_DTYPE_F32 ? 4 : 2; }
+
+// Host memory with 256 bytes of slack, so that a mutant writing past a buffer damages nothing
+// but what the suite watches.
+gdn_status mem_alloc_slack(int32_t, size_t bytes, void** out, gdn_errbuf err) {
+    *out = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+    return *out ? GDN_OK : gdn_test::fail(err, GDN_ERR_OUT_OF_MEMORY, "aligned_alloc failed");
+}
+
+gdn_status capabilities(int32_t, gdn_capabilities* c, gdn_errbuf) {
+    gdn_capabilities full{};
+    full.activation_dtypes = (1u << GDN_DTYPE_F32) | (1u << GDN_DTYPE_BF16) | (1u << GDN_DTYPE_F16);
+    full.head_k_dim = {myvendor::kMinHeadDim, myvendor::kMaxHeadDim, 1};
+    full.head_v_dim = full.head_k_dim;
+    for (int k = myvendor::kMinConvKernel; k <= myvendor::kMaxConvKernel; ++k) full.conv_kernels |= 1u << k;
+    for (int r = 1; r <= myvendor::kMaxGvaRatio; ++r) full.gva_ratios |= 1u << r;
+    full.modes = 7u;
+    full.deterministic = 1;
+    if (MUTANT == MUTANT_NARROW) full.activation_dtypes = 1u << GDN_DTYPE_F32;
+    const size_t n = c->struct_size < sizeof full ? c->struct_size : sizeof full;
+    full.struct_size = uint32_t(n);
+    std::memcpy(c, &full, n);
+    return GDN_OK;
+}
+
+gdn_status forward(gdn_stream, const gdn_forward_args* a, gdn_errbuf err) {
+    if (gdn_status s = myvendor::check_forward(*a, err)) return s;
+    if ((MUTANT == MUTANT_REFUSES_DECLARED_F16 && a->activation_dtype == GDN_DTYPE_F16) ||
+        (MUTANT == MUTANT_NARROW && a->activation_dtype != GDN_DTYPE_F32))
+        return gdn_test::fail(err, GDN_ERR_UNSUPPORTED, "mutant: this dtype is refused");
+    myvendor::forward(*a);
+
+    const int32_t dt = a->activation_dtype;
+    const int64_t width = int64_t(a->num_v_heads) * a->head_v_dim, T = a->num_tokens;
+    auto* out = static_cast<uint8_t*>(a->out.data);
+    static int calls = 0;
+    ++calls;
+    switch (MUTANT) {
+        case MUTANT_WRITES_PAST_OUT:
+            std::memset(out + std::size_t(T * width) * dtype_bytes(dt), 0x5A, dtype_bytes(dt));
+            break;
+        case MUTANT_TOUCHES_PADDING_SLOT:
+            if (a->padding_slot >= 0 && a->padding_slot < a->recurrent_state.shape[0])
+                static_cast<float*>(a->recurrent_state.data)[a->padding_slot * a->recurrent_state.strides[0]] += 1.0f;
+            break;
+        case MUTANT_LEAVES_ROW_UNWRITTEN:
+            if (T > 0) std::memset(out + std::size_t((T - 1) * width) * dtype_bytes(dt), 0xFF, std::size_t(width) * dtype_bytes(dt));
+            break;
+        case MUTANT_OFF_BY_1E3:
+            if (dt == GDN_DTYPE_F32)
+                for (int64_t i = 0; i < T * width; ++i) reinterpret_cast<float*>(out)[i] *= 1.001f;
+            break;
+        case MUTANT_NONDETERMINISTIC:
+            if (dt == GDN_DTYPE_F32 && T > 0) reinterpret_cast<float*>(out)[0] += 1e-7f * float(calls % 2);
+            break;
+        case MUTANT_ZERO_OUTPUT:
+            std::memset(out, 0, std::size_t(T * width) * dtype_bytes(dt));
+            break;
+        default:
+            break;
+    }
+    return GDN_OK;
+}
+
+}  // namespace
+
+GDN_TEST_PLUGIN(
+    gdn_plugin t = gdn_test::good_table(MUTANT_NAME, 1);
+    t.description = "conformance test plugin: " MUTANT_NAME;
+    t.device_capabilities = capabilities;
+    t.mem_alloc = mem_alloc_slack;
+    t.forward_gdn = forward;
+    return t;)
