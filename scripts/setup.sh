@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config clang libtbb-dev libboost-dev catch2 nlohmann-json3-dev)
+packages=(build-essential cmake ninja-build pkg-config clang libtbb-dev libboost-dev catch2 nlohmann-json3-dev hipcc libamdhip64-dev rocm-device-libs)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,8 +2,9 @@
 // the CTA's slice of the state held in registers for the whole request.
 //
 // For devices whose shared memory per block cannot hold the chunked prefill's working set
-// (prefill_smem() needs more than 64 KiB for every Dk, Dv slice and dtype: every AMD GPU a HIP
-// 5.2 build targets, and gfx942/gfx1100, have 64 KiB of LDS per work-group). It needs ~17 KiB.
+// (prep_smem()/seq_smem() in gdn_prefill.cuh): with 64 KiB of LDS per work-group, as on every
+// AMD GPU a HIP 5.2 build targets and on gfx942/gfx1100, the chunked kernels fit only bf16/f16
+// with Dk <= 96 (Dk = 128: 73 KB / 75 KB). This kernel needs ~17 KiB for any Dk <= 256.
 // The arithmetic per token is that of gdn_decode_kernel (same order of operations), so the two
 // agree to rounding with each other; against the chunked kernel they agree within the layer's
 // tolerances (the chunked form reassociates sums).

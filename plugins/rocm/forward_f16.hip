@@ -1,0 +1,9 @@
+// Kernel instantiations for f16 activations.
+#include "forward.inl"
+
+namespace gdn_rocm {
+gdn_rt::Error forward_f16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, int recurrent_rpw,
+                          gdn_rt::Stream s) {
+    return forward<gdn_gpu::f16>(p, plan, recurrent_rpw, s);
+}
+} // namespace gdn_rocm

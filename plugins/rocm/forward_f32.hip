@@ -1,0 +1,14 @@
+// Kernel instantiations for f32 activations.
+#include "forward.inl"
+
+namespace gdn_rocm {
+gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, int recurrent_rpw,
+                          gdn_rt::Stream s) {
+    return forward<float>(p, plan, recurrent_rpw, s);
+}
+} // namespace gdn_rocm
+
+namespace gdn_rocm {
+size_t seq_smem_bytes(int Dk, int dvs, bool exact) { return gdn_gpu::seq_smem_bytes(Dk, dvs, exact); }
+size_t prep_smem_bytes(int Dk, bool exact) { return gdn_gpu::prep_smem_bytes(Dk, exact); }
+} // namespace gdn_rocm

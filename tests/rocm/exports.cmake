@@ -1,0 +1,17 @@
+# The plugin's dynamic symbol table defines gdn_plugin_entry and nothing else.
+#   cmake -DNM=<nm> -DPLUGIN=<file> -P exports.cmake
+cmake_minimum_required(VERSION 3.20)
+execute_process(COMMAND ${NM} -D --defined-only ${PLUGIN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${NM} -D --defined-only ${PLUGIN} failed (${rc}): ${err}")
+endif()
+message("${out}")
+string(REGEX MATCHALL "[^\n]+" lines "${out}")
+set(names "")
+foreach(line IN LISTS lines)
+  string(REGEX REPLACE "^.* ([^ ]+)$" "\\1" name "${line}")
+  list(APPEND names "${name}")
+endforeach()
+if(NOT names STREQUAL "gdn_plugin_entry")
+  message(FATAL_ERROR "exported symbols are [${names}], expected gdn_plugin_entry only")
+endif()

@@ -1,0 +1,22 @@
+# The plugin carries a code object for every configured target (hipcc's offload bundle ids
+# name them: hipv4-amdgcn-amd-amdhsa--gfx90a ...).
+#   cmake -DPLUGIN=<file> -DTARGETS=<gfx90a|gfx940|...> -P targets.cmake
+cmake_minimum_required(VERSION 3.20)
+file(STRINGS ${PLUGIN} ids REGEX "amdgcn-amd-amdhsa--gfx[0-9a-f]+")
+set(have "")
+foreach(s IN LISTS ids)
+  string(REGEX MATCHALL "amdgcn-amd-amdhsa--gfx[0-9a-f]+" m "${s}")
+  foreach(x IN LISTS m)
+    string(REPLACE "amdgcn-amd-amdhsa--" "" x "${x}")
+    list(APPEND have "${x}")
+  endforeach()
+endforeach()
+list(REMOVE_DUPLICATES have)
+message(STATUS "code objects in ${PLUGIN}: ${have}")
+string(REPLACE "|" ";" want "${TARGETS}")
+foreach(t IN LISTS want)
+  string(REGEX MATCH "^gfx[0-9a-f]+" isa "${t}")
+  if(NOT isa IN_LIST have)
+    message(FATAL_ERROR "no code object for ${isa} (have: ${have})")
+  endif()
+endforeach()
