@@ -124,9 +124,13 @@ bool check_table(const gdn_plugin* theirs, LoadReport& r, gdn_plugin& out) {
     r.abi_major = theirs->abi_major;
     r.abi_minor = theirs->abi_minor;
     if (theirs->abi_major != GDN_ABI_MAJOR) {
+        // Nothing past the version fields is read: another major may lay the table out anew.
         stop(r, GDN_ERR_UNSUPPORTED,
              "ABI major " + std::to_string(theirs->abi_major) + " != host " +
-                 std::to_string(GDN_ABI_MAJOR));
+                 std::to_string(GDN_ABI_MAJOR) + ": the plugin was built against gdn/plugin.h " +
+                 std::to_string(theirs->abi_major) + "." + std::to_string(theirs->abi_minor) +
+                 " and this gdn loads ABI " + std::to_string(GDN_ABI_MAJOR) +
+                 ".x plugins only; rebuild it against this gdn's SDK");
         return false;
     }
     if (size < GDN_PLUGIN_MIN_SIZE_V1_0) {
