@@ -82,12 +82,6 @@ struct StreamImpl {
 
 size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
 
-// Prefill scratch per token: q̂|k̂ (2 H Dk), T and QKm rows (2 HV 64), gates (HV float4).
-size_t scratch_bytes_per_token(int H, int HV, int Dk, bool exact) {
-    const size_t es = exact ? 4 : 2;
-    return 2 * static_cast<size_t>(H) * Dk * es + 2 * static_cast<size_t>(HV) * 64 * es + static_cast<size_t>(HV) * 16;
-}
-
 gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     if (need <= s->scratch_cap) return GDN_OK;
     size_t cap = s->scratch_cap ? s->scratch_cap : (size_t(1) << 24);

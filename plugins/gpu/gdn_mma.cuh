@@ -8,11 +8,25 @@
 namespace gdn_gpu {
 namespace {
 
+// tf32 operand bits of x. The tensor cores read the top 19 bits of an f32 (truncation), so the
+// fast path passes x as it is (no conversion instructions; error <= 2^-10 relative); EXACT
+// splits x = hi + lo with hi the truncated value and lo = x - hi exact in f32 (3xTF32).
+template <bool EXACT>
+__device__ __forceinline__ void tf32_split(float x, uint32_t& hi, uint32_t& lo) {
+    if (EXACT) {
+        hi = __float_as_uint(x) & 0xffffe000u;
+        lo = __float_as_uint(x - __uint_as_float(hi));
+    } else {
+        hi = __float_as_uint(x);
+    }
+}
+
 // acc[MT][NT] (a (16 MT) x (8 NT) warp tile) += Σ_k fa(m, k) fb(k, n) over k in [kbeg, kend),
 // kend - kbeg a multiple of 8. EXACT: 3xTF32.
 template <int MT, int NT, bool EXACT, class FA, class FB>
 __device__ __forceinline__ void warp_mma_tf32(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
     const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+#pragma unroll 2
     for (int k0 = kbeg; k0 < kend; k0 += 8) {
         uint32_t ah[MT][4], al[MT][4], bh[NT][2], bl[NT][2];
 #pragma unroll
@@ -21,8 +35,7 @@ __device__ __forceinline__ void warp_mma_tf32(float (&acc)[MT][NT][4], const FA&
                                 fa(16 * i + g + 8, k0 + t + 4)};
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-                ah[i][e] = tf32_bits(v[e]);
-                if (EXACT) al[i][e] = tf32_bits(v[e] - __uint_as_float(ah[i][e]));
+                tf32_split<EXACT>(v[e], ah[i][e], al[i][e]);
             }
         }
 #pragma unroll
@@ -30,8 +43,7 @@ __device__ __forceinline__ void warp_mma_tf32(float (&acc)[MT][NT][4], const FA&
             const float w[2] = {fb(k0 + t, 8 * j + g), fb(k0 + t + 4, 8 * j + g)};
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                bh[j][e] = tf32_bits(w[e]);
-                if (EXACT) bl[j][e] = tf32_bits(w[e] - __uint_as_float(bh[j][e]));
+                tf32_split<EXACT>(w[e], bh[j][e], bl[j][e]);
             }
         }
 #pragma unroll
@@ -52,6 +64,7 @@ template <int MT, int NT, bool EXACT, class FA1, class FA2, class FB>
 __device__ __forceinline__ void warp_mma_tf32_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const FA1& fa1,
                                                    const FA2& fa2, const FB& fb, int kbeg, int kend) {
     const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+#pragma unroll 2
     for (int k0 = kbeg; k0 < kend; k0 += 8) {
         uint32_t bh[NT][2], bl[NT][2];
 #pragma unroll
@@ -59,8 +72,7 @@ __device__ __forceinline__ void warp_mma_tf32_dual(float (&acc1)[MT][NT][4], flo
             const float w[2] = {fb(k0 + t, 8 * j + g), fb(k0 + t + 4, 8 * j + g)};
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                bh[j][e] = tf32_bits(w[e]);
-                if (EXACT) bl[j][e] = tf32_bits(w[e] - __uint_as_float(bh[j][e]));
+                tf32_split<EXACT>(w[e], bh[j][e], bl[j][e]);
             }
         }
 #pragma unroll
@@ -78,8 +90,7 @@ __device__ __forceinline__ void warp_mma_tf32_dual(float (&acc1)[MT][NT][4], flo
                 uint32_t ah[4], al[4];
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
-                    ah[e] = tf32_bits(v[e]);
-                    if (EXACT) al[e] = tf32_bits(v[e] - __uint_as_float(ah[e]));
+                    tf32_split<EXACT>(v[e], ah[e], al[e]);
                 }
 #pragma unroll
                 for (int j = 0; j < NT; ++j) {

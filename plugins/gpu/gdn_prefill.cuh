@@ -79,9 +79,19 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
     const float qnorm = rsqrtf(static_cast<float>(Dk));
     bool window_ok = false;
+    float xn[QKPL];  // the next row's inputs, loaded one row ahead
+#pragma unroll
+    for (int j = 0; j < QKPL; ++j) xn[j] = lane + j * kWarpSize < 2 * Dk ? to_f32(X[t0 * p.x_stride + ch[j]]) : 0.f;
     for (int ii = 0; ii < kFrontRowsPerWarp; ++ii) {
         const int64_t t = t0 + ii;
         if (t >= p.T) break;
+        float xc[QKPL];
+#pragma unroll
+        for (int j = 0; j < QKPL; ++j) xc[j] = xn[j];
+        if (ii + 1 < kFrontRowsPerWarp && t + 1 < p.T)
+#pragma unroll
+            for (int j = 0; j < QKPL; ++j)
+                xn[j] = lane + j * kWarpSize < 2 * Dk ? to_f32(X[(t + 1) * p.x_stride + ch[j]]) : 0.f;
         while (t >= end) {  // next non-empty request
             ++r;
             start = end;
@@ -104,7 +114,7 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
 #pragma unroll
         for (int j = 0; j < QKPL; ++j) {
             const int cc = lane + j * kWarpSize;
-            const float x = cc < 2 * Dk ? to_f32(X[t * p.x_stride + ch[j]]) : 0.f;
+            const float x = xc[j];
             const float c = w[j][0] * win[j][0] + w[j][1] * win[j][1] + w[j][2] * win[j][2] + w[j][3] * x;
             win[j][0] = win[j][1];
             win[j][1] = win[j][2];
@@ -196,8 +206,8 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     const int hv = blockIdx.y, h = hv / p.gva, n = cd.n;
     const int64_t c0 = cd.c0;
     const KQ* src = static_cast<const KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk);
-    load_tile<KQ>(Qs, ldkq, src, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
-    load_tile<KQ>(Ks, ldkq, src + Dk, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
+    load_tile_async<KQ>(Qs, ldkq, src, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
+    load_tile_async<KQ>(Ks, ldkq, src + Dk, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
     if (tid < C) {
         const bool valid = tid < n;
         const Act* xa = static_cast<const Act*>(p.a);
@@ -209,6 +219,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         const int rr = i / C, cc = i % C;
         if (cc / 16 > rr / 16) Ts[rr * kLdC + cc] = 0.f;
     }
+    cp_async_wait_all();
     KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
     KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
     const int64_t gld = static_cast<int64_t>(p.HV) * C;
@@ -330,7 +341,7 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact) {
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
     L.off_v = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldv * 4);
     L.off_d = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldv * 4);
-    L.off_misc = o; o = align16(o + 3 * kChunk * 4);
+    L.off_misc = o; o = align16(o + 3 * kChunk * 4 + 4 * dvs * 4);
     L.total = o;
     return L;
 }
@@ -355,6 +366,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     float* eg = reinterpret_cast<float*>(smem + L.off_misc);
     float* sc = eg + C;
     float* bet = sc + C;
+    float* wts = bet + C;  // [DVS][4] conv taps of the slice's v channels, right-aligned
     const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldv = L.ldv;
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
@@ -390,11 +402,9 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     constexpr int kRawRows = C + 3;  // conv inputs of a chunk: 3 rows before it
     constexpr int kRawPerThread = (kRawRows * DVS + kPrefillThreads - 1) / kPrefillThreads;
     static_assert(kPrefillThreads % DVS == 0, "a thread's v channel is fixed across rows");
-    float wv[4];  // taps of this thread's v channel, right-aligned: wv[3] multiplies the current row
-#pragma unroll
-    for (int m = 0; m < 4; ++m) {
-        const int src = m - (4 - p.Kc);
-        wv[m] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + tid % DVS) * p.Kc + src]) : 0.f;
+    for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
+        const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
+        wts[i] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + cc) * p.Kc + src]) : 0.f;
     }
 
     constexpr int WM = DVS >= 64 ? 32 : 16;
@@ -442,14 +452,6 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         __syncthreads();
         if (ck == 0)  // only the first chunk reads the old conv state; these channels are ours
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
-        for (int i = tid; i < C * DVS; i += kPrefillThreads) {
-            const int row = i / DVS, cc = i % DVS;
-            float acc = 0.f;
-#pragma unroll
-            for (int m = 0; m < 4; ++m) acc = fmaf(wv[m], Ds[(row + m) * DVS + cc], acc);
-            Vs[row * ldv + cc] = row < n ? silu(acc) : 0.f;
-        }
-        __syncthreads();
 
         // ---- X = K S0ᵀ, O = Q S0ᵀ on the warp's tile of the C x DVS outputs; Y in place of V ----
         float oo[MT][NT][4];
@@ -468,8 +470,10 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
 #pragma unroll
                     for (int e = 0; e < 4; ++e) {
                         const int row = m0 + acc_row(i, e, g), col = n0 + acc_col(j, e, t);
-                        float& v = Vs[row * ldv + col];
-                        v = bet[row] * (v - eg[row] * xo[i][j][e]);
+                        float c = 0.f;  // conv of v from the staged raw inputs (rows past n: β = 0)
+#pragma unroll
+                        for (int m = 0; m < 4; ++m) c = fmaf(wts[col * 4 + m], Ds[(row + m) * DVS + col], c);
+                        Vs[row * ldv + col] = bet[row] * (silu(c) - eg[row] * xo[i][j][e]);
                         oo[i][j][e] *= eg[row];
                     }
         }
@@ -508,9 +512,9 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                     if (row < n) out[(c0 + row) * out_ld + n0 + acc_col(j, e, t)] = from_f32<Act>(oo[i][j][e]);
                 }
         {
-            constexpr int UWM = DVS >= 32 ? 32 : 16;
+            constexpr int UWM = DVS >= 64 ? 32 : 16;  // >= 8 tiles: every warp has one
             constexpr int UMT = UWM / 16;
-            constexpr int UNT = (DKT != 0 && DKT % 32 == 0) ? 4 : 2;
+            constexpr int UNT = (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4 : 2;
             constexpr int UWN = 8 * UNT;
             const int ntn = Dk / UWN;
             const int ntiles = (DVS / UWM) * ntn;
