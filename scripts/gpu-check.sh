@@ -55,7 +55,7 @@ command -v ninja >/dev/null && GEN=(-G Ninja)
 step configure cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "${PREFIX[@]}" \
     -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DGDN_BUILD_CUDA=ON
 step build cmake --build "$BUILD" -j "$(nproc)"
-step ctest ctest --test-dir "$BUILD" --output-on-failure -j 8
+step ctest ctest --test-dir "$BUILD" --output-on-failure -j 8 --timeout "${GDN_CTEST_TIMEOUT:-300}"
 step gdn-check bash -c "'$BUILD/bin/gdn' check .golden/*.safetensors --backend cuda"
 step cuda-check "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 40
 step cuda-bench "$BUILD/bin/gdn_cuda_bench"
