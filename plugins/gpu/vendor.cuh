@@ -156,18 +156,20 @@ __device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const uint32_t (&
 #else
 // Emulation of the two products above with the same fragment contract: each lane gathers the
 // A row and B column pieces it needs from the other lanes of its warp (shuffles) and
-// accumulates in f32 with FMAs. Operands are rounded exactly as on the tensor cores (tf32:
-// cvt.rna, round to nearest with ties away from zero, 10 mantissa bits; f16 products are exact
-// in f32), so results differ from CUDA's only in the order of the f32 additions.
+// accumulates in f32 with FMAs. Operands are read as the tensor cores read them (tf32: the top
+// 19 bits of the f32, so callers may pass raw f32 bits or tf32_bits() values; f16 products are
+// exact in f32), so results differ from CUDA's only in the order of the f32 additions.
 // Cost: 32 shuffles per product. TODO(perf): MFMA (gfx90a/gfx940, wave64) and WMMA (gfx11).
 
-// f32 -> tf32 bit pattern (the low 13 bits zero); Inf and NaN pass through.
+// f32 -> tf32 bit pattern as cvt.rna.tf32.f32 rounds it (nearest, ties away from zero; the low
+// 13 bits zero); Inf and NaN pass through.
 __device__ __forceinline__ uint32_t tf32_bits(float x) {
     uint32_t u = __float_as_uint(x);
     if ((u & 0x7f800000u) == 0x7f800000u) return u;
     u += 0x1000u;  // half an ulp of tf32 on the magnitude: ties round away from zero
     return u & 0xffffe000u;
 }
+// The value a tensor core reads from an operand register: its top 19 bits.
 __device__ __forceinline__ float tf32_value(uint32_t bits) { return __uint_as_float(bits & 0xffffe000u); }
 
 __device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
