@@ -75,12 +75,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gdn_decode_kernel(GdnParams p)
         s_gate[0] = gate_g(to_f32(a[start * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]);
         s_gate[1] = gate_beta(to_f32(b[start * p.b_stride + hv]));
     }
-    // the CTA's reads of the old conv state are done after this barrier
-    const bool last = last_arrival(p.counters + static_cast<int64_t>(r) * p.H + h, p.gva * p.nsplit, &s_flag);
-    for (int c = threadIdx.x; c < kRows; c += kDecodeThreads) write_conv_state<Act>(p, cs, start, start + 1, vch + c);
-    if (last)
-        for (int c = threadIdx.x; c < 2 * Dk; c += kDecodeThreads)
-            write_conv_state<Act>(p, cs, start, start + 1, c < Dk ? qch + c : kch + (c - Dk));
+    __syncthreads();
 
     float tq = 0.f, tk = 0.f;
 #pragma unroll
@@ -135,6 +130,14 @@ __global__ void __launch_bounds__(kDecodeThreads) gdn_decode_kernel(GdnParams p)
         }
         if (lane == 0) out[v0 + row] = from_f32<Act>(fmaf(decay, dq, u * kq));
     }
+    // Conv state last, so that the group counter's round trip comes after the state traffic is
+    // issued: the v channels are this CTA's own; the q/k channels go to the group's last CTA.
+    // (Every read of the old conv state happened before the barrier above.)
+    const bool last = last_arrival(p.counters + static_cast<int64_t>(r) * p.H + h, p.gva * p.nsplit, &s_flag);
+    for (int c = threadIdx.x; c < kRows; c += kDecodeThreads) write_conv_state<Act>(p, cs, start, start + 1, vch + c);
+    if (last)
+        for (int c = threadIdx.x; c < 2 * Dk; c += kDecodeThreads)
+            write_conv_state<Act>(p, cs, start, start + 1, c < Dk ? qch + c : kch + (c - Dk));
 }
 
 } // namespace
