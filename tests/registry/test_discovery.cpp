@@ -87,7 +87,9 @@ TEST_CASE("the real CPU plugin loads and opens, next to the broken ones") {
         WARN("skipped: " << cpu << " was not built");
         return;
     }
-    const gdn::Registry reg({test_plugin_dir(), real_plugin_dir()});
+    // The CPU plugin file alone, not its directory: on a GPU machine the directory also holds
+    // backends with a higher priority than either.
+    const gdn::Registry reg({test_plugin_dir(), cpu});
     const auto r = report_of(reg, "cpu");
     INFO(gdn::format_report(r));
     REQUIRE(r.usable);
