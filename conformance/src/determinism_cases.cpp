@@ -35,15 +35,17 @@ std::vector<CaseDef> determinism_cases() {
             return;
         }
         const bool same_out = first.out_bytes == second.out_bytes, same_state = first.state_bytes == second.state_bytes;
-        const std::string seen = same_out && same_state ? "bitwise equal"
-                                 : std::string("differ in ") + (same_out ? "" : "the output") +
-                                       (same_out || same_state ? "" : " and ") + (same_state ? "" : "the states");
+        std::string seen = "gave bitwise-equal output and states";
+        if (!same_out || !same_state)
+            seen = std::string("differed in ") + (!same_out && !same_state ? "the output and the states"
+                                                  : !same_out             ? "the output"
+                                                                          : "the states");
         if (claimed) {
             out.status = same_out && same_state ? Status::pass : Status::fail;
             out.message = same_out && same_state ? "" : "declared deterministic, but two identical calls " + seen;
         } else {
             out.status = Status::skipped;
-            out.message = "not declared deterministic (not required); two identical calls were " + seen;
+            out.message = "not declared deterministic (not required); two identical calls " + seen;
         }
     };
     return {d};

@@ -247,13 +247,20 @@ int cmd_conformance(int argc, char** argv) {
         const cf::Suite suite(o);
         print_header(b, o, golden_count);
         const std::vector<std::string> ids = suite.case_ids(b);
-        if (!ids.empty()) table.running(0, ids.size(), ids.front());
+        if (ids.empty()) {
+            const std::string why = "no case of " + b.name() + " matches --case '" + args.str("case") + "' (see --list)";
+            if (backends.size() == 1) throw std::invalid_argument(why);
+            std::printf("   %s\n", why.c_str());
+            continue;
+        }
+        table.running(0, ids.size(), ids.front());
         reports.push_back(suite.run(b, [&](std::size_t i, std::size_t n, const cf::CaseOutcome& c) {
             table.row(i, n, c);
             if (i + 1 < n && i + 1 < ids.size()) table.running(i + 1, n, ids[i + 1]);
         }));
         print_summary(reports.back());
     }
+    if (reports.empty()) throw std::invalid_argument("no case ran (see --list)");
     if (reports.size() > 1 || all) print_matrix(reports);
 
     if (!args.str("json").empty())
