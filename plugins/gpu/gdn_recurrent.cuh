@@ -4,7 +4,8 @@
 // For devices whose shared memory per block cannot hold the chunked prefill's working set
 // (prep_smem()/seq_smem() in gdn_prefill.cuh): with 64 KiB of LDS per work-group, as on every
 // AMD GPU a HIP 5.2 build targets and on gfx942/gfx1100, the chunked kernels fit only bf16/f16
-// with Dk <= 96 (Dk = 128: 73 KB / 75 KB). This kernel needs ~17 KiB for any Dk <= 256.
+// with Dk <= 96 and f32 with Dk = 16 (bf16, Dk = 128: 73 KB / 75 KB). This kernel needs ~17 KiB
+// for any Dk <= 256.
 // The arithmetic per token is that of gdn_decode_kernel (same order of operations), so the two
 // agree to rounding with each other; against the chunked kernel they agree within the layer's
 // tolerances (the chunked form reassociates sums).
