@@ -22,6 +22,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "gdn/registry.hpp"
@@ -62,6 +63,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (bytes.size() >= 4 && bytes[0] == 0x7f && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F') bytes[0] = 'X';
     }
     {
+        // A new file (a new inode) every time, never the old one rewritten: a library still mapped
+        // from the previous input (GDN_PLUGIN_NODELETE) must not see its file change under it,
+        // and the dynamic loader must not take the new file for the one it already has.
+        std::error_code ec;
+        fs::remove(work_file(), ec);
         std::ofstream out(work_file(), std::ios::binary | std::ios::trunc);
         out.write(bytes.data(), std::streamsize(bytes.size()));
     }
