@@ -32,7 +32,10 @@ function(run what)
 endfunction()
 
 if(NOT CLANGXX)
-  message(FATAL_ERROR "sdk: clang++ not found; the example plugin must be built with clang (scripts/setup.sh installs it)")
+  # The point is a plugin built by another compiler than the host; without clang (a machine not
+  # set up by scripts/setup.sh, such as the GPU machine) the test is reported as skipped.
+  message("sdk: skipped: clang++ not found; the example plugin must be built with clang (scripts/setup.sh installs it)")
+  return()
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
