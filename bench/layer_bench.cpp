@@ -7,7 +7,7 @@
 // Prefill: 1 x 4096 and 8 x 512 tokens; decode: one step for 1, 8, 32 requests. Configurations are
 // interleaved round by round and the median is reported, because timings on a shared machine
 // drift by 1.3-1.5x between runs. --compare-recurrent also times the CPU backend's token-by-token
-// prefill (GDN_CPU_PREFILL=recurrent) against its chunked form in the same process.
+// prefill (GDN_CPU_PREFILL=recurrent) against its own choice (chunked) in the same process.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -90,8 +90,10 @@ int main(int argc, char** argv) {
     }
     if (!cpu) thread_counts = {0};
     for (int t : thread_counts) {
-        setenv("GDN_CPU_PREFILL", "chunked", 1);
-        configs.push_back({cpu ? "chunked, " + std::to_string(t) + " thr" : "default", std::make_unique<Stream>(be, t)});
+        // The backend's own choice: chunked prefill for long requests, token by token for
+        // decode and requests of a few tokens.
+        unsetenv("GDN_CPU_PREFILL");
+        configs.push_back({cpu ? "auto, " + std::to_string(t) + " thr" : "default", std::make_unique<Stream>(be, t)});
         if (cpu && compare_recurrent) {
             setenv("GDN_CPU_PREFILL", "recurrent", 1);
             configs.push_back({"recurrent, " + std::to_string(t) + " thr", std::make_unique<Stream>(be, t)});
