@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan + libFuzzer, CUDA off) into
+# Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan + libFuzzer, GPU plugins off) into
 # build-fuzz and runs each one for a bounded time, starting from the seed corpus in the repo.
 #
 #   ./scripts/fuzz.sh                      every target, FUZZ_SECONDS (default 60) each
@@ -33,7 +33,7 @@ export CC=${CC:-clang} CXX=${CXX:-clang++}
 rtdir=$(dirname "$($CXX -print-file-name=libclang_rt.asan-x86_64.so)")
 san="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 link="-shared-libsan -Wl,-rpath,$rtdir"
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDN_BUILD_CUDA=OFF -DGDN_BUILD_BENCH=OFF \
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDN_BUILD_CUDA=OFF -DGDN_BUILD_ROCM=OFF -DGDN_BUILD_BENCH=OFF \
   -DGDN_FUZZ=ON -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="$link" -DCMAKE_SHARED_LINKER_FLAGS="$link" -DCMAKE_MODULE_LINKER_FLAGS="$link" >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds gdn with sanitizers (CUDA off) and runs the CPU-side tests under them:
+# Builds gdn with sanitizers (GPU plugins off) and runs the CPU-side tests under them:
 #   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer), every report fatal
 #   build-tsan  ThreadSanitizer, with the oneTBB suppressions of tests/sanitizers/tsan.supp
 # Tests: core, the CPU backend suite, registry, faults, concurrency, the fuzz corpora (replayed)
@@ -23,7 +23,7 @@ jobs=${JOBS:-$(nproc)}
 export CC=${CC:-gcc} CXX=${CXX:-g++}
 
 configure() {  # <dir> <sanitizer flags> [targets]
-  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDN_BUILD_CUDA=OFF -DGDN_BUILD_BENCH=OFF \
+  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDN_BUILD_CUDA=OFF -DGDN_BUILD_ROCM=OFF -DGDN_BUILD_BENCH=OFF \
     -DCMAKE_C_FLAGS="$2" -DCMAKE_CXX_FLAGS="$2" \
     -DCMAKE_EXE_LINKER_FLAGS="$2" -DCMAKE_SHARED_LINKER_FLAGS="$2" -DCMAKE_MODULE_LINKER_FLAGS="$2" >/dev/null
   local targets=()
