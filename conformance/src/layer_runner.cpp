@@ -2,23 +2,8 @@
 
 namespace gdn::conformance::detail {
 
-namespace {
-PoolConfig config_of(const Case& c, int64_t num_slots) {
-    PoolConfig pc;
-    pc.num_layers = 1;
-    pc.num_slots = num_slots;
-    pc.num_k_heads = c.problem.num_k_heads;
-    pc.num_v_heads = c.problem.num_v_heads;
-    pc.head_k_dim = c.problem.head_k_dim;
-    pc.head_v_dim = c.problem.head_v_dim;
-    pc.conv_kernel = c.problem.conv_kernel;
-    pc.activation_dtype = c.activation_dtype;
-    return pc;
-}
-}  // namespace
-
 LayerRunner::LayerRunner(const Backend& backend, const Case& c, int64_t num_slots)
-    : backend_(backend), case_(c), pool_(backend, config_of(c, num_slots)),
+    : backend_(backend), case_(c), pool_(backend, pool_config(c, num_slots)),
       layer_(backend, c.problem, c.activation_dtype, 0) {}
 
 std::vector<double> LayerRunner::run(ForwardMode mode, const std::vector<int64_t>& slots,

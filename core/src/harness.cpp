@@ -141,6 +141,19 @@ Tolerance default_tolerance(DType t) {
 
 // ---- building blocks ---------------------------------------------------------------------------
 
+PoolConfig pool_config(const Case& c, int64_t num_slots, int num_layers) {
+    PoolConfig pc;
+    pc.num_layers = num_layers;
+    pc.num_slots = num_slots;
+    pc.num_k_heads = c.problem.num_k_heads;
+    pc.num_v_heads = c.problem.num_v_heads;
+    pc.head_k_dim = c.problem.head_k_dim;
+    pc.head_v_dim = c.problem.head_v_dim;
+    pc.conv_kernel = c.problem.conv_kernel;
+    pc.activation_dtype = c.activation_dtype;
+    return pc;
+}
+
 Tensor to_device(const Backend& backend, DType t, const std::vector<double>& host, std::vector<int64_t> shape) {
     Tensor d(backend, t, std::move(shape));
     if (std::size_t(d.numel()) != host.size())
@@ -188,15 +201,7 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
 
     // Two layers, layer 1 used; requests in scattered slots from the top down, the rest of the
     // pool filled with a known pattern so that a stray write shows.
-    PoolConfig pc;
-    pc.num_layers = 2;
-    pc.num_slots = 2 * B + 3;
-    pc.num_k_heads = p.num_k_heads;
-    pc.num_v_heads = p.num_v_heads;
-    pc.head_k_dim = p.head_k_dim;
-    pc.head_v_dim = p.head_v_dim;
-    pc.conv_kernel = p.conv_kernel;
-    pc.activation_dtype = act;
+    const PoolConfig pc = pool_config(c, 2 * B + 3, 2);
     GDNPool pool(backend, pc);
     std::vector<int64_t> slots(static_cast<std::size_t>(B));
     for (int64_t r = 0; r < B; ++r) slots[std::size_t(r)] = pc.num_slots - 1 - 2 * r;

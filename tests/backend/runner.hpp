@@ -12,7 +12,7 @@ namespace gdn::test {
 class Runner {
 public:
     Runner(const Case& c, int64_t num_slots)
-        : case_(c), pool_(backend(), config(c, num_slots)), layer_(backend(), c.problem, c.activation_dtype, 0) {}
+        : case_(c), pool_(backend(), pool_config(c, num_slots)), layer_(backend(), c.problem, c.activation_dtype, 0) {}
 
     GDNPool& pool() { return pool_; }
     const RadixLinearAttention& layer() const { return layer_.layer(); }
@@ -37,19 +37,6 @@ public:
         Tensor out = layer_.layer().forward(batch, q.view(), a.view(), b.view());
         batch.stream().synchronize();
         return to_host_double(out);
-    }
-
-    static PoolConfig config(const Case& c, int64_t num_slots) {
-        PoolConfig pc;
-        pc.num_layers = 1;
-        pc.num_slots = num_slots;
-        pc.num_k_heads = c.problem.num_k_heads;
-        pc.num_v_heads = c.problem.num_v_heads;
-        pc.head_k_dim = c.problem.head_k_dim;
-        pc.head_v_dim = c.problem.head_v_dim;
-        pc.conv_kernel = c.problem.conv_kernel;
-        pc.activation_dtype = c.activation_dtype;
-        return pc;
     }
 
 private:

@@ -41,7 +41,7 @@ struct Small {
     Tensor qkv, a, b, out;
 
     Small()
-        : c(make()), pool(test::backend(), test::Runner::config(c, 4)), layer(test::backend(), c.problem, DType::f32, 0),
+        : c(make()), pool(test::backend(), pool_config(c, 4)), layer(test::backend(), c.problem, DType::f32, 0),
           qkv(to_device(test::backend(), DType::f32, c.problem.mixed_qkv, {3, c.problem.conv_dim()})),
           a(to_device(test::backend(), DType::f32, c.problem.a, {3, 2})),
           b(to_device(test::backend(), DType::f32, c.problem.b, {3, 2})), out(test::backend(), DType::f32, {3, 32}) {
@@ -180,7 +180,7 @@ TEST_CASE("E15-E20: invalid batches beyond test_validation", "[errors]") {
     for (double v : to_host_double(o)) CHECK(v == 0.0);
     // A ForwardBatch that outlives its pool.                                                             // E20
     std::optional<GDNPool> gone;
-    gone.emplace(test::backend(), test::Runner::config(s.c, 2));
+    gone.emplace(test::backend(), pool_config(s.c, 2));
     ForwardBatch orphan = ForwardBatch::decode(*gone, {0});
     gone.reset();
     expect_error("batch: its GDNPool was destroyed", [&] { (void)orphan.pool(); });
@@ -205,7 +205,7 @@ TEST_CASE("E21-E24: outside the backend's capabilities", "[errors][capabilities]
         spec.activation_dtype = dt;
         spec.lengths = {2};
         const Case c = random_case(spec, 3);
-        GDNPool pool(be, test::Runner::config(c, 1));
+        GDNPool pool(be, pool_config(c, 1));
         DeviceLayer layer(be, c.problem, dt, 0);
         Tensor q = to_device(be, dt, c.problem.mixed_qkv, {2, c.problem.conv_dim()});
         Tensor a = to_device(be, dt, c.problem.a, {2, HV}), b = to_device(be, dt, c.problem.b, {2, HV});

@@ -18,7 +18,7 @@ struct Setup {
     int64_t T;
 
     explicit Setup(uint64_t seed)
-        : c(make_case(seed)), pool(test::backend(), test::Runner::config(c, 6)),
+        : c(make_case(seed)), pool(test::backend(), pool_config(c, 6)),
           layer(test::backend(), c.problem, c.activation_dtype, 0),
           qkv(to_device(test::backend(), DType::bf16, c.problem.mixed_qkv, {c.problem.num_tokens(), c.problem.conv_dim()})),
           a(to_device(test::backend(), DType::bf16, c.problem.a, {c.problem.num_tokens(), 4})),
@@ -185,7 +185,7 @@ TEST_CASE("shapes outside the backend's capabilities are UNSUPPORTED, not wrong 
     spec.head_v_dim = 16;
     spec.lengths = {2};
     const Case c = random_case(spec, 1);
-    GDNPool pool(be, test::Runner::config(c, 2));
+    GDNPool pool(be, pool_config(c, 2));
     DeviceLayer layer(be, c.problem, DType::f32, 0);
     Tensor q = to_device(be, DType::f32, c.problem.mixed_qkv, {2, c.problem.conv_dim()});
     Tensor a = to_device(be, DType::f32, c.problem.a, {2, 1}), b = to_device(be, DType::f32, c.problem.b, {2, 1});

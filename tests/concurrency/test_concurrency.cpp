@@ -87,18 +87,6 @@ RandomCaseSpec small_spec(DType dt, std::vector<int64_t> lengths) {
     return spec;
 }
 
-PoolConfig pool_config(const Case& c, int64_t slots) {
-    PoolConfig pc;
-    pc.num_slots = slots;
-    pc.num_k_heads = c.problem.num_k_heads;
-    pc.num_v_heads = c.problem.num_v_heads;
-    pc.head_k_dim = c.problem.head_k_dim;
-    pc.head_v_dim = c.problem.head_v_dim;
-    pc.conv_kernel = c.problem.conv_kernel;
-    pc.activation_dtype = c.activation_dtype;
-    return pc;
-}
-
 // A prefill of every request of `c` in `slots`, then `decode_steps` decode steps of all of them
 // (inputs: the case's first rows again), on `stream`. Returns every output and the final states.
 struct Trace {

@@ -13,6 +13,7 @@
 #include "gdn/export.hpp"
 #include "gdn/forward_batch.hpp"
 #include "gdn/layer.hpp"
+#include "gdn/pool.hpp"
 #include "gdn/reference.hpp"
 #include "gdn/tensor.hpp"
 
@@ -76,6 +77,9 @@ struct RunOptions {
 GDN_API CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol, const RunOptions& opt = {});
 
 // ---- building blocks ----------------------------------------------------------------------------
+
+// A pool shaped for the case's layer: its heads, dims, conv width and activation dtype.
+GDN_API PoolConfig pool_config(const Case& c, int64_t num_slots, int num_layers = 1);
 
 // A host vector rounded into a device tensor of dtype `t`.
 GDN_API Tensor to_device(const Backend& backend, DType t, const std::vector<double>& host, std::vector<int64_t> shape);
