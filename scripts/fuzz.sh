@@ -10,7 +10,10 @@
 # build-fuzz/crashes/<target>/ and the script fails. Such an input becomes a regression test by
 # copying it into tests/fuzz/corpus/<target>/ (named crash-<what>): ctest replays that directory
 # in every build (fuzz_replay_<target>), under the sanitizers of that build.
-# Environment: FUZZ_SECONDS, FUZZ_JOBS (targets fuzzed at once, default 1), CC/CXX (clang).
+# Environment: FUZZ_SECONDS, FUZZ_JOBS (targets fuzzed at once, default 1), CC/CXX (clang),
+# FUZZ_SEED (libFuzzer's -seed; unset: a fresh random seed each run, printed in the log). CI fixes
+# the seed so that its bounded run replays the same input sequence and fails only on a regression;
+# longer runs without a seed explore new ground.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -47,12 +50,14 @@ fuzz_one() {
   cp -n "$root/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null || true
   # libFuzzer puts libstdc++ before the shared ASan runtime in the executable's dependencies;
   # preloading the runtime puts it first again, as ASan requires.
-  if LD_PRELOAD="$rtdir/libclang_rt.asan-x86_64.so" ./build-fuzz/bin/fuzz_"$t" "$corpus" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
+  local seed_arg=()
+  [ -n "${FUZZ_SEED:-}" ] && seed_arg=(-seed="$FUZZ_SEED")
+  if LD_PRELOAD="$rtdir/libclang_rt.asan-x86_64.so" ./build-fuzz/bin/fuzz_"$t" "$corpus" "${seed_arg[@]}" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
        -artifact_prefix="$crashes/" -print_final_stats=1 >"$log" 2>&1; then
-    echo "fuzz: $t: $(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}') executions in ${seconds} s, no crash," \
+    echo "fuzz: $t: seed $(grep -m1 -o 'Seed: [0-9]*' "$log" | awk '{print $2}'), $(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}') executions in ${seconds} s, no crash," \
          "corpus $(ls "$corpus" | wc -l) inputs"
   else
-    echo "fuzz: $t: CRASH, input in $crashes/ (log: $log)" >&2
+    echo "fuzz: $t: CRASH (seed $(grep -m1 -o 'Seed: [0-9]*' "$log" | awk '{print $2}')), input in $crashes/ (log: $log)" >&2
     grep -E "ERROR|SUMMARY|runtime error" "$log" | head -5 >&2
     return 1
   fi

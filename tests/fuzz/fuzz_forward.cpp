@@ -99,17 +99,21 @@ bool make_view(Bytes& in, Buffer& buf, DType dtype, std::vector<int64_t> shape, 
         auto& s = strides[std::size_t(in.pick(int(strides.size())))];
         s = in.near(s);
     }
-    // The extent the view describes, in elements; refuse absurd ones.
+    // The extent the view describes, in elements; refuse absurd ones. One dimension reaching past
+    // 2^20 elements already makes the view absurd, so each span is checked before it is summed
+    // (shape and stride may both be near 2^63: their sum of products would overflow even __int128).
+    constexpr __int128 limit = 1 << 20;
     bool empty = false;
     __int128 hi = 0, lo = 0;
     for (std::size_t i = 0; i < shape.size(); ++i) {
         if (shape[i] <= 0) empty = true;
         if (shape[i] <= 0) continue;
-        const __int128 span = __int128(shape[i] - 1) * strides[i];
+        const __int128 span = __int128(shape[i] - 1) * strides[i];  // |span| < 2^126: no overflow
+        if (span > limit || span < -limit) return false;
         (span >= 0 ? hi : lo) += span;
     }
     const __int128 elems = empty ? 0 : hi - lo + 1;
-    if (elems > (1 << 20) || lo < -(1 << 20)) return false;
+    if (elems > limit || lo < -limit) return false;
     buf.bytes.assign(std::size_t(elems) * dtype_size(dtype), 0);
     for (std::size_t i = 0; i < std::size_t(elems); ++i)
         store_from_double(buf.bytes.data(), dtype, i, is_activation_dtype(dtype) ? double(in.u8() % 17) / 16.0 - 0.5 : 0.0);
@@ -191,11 +195,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     {
         // Pools that are legal but too big for a fuzzing process are skipped; sizes whose byte
         // count overflows are kept: the pool must refuse them.
+        // per_slot stays below 2^98 (int fields); the product with num_slots (an int64) and
+        // num_layers may not fit even __int128, and such a size is one the pool must refuse.
         const __int128 per_slot = __int128(pc.num_v_heads) * pc.head_v_dim * pc.head_k_dim * 4 +
                                   (2 * __int128(pc.num_k_heads) * pc.head_k_dim + __int128(pc.num_v_heads) * pc.head_v_dim) *
                                       (pc.conv_kernel - 1) * 4;
-        const __int128 total = per_slot * (__int128(pc.num_slots) + 1) * pc.num_layers;
-        if (total > (__int128(1) << 28) && total < (__int128(1) << 64)) return 0;
+        __int128 total = 0;
+        const bool overflows = __builtin_mul_overflow(per_slot, __int128(pc.num_slots) + 1, &total) ||
+                               __builtin_mul_overflow(total, __int128(pc.num_layers), &total);
+        if (!overflows && total > (__int128(1) << 28) && total < (__int128(1) << 64)) return 0;
     }
     std::optional<GDNPool> pool;
     try {
@@ -228,7 +236,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         if (in.chance(4)) {
             std::vector<int64_t> cu{in.chance(10) ? in.near(0) : 0};
-            for (int64_t l : lens) cu.push_back(cu.back() + (l > 0 && l < 100 ? l : in.pick(3)));
+            for (int64_t l : lens)  // wrapping: the first entry may be near INT64_MAX
+                cu.push_back(int64_t(uint64_t(cu.back()) + uint64_t(l > 0 && l < 100 ? l : in.pick(3))));
             if (in.chance(6) && !cu.empty()) cu.pop_back();
             batch.emplace(ForwardBatch::from_cu_seqlens(mode, *pool, slots, cu));
         } else {
