@@ -53,7 +53,10 @@ Backend::Backend(std::shared_ptr<Plugin> plugin, int device)
 std::string Backend::name() const {
     if (!plugin_) return "(none)";
     std::string n = plugin_->name();
-    if (device_ != 0) n += ":" + std::to_string(device_);
+    if (device_ != 0) {  // two appends: `":" + to_string()` trips a GCC 12 -Wrestrict false positive
+        n += ':';
+        n += std::to_string(device_);
+    }
     return n;
 }
 
@@ -99,6 +102,28 @@ Stream::Stream(const Backend& backend, int num_threads) : backend_(backend) {
     });
 }
 
+Stream::Stream(const Backend& backend, NativeStream native) : backend_(backend), wrapped_(true) {
+    require_loaded(backend_, "stream backend");
+    if (!backend_.table().stream_wrap)
+        throw Error(GDN_ERR_UNSUPPORTED, "stream_wrap: backend '" + backend_.name() +
+                                             "' has no native streams to wrap (its plugin does not "
+                                             "provide the ABI 1.1 slot stream_wrap)");
+    if (!native.handle)
+        throw Error(GDN_ERR_INVALID_ARGUMENT, "native: NULL; expected a stream of backend '" + backend_.name() + "'");
+    check_call("stream_wrap", [&](gdn_errbuf e) {
+        return backend_.table().stream_wrap(backend_.device(), native.handle, &stream_, e);
+    });
+}
+void* Stream::native_handle() const {
+    if (!backend_.table().stream_native)
+        throw Error(GDN_ERR_UNSUPPORTED, "stream_native: backend '" + backend_.name() +
+                                             "' has no native streams (its plugin does not provide "
+                                             "the ABI 1.1 slot stream_native)");
+    void* native = nullptr;
+    auto guard = lock();
+    check_call("stream_native", [&](gdn_errbuf e) { return backend_.table().stream_native(stream_, &native, e); });
+    return native;
+}
 Stream::~Stream() {
     if (!stream_) return;
     char text[256];

@@ -65,10 +65,11 @@ gdn_status fail(gdn_rt::Error e, gdn_errbuf err, const char* what) {
 constexpr int kMaxKDim = 256;
 constexpr size_t kInitialCounters = 1 << 16;
 
-// The stream object. `stream` is deliberately the first member: the plugin's own test harness
-// reads it to capture a CUDA graph (the C ABI has no native-handle slot).
+// The stream object: a CUDA stream the plugin created (owned) or the caller's (stream_wrap), and
+// what the plugin allocated for it.
 struct StreamImpl {
     gdn_rt::Stream stream = nullptr;
+    bool owned = true;  // false: the caller's stream; stream_destroy leaves it alone
     int device = 0;
     int sm_count = 0;
     int smem_optin = 0;
@@ -84,6 +85,13 @@ size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
 
 gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     if (need <= s->scratch_cap) return GDN_OK;
+    bool capturing = false;  // growing synchronizes, which a capturing stream must not do
+    GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "cudaStreamIsCapturing");
+    if (capturing) {
+        set_err(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
+                     "large on the stream before capturing a graph", need, s->scratch_cap);
+        return GDN_ERR_UNSUPPORTED;
+    }
     size_t cap = s->scratch_cap ? s->scratch_cap : (size_t(1) << 24);
     while (cap < need) cap *= 2;
     GDN_TRY(gdn_rt::stream_synchronize(s->stream), "cudaStreamSynchronize");
@@ -228,31 +236,70 @@ gdn_status grow_counters(StreamImpl* s, size_t need, gdn_errbuf err) {
     return GDN_OK;
 }
 
-gdn_status stream_create(int32_t device, const gdn_stream_options* /*options*/, gdn_stream* out, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
+// A stream on `device`: a new one, or the caller's `native` (not owned). Allocates the group
+// counters now, so that a first decode step can already be captured in a graph.
+gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, gdn_errbuf err) {
     if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *out = nullptr;
     if (gdn_status st = check_device(device, err)) return st;
     GDN_TRY(gdn_rt::set_device(device), "cudaSetDevice");
     gdn_rt::DeviceProp dp{};
     GDN_TRY(gdn_rt::device_properties(&dp, device), "cudaGetDeviceProperties");
+    if (native) {
+        unsigned flags = 0;
+        const gdn_rt::Error e = gdn_rt::stream_flags(native, &flags);
+        if (e != gdn_rt::kSuccess) {
+            gdn_rt::get_last_error();
+            set_err(err, "native: %p is not a CUDA stream (cudaStreamGetFlags: %s)", static_cast<void*>(native),
+                    gdn_rt::error_string(e));
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
+    }
     auto* s = new StreamImpl;
     s->device = device;
     s->sm_count = dp.multiProcessorCount;
     s->cc_major = dp.major;
     gdn_rt::device_attribute_smem_optin(&s->smem_optin, device);
-    gdn_rt::Error e = gdn_rt::stream_create_nonblocking(&s->stream);
-    if (e != gdn_rt::kSuccess) {
+    if (native) {
+        s->stream = native;
+        s->owned = false;
+    } else if (const gdn_rt::Error e = gdn_rt::stream_create_nonblocking(&s->stream); e != gdn_rt::kSuccess) {
         delete s;
         return fail(e, err, "cudaStreamCreateWithFlags");
     }
     if (gdn_status st = grow_counters(s, kInitialCounters, err)) {
         if (s->counters) gdn_rt::free_device(s->counters);
-        gdn_rt::stream_destroy(s->stream);
+        if (s->owned) gdn_rt::stream_destroy(s->stream);
         delete s;
         return st;
     }
     *out = reinterpret_cast<gdn_stream>(s);
+    return GDN_OK;
+}
+
+gdn_status stream_create(int32_t device, const gdn_stream_options* /*options*/, gdn_stream* out, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    return open_stream(device, nullptr, out, err);
+    GDN_GUARD_END
+}
+
+gdn_status stream_wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    if (!native) {
+        if (out) *out = nullptr;
+        set_err(err, "native: NULL; expected a cudaStream_t");
+        return GDN_ERR_INVALID_ARGUMENT;
+    }
+    return open_stream(device, static_cast<gdn_rt::Stream>(native), out, err);
+    GDN_GUARD_END
+}
+
+gdn_status stream_native(gdn_stream stream, void** native, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    auto* s = reinterpret_cast<StreamImpl*>(stream);
+    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!native) { set_err(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    *native = static_cast<void*>(s->stream);
     return GDN_OK;
     GDN_GUARD_END
 }
@@ -268,7 +315,7 @@ gdn_status stream_destroy(gdn_stream stream, gdn_errbuf err) {
         const gdn_rt::Error e4 = gdn_rt::free_device(s->scratch);
         if (e2 == gdn_rt::kSuccess) e2 = e4;
     }
-    gdn_rt::Error e3 = gdn_rt::stream_destroy(s->stream);
+    gdn_rt::Error e3 = s->owned ? gdn_rt::stream_destroy(s->stream) : gdn_rt::kSuccess;
     delete s;
     if (e1 != gdn_rt::kSuccess) return fail(e1, err, "cudaStreamSynchronize");
     if (e2 != gdn_rt::kSuccess) return fail(e2, err, "cudaFree");
@@ -552,6 +599,8 @@ const gdn_plugin kTable = {
     mem_copy,
     mem_set,
     forward_gdn,
+    stream_wrap,
+    stream_native,
 };
 
 } // namespace

@@ -280,6 +280,7 @@ inline void device_arch(const DeviceProp& p, char* out, size_t cap) {
 }
 inline Error stream_create_nonblocking(Stream* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }
 inline Error stream_destroy(Stream s) { return hipStreamDestroy(s); }
+inline Error stream_flags(Stream s, unsigned* flags) { return hipStreamGetFlags(s, flags); }
 inline Error stream_synchronize(Stream s) { return hipStreamSynchronize(s); }
 inline Error stream_is_capturing(Stream s, bool* capturing) {
     hipStreamCaptureStatus st = hipStreamCaptureStatusNone;
@@ -322,6 +323,7 @@ inline Error device_attribute_smem_optin(int* v, int d) {
 }
 inline Error stream_create_nonblocking(Stream* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
 inline Error stream_destroy(Stream s) { return cudaStreamDestroy(s); }
+inline Error stream_flags(Stream s, unsigned* flags) { return cudaStreamGetFlags(s, flags); }
 inline Error stream_synchronize(Stream s) { return cudaStreamSynchronize(s); }
 inline Error stream_is_capturing(Stream s, bool* capturing) {
     cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;

@@ -92,6 +92,7 @@ constexpr size_t kInitialCounters = 1 << 16;
 
 struct StreamImpl {
     gdn_rt::Stream stream = nullptr;
+    bool owned = true;  // false: the caller's stream (stream_wrap); stream_destroy leaves it alone
     int device = 0;
     int cu_count = 0;
     int smem_limit = 0;       // shared memory (LDS) one block may use
@@ -282,6 +283,13 @@ gdn_status grow_counters(StreamImpl* s, size_t need, gdn_errbuf err) {
 
 gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     if (need <= s->scratch_cap) return GDN_OK;
+    bool capturing = false;  // growing synchronizes, which a capturing stream must not do
+    GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "StreamIsCapturing");
+    if (capturing) {
+        set_err(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
+                     "large on the stream before capturing a graph", need, s->scratch_cap);
+        return GDN_ERR_UNSUPPORTED;
+    }
     size_t cap = s->scratch_cap ? s->scratch_cap : (size_t(1) << 24);
     while (cap < need) cap *= 2;
     GDN_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
@@ -299,13 +307,24 @@ gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     return GDN_OK;
 }
 
-gdn_status stream_create(int32_t device, const gdn_stream_options* /*options*/, gdn_stream* out, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
+// A stream on `device`: a new one, or the caller's `native` (not owned). Allocates the group
+// counters now, so that a first decode step can already be captured in a graph.
+gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, gdn_errbuf err) {
     if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *out = nullptr;
     gdn_rt::DeviceProp dp{};
     if (gdn_status st = usable_device(device, &dp, err)) return st;
     GDN_TRY(gdn_rt::set_device(device), "SetDevice");
+    if (native) {
+        unsigned flags = 0;
+        const gdn_rt::Error e = gdn_rt::stream_flags(native, &flags);
+        if (e != gdn_rt::kSuccess) {
+            (void)gdn_rt::get_last_error();
+            set_err(err, "native: %p is not a %s stream (%sStreamGetFlags: %s)", static_cast<void*>(native),
+                    gdn_rt::kApi, gdn_rt::kApi, ErrorText(e).text);
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
+    }
     auto* s = new StreamImpl;
     s->device = device;
     s->cu_count = dp.multiProcessorCount;
@@ -319,18 +338,46 @@ gdn_status stream_create(int32_t device, const gdn_stream_options* /*options*/, 
         const long v = std::atol(env);
         if (v > 0 && v < s->smem_limit) s->smem_limit = static_cast<int>(v);
     }
-    gdn_rt::Error e = gdn_rt::stream_create_nonblocking(&s->stream);
-    if (e != gdn_rt::kSuccess) {
+    if (native) {
+        s->stream = native;
+        s->owned = false;
+    } else if (const gdn_rt::Error e = gdn_rt::stream_create_nonblocking(&s->stream); e != gdn_rt::kSuccess) {
         delete s;
         return fail(e, err, "StreamCreateWithFlags");
     }
     if (gdn_status st = grow_counters(s, kInitialCounters, err)) {
         if (s->counters) (void)gdn_rt::free_device(s->counters);
-        (void)gdn_rt::stream_destroy(s->stream);
+        if (s->owned) (void)gdn_rt::stream_destroy(s->stream);
         delete s;
         return st;
     }
     *out = reinterpret_cast<gdn_stream>(s);
+    return GDN_OK;
+}
+
+gdn_status stream_create(int32_t device, const gdn_stream_options* /*options*/, gdn_stream* out, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    return open_stream(device, nullptr, out, err);
+    GDN_GUARD_END
+}
+
+gdn_status stream_wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    if (!native) {
+        if (out) *out = nullptr;
+        set_err(err, "native: NULL; expected a %sStream_t", gdn_rt::kApi);
+        return GDN_ERR_INVALID_ARGUMENT;
+    }
+    return open_stream(device, static_cast<gdn_rt::Stream>(native), out, err);
+    GDN_GUARD_END
+}
+
+gdn_status stream_native(gdn_stream stream, void** native, gdn_errbuf err) {
+    GDN_GUARD_BEGIN
+    auto* s = reinterpret_cast<StreamImpl*>(stream);
+    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!native) { set_err(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    *native = static_cast<void*>(s->stream);
     return GDN_OK;
     GDN_GUARD_END
 }
@@ -344,7 +391,7 @@ gdn_status stream_destroy(gdn_stream stream, gdn_errbuf err) {
     gdn_rt::Error e2 = s->counters ? gdn_rt::free_device(s->counters) : gdn_rt::kSuccess;
     const gdn_rt::Error e4 = s->scratch ? gdn_rt::free_device(s->scratch) : gdn_rt::kSuccess;
     if (e2 == gdn_rt::kSuccess) e2 = e4;
-    gdn_rt::Error e3 = gdn_rt::stream_destroy(s->stream);
+    gdn_rt::Error e3 = s->owned ? gdn_rt::stream_destroy(s->stream) : gdn_rt::kSuccess;
     delete s;
     if (e1 != gdn_rt::kSuccess) return fail(e1, err, "StreamSynchronize");
     if (e2 != gdn_rt::kSuccess) return fail(e2, err, "Free");
@@ -648,6 +695,8 @@ const gdn_plugin kTable = {
     mem_copy,
     mem_set,
     forward_gdn,
+    stream_wrap,
+    stream_native,
 };
 
 } // namespace

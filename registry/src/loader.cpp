@@ -72,7 +72,8 @@ struct RequiredSlot {
     bool (*present)(const gdn_plugin&);
 };
 
-// Every slot of ABI 1.0 is required; slots added by later minors will be optional.
+// Every slot of ABI 1.0 is required; slots added by later minors (stream_wrap and stream_native
+// of 1.1) are optional: NULL means the plugin does not offer them.
 constexpr RequiredSlot required_slots[] = {
     {"init", [](const gdn_plugin& t) { return t.init != nullptr; }},
     {"shutdown", [](const gdn_plugin& t) { return t.shutdown != nullptr; }},
@@ -141,6 +142,11 @@ bool check_table(const gdn_plugin* theirs, LoadReport& r, gdn_plugin& out) {
     }
     std::memset(&out, 0, sizeof out);
     std::memcpy(&out, theirs, std::min(size, sizeof out));  // a newer minor: its known prefix
+    // An optional slot counts only when the plugin's table holds all of it (a size that ends
+    // inside a pointer is a malformed table; half a pointer is never called).
+    const auto holds = [size](std::size_t offset) { return size >= offset + sizeof(void (*)()); };
+    if (!holds(offsetof(gdn_plugin, stream_wrap))) out.stream_wrap = nullptr;
+    if (!holds(offsetof(gdn_plugin, stream_native))) out.stream_native = nullptr;
     describe(r, out);
     for (const RequiredSlot& slot : required_slots) {
         if (!slot.present(out)) {

@@ -19,9 +19,10 @@ public:
     int64_t conv_dim() const { return case_.problem.conv_dim(); }
     int64_t width() const { return int64_t(case_.problem.num_v_heads) * case_.problem.head_v_dim; }
 
-    // Runs rows [t0, t0 + sum(lens)) of the case's inputs as one batch; returns out as doubles.
+    // Runs rows [t0, t0 + sum(lens)) of the case's inputs as one batch, on `stream` (default: the
+    // backend's); returns out as doubles.
     std::vector<double> run(ForwardMode mode, const std::vector<int64_t>& slots, const std::vector<int64_t>& lens,
-                            int64_t t0) {
+                            int64_t t0, Stream* stream = nullptr) {
         const auto& p = case_.problem;
         int64_t T = 0;
         for (int64_t l : lens) T += l;
@@ -34,6 +35,7 @@ public:
         Tensor a = to_device(backend(), act, slice(p.a, HV), {T, HV});
         Tensor b = to_device(backend(), act, slice(p.b, HV), {T, HV});
         ForwardBatch batch(mode, pool_, slots, lens);
+        if (stream) batch.set_stream(stream);
         Tensor out = layer_.layer().forward(batch, q.view(), a.view(), b.view());
         batch.stream().synchronize();
         return to_host_double(out);

@@ -120,3 +120,47 @@ TEST_CASE("the same call twice gives bitwise-equal results when the backend clai
     CHECK(a == b);
     CHECK(r.pool().read_recurrent(0, 1) == r.pool().read_recurrent(0, 4));
 }
+
+// ABI 1.1 native streams: an engine wraps its own runtime stream and runs gdn there. Where the
+// backend offers them, the results on a wrapped stream are those on the backend's own stream;
+// where it does not (the CPU backend), both entry points say "unsupported".
+TEST_CASE("a forward call on a wrapped native stream equals one on the backend's stream", "[invariant][stream]") {
+    const uint64_t seed = test::seed("a forward call on a wrapped native stream equals one on the backend's stream");
+    const Backend& be = test::backend();
+    if (!be.table().stream_wrap || !be.table().stream_native) {
+        Stream own(be);
+        try {
+            (void)own.native_handle();
+            FAIL("native_handle() of a backend without stream_native did not throw");
+        } catch (const Error& e) {
+            CHECK(e.status() == GDN_ERR_UNSUPPORTED);
+        }
+        int not_a_stream = 0;
+        try {
+            Stream wrapped(be, NativeStream{&not_a_stream});
+            FAIL("wrapping a native stream on a backend without stream_wrap did not throw");
+        } catch (const Error& e) {
+            CHECK(e.status() == GDN_ERR_UNSUPPORTED);
+            CHECK_THAT(e.what(), Catch::Contains("stream_wrap"));
+        }
+        return;
+    }
+    Stream own(be);  // its native stream plays the engine's stream
+    void* native = own.native_handle();
+    REQUIRE(native != nullptr);
+    Stream wrapped(be, NativeStream{native});
+    CHECK(wrapped.wraps_native());
+    CHECK(wrapped.native_handle() == native);
+    const int64_t N = 100;
+    const Case c = f32_case({N + 1}, seed);
+    Runner r(c, 4);
+    const auto here = r.run(ForwardMode::extend, {1}, {N}, 0);
+    const auto there = r.run(ForwardMode::extend, {2}, {N}, 0, &wrapped);
+    const auto here_step = r.run(ForwardMode::decode, {1}, {1}, N);
+    const auto there_step = r.run(ForwardMode::decode, {2}, {1}, N, &wrapped);
+    CHECK(reference::relative_l2(there, here) < 1e-6);
+    CHECK(reference::relative_l2(there_step, here_step) < 1e-6);
+    CHECK(reference::relative_l2(as_double(r.pool().read_recurrent(0, 2)), as_double(r.pool().read_recurrent(0, 1))) <
+          1e-6);
+    CHECK(r.pool().read_conv_bytes(0, 2) == r.pool().read_conv_bytes(0, 1));
+}

@@ -86,15 +86,34 @@ private:
     mutable std::shared_ptr<SharedState> shared_;
 };
 
+// A native stream of the backend's runtime that the caller created and owns: a cudaStream_t or a
+// hipStream_t, passed as void* so that this header needs no vendor header.
+struct NativeStream {
+    void* handle = nullptr;
+};
+
+// An execution queue on one device. Either created by the plugin (and destroyed with this
+// object) or wrapping the caller's native stream (ABI 1.1, stream_wrap): then gdn's work is queued
+// in order with the caller's own work on that stream and can be captured in the caller's device
+// graphs; destroying the Stream releases only what the plugin allocated for it.
 class GDN_API Stream {
 public:
     explicit Stream(const Backend& backend, int num_threads = 0);
+    // Wraps `native`. Throws Error: unsupported when the backend has no native streams (the CPU
+    // backend, or a plugin of ABI 1.0), invalid argument for a NULL handle or one the plugin
+    // recognises as not a stream of the backend's device. `native` must outlive this Stream.
+    Stream(const Backend& backend, NativeStream native);
     ~Stream();
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
 
     gdn_stream handle() const { return stream_; }
     const Backend& backend() const { return backend_; }
+    // True when this Stream wraps a caller's native stream.
+    bool wraps_native() const { return wrapped_; }
+    // The runtime's stream behind this one (created or wrapped): for example to capture a CUDA
+    // graph of decode steps. Throws Error (unsupported) where the backend has no native streams.
+    void* native_handle() const;
 
     void copy(void* dst, const void* src, std::size_t bytes, gdn_copy_kind kind);
     void fill(void* dst, int byte_value, std::size_t bytes);
@@ -108,6 +127,7 @@ public:
 private:
     Backend backend_;
     gdn_stream stream_ = nullptr;
+    bool wrapped_ = false;
     mutable std::mutex mutex_;
 };
 

@@ -18,6 +18,13 @@
  *     a newer host reads an older plugin's shorter table (and treats absent optional slots as
  *     NULL), and an older host reads the prefix it knows of a newer plugin's table.
  *   - Required slots are listed in gdn_plugin; the host refuses a plugin that leaves one NULL.
+ *     Slots added by a later minor are optional: NULL means "not supported by this plugin", and
+ *     the host reports GDN_ERR_UNSUPPORTED to its caller instead of calling it.
+ *
+ * History
+ *   1.0  the table through forward_gdn.
+ *   1.1  optional native-stream slots (stream_wrap, stream_native): an engine runs gdn on its own
+ *        CUDA/HIP stream and captures gdn's work in its own device graphs.
  *
  * Errors
  *   Every fallible call returns a gdn_status and, on failure, writes a NUL-terminated message
@@ -43,7 +50,7 @@ extern "C" {
 #endif
 
 #define GDN_ABI_MAJOR 1
-#define GDN_ABI_MINOR 0
+#define GDN_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define GDN_PLUGIN_ENTRY_SYMBOL "gdn_plugin_entry"
@@ -260,6 +267,21 @@ typedef struct gdn_plugin {
 
     /* Required. Run one GDN layer (see gdn_forward_args), queued on `stream`. */
     gdn_status (*forward_gdn)(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err);
+
+    /* ---- ABI 1.1, optional (NULL: the backend has no native streams) ---- */
+
+    /* Wrap a stream the caller created and owns (a cudaStream_t, a hipStream_t) on `device`.
+     * Everything gdn queues on the returned stream is queued on `native`, in order with the
+     * caller's own work there, and may be captured in the caller's device graph. The wrapper
+     * owns only what the plugin allocates for it (scratch, counters): stream_destroy frees
+     * those, never `native`. The caller keeps `native` alive until stream_destroy returned,
+     * and keeps the wrapper alive while a graph captured through it may still be replayed.
+     * `native` NULL or not a stream of `device` is GDN_ERR_INVALID_ARGUMENT where the plugin
+     * can tell. */
+    gdn_status (*stream_wrap)(int32_t device, void* native, gdn_stream* out, gdn_errbuf err);
+    /* The native handle behind `stream`, whether the plugin created it or wrapped it: the value
+     * to synchronize against, to wait on with an event, or to capture a graph on. */
+    gdn_status (*stream_native)(gdn_stream stream, void** native, gdn_errbuf err);
 } gdn_plugin;
 
 /* The prefix every plugin table of ABI 1.x has (the ABI 1.0 table, through forward_gdn): a host

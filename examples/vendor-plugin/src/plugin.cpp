@@ -174,6 +174,9 @@ const gdn_plugin kTable = {
     &mem_copy,
     &mem_set,
     &forward_gdn,
+    nullptr,  // stream_wrap (ABI 1.1): host memory has no native streams to wrap
+    nullptr,  // stream_native
+
 };
 
 }  // namespace

@@ -540,15 +540,17 @@ void unsupported(Plugin& P) {
     free_layer(P, L);
 }
 
-// Captures one decode step in a CUDA graph on the plugin's stream and replays it with new inputs
-// and new slots written into the same device buffers.
-void graph_replay(Plugin& P, uint64_t seed) {
+// Captures one decode step in a CUDA graph and replays it with new inputs and new slots written
+// into the same device buffers. The graph is captured on the plugin's own stream (found through
+// stream_native) or, with `caller_stream`, on a stream this program creates and hands to the
+// plugin with stream_wrap, as an engine does with its own stream.
+void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
     std::mt19937_64 rng(seed);
     Shape s{2, 8, 128, 128, 4, GDN_DTYPE_BF16};
     const int B = 8, nslots = 24;
     const int64_t padding_slot = 0;
-    std::printf("graph capture + replay seed=%" PRIu64 ": %s, B=%d decode, slots change between replays\n", seed,
-                s.str().c_str(), B);
+    std::printf("graph capture + replay seed=%" PRIu64 ": %s, B=%d decode, slots change between replays, on %s\n",
+                seed, s.str().c_str(), B, caller_stream ? "the caller's stream (stream_wrap)" : "the plugin's stream");
     Layer L = make_layer(P, s, rng, false);
     Pool pl = make_pool(P, s, nslots, rng, 0.1);
     auto slots = pick_slots(B, nslots, rng, padding_slot);
@@ -584,11 +586,22 @@ void graph_replay(Plugin& P, uint64_t seed) {
     P.h2d(d_x, bt.X.b.data(), bt.X.b.size());
     P.h2d(d_sl, slots.data(), 8 * B);
 
-    cudaStream_t cs = *reinterpret_cast<cudaStream_t*>(P.stream);  // the CUDA plugin's stream (first member)
+    cudaStream_t cs = nullptr;
+    gdn_stream gs = P.stream;
+    if (caller_stream) {
+        expect(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking) == cudaSuccess, "graph: cudaStreamCreate failed");
+        expect(P.t->stream_wrap(0, nullptr, &gs, P.eb()) == GDN_ERR_INVALID_ARGUMENT,
+               "stream_wrap of a NULL stream must be an invalid argument");
+        P.check(P.t->stream_wrap(0, cs, &gs, P.eb()), "stream_wrap");
+    }
+    void* native = nullptr;
+    P.check(P.t->stream_native(gs, &native, P.eb()), "stream_native");
+    if (caller_stream) expect(native == static_cast<void*>(cs), "stream_native of a wrapped stream is not the caller's stream");
+    cs = static_cast<cudaStream_t>(native);
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     bool ok = cudaStreamBeginCapture(cs, cudaStreamCaptureModeRelaxed) == cudaSuccess;
-    const gdn_status st = P.t->forward_gdn(P.stream, &a, P.eb());
+    const gdn_status st = P.t->forward_gdn(gs, &a, P.eb());
     ok = cudaStreamEndCapture(cs, &graph) == cudaSuccess && ok;
     expect(ok && st == GDN_OK, "graph: capture of a decode step failed (status %d: %s)", static_cast<int>(st), P.msg);
     if (!ok || st != GDN_OK) return;
@@ -639,6 +652,11 @@ void graph_replay(Plugin& P, uint64_t seed) {
     }
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
+    if (caller_stream) {  // the wrapper goes; the caller's stream stays usable
+        P.check(P.t->stream_destroy(gs, P.eb()), "stream_destroy (wrapper)");
+        expect(cudaStreamQuery(cs) == cudaSuccess, "the caller's stream is unusable after its wrapper was destroyed");
+        expect(cudaStreamDestroy(cs) == cudaSuccess, "cudaStreamDestroy of the caller's stream failed");
+    }
     P.free(d_x); P.free(d_cu); P.free(d_sl); P.free(d_out);
     free_pool(P, pl);
     free_layer(P, L);
@@ -858,7 +876,8 @@ int main(int argc, char** argv) {
             free_pool(P, pl);
             free_layer(P, L);
         }
-        graph_replay(P, seed + 1007);
+        graph_replay(P, seed + 1007, false);
+        graph_replay(P, seed + 1008, true);
         unsupported(P);
     }
     if (!golden_dir.empty()) {
