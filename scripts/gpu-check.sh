@@ -9,6 +9,9 @@
 #   ctest                                       the project's test suite
 #   gdn check .golden/*.safetensors --backend cuda
 #   gdn_cuda_check --golden .golden             the CUDA plugin against the fp64 reference
+#   gdn conformance --backend cuda              the conformance suite (report in $OUT/conformance.json)
+#   compute-memcheck, compute-racecheck         the conformance suite (fewer random cases) and the
+#                                               graph / wrapped-stream checks under compute-sanitizer
 #   gdn_cuda_bench                              our timings (CUDA events)
 #   bench/cuda/fla_peer.py                      FLA's timings, same call, same card (needs .peer)
 #
@@ -58,6 +61,18 @@ step build cmake --build "$BUILD" -j "$(nproc)"
 step ctest ctest --test-dir "$BUILD" --output-on-failure -j 8 --timeout "${GDN_CTEST_TIMEOUT:-300}"
 step gdn-check bash -c "'$BUILD/bin/gdn' check .golden/*.safetensors --backend cuda"
 step cuda-check "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 40
+step conformance "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --json "$OUT/conformance.json"
+# compute-sanitizer: memcheck (out-of-bounds and misaligned device accesses, leaks of device
+# memory) and racecheck (shared-memory hazards between the threads of a block). Both slow the
+# kernels down by orders of magnitude, hence fewer random cases and a time limit per step.
+CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+SAN_LIMIT=${GDN_SANITIZER_LIMIT:-420}
+step compute-memcheck timeout "$SAN_LIMIT" "$CS" --tool memcheck --leak-check full --error-exitcode 1 \
+    "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --random 8
+step compute-memcheck-graphs timeout "$SAN_LIMIT" "$CS" --tool memcheck --error-exitcode 1 \
+    "$BUILD/bin/gdn_cuda_check" --cases 2
+step compute-racecheck timeout "$SAN_LIMIT" "$CS" --tool racecheck --racecheck-report all --error-exitcode 1 \
+    "$BUILD/bin/gdn" conformance --backend cuda --no-golden --random 6
 step cuda-bench "$BUILD/bin/gdn_cuda_bench"
 if [ -d .peer/fla ]; then
     step fla-peer env PYTHONPATH="$PWD/.peer" PYTHONUNBUFFERED=1 python3 bench/cuda/fla_peer.py
@@ -74,6 +89,10 @@ fi
     echo
     echo '```'
     grep -E "^(PASSED|FAILED)" "$OUT/cuda-check.log" 2>/dev/null
+    tail -n 3 "$OUT/conformance.log" 2>/dev/null
+    for t in compute-memcheck compute-memcheck-graphs compute-racecheck; do
+        grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$OUT/$t.log" 2>/dev/null | sed "s/^/$t: /"
+    done
     grep -E "copy bandwidth|^prefill|^decode" "$OUT/cuda-bench.log" 2>/dev/null
     grep -E "^prefill|^decode|copy_TBps" "$OUT/fla-peer.log" 2>/dev/null
     echo '```'
