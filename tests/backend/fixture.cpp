@@ -1,5 +1,7 @@
 #include "fixture.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -22,6 +24,17 @@ uint64_t seed(const std::string& test_name) {
     std::printf("seed %llu (rerun: GDN_TEST_BACKEND=%s GDN_TEST_SEED=%llu test_backend \"%s\")\n", (unsigned long long)s,
                 backend().plugin().name().c_str(), (unsigned long long)s, test_name.c_str());
     return s;
+}
+
+void expect_error(const std::string& fragment, const std::function<void()>& call, gdn_status status) {
+    try {
+        call();
+        FAIL("accepted; expected an error mentioning '" << fragment << "'");
+    } catch (const Error& e) {
+        INFO("message: " << e.what());
+        CHECK(e.status() == status);
+        CHECK(std::string(e.what()).find(fragment) != std::string::npos);
+    }
 }
 
 }  // namespace gdn::test

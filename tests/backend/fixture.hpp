@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "gdn/backend.hpp"
@@ -14,5 +15,9 @@ namespace gdn::test {
 const Backend& backend();
 // A fresh seed per call unless GDN_TEST_SEED is set; printed with a way to rerun.
 uint64_t seed(const std::string& test_name);
+// Runs `call` and expects a gdn::Error with `status` whose message contains `fragment` (Catch2
+// checks: a call that is accepted, or refused for another reason, fails the test).
+void expect_error(const std::string& fragment, const std::function<void()>& call,
+                  gdn_status status = GDN_ERR_INVALID_ARGUMENT);
 
 }  // namespace gdn::test

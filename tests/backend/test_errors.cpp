@@ -21,17 +21,7 @@ namespace {
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
-void expect_error(const std::string& fragment, const std::function<void()>& call,
-                  gdn_status status = GDN_ERR_INVALID_ARGUMENT) {
-    try {
-        call();
-        FAIL("accepted; expected an error mentioning '" << fragment << "'");
-    } catch (const Error& e) {
-        INFO("message: " << e.what());
-        CHECK(e.status() == status);
-        CHECK(std::string(e.what()).find(fragment) != std::string::npos);
-    }
-}
+using test::expect_error;
 
 // A small valid setup on the backend under test: H=1, HV=2, Dk=Dv=16, Kc=4, f32, 4 slots.
 struct Small {

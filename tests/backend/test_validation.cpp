@@ -50,14 +50,7 @@ struct Setup {
 void expect_rejected(Setup& s, const std::string& fragment, const std::function<void()>& call,
                      gdn_status status = GDN_ERR_INVALID_ARGUMENT) {
     const auto before = s.pool.snapshot();
-    try {
-        call();
-        FAIL("accepted; expected an error mentioning '" << fragment << "'");
-    } catch (const Error& e) {
-        INFO("message: " << e.what());
-        CHECK(e.status() == status);
-        CHECK(std::string(e.what()).find(fragment) != std::string::npos);
-    }
+    test::expect_error(fragment, call, status);
     CHECK(s.pool.snapshot() == before);
 }
 
