@@ -59,8 +59,8 @@ public:
     const std::shared_ptr<Plugin>& plugin_ptr() const { return plugin_; }
     const gdn_plugin& table() const { return plugin_->table(); }
     int device() const { return device_; }
-    // "cpu", "cuda:1": the plugin name, with ":N" when the plugin has more than one device
-    // or N is not 0.
+    // "cpu", "cuda:1": the plugin name, with ":N" for any device N other than 0 (device 0 is
+    // the bare name, which also selects it: "cuda" = "cuda:0").
     std::string name() const;
     const gdn_device_properties& properties() const { return props_; }
     const gdn_capabilities& capabilities() const { return caps_; }
