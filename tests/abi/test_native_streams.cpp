@@ -77,11 +77,11 @@ TEST_CASE("a stream the plugin created has its own native handle, not a caller's
 TEST_CASE("wrapping a NULL or foreign handle is an invalid argument that names `native`") {
     Registry reg(std::vector<std::filesystem::path>{});
     const Backend be = open_native(reg);
-    const Error null_handle = thrown_by([&] { Stream s(be, NativeStream{nullptr}); });
+    const Error null_handle = thrown_by([&] { Stream s(be, NativeStream{nullptr}); });  // N3
     CHECK(null_handle.status() == GDN_ERR_INVALID_ARGUMENT);
     CHECK_THAT(null_handle.what(), Catch::Contains("native: NULL"));
     int not_a_queue[2] = {7, 7};
-    const Error foreign = thrown_by([&] { Stream s(be, NativeStream{not_a_queue}); });
+    const Error foreign = thrown_by([&] { Stream s(be, NativeStream{not_a_queue}); });  // N4
     INFO(foreign.what());
     CHECK(foreign.status() == GDN_ERR_INVALID_ARGUMENT);
     CHECK_THAT(foreign.what(), Catch::Contains("stream_wrap") && Catch::Contains("native: not a gdn_test_native_queue"));
@@ -95,11 +95,11 @@ TEST_CASE("a plugin without the ABI 1.1 slots (built against ABI 1.0) reports na
     CHECK(be.table().stream_wrap == nullptr);
     CHECK(be.table().stream_native == nullptr);
     int handle = 0;
-    const Error wrap = thrown_by([&] { Stream s(be, NativeStream{&handle}); });
+    const Error wrap = thrown_by([&] { Stream s(be, NativeStream{&handle}); });  // N1
     CHECK(wrap.status() == GDN_ERR_UNSUPPORTED);
     CHECK_THAT(wrap.what(), Catch::Contains("abi_v1_0") && Catch::Contains("stream_wrap"));
     Stream own(be);
-    const Error native = thrown_by([&] { (void)own.native_handle(); });
+    const Error native = thrown_by([&] { (void)own.native_handle(); });  // N2
     CHECK(native.status() == GDN_ERR_UNSUPPORTED);
     CHECK_THAT(native.what(), Catch::Contains("stream_native"));
 }
