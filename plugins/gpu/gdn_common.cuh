@@ -121,4 +121,21 @@ __device__ __forceinline__ bool last_arrival(int* counter, int group_size, int* 
     return *smem_flag != 0;
 }
 
+// The recurrent-state rows a warp owns in the token-by-token kernels (decode, recurrent extend):
+// RPW rows of Dk floats from `rows` (row i at rows + i * Dk), in registers as float4, lane-major
+// (lane + j * warp size); entries past Dk / 4 are zeros. One helper, so that both kernels hold
+// the state in the same layout (each writes it back in that layout after its own update).
+template <int RPW, int NV4>
+__device__ __forceinline__ void load_state_rows(float4 (&s)[RPW][NV4], const float* rows, int Dk, int lane) {
+    const int nv4 = Dk / 4;
+#pragma unroll
+    for (int i = 0; i < RPW; ++i)
+#pragma unroll
+        for (int j = 0; j < NV4; ++j) {
+            const int c = lane + j * kWarpSize;
+            s[i][j] = c < nv4 ? reinterpret_cast<const float4*>(rows + static_cast<int64_t>(i) * Dk)[c]
+                              : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+}
+
 } // namespace gdn_gpu

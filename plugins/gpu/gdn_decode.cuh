@@ -41,14 +41,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gdn_decode_kernel(GdnParams p)
     float* srow0 = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0 + warp * RPW) * Dk;
     float4 s[RPW][NV4];
     const int nv4 = Dk / 4;
-#pragma unroll
-    for (int i = 0; i < RPW; ++i)
-#pragma unroll
-        for (int j = 0; j < NV4; ++j) {
-            const int c = lane + j * kWarpSize;
-            s[i][j] = c < nv4 ? reinterpret_cast<const float4*>(srow0 + static_cast<int64_t>(i) * Dk)[c]
-                              : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
+    load_state_rows(s, srow0, Dk, lane);
 
     const int h = hv / p.gva;
     Act* cs = static_cast<Act*>(p.conv_state) + slot * p.conv_stride;
