@@ -10,6 +10,7 @@
 #   gdn check .golden/*.safetensors --backend cuda
 #   gdn_cuda_check --golden .golden             the CUDA plugin against the fp64 reference
 #   gdn conformance --backend cuda              the conformance suite (report in $OUT/conformance.json)
+#   test_concurrency on cuda                    the thread-safety contract, 8 threads, on the GPU
 #   compute-memcheck, compute-racecheck         the conformance suite (fewer random cases) and the
 #                                               graph / wrapped-stream checks under compute-sanitizer
 #   gdn_cuda_bench                              our timings (CUDA events)
@@ -62,6 +63,7 @@ step ctest ctest --test-dir "$BUILD" --output-on-failure -j 8 --timeout "${GDN_C
 step gdn-check bash -c "'$BUILD/bin/gdn' check .golden/*.safetensors --backend cuda"
 step cuda-check "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 40
 step conformance "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --json "$OUT/conformance.json"
+step concurrency env GDN_TEST_BACKEND=cuda GDN_TEST_THREADS=8 "$BUILD/bin/test_concurrency"
 # compute-sanitizer: memcheck (out-of-bounds and misaligned device accesses, leaks of device
 # memory) and racecheck (shared-memory hazards between the threads of a block). Both slow the
 # kernels down by orders of magnitude, hence fewer random cases and a time limit per step.
