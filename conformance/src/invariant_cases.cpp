@@ -1,7 +1,8 @@
 // Properties any correct backend has, whatever its algorithm, checked through the layer and the
 // pool as an engine uses them: prefill = prefill then decode, a ragged batch = its requests one
 // by one, slots not named untouched, padding rows zero with the padding slot untouched, a copied
-// slot continuing like the original, rejected calls leaving the pool bit-identical.
+// slot continuing like the original, rejected calls leaving the pool bit-identical, and (ABI 1.1)
+// work on a wrapped native stream equal to work on the backend's own.
 #include <cmath>
 #include <functional>
 #include <sstream>
@@ -230,6 +231,50 @@ void rejected_calls(const Context& ctx, CaseOutcome& out) {
     out.status = out.message.empty() ? Status::pass : Status::fail;
 }
 
+// ABI 1.1 native streams, where the plugin offers them: the native handle of a stream the plugin
+// created, wrapped as a caller's stream, must come back from stream_native unchanged (a wrap that
+// makes a stream of its own would not order gdn's work with the caller's), and a prefill and a
+// decode step on the wrapped stream must give what they give on the backend's own stream.
+void native_stream(const Context& ctx, CaseOutcome& out) {
+    const gdn_plugin& table = ctx.backend.table();
+    if (!table.stream_wrap || !table.stream_native) {
+        out.status = Status::skipped;
+        out.message = "the backend does not declare native streams (its plugin has no stream_wrap / stream_native)";
+        return;
+    }
+    bool ok;
+    needs_modes(ctx, {ForwardMode::extend, ForwardMode::decode}, out, ok);
+    if (!ok) return;
+    const int64_t N = 70;
+    const auto c = invariant_case(ctx, ForwardMode::extend, {N + 1}, ctx.options.seed ^ 0x1007, out);
+    if (!c) return;
+    std::ostringstream why;
+    Stream own(ctx.backend);  // plays the caller's stream: its native handle is a real one
+    void* native = own.native_handle();
+    if (!native) {
+        out.status = Status::fail;
+        out.message = "stream_native gave NULL for a stream the plugin created";
+        return;
+    }
+    Stream wrapped(ctx.backend, NativeStream{native});
+    if (wrapped.native_handle() != native) why << "stream_native of a wrapped stream is not the caller's stream; ";
+    LayerRunner r(ctx.backend, *c, 4);
+    const auto here = r.run(ForwardMode::extend, {1}, {N}, 0);
+    const auto there = r.run(ForwardMode::extend, {2}, {N}, 0, &wrapped);
+    const auto here_step = r.run(ForwardMode::decode, {1}, {1}, N);
+    const auto there_step = r.run(ForwardMode::decode, {2}, {1}, N, &wrapped);
+    double worst = 0;
+    // The same kernels on the same inputs: equal to the declared determinism, else to tolerance.
+    const double tol = ctx.caps().deterministic ? 0.0 : out.tolerance->out;
+    expect_close(why, "prefill on the wrapped stream: out", there, here, tol, worst);
+    expect_close(why, "decode on the wrapped stream: out", there_step, here_step, tol, worst);
+    expect_close(why, "state", r.recurrent(2), r.recurrent(1), ctx.caps().deterministic ? 0.0 : out.tolerance->state, worst);
+    if (r.pool().read_conv_bytes(0, 2) != r.pool().read_conv_bytes(0, 1)) why << "conv state differs; ";
+    out.description = "a prefill of 70 and a decode step on a wrapped native stream = on the backend's stream; " +
+                      out.description;
+    finish(out, why, worst);
+}
+
 CaseDef make(const char* id, const char* description, void (*fn)(const Context&, CaseOutcome&)) {
     CaseDef d;
     d.id = id;
@@ -249,6 +294,7 @@ std::vector<CaseDef> invariant_cases() {
         make("invariant-padding-slot", "padding rows are zeros; the padding slot is never written", padding_slot),
         make("invariant-prefix-snapshot", "a copied slot continues like the original", prefix_snapshot),
         make("invariant-rejected-calls", "refused calls leave the pool bit-identical", rejected_calls),
+        make("invariant-native-stream", "work on a wrapped native stream = work on the backend's stream", native_stream),
     };
 }
 

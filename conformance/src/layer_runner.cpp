@@ -7,7 +7,7 @@ LayerRunner::LayerRunner(const Backend& backend, const Case& c, int64_t num_slot
       layer_(backend, c.problem, c.activation_dtype, 0) {}
 
 std::vector<double> LayerRunner::run(ForwardMode mode, const std::vector<int64_t>& slots,
-                                     const std::vector<int64_t>& lens, int64_t t0) {
+                                     const std::vector<int64_t>& lens, int64_t t0, Stream* stream) {
     const auto& p = case_.problem;
     int64_t T = 0;
     for (int64_t l : lens) T += l;
@@ -20,6 +20,7 @@ std::vector<double> LayerRunner::run(ForwardMode mode, const std::vector<int64_t
     Tensor a = to_device(backend_, act, rows(p.a, HV), {T, HV});
     Tensor b = to_device(backend_, act, rows(p.b, HV), {T, HV});
     ForwardBatch batch(mode, pool_, slots, lens);
+    if (stream) batch.set_stream(stream);
     Tensor out = layer_.layer().forward(batch, q.view(), a.view(), b.view());
     batch.stream().synchronize();
     return to_host_double(out);

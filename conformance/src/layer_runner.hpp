@@ -18,9 +18,10 @@ public:
     const RadixLinearAttention& layer() const { return layer_.layer(); }
     int64_t width() const { return int64_t(case_.problem.num_v_heads) * case_.problem.head_v_dim; }
 
-    // Rows [t0, t0 + sum(lens)) of the case's inputs as one batch over `slots`; out as doubles.
+    // Rows [t0, t0 + sum(lens)) of the case's inputs as one batch over `slots`, on `stream`
+    // (default: the backend's); out as doubles.
     std::vector<double> run(ForwardMode mode, const std::vector<int64_t>& slots, const std::vector<int64_t>& lens,
-                            int64_t t0);
+                            int64_t t0, Stream* stream = nullptr);
 
     std::vector<double> recurrent(int64_t slot) const;  // the slot's recurrent state as doubles
 

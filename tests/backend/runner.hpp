@@ -19,10 +19,9 @@ public:
     int64_t conv_dim() const { return case_.problem.conv_dim(); }
     int64_t width() const { return int64_t(case_.problem.num_v_heads) * case_.problem.head_v_dim; }
 
-    // Runs rows [t0, t0 + sum(lens)) of the case's inputs as one batch, on `stream` (default: the
-    // backend's); returns out as doubles.
+    // Runs rows [t0, t0 + sum(lens)) of the case's inputs as one batch; returns out as doubles.
     std::vector<double> run(ForwardMode mode, const std::vector<int64_t>& slots, const std::vector<int64_t>& lens,
-                            int64_t t0, Stream* stream = nullptr) {
+                            int64_t t0) {
         const auto& p = case_.problem;
         int64_t T = 0;
         for (int64_t l : lens) T += l;
@@ -35,7 +34,6 @@ public:
         Tensor a = to_device(backend(), act, slice(p.a, HV), {T, HV});
         Tensor b = to_device(backend(), act, slice(p.b, HV), {T, HV});
         ForwardBatch batch(mode, pool_, slots, lens);
-        if (stream) batch.set_stream(stream);
         Tensor out = layer_.layer().forward(batch, q.view(), a.view(), b.view());
         batch.stream().synchronize();
         return to_host_double(out);
@@ -46,7 +44,5 @@ private:
     GDNPool pool_;
     DeviceLayer layer_;
 };
-
-inline std::vector<double> as_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
 }  // namespace gdn::test

@@ -1,6 +1,8 @@
 // A correct backend (the example plugin's layer) broken in exactly one way, selected by MUTANT:
 // each mutant is a bug the conformance suite must catch, and a test checks that it does, with
-// the right case and the right reason. NARROW is correct but declares f32 only.
+// the right case and the right reason. NARROW is correct but declares f32 only; NATIVE_STREAMS
+// is correct and offers native streams (its "native stream" is a host object standing for a
+// runtime stream), which WRAP_IGNORES_NATIVE gets wrong.
 #include <cstdint>
 #include <cstring>
 
@@ -16,6 +18,8 @@
 #define MUTANT_NONDETERMINISTIC 6
 #define MUTANT_ZERO_OUTPUT 7
 #define MUTANT_NARROW 8
+#define MUTANT_NATIVE_STREAMS 9         // correct, with ABI 1.1 native streams
+#define MUTANT_WRAP_IGNORES_NATIVE 10   // native streams, but stream_wrap makes a stream of its own
 
 namespace {
 
@@ -83,6 +87,34 @@ gdn_status forward(gdn_stream, const gdn_forward_args* a, gdn_errbuf err) {
     return GDN_OK;
 }
 
+// Native streams: a gdn stream holds the native handle it runs on; a created stream owns a fresh
+// one. The layer itself runs synchronously, so the handle only has to be kept and given back.
+struct NativeStreamImpl {
+    void* native;
+    bool owned;
+};
+gdn_status native_stream_create(int32_t, const gdn_stream_options*, gdn_stream* out, gdn_errbuf) {
+    *out = reinterpret_cast<gdn_stream>(new NativeStreamImpl{new int(0), true});
+    return GDN_OK;
+}
+gdn_status native_stream_wrap(int32_t, void* native, gdn_stream* out, gdn_errbuf err) {
+    *out = nullptr;
+    if (!native) return gdn_test::fail(err, GDN_ERR_INVALID_ARGUMENT, "native: NULL");
+    *out = MUTANT == MUTANT_WRAP_IGNORES_NATIVE ? reinterpret_cast<gdn_stream>(new NativeStreamImpl{new int(0), true})
+                                                : reinterpret_cast<gdn_stream>(new NativeStreamImpl{native, false});
+    return GDN_OK;
+}
+gdn_status native_stream_native(gdn_stream s, void** native, gdn_errbuf) {
+    *native = reinterpret_cast<NativeStreamImpl*>(s)->native;
+    return GDN_OK;
+}
+gdn_status native_stream_destroy(gdn_stream s, gdn_errbuf) {
+    auto* impl = reinterpret_cast<NativeStreamImpl*>(s);
+    if (impl->owned) delete static_cast<int*>(impl->native);
+    delete impl;
+    return GDN_OK;
+}
+
 }  // namespace
 
 GDN_TEST_PLUGIN(
@@ -91,4 +123,10 @@ GDN_TEST_PLUGIN(
     t.device_capabilities = capabilities;
     t.mem_alloc = mem_alloc_slack;
     t.forward_gdn = forward;
+    if (MUTANT == MUTANT_NATIVE_STREAMS || MUTANT == MUTANT_WRAP_IGNORES_NATIVE) {
+        t.stream_create = native_stream_create;
+        t.stream_destroy = native_stream_destroy;
+        t.stream_wrap = native_stream_wrap;
+        t.stream_native = native_stream_native;
+    }
     return t;)
