@@ -81,7 +81,6 @@ struct StreamImpl {
     std::vector<gdn_gpu::ChunkDesc> chunks;  // host staging of the prefill chunk list
 };
 
-size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
 
 gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     if (need <= s->scratch_cap) return GDN_OK;
@@ -389,32 +388,6 @@ gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t byte
     GDN_GUARD_END
 }
 
-bool size_in(const gdn_size_range& r, int v) { return v >= r.min && v <= r.max && (v - r.min) % r.multiple == 0; }
-
-// Picks the Dv slice of the sequential prefill kernel: the widest slice whose CTAs still fill the
-// GPU (two CTAs per SM for slices <= 32), among those that divide Dv and fit in shared memory.
-// GDN_CUDA_DVS overrides (for tuning).
-int pick_dvs(const StreamImpl* s, int Dk, int Dv, bool exact, int64_t pairs) {
-    const int cands[4] = {128, 64, 32, 16};
-    int fits[4];
-    int nf = 0;
-    for (int c : cands)
-        if (Dv % c == 0 && gdn_cuda::seq_smem_bytes(Dk, c, exact) <= static_cast<size_t>(s->smem_optin)) fits[nf++] = c;
-    if (nf == 0) return 0;
-    if (const char* env = std::getenv("GDN_CUDA_DVS")) {
-        const int want = std::atoi(env);
-        for (int i = 0; i < nf; ++i)
-            if (fits[i] == want) return want;
-    }
-    // Measured on an H100 (Qwen3-Next shape): 32-wide slices at two CTAs per SM beat wider
-    // ones once there are enough of them; below that, 16-wide slices keep every SM busy.
-    for (int i = 0; i < nf; ++i)
-        if (fits[i] == 32 && pairs * (Dv / 32) >= 2 * static_cast<int64_t>(s->sm_count)) return 32;
-    for (int i = 0; i < nf; ++i)
-        if (fits[i] == 16) return 16;
-    return fits[nf - 1];
-}
-
 gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
@@ -427,85 +400,31 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
         return GDN_ERR_INVALID_ARGUMENT;
     }
 
-    // ---- exactly the declared capabilities ----
-    const gdn_capabilities caps = caps_for(s->cc_major);
-    if (!(caps.activation_dtypes >> a.activation_dtype & 1u) || a.activation_dtype < 0 || a.activation_dtype > 31) {
-        set_err(err, "activation_dtype: %d is not supported by the CUDA backend on this device", a.activation_dtype);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    if (!size_in(caps.head_k_dim, a.head_k_dim)) {
-        set_err(err, "head_k_dim: %d unsupported (multiples of 16 in 16..%d)", a.head_k_dim, kMaxKDim);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    if (!size_in(caps.head_v_dim, a.head_v_dim)) {
-        set_err(err, "head_v_dim: %d unsupported (multiples of 16 in 16..256)", a.head_v_dim);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    if (a.conv_kernel < 2 || a.conv_kernel > 4) {
-        set_err(err, "conv_kernel: %d unsupported (2..4)", a.conv_kernel);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    if (a.num_k_heads <= 0 || a.num_v_heads <= 0 || a.num_v_heads % a.num_k_heads != 0 ||
-        a.num_v_heads / a.num_k_heads > 8) {
-        set_err(err, "num_v_heads / num_k_heads: %d / %d unsupported (GVA ratios 1..8)", a.num_v_heads,
-                a.num_k_heads);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    if (a.mode < 0 || a.mode > 2 || !(caps.modes >> a.mode & 1u)) {
-        set_err(err, "mode: %d unsupported", a.mode);
-        return GDN_ERR_UNSUPPORTED;
-    }
+    if (gdn_status st = gdn_gpu::check_forward_args(a, caps_for(s->cc_major), "CUDA", err)) return st;
     const int H = a.num_k_heads, HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim, Kc = a.conv_kernel;
     const int conv_dim = 2 * H * Dk + HV * Dv;
     const int64_t B = a.num_requests, T = a.num_tokens;
-
-    // ---- the layout this plugin relies on (the host guarantees it; a mismatch is a host bug) ----
-    auto bad = [&](const char* name) {
-        set_err(err, "%s: layout not as gdn_forward_args promises (last stride 1, packed rows)", name);
-        return GDN_ERR_INVALID_ARGUMENT;
-    };
-    if (a.mixed_qkv.strides[1] != 1 || a.a.strides[1] != 1 || a.b.strides[1] != 1) return bad("mixed_qkv/a/b");
-    if (a.conv_weight.strides[1] != 1 || a.conv_weight.strides[0] != Kc) return bad("conv_weight");
-    if (a.out.strides[1] != 1 || (T > 1 && a.out.strides[0] != static_cast<int64_t>(HV) * Dv)) return bad("out");
-    if (a.recurrent_state.rank != 4 || a.recurrent_state.strides[3] != 1 || a.recurrent_state.strides[2] != Dk ||
-        a.recurrent_state.strides[1] != static_cast<int64_t>(Dv) * Dk)
-        return bad("recurrent_state");
-    if (a.conv_state.rank != 3 || a.conv_state.strides[2] != 1 || a.conv_state.strides[1] != Kc - 1)
-        return bad("conv_state");
-    if ((reinterpret_cast<uintptr_t>(a.recurrent_state.data) & 15) != 0 || (a.recurrent_state.strides[0] & 3) != 0)
-        return bad("recurrent_state (16-byte alignment of slots)");
     if (B <= 0 || T <= 0) return GDN_OK;
-    if (!a.host_cu_seqlens) { set_err(err, "host_cu_seqlens: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
 
+    const gdn_gpu::RequestMix mix = gdn_gpu::scan_requests(a);
     LaunchPlan plan;
-    int64_t n_ext = 0;
-    if (!a.host_slots) { set_err(err, "host_slots: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    for (int64_t r = 0; r < B; ++r) {
-        const int64_t len = a.host_cu_seqlens[r + 1] - a.host_cu_seqlens[r];
-        if (len == 1) plan.decode = true;
-        if (len >= 2) {
-            plan.extend = true;
-            if (a.host_slots[r] != a.padding_slot) ++n_ext;
-        }
-    }
+    plan.decode = mix.decode;
+    plan.extend = mix.extend;
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
     if (plan.extend) {
-        plan.dvs = pick_dvs(s, Dk, Dv, exact, n_ext * HV);
+        const char* env = std::getenv("GDN_CUDA_DVS");  // tuning override
+        plan.dvs = gdn_gpu::pick_dv_slice(
+            Dv, mix.live_extend * HV, s->sm_count,
+            [&](int dvs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact) <= static_cast<size_t>(s->smem_optin); },
+            env ? std::atoi(env) : 0);
         if (plan.dvs == 0 || gdn_cuda::prep_smem_bytes(Dk, exact) > static_cast<size_t>(s->smem_optin)) {
             set_err(err, "head_k_dim: %d does not fit the prefill kernels' shared memory on this device", Dk);
             return GDN_ERR_UNSUPPORTED;
         }
-        s->chunks.clear();
-        for (int64_t r = 0; r < B; ++r) {
-            const int64_t st = a.host_cu_seqlens[r], en = a.host_cu_seqlens[r + 1];
-            if (en - st < 2 || a.host_slots[r] == a.padding_slot) continue;
-            for (int64_t c0 = st; c0 < en; c0 += 64)
-                s->chunks.push_back(gdn_gpu::ChunkDesc{c0, static_cast<int32_t>(r), static_cast<int32_t>(en - c0 < 64 ? en - c0 : 64)});
-        }
+        gdn_gpu::build_chunks(a, s->chunks);
         plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
     }
-    plan.decode_rpw = (Dv % 64 == 0 && B * HV * (Dv / 64) >= 4 * s->sm_count) ? 8
-                      : (Dv % 32 == 0 && B * HV * (Dv / 32) >= 2 * s->sm_count) ? 4 : 2;
+    plan.decode_rpw = gdn_gpu::decode_rows_per_warp(B, HV, Dv, s->sm_count);
     if (const char* env = std::getenv("GDN_CUDA_DECODE_RPW")) {  // tuning override
         const int want = std::atoi(env);
         if ((want == 2 && Dv % 16 == 0) || (want == 4 && Dv % 32 == 0) || (want == 8 && Dv % 64 == 0)) plan.decode_rpw = want;
@@ -513,21 +432,15 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
 
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
     if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;
-    size_t off_qk = 0, off_t = 0, off_q = 0, off_g = 0, off_c = 0;
+    gdn_gpu::PrefillScratch sl;
     if (plan.extend) {
-        const size_t es = exact ? 4 : 2;
-        size_t o = 0;
-        off_qk = o; o = align256(o + static_cast<size_t>(T) * 2 * H * Dk * es);
-        off_t = o; o = align256(o + static_cast<size_t>(T) * HV * 64 * es);
-        off_q = o; o = align256(o + static_cast<size_t>(T) * HV * 64 * es);
-        off_g = o; o = align256(o + static_cast<size_t>(T) * HV * 16);
-        off_c = o; o = align256(o + s->chunks.size() * sizeof(gdn_gpu::ChunkDesc));
-        if (gdn_status st = grow_scratch(s, o, err)) return st;
-        char* base = static_cast<char*>(s->scratch);
+        sl = gdn_gpu::prefill_scratch(T, H, HV, Dk, exact, s->chunks.size());
+        if (gdn_status st = grow_scratch(s, sl.bytes, err)) return st;
         if (!s->chunks.empty())
-            GDN_TRY(gdn_rt::memcpy_async(base + off_c, s->chunks.data(), s->chunks.size() * sizeof(gdn_gpu::ChunkDesc),
-                                     gdn_rt::CopyKind::HostToDevice, s->stream),
-                "cudaMemcpyAsync (prefill chunk list)");
+            GDN_TRY(gdn_rt::memcpy_async(static_cast<char*>(s->scratch) + sl.chunks, s->chunks.data(),
+                                         s->chunks.size() * sizeof(gdn_gpu::ChunkDesc), gdn_rt::CopyKind::HostToDevice,
+                                         s->stream),
+                    "cudaMemcpyAsync (prefill chunk list)");
     }
 
     GdnParams p{};
@@ -560,11 +473,11 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     p.T = T;
     if (plan.extend) {
         char* base = static_cast<char*>(s->scratch);
-        p.qk = base + off_qk;
-        p.tmat = base + off_t;
-        p.qkm = base + off_q;
-        p.gates = reinterpret_cast<float4*>(base + off_g);
-        p.chunks = reinterpret_cast<const gdn_gpu::ChunkDesc*>(base + off_c);
+        p.qk = base + sl.qk;
+        p.tmat = base + sl.tmat;
+        p.qkm = base + sl.qkm;
+        p.gates = reinterpret_cast<float4*>(base + sl.gates);
+        p.chunks = reinterpret_cast<const gdn_gpu::ChunkDesc*>(base + sl.chunks);
     }
 
     gdn_rt::Error e;

@@ -2,16 +2,10 @@
 // (conv taps, SiLU, gates). See /work/shared/golden/README.md for the exact function.
 #pragma once
 
+#include "gdn_plan.hpp"  // ChunkDesc, LaunchPlan
 #include "vendor.cuh"
 
 namespace gdn_gpu {
-
-// One prefill chunk: tokens [c0, c0 + n) of request r, n <= 64.
-struct ChunkDesc {
-    int64_t c0;
-    int32_t r;
-    int32_t n;
-};
 
 // Everything a kernel needs, by value. Element strides; all index tensors live on the device.
 struct GdnParams {
@@ -38,15 +32,6 @@ struct GdnParams {
     int64_t padding_slot;
     int B, H, HV, Dk, Dv, Kc, conv_dim, gva;
     int nsplit;             // CTAs per (request, value head) along Dv
-};
-
-// What the host decided for one forward call.
-struct LaunchPlan {
-    bool decode = false;  // some request has length 1
-    bool extend = false;  // some request has length >= 2
-    int dvs = 128;        // prefill Dv slice per CTA
-    int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
-    int decode_rpw = 4;   // decode state rows per warp
 };
 
 __device__ __forceinline__ float silu(float c) { return c / (1.0f + expf(-c)); }

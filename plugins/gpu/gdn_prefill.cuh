@@ -33,6 +33,7 @@ namespace {
 constexpr int kPrefillThreads = 256;
 constexpr int kPrefillWarps = kPrefillThreads / kWarpSize;
 constexpr int kChunk = 64;
+static_assert(kChunk == kChunkTokens, "the host's chunk list (gdn_plan.hpp) and the kernels agree on the chunk");
 constexpr int kLdC = kChunk + 4;  // row stride of f32 C x C matrices
 constexpr int kLdCh = kChunk + 8; // row stride of f16 C x C matrices
 

@@ -1,0 +1,188 @@
+// Host-side planning of one forward call, shared by the CUDA and ROCm plugins: the checks of the
+// call against the declared capabilities and the layout plugin.h promises, the request scan, the
+// prefill chunk list, the scratch layout and the kernel-shape choices. Plain C++17 with no vendor
+// header, so that the CPU test suite holds these rules too (tests/gpu_plan).
+#pragma once
+
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+#include "gdn/plugin.h"
+
+namespace gdn_gpu {
+
+// Tokens per prefill chunk (gdn_prefill.cuh's kChunk; a static_assert there keeps them equal).
+constexpr int kChunkTokens = 64;
+
+// One prefill chunk: tokens [c0, c0 + n) of request r, n <= kChunkTokens.
+struct ChunkDesc {
+    int64_t c0;
+    int32_t r;
+    int32_t n;
+};
+
+// What the host decided for one forward call.
+struct LaunchPlan {
+    bool decode = false;  // some request has length 1
+    bool extend = false;  // some request has length >= 2
+    int dvs = 128;        // prefill Dv slice per CTA
+    int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
+    int decode_rpw = 4;   // decode state rows per warp
+};
+
+inline bool size_in(const gdn_size_range& r, int v) {
+    return r.multiple > 0 && v >= r.min && v <= r.max && (v - r.min) % r.multiple == 0;
+}
+
+inline gdn_status plan_error(gdn_errbuf err, gdn_status status, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+inline gdn_status plan_error(gdn_errbuf err, gdn_status status, const char* fmt, ...) {
+    if (err.text && err.capacity) {
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(err.text, err.capacity, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+// The call against `caps` (GDN_ERR_UNSUPPORTED naming the argument) and against the layout the
+// host guarantees (GDN_ERR_INVALID_ARGUMENT: a mismatch is a host bug). `backend` names the
+// plugin in messages ("CUDA"). GDN_OK when the kernels can run it.
+inline gdn_status check_forward_args(const gdn_forward_args& a, const gdn_capabilities& caps, const char* backend,
+                                     gdn_errbuf err) {
+    constexpr gdn_status U = GDN_ERR_UNSUPPORTED;
+    if (a.activation_dtype < 0 || a.activation_dtype > 31 || !(caps.activation_dtypes >> a.activation_dtype & 1u))
+        return plan_error(err, U, "activation_dtype: %d is not supported by the %s backend on this device",
+                          a.activation_dtype, backend);
+    if (!size_in(caps.head_k_dim, a.head_k_dim))
+        return plan_error(err, U, "head_k_dim: %d unsupported (multiples of %d in %d..%d)", a.head_k_dim,
+                          caps.head_k_dim.multiple, caps.head_k_dim.min, caps.head_k_dim.max);
+    if (!size_in(caps.head_v_dim, a.head_v_dim))
+        return plan_error(err, U, "head_v_dim: %d unsupported (multiples of %d in %d..%d)", a.head_v_dim,
+                          caps.head_v_dim.multiple, caps.head_v_dim.min, caps.head_v_dim.max);
+    if (a.conv_kernel < 0 || a.conv_kernel > 31 || !(caps.conv_kernels >> a.conv_kernel & 1u))
+        return plan_error(err, U, "conv_kernel: %d unsupported", a.conv_kernel);
+    if (a.num_k_heads <= 0 || a.num_v_heads <= 0 || a.num_v_heads % a.num_k_heads != 0 ||
+        a.num_v_heads / a.num_k_heads > 31 || !(caps.gva_ratios >> (a.num_v_heads / a.num_k_heads) & 1u))
+        return plan_error(err, U, "num_v_heads / num_k_heads: %d / %d is not a supported GVA ratio", a.num_v_heads,
+                          a.num_k_heads);
+    if (a.mode < 0 || a.mode > 2 || !(caps.modes >> a.mode & 1u)) return plan_error(err, U, "mode: %d unsupported", a.mode);
+
+    const int64_t HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim, Kc = a.conv_kernel;
+    const auto bad = [&](const char* name) {
+        return plan_error(err, GDN_ERR_INVALID_ARGUMENT,
+                          "%s: layout not as gdn_forward_args promises (last stride 1, packed rows)", name);
+    };
+    if (a.mixed_qkv.strides[1] != 1 || a.a.strides[1] != 1 || a.b.strides[1] != 1) return bad("mixed_qkv/a/b");
+    if (a.conv_weight.strides[1] != 1 || a.conv_weight.strides[0] != Kc) return bad("conv_weight");
+    if (a.out.strides[1] != 1 || (a.num_tokens > 1 && a.out.strides[0] != HV * Dv)) return bad("out");
+    if (a.recurrent_state.rank != 4 || a.recurrent_state.strides[3] != 1 || a.recurrent_state.strides[2] != Dk ||
+        a.recurrent_state.strides[1] != Dv * Dk)
+        return bad("recurrent_state");
+    if (a.conv_state.rank != 3 || a.conv_state.strides[2] != 1 || a.conv_state.strides[1] != Kc - 1)
+        return bad("conv_state");
+    if ((reinterpret_cast<uintptr_t>(a.recurrent_state.data) & 15) != 0 || (a.recurrent_state.strides[0] & 3) != 0)
+        return bad("recurrent_state (16-byte alignment of slots)");
+    if (a.num_requests > 0 && a.num_tokens > 0) {
+        if (!a.host_cu_seqlens) return plan_error(err, GDN_ERR_INVALID_ARGUMENT, "host_cu_seqlens: NULL");
+        if (!a.host_slots) return plan_error(err, GDN_ERR_INVALID_ARGUMENT, "host_slots: NULL");
+    }
+    return GDN_OK;
+}
+
+// Which kernels the requests need: length 1 is decode, length >= 2 extend; `live_extend` counts
+// the extend requests that are not padding (the pairs the prefill kernels spread over the GPU).
+struct RequestMix {
+    bool decode = false, extend = false;
+    int64_t live_extend = 0;
+};
+inline RequestMix scan_requests(const gdn_forward_args& a) {
+    RequestMix m;
+    for (int64_t r = 0; r < a.num_requests; ++r) {
+        const int64_t len = a.host_cu_seqlens[r + 1] - a.host_cu_seqlens[r];
+        if (len == 1) m.decode = true;
+        if (len >= 2) {
+            m.extend = true;
+            if (a.host_slots[r] != a.padding_slot) ++m.live_extend;
+        }
+    }
+    return m;
+}
+
+// The prefill chunks: every extend request (length >= 2) that is not padding, cut into runs of
+// kChunkTokens from its start; the last run of a request may be shorter.
+inline void build_chunks(const gdn_forward_args& a, std::vector<ChunkDesc>& chunks) {
+    chunks.clear();
+    for (int64_t r = 0; r < a.num_requests; ++r) {
+        const int64_t st = a.host_cu_seqlens[r], en = a.host_cu_seqlens[r + 1];
+        if (en - st < 2 || a.host_slots[r] == a.padding_slot) continue;
+        for (int64_t c0 = st; c0 < en; c0 += kChunkTokens)
+            chunks.push_back(ChunkDesc{c0, static_cast<int32_t>(r),
+                                       static_cast<int32_t>(en - c0 < kChunkTokens ? en - c0 : kChunkTokens)});
+    }
+}
+
+// Byte offsets of the chunked prefill's token-indexed scratch (gdn_prefill.cuh), each 256-aligned:
+//   qk [T, H, 2*Dk] q̂ | k̂;  tmat, qkm [T, HV, 64];  gates [T, HV] float4;  chunks [nchunks].
+// Elements are f16, or f32 for f32 activations (`exact`).
+struct PrefillScratch {
+    size_t qk = 0, tmat = 0, qkm = 0, gates = 0, chunks = 0, bytes = 0;
+};
+inline size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
+inline PrefillScratch prefill_scratch(int64_t T, int H, int HV, int Dk, bool exact, size_t nchunks) {
+    const size_t es = exact ? 4 : 2, t = static_cast<size_t>(T);
+    PrefillScratch s;
+    size_t o = 0;
+    s.qk = o;
+    o = align256(o + t * 2 * static_cast<size_t>(H) * static_cast<size_t>(Dk) * es);
+    s.tmat = o;
+    o = align256(o + t * static_cast<size_t>(HV) * kChunkTokens * es);
+    s.qkm = o;
+    o = align256(o + t * static_cast<size_t>(HV) * kChunkTokens * es);
+    s.gates = o;
+    o = align256(o + t * static_cast<size_t>(HV) * 16);
+    s.chunks = o;
+    o = align256(o + nchunks * sizeof(ChunkDesc));
+    s.bytes = o;
+    return s;
+}
+
+// The Dv slice of the sequential prefill kernel, among 128, 64, 32, 16 those that divide Dv and
+// `fits` (shared memory): a requested one (`prefer`, a tuning override) if it is among them, else
+// 32 when (request, value head) pairs x Dv/32 give every compute unit two blocks, else 16, else
+// the narrowest that fits; 0 when none fits. Measured on an H100 (Qwen3-Next shape): 32-wide
+// slices at two CTAs per SM beat wider ones once there are enough of them; below that, 16-wide
+// slices keep every SM busy.
+template <class Fits>
+int pick_dv_slice(int Dv, int64_t pairs, int units, Fits fits, int prefer = 0) {
+    const int cands[4] = {128, 64, 32, 16};
+    int ok[4];
+    int n = 0;
+    for (int c : cands)
+        if (Dv % c == 0 && fits(c)) ok[n++] = c;
+    if (n == 0) return 0;
+    for (int i = 0; i < n; ++i)
+        if (ok[i] == prefer) return prefer;
+    for (int i = 0; i < n; ++i)
+        if (ok[i] == 32 && pairs * (Dv / 32) >= 2 * static_cast<int64_t>(units)) return 32;
+    for (int i = 0; i < n; ++i)
+        if (ok[i] == 16) return 16;
+    return ok[n - 1];
+}
+
+// State rows per warp of the decode kernel (CTAs of 8 warps own 8 * rpw rows): 8 when the
+// batch still gives every compute unit four CTAs, 4 for two, else 2. Dv is a multiple of 16.
+inline int decode_rows_per_warp(int64_t B, int HV, int Dv, int units) {
+    if (Dv % 64 == 0 && B * HV * (Dv / 64) >= 4 * static_cast<int64_t>(units)) return 8;
+    if (Dv % 32 == 0 && B * HV * (Dv / 32) >= 2 * static_cast<int64_t>(units)) return 4;
+    return 2;
+}
+
+}  // namespace gdn_gpu

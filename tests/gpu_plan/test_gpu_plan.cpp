@@ -1,0 +1,241 @@
+// gdn_plan.hpp, the host side of the CUDA and ROCm plugins' forward call, on random batches with
+// printed seeds: what it refuses (and how it names the argument), and that its chunk list, scratch
+// layout and kernel shapes cover exactly the work and fit what the kernels assume.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gdn_plan.hpp"
+
+using namespace gdn_gpu;
+
+namespace {
+
+uint64_t seed_for(const char* what) {
+    const uint64_t s = std::random_device{}() * 2654435761ull + std::random_device{}();
+    std::printf("%s: seed %llu\n", what, static_cast<unsigned long long>(s));
+    return s;
+}
+
+gdn_capabilities gpu_caps() {  // what the CUDA and ROCm plugins declare
+    gdn_capabilities c{};
+    c.struct_size = sizeof c;
+    c.activation_dtypes = (1u << GDN_DTYPE_F32) | (1u << GDN_DTYPE_BF16) | (1u << GDN_DTYPE_F16);
+    c.head_k_dim = {16, 256, 16};
+    c.head_v_dim = {16, 256, 16};
+    c.conv_kernels = (1u << 2) | (1u << 3) | (1u << 4);
+    for (int r = 1; r <= 8; ++r) c.gva_ratios |= 1u << r;
+    c.modes = 7u;
+    c.deterministic = 1;
+    return c;
+}
+
+gdn_tensor tensor(void* data, std::vector<int64_t> shape, std::vector<int64_t> strides) {
+    gdn_tensor t{};
+    t.data = data;
+    t.rank = static_cast<int32_t>(shape.size());
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        t.shape[i] = shape[i];
+        t.strides[i] = strides[i];
+    }
+    return t;
+}
+
+// A valid call (as the host builds it) for H=2, HV=4, Dk=Dv=64, Kc=4 over `lens`.
+struct Call {
+    std::vector<int64_t> cu{0}, slots;
+    alignas(16) float state[4];
+    gdn_forward_args a{};
+    Call(const std::vector<int64_t>& lens, int64_t padding_slot, std::vector<int64_t> slot_of) : slots(std::move(slot_of)) {
+        for (int64_t l : lens) cu.push_back(cu.back() + l);
+        const int64_t H = 2, HV = 4, Dk = 64, Dv = 64, Kc = 4, C = 2 * H * Dk + HV * Dv, T = cu.back();
+        a.struct_size = sizeof a;
+        a.mode = GDN_MODE_MIXED;
+        a.num_k_heads = H;
+        a.num_v_heads = HV;
+        a.head_k_dim = Dk;
+        a.head_v_dim = Dv;
+        a.conv_kernel = Kc;
+        a.activation_dtype = GDN_DTYPE_BF16;
+        a.num_tokens = T;
+        a.num_requests = static_cast<int64_t>(lens.size());
+        a.padding_slot = padding_slot;
+        a.mixed_qkv = tensor(state, {T, C}, {C + 2 * HV, 1});
+        a.a = tensor(state, {T, HV}, {C + 2 * HV, 1});
+        a.b = tensor(state, {T, HV}, {C + 2 * HV, 1});
+        a.conv_weight = tensor(state, {C, Kc}, {Kc, 1});
+        a.out = tensor(state, {T, HV * Dv}, {HV * Dv, 1});
+        a.recurrent_state = tensor(state, {padding_slot + 1, HV, Dv, Dk}, {3 * HV * Dv * Dk, Dv * Dk, Dk, 1});
+        a.conv_state = tensor(state, {padding_slot + 1, C, Kc - 1}, {3 * C * (Kc - 1), Kc - 1, 1});
+        a.host_cu_seqlens = cu.data();
+        a.host_slots = slots.data();
+    }
+};
+
+gdn_status check(const gdn_forward_args& a, std::string& message) {
+    char text[256] = {0};
+    const gdn_status s = check_forward_args(a, gpu_caps(), "TEST", gdn_errbuf{text, sizeof text});
+    message = text;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("a valid call passes; each thing outside the capabilities or the layout is refused by name") {
+    Call ok({3, 1, 0, 70}, 9, {0, 1, 2, 9});
+    std::string msg;
+    REQUIRE(check(ok.a, msg) == GDN_OK);
+    CHECK(msg.empty());
+
+    struct Bad {
+        const char* name;
+        void (*edit)(gdn_forward_args&);
+        gdn_status status;
+        const char* says;
+    };
+    const Bad cases[] = {
+        {"i32 activations", [](gdn_forward_args& a) { a.activation_dtype = GDN_DTYPE_I32; }, GDN_ERR_UNSUPPORTED, "activation_dtype: 3"},
+        {"negative dtype", [](gdn_forward_args& a) { a.activation_dtype = -1; }, GDN_ERR_UNSUPPORTED, "activation_dtype: -1"},
+        {"Dk 24", [](gdn_forward_args& a) { a.head_k_dim = 24; }, GDN_ERR_UNSUPPORTED, "head_k_dim: 24 unsupported (multiples of 16 in 16..256)"},
+        {"Dv 272", [](gdn_forward_args& a) { a.head_v_dim = 272; }, GDN_ERR_UNSUPPORTED, "head_v_dim: 272"},
+        {"Kc 5", [](gdn_forward_args& a) { a.conv_kernel = 5; }, GDN_ERR_UNSUPPORTED, "conv_kernel: 5"},
+        {"Kc 40", [](gdn_forward_args& a) { a.conv_kernel = 40; }, GDN_ERR_UNSUPPORTED, "conv_kernel: 40"},
+        {"GVA 9", [](gdn_forward_args& a) { a.num_v_heads = 18; }, GDN_ERR_UNSUPPORTED, "num_v_heads / num_k_heads: 18 / 2"},
+        {"HV not a multiple of H", [](gdn_forward_args& a) { a.num_v_heads = 3; }, GDN_ERR_UNSUPPORTED, "num_v_heads / num_k_heads: 3 / 2"},
+        {"mode 3", [](gdn_forward_args& a) { a.mode = 3; }, GDN_ERR_UNSUPPORTED, "mode: 3"},
+        {"strided last dimension of a", [](gdn_forward_args& a) { a.a.strides[1] = 2; }, GDN_ERR_INVALID_ARGUMENT, "mixed_qkv/a/b: layout"},
+        {"conv_weight not packed", [](gdn_forward_args& a) { a.conv_weight.strides[0] = 5; }, GDN_ERR_INVALID_ARGUMENT, "conv_weight: layout"},
+        {"out rows not packed", [](gdn_forward_args& a) { a.out.strides[0] += 8; }, GDN_ERR_INVALID_ARGUMENT, "out: layout"},
+        {"state not packed within a slot", [](gdn_forward_args& a) { a.recurrent_state.strides[2] = 65; }, GDN_ERR_INVALID_ARGUMENT, "recurrent_state: layout"},
+        {"conv state of rank 2", [](gdn_forward_args& a) { a.conv_state.rank = 2; }, GDN_ERR_INVALID_ARGUMENT, "conv_state: layout"},
+        {"state slots not 16-byte aligned", [](gdn_forward_args& a) { a.recurrent_state.strides[0] += 1; }, GDN_ERR_INVALID_ARGUMENT, "16-byte alignment"},
+        {"state data not 16-byte aligned", [](gdn_forward_args& a) { a.recurrent_state.data = static_cast<char*>(a.recurrent_state.data) + 4; }, GDN_ERR_INVALID_ARGUMENT, "16-byte alignment"},
+        {"no host lengths", [](gdn_forward_args& a) { a.host_cu_seqlens = nullptr; }, GDN_ERR_INVALID_ARGUMENT, "host_cu_seqlens: NULL"},
+        {"no host slots", [](gdn_forward_args& a) { a.host_slots = nullptr; }, GDN_ERR_INVALID_ARGUMENT, "host_slots: NULL"},
+    };
+    for (const Bad& b : cases) {
+        INFO(b.name);
+        Call c({3, 1, 0, 70}, 9, {0, 1, 2, 9});
+        b.edit(c.a);
+        const gdn_status s = check(c.a, msg);
+        INFO("message: " << msg);
+        CHECK(s == b.status);
+        CHECK(msg.find(b.says) != std::string::npos);
+    }
+    // An empty batch needs no host indices.
+    Call empty({}, 9, {});
+    empty.a.host_cu_seqlens = nullptr;
+    empty.a.host_slots = nullptr;
+    CHECK(check(empty.a, msg) == GDN_OK);
+}
+
+TEST_CASE("the chunk list covers every token of every live extend request exactly once, and nothing else") {
+    std::mt19937_64 rng(seed_for("chunk list"));
+    for (int trial = 0; trial < 200; ++trial) {
+        const int B = 1 + int(rng() % 12);
+        const int64_t pad = 40;
+        std::vector<int64_t> lens, slots;
+        for (int r = 0; r < B; ++r) {
+            const int kind = int(rng() % 5);
+            lens.push_back(kind == 0 ? 0 : kind == 1 ? 1 : kind == 2 ? 2 + int64_t(rng() % 63) : int64_t(rng() % 300));
+            slots.push_back(rng() % 4 == 0 ? pad : r);
+        }
+        Call c(lens, pad, slots);
+        std::vector<ChunkDesc> chunks{{-1, -1, -1}};  // build_chunks must replace what was there
+        build_chunks(c.a, chunks);
+        std::vector<int> covered(std::size_t(c.a.num_tokens), 0);
+        for (const ChunkDesc& ch : chunks) {
+            REQUIRE(ch.r >= 0);
+            REQUIRE(ch.r < B);
+            const int64_t st = c.cu[std::size_t(ch.r)], en = c.cu[std::size_t(ch.r) + 1];
+            CHECK(slots[std::size_t(ch.r)] != pad);
+            CHECK(en - st >= 2);
+            CHECK(ch.n >= 1);
+            CHECK(ch.n <= kChunkTokens);
+            CHECK((ch.c0 - st) % kChunkTokens == 0);  // chunks start at the request's start + 64k
+            CHECK(ch.c0 + ch.n <= en);
+            for (int64_t t = ch.c0; t < ch.c0 + ch.n; ++t) ++covered[std::size_t(t)];
+        }
+        for (int r = 0; r < B; ++r) {
+            const bool live_extend = lens[std::size_t(r)] >= 2 && slots[std::size_t(r)] != pad;
+            for (int64_t t = c.cu[std::size_t(r)]; t < c.cu[std::size_t(r) + 1]; ++t) {
+                INFO("request " << r << " token " << t);
+                REQUIRE(covered[std::size_t(t)] == (live_extend ? 1 : 0));
+            }
+        }
+        const RequestMix mix = scan_requests(c.a);
+        int64_t live = 0;
+        bool decode = false, extend = false;
+        for (int r = 0; r < B; ++r) {
+            decode |= lens[std::size_t(r)] == 1;
+            extend |= lens[std::size_t(r)] >= 2;
+            live += lens[std::size_t(r)] >= 2 && slots[std::size_t(r)] != pad;
+        }
+        CHECK(mix.decode == decode);
+        CHECK(mix.extend == extend);
+        CHECK(mix.live_extend == live);
+    }
+}
+
+TEST_CASE("the prefill scratch regions are 256-byte aligned, in order, disjoint and large enough") {
+    std::mt19937_64 rng(seed_for("scratch"));
+    for (int trial = 0; trial < 200; ++trial) {
+        const int64_t T = 1 + int64_t(rng() % 100000);
+        const int H = 1 + int(rng() % 32), HV = H * (1 + int(rng() % 8)), Dk = 16 * (1 + int(rng() % 16));
+        const bool exact = rng() % 2;
+        const std::size_t nchunks = std::size_t(rng() % 2000), es = exact ? 4 : 2;
+        const PrefillScratch s = prefill_scratch(T, H, HV, Dk, exact, nchunks);
+        const std::size_t offsets[] = {s.qk, s.tmat, s.qkm, s.gates, s.chunks, s.bytes};
+        const std::size_t need[] = {std::size_t(T) * 2 * H * Dk * es, std::size_t(T) * HV * kChunkTokens * es,
+                                    std::size_t(T) * HV * kChunkTokens * es, std::size_t(T) * HV * 16,
+                                    nchunks * sizeof(ChunkDesc)};
+        CHECK(s.qk == 0);
+        for (int i = 0; i < 5; ++i) {
+            INFO("region " << i << " of T=" << T << " H=" << H << " HV=" << HV << " Dk=" << Dk);
+            CHECK(offsets[i] % 256 == 0);
+            CHECK(offsets[i + 1] >= offsets[i] + need[i]);
+            CHECK(offsets[i + 1] < offsets[i] + need[i] + 256);  // no more than the alignment wasted
+        }
+    }
+}
+
+TEST_CASE("the Dv slice divides Dv, fits, and spreads few requests over more blocks") {
+    std::mt19937_64 rng(seed_for("dv slice"));
+    for (int trial = 0; trial < 500; ++trial) {
+        const int Dv = 16 * (1 + int(rng() % 16)), units = 1 + int(rng() % 200);
+        const int64_t pairs = 1 + int64_t(rng() % 2000);
+        const int widest_fitting = 16 << (rng() % 5);  // 16..256: the shared memory's limit
+        const auto fits = [&](int dvs) { return dvs <= widest_fitting; };
+        const int prefer = rng() % 3 == 0 ? 16 << (rng() % 4) : 0;
+        const int dvs = pick_dv_slice(Dv, pairs, units, fits, prefer);
+        INFO("Dv=" << Dv << " pairs=" << pairs << " units=" << units << " widest=" << widest_fitting << " prefer=" << prefer);
+        REQUIRE(dvs != 0);  // 16 divides every Dv here and always fits
+        CHECK(Dv % dvs == 0);
+        CHECK(fits(dvs));
+        if (prefer && Dv % prefer == 0 && fits(prefer))
+            CHECK(dvs == prefer);
+        else if (Dv % 32 == 0 && fits(32) && pairs * (Dv / 32) >= 2 * units)
+            CHECK(dvs == 32);
+        else
+            CHECK(dvs == 16);
+    }
+    CHECK(pick_dv_slice(128, 10, 132, [](int) { return false; }) == 0);  // nothing fits
+    CHECK(pick_dv_slice(48, 1000, 1, [](int) { return true; }) == 16);   // 48: only 16 divides
+}
+
+TEST_CASE("decode rows per warp give CTAs that tile Dv, more rows only for big batches") {
+    std::mt19937_64 rng(seed_for("decode rows"));
+    for (int trial = 0; trial < 500; ++trial) {
+        const int Dv = 16 * (1 + int(rng() % 16)), HV = 1 + int(rng() % 64), units = 1 + int(rng() % 200);
+        const int64_t B = 1 + int64_t(rng() % 1024);
+        const int rpw = decode_rows_per_warp(B, HV, Dv, units);
+        INFO("B=" << B << " HV=" << HV << " Dv=" << Dv << " units=" << units);
+        REQUIRE((rpw == 2 || rpw == 4 || rpw == 8));
+        CHECK(Dv % (8 * rpw) == 0);  // 8 warps x rpw rows per CTA
+        CHECK(B * HV * (Dv / (8 * rpw)) >= std::min<int64_t>(B * HV * (Dv / 16), 2 * int64_t(units)));
+    }
+}
