@@ -113,6 +113,7 @@ Stream::Stream(const Backend& backend, NativeStream native) : backend_(backend),
     check_call("stream_wrap", [&](gdn_errbuf e) {
         return backend_.table().stream_wrap(backend_.device(), native.handle, &stream_, e);
     });
+    if (!stream_) throw Error(GDN_ERR_INTERNAL, "stream_wrap: the plugin reported success but returned no stream");
 }
 void* Stream::native_handle() const {
     if (!backend_.table().stream_native)

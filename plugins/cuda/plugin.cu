@@ -81,7 +81,6 @@ struct StreamImpl {
     std::vector<gdn_gpu::ChunkDesc> chunks;  // host staging of the prefill chunk list
 };
 
-
 gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     if (need <= s->scratch_cap) return GDN_OK;
     bool capturing = false;  // growing synchronizes, which a capturing stream must not do
