@@ -62,10 +62,11 @@ int cmd_list(int argc, char** argv) {
         std::printf("             %s, %d compute units, %.1f GiB, compute %d.%d, warp %d\n",
                     p.kind == GDN_DEVICE_CPU ? "CPU" : p.kind == GDN_DEVICE_GPU ? "GPU" : "device", p.compute_units,
                     double(p.memory_bytes) / (1024.0 * 1024 * 1024), p.compute_major, p.compute_minor, p.warp_size);
-        std::printf("             dtypes %s; Dk %s; Dv %s; Kc {%s}; GVA {%s}; modes %s%s\n",
+        const bool native_streams = b.table().stream_wrap && b.table().stream_native;  // ABI 1.1
+        std::printf("             dtypes %s; Dk %s; Dv %s; Kc {%s}; GVA {%s}; modes %s%s%s\n",
                     dtypes(c.activation_dtypes).c_str(), range(c.head_k_dim).c_str(), range(c.head_v_dim).c_str(),
                     bits(c.conv_kernels).c_str(), bits(c.gva_ratios).c_str(), modes(c.modes).c_str(),
-                    c.deterministic ? "; deterministic" : "");
+                    c.deterministic ? "; deterministic" : "", native_streams ? "; native streams" : "");
         if (verbose) std::printf("             %s\n", b.plugin().path().c_str());
     }
     if (!shown) std::printf("  (none)\n");
