@@ -21,19 +21,27 @@
 #   .gpu-deps   Debian packages the GPU machine lacks (../shared/tools/gpu-deps.sh .gpu-deps)
 #   .peer       FLA's source (git archive HEAD fla of fla-org/flash-linear-attention)
 #
-# GDN_GPU_CHECK_SKIP="cuda-bench fla-peer" skips steps by name (e.g. to fit a time limit).
+# GDN_GPU_CHECK_SKIP="cuda-bench fla-peer" skips steps by name; GDN_GPU_CHECK_ONLY="..." runs only
+# the steps named (configure and build always run; they are incremental). The whole script takes
+# longer than one 10-minute device call, so the device tool runs it in two calls, back to back
+# (the second finds the first one's build in build-gpu/ while the machine is still warm):
+#   GDN_GPU_CHECK_SKIP="concurrency compute-memcheck compute-memcheck-graphs compute-racecheck" bash scripts/gpu-check.sh
+#   GDN_GPU_CHECK_ONLY="concurrency compute-memcheck compute-memcheck-graphs compute-racecheck" bash scripts/gpu-check.sh
+# Each sanitizer step is cut off after GDN_SANITIZER_LIMIT seconds (default 150; rc 124 = cut off).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SKIP=" ${GDN_GPU_CHECK_SKIP:-} "
+ONLY=" ${GDN_GPU_CHECK_ONLY:-} "
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
-BUILD=${GDN_GPU_BUILD:-/tmp/gdn-gpu-build}
+BUILD=${GDN_GPU_BUILD:-$PWD/build-gpu}
 ARCH=${GDN_CUDA_ARCH:-90}
 declare -a NAMES STATUS
 step() {  # step <name> <command...>
     local name=$1
     shift
-    if [[ $SKIP == *" $name "* ]]; then
+    if [[ $SKIP == *" $name "* ]] ||
+       [[ $ONLY != "  " && $ONLY != *" $name "* && $name != configure && $name != build ]]; then
         echo "== $name: skipped"
         return 0
     fi
@@ -68,13 +76,13 @@ step concurrency env GDN_TEST_BACKEND=cuda GDN_TEST_THREADS=8 "$BUILD/bin/test_c
 # memory) and racecheck (shared-memory hazards between the threads of a block). Both slow the
 # kernels down by orders of magnitude, hence fewer random cases and a time limit per step.
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-SAN_LIMIT=${GDN_SANITIZER_LIMIT:-420}
+SAN_LIMIT=${GDN_SANITIZER_LIMIT:-150}
 step compute-memcheck timeout "$SAN_LIMIT" "$CS" --tool memcheck --leak-check full --error-exitcode 1 \
-    "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --random 8
+    "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --random 6
 step compute-memcheck-graphs timeout "$SAN_LIMIT" "$CS" --tool memcheck --error-exitcode 1 \
     "$BUILD/bin/gdn_cuda_check" --cases 2
 step compute-racecheck timeout "$SAN_LIMIT" "$CS" --tool racecheck --racecheck-report all --error-exitcode 1 \
-    "$BUILD/bin/gdn" conformance --backend cuda --no-golden --random 6
+    "$BUILD/bin/gdn" conformance --backend cuda --no-golden --random 3
 step cuda-bench "$BUILD/bin/gdn_cuda_bench"
 if [ -d .peer/fla ]; then
     step fla-peer env PYTHONPATH="$PWD/.peer" PYTHONUNBUFFERED=1 python3 bench/cuda/fla_peer.py
