@@ -9,6 +9,8 @@
 #   ctest                                       the project's test suite
 #   gdn check .golden/*.safetensors --backend cuda
 #   gdn_cuda_check --golden .golden             the CUDA plugin against the fp64 reference
+#   the same with GDN_CUDA_PREFILL=recurrent    the token-by-token extend (the fallback where the
+#                                               chunked prefill's shared memory does not fit)
 #   gdn conformance --backend cuda              the conformance suite (report in $OUT/conformance.json)
 #   test_concurrency on cuda                    the thread-safety contract, 8 threads, on the GPU
 #   compute-memcheck, compute-racecheck         the conformance suite (fewer random cases) and the
@@ -70,6 +72,7 @@ step build cmake --build "$BUILD" -j "$(nproc)"
 step ctest ctest --test-dir "$BUILD" --output-on-failure -j 8 --timeout "${GDN_CTEST_TIMEOUT:-300}"
 step gdn-check bash -c "'$BUILD/bin/gdn' check .golden/*.safetensors --backend cuda"
 step cuda-check "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 40
+step cuda-check-recurrent env GDN_CUDA_PREFILL=recurrent "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 12
 step conformance "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --json "$OUT/conformance.json"
 step concurrency env GDN_TEST_BACKEND=cuda GDN_TEST_THREADS=8 "$BUILD/bin/test_concurrency"
 # compute-sanitizer: memcheck (out-of-bounds and misaligned device accesses, leaks of device
@@ -98,7 +101,7 @@ fi
     for i in "${!NAMES[@]}"; do echo "| ${NAMES[$i]} | ${STATUS[$i]} |"; done
     echo
     echo '```'
-    grep -E "^(PASSED|FAILED)" "$OUT/cuda-check.log" 2>/dev/null
+    grep -H -E "^(PASSED|FAILED)" "$OUT/cuda-check.log" "$OUT/cuda-check-recurrent.log" 2>/dev/null
     tail -n 3 "$OUT/conformance.log" 2>/dev/null
     for t in compute-memcheck compute-memcheck-graphs compute-racecheck; do
         grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$OUT/$t.log" 2>/dev/null | sed "s/^/$t: /"

@@ -411,17 +411,26 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     plan.extend = mix.extend;
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
     if (plan.extend) {
-        const char* env = std::getenv("GDN_CUDA_DVS");  // tuning override
-        plan.dvs = gdn_gpu::pick_dv_slice(
-            Dv, mix.live_extend * HV, s->sm_count,
-            [&](int dvs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact) <= static_cast<size_t>(s->smem_optin); },
-            env ? std::atoi(env) : 0);
-        if (plan.dvs == 0 || gdn_cuda::prep_smem_bytes(Dk, exact) > static_cast<size_t>(s->smem_optin)) {
-            set_err(err, "head_k_dim: %d does not fit the prefill kernels' shared memory on this device", Dk);
-            return GDN_ERR_UNSUPPORTED;
+        // The chunked prefill where its shared memory fits, else the token-by-token kernel
+        // (~17 KiB for any Dk): every declared shape runs, also on GPUs with less shared memory
+        // per block than an H100 (f32 with Dk = 256 on an A100). GDN_CUDA_PREFILL=recurrent forces
+        // the token-by-token kernel (tests, tuning).
+        const bool prep_fits = gdn_cuda::prep_smem_bytes(Dk, exact) <= static_cast<size_t>(s->smem_optin);
+        const bool forced = gdn_gpu::prefill_kernel_from(std::getenv("GDN_CUDA_PREFILL")) == gdn_gpu::PrefillKernel::recurrent;
+        const char* dvs_env = std::getenv("GDN_CUDA_DVS");  // tuning override
+        plan.dvs = forced || !prep_fits
+                       ? 0
+                       : gdn_gpu::pick_dv_slice(
+                             Dv, mix.live_extend * HV, s->sm_count,
+                             [&](int dvs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact) <= static_cast<size_t>(s->smem_optin); },
+                             dvs_env ? std::atoi(dvs_env) : 0);
+        if (plan.dvs == 0) {
+            plan.dvs = 16;  // unused
+            plan.extend_rpw = gdn_gpu::recurrent_rows_per_warp(Dv, mix.live_extend * HV, s->sm_count);
+        } else {
+            gdn_gpu::build_chunks(a, s->chunks);
+            plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
         }
-        gdn_gpu::build_chunks(a, s->chunks);
-        plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
     }
     plan.decode_rpw = gdn_gpu::decode_rows_per_warp(B, HV, Dv, s->sm_count);
     if (const char* env = std::getenv("GDN_CUDA_DECODE_RPW")) {  // tuning override
@@ -431,8 +440,9 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
 
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
     if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;
+    const bool chunked = plan.extend && plan.extend_rpw == 0;
     gdn_gpu::PrefillScratch sl;
-    if (plan.extend) {
+    if (chunked) {  // token-indexed scratch of the chunked prefill (gdn_prefill.cuh)
         sl = gdn_gpu::prefill_scratch(T, H, HV, Dk, exact, s->chunks.size());
         if (gdn_status st = grow_scratch(s, sl.bytes, err)) return st;
         if (!s->chunks.empty())
@@ -470,7 +480,7 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     p.conv_dim = conv_dim;
     p.gva = HV / H;
     p.T = T;
-    if (plan.extend) {
+    if (chunked) {
         char* base = static_cast<char*>(s->scratch);
         p.qk = base + sl.qk;
         p.tmat = base + sl.tmat;

@@ -1,9 +1,12 @@
 // Host-side launchers of the GDN kernels, templated on the activation type. A backend plugin
-// instantiates launch_forward<Act> once per activation dtype (one translation unit each).
+// instantiates launch_forward<Act> once per activation dtype (one translation unit each): decode
+// requests to gdn_decode.cuh, extend requests to the chunked prefill (gdn_prefill.cuh) or, where
+// the plan says so (LaunchPlan::extend_rpw), to the token-by-token kernel (gdn_recurrent.cuh).
 #pragma once
 
 #include "gdn_decode.cuh"
 #include "gdn_prefill.cuh"
+#include "gdn_recurrent.cuh"
 
 namespace gdn_gpu {
 // Kernels and their launchers have internal linkage: each plugin translation unit owns its copies.
@@ -80,7 +83,7 @@ gdn_rt::Error launch_forward(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
         }
         if (e != gdn_rt::kSuccess) return e;
     }
-    if (plan.extend) e = launch_prefill<Act>(p, plan, s);
+    if (plan.extend) e = plan.extend_rpw ? launch_recurrent<Act>(p, plan.extend_rpw, s) : launch_prefill<Act>(p, plan, s);
     return e;
 }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "gdn/plugin.h"
@@ -31,6 +32,8 @@ struct LaunchPlan {
     int dvs = 128;        // prefill Dv slice per CTA
     int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
     int decode_rpw = 4;   // decode state rows per warp
+    int extend_rpw = 0;   // 0: the chunked prefill; 1, 2, 4: the token-by-token extend kernel
+                          // (gdn_recurrent.cuh) with that many state rows per warp
 };
 
 inline bool size_in(const gdn_size_range& r, int v) {
@@ -183,6 +186,27 @@ inline int decode_rows_per_warp(int64_t B, int HV, int Dv, int units) {
     if (Dv % 64 == 0 && B * HV * (Dv / 64) >= 4 * static_cast<int64_t>(units)) return 8;
     if (Dv % 32 == 0 && B * HV * (Dv / 32) >= 2 * static_cast<int64_t>(units)) return 4;
     return 2;
+}
+
+// State rows per warp of the token-by-token extend (CTAs of 8 warps own 8 * rpw rows): the most
+// (less conv recomputed per row) that still gives every compute unit two blocks, else 1 (the most
+// blocks for few long requests).
+inline int recurrent_rows_per_warp(int Dv, int64_t pairs, int units) {
+    for (int rpw : {4, 2}) {
+        const int rows = 8 * rpw;
+        if (Dv % rows == 0 && pairs * (Dv / rows) >= 2 * static_cast<int64_t>(units)) return rpw;
+    }
+    return 1;
+}
+
+// Which extend kernel: the chunked prefill wherever its shared memory fits (automatic), or forced
+// by a tuning and test switch (GDN_CUDA_PREFILL / GDN_ROCM_PREFILL = chunked | recurrent);
+// "chunked" still falls back to the token-by-token kernel where the chunked one does not fit.
+enum class PrefillKernel { automatic, chunked, recurrent };
+inline PrefillKernel prefill_kernel_from(const char* setting) {
+    if (setting && std::strcmp(setting, "recurrent") == 0) return PrefillKernel::recurrent;
+    if (setting && std::strcmp(setting, "chunked") == 0) return PrefillKernel::chunked;
+    return PrefillKernel::automatic;
 }
 
 }  // namespace gdn_gpu

@@ -4,14 +4,9 @@
 #include "../gpu/gdn_common.cuh"
 
 namespace gdn_rocm {
-// Extend requests go to the chunked prefill kernel when recurrent_rpw == 0, else to the
-// token-by-token kernel with that many state rows per warp (1, 2 or 4).
-gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, int recurrent_rpw,
-                          gdn_rt::Stream s);
-gdn_rt::Error forward_bf16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, int recurrent_rpw,
-                           gdn_rt::Stream s);
-gdn_rt::Error forward_f16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, int recurrent_rpw,
-                          gdn_rt::Stream s);
+gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s);
+gdn_rt::Error forward_bf16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s);
+gdn_rt::Error forward_f16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s);
 size_t seq_smem_bytes(int Dk, int dvs, bool exact);
 size_t prep_smem_bytes(int Dk, bool exact);
 } // namespace gdn_rocm

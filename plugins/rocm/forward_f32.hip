@@ -2,9 +2,8 @@
 #include "forward.inl"
 
 namespace gdn_rocm {
-gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, int recurrent_rpw,
-                          gdn_rt::Stream s) {
-    return forward<float>(p, plan, recurrent_rpw, s);
+gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s) {
+    return gdn_gpu::launch_forward<float>(p, plan, s);
 }
 } // namespace gdn_rocm
 

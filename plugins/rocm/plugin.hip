@@ -465,27 +465,6 @@ gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t byte
 
 // ---- the layer -------------------------------------------------------------------------------
 
-// Rows per warp of the token-by-token extend: the most (less recomputed conv per row) that still
-// gives every compute unit two blocks, else 1 (most blocks for few long requests).
-int pick_recurrent_rpw(const StreamImpl* s, int Dv, int64_t pairs) {
-    for (int rpw : {4, 2}) {
-        const int rows = 8 * rpw;
-        if (Dv % rows == 0 && pairs * (Dv / rows) >= 2 * static_cast<int64_t>(s->cu_count)) return rpw;
-    }
-    return 1;
-}
-
-// GDN_ROCM_PREFILL=recurrent|chunked overrides the choice of extend kernel (tuning and tests);
-// "chunked" still falls back where it does not fit.
-enum class PrefillChoice { Auto, Chunked, Recurrent };
-PrefillChoice prefill_choice() {
-    const char* env = std::getenv("GDN_ROCM_PREFILL");
-    if (!env) return PrefillChoice::Auto;
-    if (!std::strcmp(env, "recurrent")) return PrefillChoice::Recurrent;
-    if (!std::strcmp(env, "chunked")) return PrefillChoice::Chunked;
-    return PrefillChoice::Auto;
-}
-
 gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
@@ -509,17 +488,17 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     plan.decode = mix.decode;
     plan.extend = mix.extend;
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
-    int recurrent_rpw = 0;  // 0: the chunked prefill
     if (plan.extend) {
         const bool prep_fits = gdn_rocm::prep_smem_bytes(Dk, exact) <= static_cast<size_t>(s->smem_limit);
-        plan.dvs = prefill_choice() == PrefillChoice::Recurrent || !prep_fits
+        const bool forced = gdn_gpu::prefill_kernel_from(std::getenv("GDN_ROCM_PREFILL")) == gdn_gpu::PrefillKernel::recurrent;
+        plan.dvs = forced || !prep_fits
                        ? 0
                        : gdn_gpu::pick_dv_slice(Dv, mix.live_extend * HV, s->cu_count, [&](int dvs) {
                              return gdn_rocm::seq_smem_bytes(Dk, dvs, exact) <= static_cast<size_t>(s->smem_limit);
                          });
-        if (plan.dvs == 0) {
-            plan.dvs = 16;  // unused: the extend requests go to the token-by-token kernel
-            recurrent_rpw = pick_recurrent_rpw(s, Dv, mix.live_extend * HV);
+        if (plan.dvs == 0) {  // the chunked kernels do not fit (or are not wanted): token by token
+            plan.dvs = 16;    // unused
+            plan.extend_rpw = gdn_gpu::recurrent_rows_per_warp(Dv, mix.live_extend * HV, s->cu_count);
         } else {
             gdn_gpu::build_chunks(a, s->chunks);
             plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
@@ -529,7 +508,7 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
 
     GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
     if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;
-    const bool chunked = plan.extend && recurrent_rpw == 0;
+    const bool chunked = plan.extend && plan.extend_rpw == 0;
     gdn_gpu::PrefillScratch sl;
     if (chunked) {  // token-indexed scratch of the chunked prefill (see gdn_prefill.cuh)
         sl = gdn_gpu::prefill_scratch(T, H, HV, Dk, exact, s->chunks.size());
@@ -580,9 +559,9 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
 
     gdn_rt::Error e;
     switch (a.activation_dtype) {
-    case GDN_DTYPE_F32: e = gdn_rocm::forward_f32(p, plan, recurrent_rpw, s->stream); break;
-    case GDN_DTYPE_BF16: e = gdn_rocm::forward_bf16(p, plan, recurrent_rpw, s->stream); break;
-    default: e = gdn_rocm::forward_f16(p, plan, recurrent_rpw, s->stream); break;
+    case GDN_DTYPE_F32: e = gdn_rocm::forward_f32(p, plan, s->stream); break;
+    case GDN_DTYPE_BF16: e = gdn_rocm::forward_bf16(p, plan, s->stream); break;
+    default: e = gdn_rocm::forward_f16(p, plan, s->stream); break;
     }
     if (e != gdn_rt::kSuccess) return fail(e, err, "LaunchKernel (forward_gdn)");
     return GDN_OK;

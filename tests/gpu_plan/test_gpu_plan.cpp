@@ -239,3 +239,26 @@ TEST_CASE("decode rows per warp give CTAs that tile Dv, more rows only for big b
         CHECK(B * HV * (Dv / (8 * rpw)) >= std::min<int64_t>(B * HV * (Dv / 16), 2 * int64_t(units)));
     }
 }
+
+TEST_CASE("token-by-token extend rows per warp tile Dv and keep two blocks per compute unit where they can") {
+    std::mt19937_64 rng(seed_for("recurrent rows"));
+    for (int trial = 0; trial < 500; ++trial) {
+        const int Dv = 16 * (1 + int(rng() % 16)), units = 1 + int(rng() % 200);
+        const int64_t pairs = 1 + int64_t(rng() % 512);
+        const int rpw = recurrent_rows_per_warp(Dv, pairs, units);
+        INFO("Dv=" << Dv << " pairs=" << pairs << " units=" << units);
+        REQUIRE((rpw == 1 || rpw == 2 || rpw == 4));
+        CHECK(Dv % (8 * rpw) == 0);
+        if (rpw > 1) CHECK(pairs * (Dv / (8 * rpw)) >= 2 * int64_t(units));
+        // the widest that still keeps two blocks per unit
+        if (rpw < 4 && Dv % 32 == 0) CHECK(pairs * (Dv / 32) < 2 * int64_t(units));
+    }
+}
+
+TEST_CASE("the extend-kernel switch reads chunked and recurrent, anything else is automatic") {
+    CHECK(prefill_kernel_from(nullptr) == PrefillKernel::automatic);
+    CHECK(prefill_kernel_from("") == PrefillKernel::automatic);
+    CHECK(prefill_kernel_from("recurrent") == PrefillKernel::recurrent);
+    CHECK(prefill_kernel_from("chunked") == PrefillKernel::chunked);
+    CHECK(prefill_kernel_from("Recurrent") == PrefillKernel::automatic);
+}
