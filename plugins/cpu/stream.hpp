@@ -6,6 +6,8 @@
 #include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <memory>
+
 #include "kernels.hpp"
 #include "scratch.hpp"
 
@@ -27,7 +29,10 @@ struct Stream {
     int num_threads;
     PrefillPath prefill;
     const Kernels* kernels;  // the ISA's compute kernels (kernels.hpp)
-    tbb::enumerable_thread_specific<Scratch> scratch;
+    // The per-worker storage comes from std::allocator, not oneTBB's default (its scalable
+    // allocator): a leak checker run while the stream lives (LeakSanitizer, valgrind) does not
+    // scan the scalable allocator's memory, and would report every worker's scratch as leaked.
+    tbb::enumerable_thread_specific<Scratch, std::allocator<Scratch>> scratch;
 };
 
 }  // namespace gdn_cpu
