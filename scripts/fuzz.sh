@@ -12,8 +12,8 @@
 # in every build (fuzz_replay_<target>), under the sanitizers of that build.
 # Environment: FUZZ_SECONDS, FUZZ_JOBS (targets fuzzed at once, default 1), CC/CXX (clang),
 # FUZZ_SEED (libFuzzer's -seed; unset: a fresh random seed each run, printed in the log). CI fixes
-# the seed so that its bounded run replays the same input sequence and fails only on a regression;
-# longer runs without a seed explore new ground.
+# the seed so that a stop can be rerun with the same mutations (coverage feedback still changes
+# with the code, and thread scheduling with the run); longer runs without a seed explore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
