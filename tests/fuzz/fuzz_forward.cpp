@@ -94,7 +94,8 @@ bool make_view(Bytes& in, Buffer& buf, DType dtype, std::vector<int64_t> shape, 
     for (auto& d : shape)
         if (in.chance(10)) d = in.near(d);
     std::vector<int64_t> strides = packed_strides(shape);
-    if (row_strided && !strides.empty() && in.chance(3)) strides[0] += in.pick(5);
+    if (row_strided && !strides.empty() && in.chance(3))  // wrapping: a packed stride may be near INT64_MAX
+        strides[0] = int64_t(uint64_t(strides[0]) + uint64_t(in.pick(5)));
     if (in.chance(10) && !strides.empty()) {
         auto& s = strides[std::size_t(in.pick(int(strides.size())))];
         s = in.near(s);
