@@ -106,6 +106,94 @@ __device__ __forceinline__ void warp_mma_tf32_dual(float (&acc1)[MT][NT][4], flo
     }
 }
 
+// ---- products with paired k --------------------------------------------------------------------------
+// A sum over k does not depend on the order of its terms, so inside each step of 8 the logical k
+// of the tf32 fragments (t and t + 4 of lane 4g + t) can stand for the physical k0 + 2t and
+// k0 + 2t + 1: a lane's two k values are adjacent, and an operand stored k-contiguous is fetched
+// with one 32-bit (f16 pair) or 64-bit (f32 pair) load instead of two scalar ones and their index
+// arithmetic. fa(m, k) and fb(k, n) return the float2 {element at k, element at k + 1}, k even.
+__device__ __forceinline__ float2 load_pair(const float* p) { return *reinterpret_cast<const float2*>(p); }
+__device__ __forceinline__ float2 load_pair(const f16* p) {
+#if defined(GDN_GPU_HIP)
+    return make_float2(to_f32(p[0]), to_f32(p[1]));
+#else
+    return __half22float2(*reinterpret_cast<const __half2*>(p));
+#endif
+}
+
+template <int MT, bool EXACT, class FA>
+__device__ __forceinline__ void a_frag_pk(uint32_t (&ah)[MT][4], uint32_t (&al)[MT][4], const FA& fa, int k, int g) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+        const float2 r0 = fa(16 * i + g, k), r1 = fa(16 * i + g + 8, k);
+        tf32_split<EXACT>(r0.x, ah[i][0], al[i][0]);
+        tf32_split<EXACT>(r1.x, ah[i][1], al[i][1]);
+        tf32_split<EXACT>(r0.y, ah[i][2], al[i][2]);
+        tf32_split<EXACT>(r1.y, ah[i][3], al[i][3]);
+    }
+}
+
+template <int NT, bool EXACT, class FB>
+__device__ __forceinline__ void b_frag_pk(uint32_t (&bh)[NT][2], uint32_t (&bl)[NT][2], const FB& fb, int k, int g) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+        const float2 w = fb(k, 8 * j + g);
+        tf32_split<EXACT>(w.x, bh[j][0], bl[j][0]);
+        tf32_split<EXACT>(w.y, bh[j][1], bl[j][1]);
+    }
+}
+
+template <int MT, int NT, bool EXACT>
+__device__ __forceinline__ void mma_frags(float (&acc)[MT][NT][4], const uint32_t (&ah)[MT][4], const uint32_t (&al)[MT][4],
+                                          const uint32_t (&bh)[NT][2], const uint32_t (&bl)[NT][2]) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            if (EXACT) {
+                mma_tf32_16x8x8(acc[i][j], al[i], bh[j]);
+                mma_tf32_16x8x8(acc[i][j], ah[i], bl[j]);
+            }
+            mma_tf32_16x8x8(acc[i][j], ah[i], bh[j]);
+        }
+}
+
+// acc[MT][NT] += Σ_k A(m, k) B(k, n) over k in [kbeg, kend), kend - kbeg a multiple of 8, with
+// paired-k operand functors (above). EXACT: 3xTF32.
+template <int MT, int NT, bool EXACT, class FA, class FB>
+__device__ __forceinline__ void warp_mma_tf32_pk(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
+    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+#pragma unroll 2
+    for (int k0 = kbeg; k0 < kend; k0 += 8) {
+        uint32_t ah[MT][4], al[MT][4], bh[NT][2], bl[NT][2];
+        a_frag_pk<MT, EXACT>(ah, al, fa, k0 + 2 * t, g);
+        b_frag_pk<NT, EXACT>(bh, bl, fb, k0 + 2 * t, g);
+        mma_frags<MT, NT, EXACT>(acc, ah, al, bh, bl);
+    }
+}
+
+// Two products sharing the B operand, paired k: acc1 += fa1·fb, acc2 += fa2·fb.
+template <int MT, int NT, bool EXACT, class FA1, class FA2, class FB>
+__device__ __forceinline__ void warp_mma_tf32_dual_pk(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const FA1& fa1,
+                                                      const FA2& fa2, const FB& fb, int kbeg, int kend) {
+    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+#pragma unroll 2
+    for (int k0 = kbeg; k0 < kend; k0 += 8) {
+        uint32_t bh[NT][2], bl[NT][2];
+        b_frag_pk<NT, EXACT>(bh, bl, fb, k0 + 2 * t, g);
+        {
+            uint32_t ah[MT][4], al[MT][4];
+            a_frag_pk<MT, EXACT>(ah, al, fa1, k0 + 2 * t, g);
+            mma_frags<MT, NT, EXACT>(acc1, ah, al, bh, bl);
+        }
+        {
+            uint32_t ah[MT][4], al[MT][4];
+            a_frag_pk<MT, EXACT>(ah, al, fa2, k0 + 2 * t, g);
+            mma_frags<MT, NT, EXACT>(acc2, ah, al, bh, bl);
+        }
+    }
+}
+
 // acc += A Btᵀ with A [16 MT][K] and Bt [8 NT][K], both f16 row-major (k contiguous) in shared memory.
 template <int MT, int NT>
 __device__ __forceinline__ void warp_mma_f16_abt(float (&acc)[MT][NT][4], const f16* A, int lda, const f16* Bt, int ldb,

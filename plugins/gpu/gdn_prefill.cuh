@@ -80,19 +80,18 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
     const float qnorm = rsqrtf(static_cast<float>(Dk));
     bool window_ok = false;
-    float xn[QKPL];  // the next row's inputs, loaded one row ahead
+    // Every input row of the warp is loaded before any is used: all loads in flight at once.
+    float xs[kFrontRowsPerWarp][QKPL];
 #pragma unroll
-    for (int j = 0; j < QKPL; ++j) xn[j] = lane + j * kWarpSize < 2 * Dk ? to_f32(X[t0 * p.x_stride + ch[j]]) : 0.f;
+    for (int ii = 0; ii < kFrontRowsPerWarp; ++ii)
+#pragma unroll
+        for (int j = 0; j < QKPL; ++j)
+            xs[ii][j] = (t0 + ii < p.T && lane + j * kWarpSize < 2 * Dk) ? to_f32(X[(t0 + ii) * p.x_stride + ch[j]]) : 0.f;
+#pragma unroll
     for (int ii = 0; ii < kFrontRowsPerWarp; ++ii) {
         const int64_t t = t0 + ii;
         if (t >= p.T) break;
-        float xc[QKPL];
-#pragma unroll
-        for (int j = 0; j < QKPL; ++j) xc[j] = xn[j];
-        if (ii + 1 < kFrontRowsPerWarp && t + 1 < p.T)
-#pragma unroll
-            for (int j = 0; j < QKPL; ++j)
-                xn[j] = lane + j * kWarpSize < 2 * Dk ? to_f32(X[(t + 1) * p.x_stride + ch[j]]) : 0.f;
+        const float* xc = xs[ii];
         while (t >= end) {  // next non-empty request
             ++r;
             start = end;
@@ -324,7 +323,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 
 // ---- 3. the sequential pass --------------------------------------------------------------------------------
 struct SeqSmem {
-    int ldkq, ldc, lds, ldv;
+    int ldkq, ldc, lds, ldt;
     size_t off_k, off_q, off_t, off_qk, off_s, off_v, off_d, off_misc, total;
 };
 __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact) {
@@ -332,16 +331,16 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact) {
     const int es = exact ? 4 : 2;
     L.ldkq = exact ? Dk + 4 : Dk + 8;
     L.ldc = exact ? kLdC : kLdCh;
-    L.lds = Dk + 4;
-    L.ldv = dvs + 8;
+    L.lds = Dk + 8;   // 64-bit fragment loads of a row pair: stride = 8 (mod 32) words, no bank conflicts
+    L.ldt = kChunk + 8;
     size_t o = 0;
     L.off_k = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldkq * es);
     L.off_q = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldkq * es);
     L.off_t = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
-    L.off_v = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldv * 4);
-    L.off_d = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldv * 4);
+    L.off_v = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
+    L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
     L.off_misc = o; o = align16(o + 3 * kChunk * 4 + 4 * dvs * 4);
     L.total = o;
     return L;
@@ -362,13 +361,13 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     KQ* Tt = reinterpret_cast<KQ*>(smem + L.off_t);
     KQ* QKt = reinterpret_cast<KQ*>(smem + L.off_qk);
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
-    float* Vs = reinterpret_cast<float*>(smem + L.off_v);
-    float* Ds = reinterpret_cast<float*>(smem + L.off_d);
+    float* Yt = reinterpret_cast<float*>(smem + L.off_v);  // Y, transposed: [v][token]
+    float* Dt = reinterpret_cast<float*>(smem + L.off_d);  // Δ, transposed; first the raw conv inputs
     float* eg = reinterpret_cast<float*>(smem + L.off_misc);
     float* sc = eg + C;
     float* bet = sc + C;
     float* wts = bet + C;  // [DVS][4] conv taps of the slice's v channels, right-aligned
-    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldv = L.ldv;
+    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldt = L.ldt;
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
     const int64_t start = p.cu[r], end = p.cu[r + 1];
@@ -403,6 +402,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     constexpr int kRawRows = C + 3;  // conv inputs of a chunk: 3 rows before it
     constexpr int kRawPerThread = (kRawRows * DVS + kPrefillThreads - 1) / kPrefillThreads;
     static_assert(kPrefillThreads % DVS == 0, "a thread's v channel is fixed across rows");
+    static_assert(kRawRows * DVS <= DVS * (kChunk + 8), "the raw conv inputs fit where Δ goes");
     for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
         const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
         wts[i] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + cc) * p.Kc + src]) : 0.f;
@@ -429,7 +429,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
             load_tile_async<KQ>(QKt, ldc, static_cast<const KQ*>(p.qkm) + (c0 * p.HV + hv) * C, c_ld, n, C);
             float4 gt = make_float4(0.f, 0.f, 0.f, 0.f);
             if (tid < n) gt = p.gates[(c0 + tid) * p.HV + hv];
-            // raw conv inputs of rows c0-3 .. c0+63 of the slice's v channels, staged in Ds
+            // raw conv inputs of rows c0-3 .. c0+63 of the slice's v channels, staged in Dt
             float xr[kRawPerThread];
 #pragma unroll
             for (int e = 0; e < kRawPerThread; ++e) {
@@ -446,7 +446,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
 #pragma unroll
             for (int e = 0; e < kRawPerThread; ++e) {
                 const int idx = tid + e * kPrefillThreads;
-                if (idx < kRawRows * DVS) Ds[idx] = xr[e];
+                if (idx < kRawRows * DVS) Dt[idx] = xr[e];
             }
             cp_async_wait_all();
         }
@@ -460,10 +460,10 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
             float xo[MT][NT][4];
             zero_acc(xo);
             zero_acc(oo);
-            warp_mma_tf32_dual<MT, NT, EXACT>(
-                xo, oo, [&](int m, int k) { return static_cast<float>(Ks[(m0 + m) * ldkq + k]); },
-                [&](int m, int k) { return static_cast<float>(Qs[(m0 + m) * ldkq + k]); },
-                [&](int k, int nn) { return Ss[(n0 + nn) * lds + k]; }, 0, Dk);
+            warp_mma_tf32_dual_pk<MT, NT, EXACT>(
+                xo, oo, [&](int m, int k) { return load_pair(Ks + (m0 + m) * ldkq + k); },
+                [&](int m, int k) { return load_pair(Qs + (m0 + m) * ldkq + k); },
+                [&](int k, int nn) { return load_pair(Ss + (n0 + nn) * lds + k); }, 0, Dk);
 #pragma unroll
             for (int i = 0; i < MT; ++i)
 #pragma unroll
@@ -473,8 +473,8 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                         const int row = m0 + acc_row(i, e, g), col = n0 + acc_col(j, e, t);
                         float c = 0.f;  // conv of v from the staged raw inputs (rows past n: β = 0)
 #pragma unroll
-                        for (int m = 0; m < 4; ++m) c = fmaf(wts[col * 4 + m], Ds[(row + m) * DVS + col], c);
-                        Vs[row * ldv + col] = bet[row] * (silu(c) - eg[row] * xo[i][j][e]);
+                        for (int m = 0; m < 4; ++m) c = fmaf(wts[col * 4 + m], Dt[(row + m) * DVS + col], c);
+                        Yt[col * ldt + row] = bet[row] * (silu(c) - eg[row] * xo[i][j][e]);
                         oo[i][j][e] *= eg[row];
                     }
         }
@@ -486,23 +486,23 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         {
             float dd[MT][NT][4];
             zero_acc(dd);
-            warp_mma_tf32<MT, NT, EXACT>(
-                dd, [&](int m, int k) { return static_cast<float>(Tt[(m0 + m) * ldc + k]); },
-                [&](int k, int nn) { return Vs[k * ldv + n0 + nn]; }, 0, kend);
+            warp_mma_tf32_pk<MT, NT, EXACT>(
+                dd, [&](int m, int k) { return load_pair(Tt + (m0 + m) * ldc + k); },
+                [&](int k, int nn) { return load_pair(Yt + (n0 + nn) * ldt + k); }, 0, kend);
 #pragma unroll
             for (int i = 0; i < MT; ++i)
 #pragma unroll
                 for (int j = 0; j < NT; ++j)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        Ds[(m0 + acc_row(i, e, g)) * ldv + n0 + acc_col(j, e, t)] = dd[i][j][e];
+                        Dt[(n0 + acc_col(j, e, t)) * ldt + m0 + acc_row(i, e, g)] = dd[i][j][e];
         }
         __syncthreads();
 
         // ---- O += QKm Δ, written out; S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
-        warp_mma_tf32<MT, NT, EXACT>(
-            oo, [&](int m, int k) { return static_cast<float>(QKt[(m0 + m) * ldc + k]); },
-            [&](int k, int nn) { return Ds[k * ldv + n0 + nn]; }, 0, kend);
+        warp_mma_tf32_pk<MT, NT, EXACT>(
+            oo, [&](int m, int k) { return load_pair(QKt + (m0 + m) * ldc + k); },
+            [&](int k, int nn) { return load_pair(Dt + (n0 + nn) * ldt + k); }, 0, kend);
 #pragma unroll
         for (int i = 0; i < MT; ++i)
 #pragma unroll
@@ -530,9 +530,17 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
 #pragma unroll
                         for (int e = 0; e < 4; ++e)
                             acc[i][j][e] = eG * Ss[(um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t)];
-                warp_mma_tf32<UMT, UNT, EXACT>(
-                    acc, [&](int m, int k) { return Ds[k * ldv + um0 + m] * sc[k]; },
-                    [&](int k, int nn) { return static_cast<float>(Ks[k * ldkq + un0 + nn]); }, 0, kv);
+                warp_mma_tf32_pk<UMT, UNT, EXACT>(
+                    acc,
+                    [&](int m, int k) {
+                        const float2 d = load_pair(Dt + (um0 + m) * ldt + k), e = load_pair(sc + k);
+                        return make_float2(d.x * e.x, d.y * e.y);
+                    },
+                    [&](int k, int nn) {
+                        return make_float2(static_cast<float>(Ks[k * ldkq + un0 + nn]),
+                                           static_cast<float>(Ks[(k + 1) * ldkq + un0 + nn]));
+                    },
+                    0, kv);
 #pragma unroll
                 for (int i = 0; i < UMT; ++i)
 #pragma unroll
