@@ -422,12 +422,13 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
                        ? 0
                        : gdn_gpu::pick_dv_slice(
                              Dv, mix.live_extend * HV, s->sm_count,
-                             [&](int dvs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact) <= static_cast<size_t>(s->smem_optin); },
+                             [&](int dvs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, 1) <= static_cast<size_t>(s->smem_optin); },
                              dvs_env ? std::atoi(dvs_env) : 0);
         if (plan.dvs == 0) {
             plan.dvs = 16;  // unused
             plan.extend_rpw = gdn_gpu::recurrent_rows_per_warp(Dv, mix.live_extend * HV, s->sm_count);
         } else {
+            plan.seq_kbufs = gdn_cuda::seq_smem_bytes(Dk, plan.dvs, exact, 2) <= static_cast<size_t>(s->smem_optin) ? 2 : 1;
             gdn_gpu::build_chunks(a, s->chunks);
             plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
         }

@@ -32,6 +32,8 @@ struct GdnParams {
     int64_t padding_slot;
     int B, H, HV, Dk, Dv, Kc, conv_dim, gva;
     int nsplit;             // CTAs per (request, value head) along Dv
+    int seq_kbufs;          // k̂ buffers of the sequential prefill kernel (LaunchPlan::seq_kbufs)
+    int x_vec16;            // x and its row stride 16-byte aligned: rows copy in 16-byte pieces
 };
 
 __device__ __forceinline__ float silu(float c) { return c / (1.0f + expf(-c)); }

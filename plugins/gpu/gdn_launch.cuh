@@ -13,13 +13,13 @@ namespace gdn_gpu {
 namespace {
 
 
-inline size_t seq_smem_bytes(int Dk, int dvs, bool exact) { return seq_smem(Dk, dvs, exact).total; }
+inline size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs) { return seq_smem(Dk, dvs, exact, kbufs).total; }
 inline size_t prep_smem_bytes(int Dk, bool exact) { return prep_smem(Dk, exact).total; }
 
 template <typename Act, int DVS, int DKT>
 gdn_rt::Error launch_seq(GdnParams p, gdn_rt::Stream s) {
     constexpr bool exact = std::is_same<Act, float>::value;
-    const size_t smem = seq_smem_bytes(p.Dk, DVS, exact);
+    const size_t smem = seq_smem_bytes(p.Dk, DVS, exact, p.seq_kbufs);
     auto kernel = gdn_chunk_seq_kernel<Act, DVS, DKT>;
     gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
     if (e != gdn_rt::kSuccess) return e;
@@ -59,7 +59,10 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
         e = gdn_rt::get_last_error();
         if (e != gdn_rt::kSuccess) return e;
     }
-    return p.Dk == 128 ? launch_seq_dvs<Act, 128>(p, plan.dvs, s) : launch_seq_dvs<Act, 0>(p, plan.dvs, s);
+    GdnParams q = p;
+    q.seq_kbufs = plan.seq_kbufs;
+    q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
+    return p.Dk == 128 ? launch_seq_dvs<Act, 128>(q, plan.dvs, s) : launch_seq_dvs<Act, 0>(q, plan.dvs, s);
 }
 
 template <typename Act, int NV4, int RPW>

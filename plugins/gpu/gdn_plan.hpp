@@ -30,6 +30,7 @@ struct LaunchPlan {
     bool decode = false;  // some request has length 1
     bool extend = false;  // some request has length >= 2
     int dvs = 128;        // prefill Dv slice per CTA
+    int seq_kbufs = 2;    // k̂ buffers of the sequential prefill (2 where shared memory allows)
     int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
     int decode_rpw = 4;   // decode state rows per warp
     int extend_rpw = 0;   // 0: the chunked prefill; 1, 2, 4: the token-by-token extend kernel

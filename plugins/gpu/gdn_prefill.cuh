@@ -80,18 +80,19 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
     const float qnorm = rsqrtf(static_cast<float>(Dk));
     bool window_ok = false;
-    // Every input row of the warp is loaded before any is used: all loads in flight at once.
-    float xs[kFrontRowsPerWarp][QKPL];
+    float xn[QKPL];  // the next row's inputs, loaded one row ahead
 #pragma unroll
-    for (int ii = 0; ii < kFrontRowsPerWarp; ++ii)
-#pragma unroll
-        for (int j = 0; j < QKPL; ++j)
-            xs[ii][j] = (t0 + ii < p.T && lane + j * kWarpSize < 2 * Dk) ? to_f32(X[(t0 + ii) * p.x_stride + ch[j]]) : 0.f;
-#pragma unroll
+    for (int j = 0; j < QKPL; ++j) xn[j] = lane + j * kWarpSize < 2 * Dk ? to_f32(X[t0 * p.x_stride + ch[j]]) : 0.f;
     for (int ii = 0; ii < kFrontRowsPerWarp; ++ii) {
         const int64_t t = t0 + ii;
         if (t >= p.T) break;
-        const float* xc = xs[ii];
+        float xc[QKPL];
+#pragma unroll
+        for (int j = 0; j < QKPL; ++j) xc[j] = xn[j];
+        if (ii + 1 < kFrontRowsPerWarp && t + 1 < p.T)
+#pragma unroll
+            for (int j = 0; j < QKPL; ++j)
+                xn[j] = lane + j * kWarpSize < 2 * Dk ? to_f32(X[(t + 1) * p.x_stride + ch[j]]) : 0.f;
         while (t >= end) {  // next non-empty request
             ++r;
             start = end;
@@ -322,28 +323,77 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 }
 
 // ---- 3. the sequential pass --------------------------------------------------------------------------------
+// Software pipeline: every input of chunk ck + 1 is copied (cp.async) while chunk ck computes,
+// each as soon as its buffer is free: k̂ into a second buffer at the top of the chunk (when both
+// fit: `kbufs`), QKm of this chunk and the next gates at the top, q̂ and the raw v inputs after the
+// first product, T after Δ. The phases of a chunk:
+//   P1  X = K S0ᵀ, O = Q S0ᵀ; Y = β (conv(v) - e^γ X)   -> Yt       (reads K, Q, S, raw v, gates)
+//   P2  Δ = T Y                                         -> Dt       (reads T, Yt)
+//   P3  O = e^γ O + QKm Δ                               -> out      (reads QKm, Dt)
+//   P4  S = e^Γ S + (diag(e^(Γ-γ)) Δ)ᵀ K                -> S        (reads Dt, K, gates)
 struct SeqSmem {
     int ldkq, ldc, lds, ldt;
-    size_t off_k, off_q, off_t, off_qk, off_s, off_v, off_d, off_misc, total;
+    size_t kq_bytes;
+    size_t off_k, off_q, off_t, off_qk, off_s, off_v, off_d, off_raw, off_g, off_w, total;
 };
-__host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact) {
+// kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
+// shared memory: the copy waits for P4). act_bytes: size of an activation (the raw v inputs).
+__host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs) {
     SeqSmem L{};
     const int es = exact ? 4 : 2;
-    L.ldkq = exact ? Dk + 4 : Dk + 8;
-    L.ldc = exact ? kLdC : kLdCh;
-    L.lds = Dk + 8;   // 64-bit fragment loads of a row pair: stride = 8 (mod 32) words, no bank conflicts
+    // Row strides for conflict-free paired fragment loads: 4 (mod 32) words for 32-bit pairs of
+    // f16, 8 (mod 32) words for 64-bit pairs of f32 (both: Dk + 8, 64 + 8 elements).
+    L.ldkq = Dk + 8;
+    L.ldc = kChunk + 8;
+    L.lds = Dk + 8;
     L.ldt = kChunk + 8;
+    L.kq_bytes = align16(static_cast<size_t>(kChunk) * L.ldkq * es);
     size_t o = 0;
-    L.off_k = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldkq * es);
-    L.off_q = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldkq * es);
+    L.off_k = o; o += kbufs * L.kq_bytes;
+    L.off_q = o; o += L.kq_bytes;
     L.off_t = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
     L.off_v = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
     L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
-    L.off_misc = o; o = align16(o + 3 * kChunk * 4 + 4 * dvs * 4);
+    L.off_raw = o; o = align16(o + static_cast<size_t>(kChunk + 3) * dvs * es);  // Act: f32 or 16-bit
+    L.off_g = o; o = align16(o + 2 * kChunk * 16);
+    L.off_w = o; o = align16(o + 4 * dvs * 4);
     L.total = o;
     return L;
+}
+
+// Raw conv inputs of rows c0-3 .. c0+n-1 of the slice's v channels -> R[j][cc], zero past them.
+// Rows all inside x, x 16-byte aligned row by row: asynchronous copies; else plain loads (the
+// first chunk reads the slot's conv state for the rows before the request).
+template <typename Act, int DVS>
+__device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, const Act* cs, int64_t start, int64_t end,
+                                            int64_t c0, int n, int vch) {
+    constexpr int kRawRows = kChunk + 3;
+    const Act* X = static_cast<const Act*>(p.x);
+    if (p.x_vec16 && c0 - 3 >= start) {
+        constexpr int per = 16 / static_cast<int>(sizeof(Act)), pieces = DVS / per;
+        for (int i = threadIdx.x; i < kRawRows * pieces; i += kPrefillThreads) {
+            const int j = i / pieces, c = (i % pieces) * per;
+            const int64_t tt = c0 - 3 + j;
+            if (tt < c0 + n) cp_async16(R + j * DVS + c, X + tt * p.x_stride + vch + c);
+            else *reinterpret_cast<float4*>(R + j * DVS + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+    } else {
+        for (int i = threadIdx.x; i < kRawRows * DVS; i += kPrefillThreads) {
+            const int j = i / DVS, cc = i % DVS;
+            const int64_t tt = c0 - 3 + j;
+            R[i] = from_f32<Act>(tt < c0 + n ? conv_in_guarded<Act>(p, cs, start, end, tt, vch + cc) : 0.f);
+        }
+    }
+}
+
+// Gates (e^γ, e^(Γ-γ), β, 0) of rows [0, n) of a chunk -> G, zero rows past n.
+__device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64_t c0, int n, int hv) {
+    if (threadIdx.x < kChunk) {
+        if (static_cast<int>(threadIdx.x) < n) cp_async16(G + threadIdx.x, p.gates + (c0 + threadIdx.x) * p.HV + hv);
+        else G[threadIdx.x] = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
 }
 
 template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 ? 2 : 1; };
@@ -355,19 +405,20 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     constexpr int C = kChunk;
     extern __shared__ __align__(16) unsigned char smem[];
     const int Dk = DKT ? DKT : p.Dk;
-    const SeqSmem L = seq_smem(Dk, DVS, EXACT);
-    KQ* Ks = reinterpret_cast<KQ*>(smem + L.off_k);
+    const int kbufs = p.seq_kbufs;
+    const SeqSmem L = seq_smem(Dk, DVS, EXACT, kbufs);
+    KQ* Kb = reinterpret_cast<KQ*>(smem + L.off_k);  // kbufs buffers, kq_bytes apart
     KQ* Qs = reinterpret_cast<KQ*>(smem + L.off_q);
     KQ* Tt = reinterpret_cast<KQ*>(smem + L.off_t);
     KQ* QKt = reinterpret_cast<KQ*>(smem + L.off_qk);
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
     float* Yt = reinterpret_cast<float*>(smem + L.off_v);  // Y, transposed: [v][token]
-    float* Dt = reinterpret_cast<float*>(smem + L.off_d);  // Δ, transposed; first the raw conv inputs
-    float* eg = reinterpret_cast<float*>(smem + L.off_misc);
-    float* sc = eg + C;
-    float* bet = sc + C;
-    float* wts = bet + C;  // [DVS][4] conv taps of the slice's v channels, right-aligned
+    float* Dt = reinterpret_cast<float*>(smem + L.off_d);  // Δ, transposed
+    Act* Raw = reinterpret_cast<Act*>(smem + L.off_raw);   // [C + 3][DVS] raw v inputs
+    float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
+    float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
     const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldt = L.ldt;
+    const size_t kq_elems = L.kq_bytes / sizeof(KQ);
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
     const int64_t start = p.cu[r], end = p.cu[r + 1];
@@ -387,22 +438,33 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     float* Sg = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0) * Dk;
     const int vch = 2 * p.H * Dk + hv * Dv + v0;
     const Act* W = static_cast<const Act*>(p.conv_w);
+    const KQ* qk_src = static_cast<const KQ*>(p.qk) + h * (2 * Dk);
+    const int64_t qk_ld = static_cast<int64_t>(p.H) * 2 * Dk, c_ld = static_cast<int64_t>(p.HV) * C;
+    const KQ* t_src = static_cast<const KQ*>(p.tmat) + hv * C;
+    const KQ* qkm_src = static_cast<const KQ*>(p.qkm) + hv * C;
+    const int nchunks = static_cast<int>((len + C - 1) / C);
+    auto chunk_rows = [&](int ck) { return static_cast<int>(end - start - int64_t(ck) * C < C ? end - start - int64_t(ck) * C : C); };
 
     // The q/k conv state of key head h: its readers (the front kernel) have finished.
     if (slice == 0 && hv % p.gva == 0)
         for (int cc = tid; cc < 2 * Dk; cc += kPrefillThreads)
             write_conv_state<Act>(p, cs, start, end, cc < Dk ? h * Dk + cc : p.H * Dk + h * Dk + (cc - Dk));
 
+    // prologue: chunk 0's inputs, the state slice, the conv taps
+    {
+        const int n0r = chunk_rows(0);
+        load_tile_async<KQ>(Kb, ldkq, qk_src + start * qk_ld + Dk, qk_ld, n0r, Dk);
+        load_tile_async<KQ>(Qs, ldkq, qk_src + start * qk_ld, qk_ld, n0r, Dk);
+        load_tile_async<KQ>(Tt, ldc, t_src + start * c_ld, c_ld, n0r, C);
+        stage_gates(p, Gb, start, n0r, hv);
+        stage_raw_v<Act, DVS>(p, Raw, cs, start, end, start, n0r, vch);
+        cp_async_commit();
+    }
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
         const int row = i / (Dk / 4), c4 = i % (Dk / 4);
         *reinterpret_cast<float4*>(Ss + row * lds + 4 * c4) =
             reinterpret_cast<const float4*>(Sg + static_cast<int64_t>(row) * Dk)[c4];
     }
-
-    constexpr int kRawRows = C + 3;  // conv inputs of a chunk: 3 rows before it
-    constexpr int kRawPerThread = (kRawRows * DVS + kPrefillThreads - 1) / kPrefillThreads;
-    static_assert(kPrefillThreads % DVS == 0, "a thread's v channel is fixed across rows");
-    static_assert(kRawRows * DVS <= DVS * (kChunk + 8), "the raw conv inputs fit where Δ goes");
     for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
         const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
         wts[i] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + cc) * p.Kc + src]) : 0.f;
@@ -412,49 +474,27 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     constexpr int WN = DVS == 128 ? 32 : (DVS == 16 ? 8 : 16);
     constexpr int MT = WM / 16, NT = WN / 8;
     const int m0 = (warp / (DVS / WN)) * WM, n0 = (warp % (DVS / WN)) * WN;
-    const int64_t qk_ld = static_cast<int64_t>(p.H) * 2 * Dk, c_ld = static_cast<int64_t>(p.HV) * C;
 
-    const int nchunks = static_cast<int>((len + C - 1) / C);
     for (int ck = 0; ck < nchunks; ++ck) {
         const int64_t c0 = start + static_cast<int64_t>(ck) * C;
-        const int n = static_cast<int>(end - c0 < C ? end - c0 : C);
-        __syncthreads();  // the previous chunk's readers are done
+        const int n = chunk_rows(ck);
+        const bool more = ck + 1 < nchunks;
+        const int64_t c1 = c0 + C;
+        const int n1 = more ? chunk_rows(ck + 1) : 0;
+        const KQ* Ks = Kb + (kbufs == 2 ? (ck & 1) * kq_elems : 0);
+        KQ* Knext = Kb + (kbufs == 2 ? ((ck + 1) & 1) * kq_elems : 0);
+        const float4* G = Gb + (ck & 1) * C;
 
-        // ---- load: q̂, k̂, T, QKm (async copies), gates, raw v inputs (all loads in flight) ----
-        {
-            const KQ* src = static_cast<const KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk);
-            load_tile_async<KQ>(Qs, ldkq, src, qk_ld, n, Dk);
-            load_tile_async<KQ>(Ks, ldkq, src + Dk, qk_ld, n, Dk);
-            load_tile_async<KQ>(Tt, ldc, static_cast<const KQ*>(p.tmat) + (c0 * p.HV + hv) * C, c_ld, n, C);
-            load_tile_async<KQ>(QKt, ldc, static_cast<const KQ*>(p.qkm) + (c0 * p.HV + hv) * C, c_ld, n, C);
-            float4 gt = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (tid < n) gt = p.gates[(c0 + tid) * p.HV + hv];
-            // raw conv inputs of rows c0-3 .. c0+63 of the slice's v channels, staged in Dt
-            float xr[kRawPerThread];
-#pragma unroll
-            for (int e = 0; e < kRawPerThread; ++e) {
-                const int idx = tid + e * kPrefillThreads;
-                const int j = idx / DVS, cc = idx % DVS;
-                const int64_t tt = c0 - 3 + j;
-                xr[e] = (idx < kRawRows * DVS && tt < c0 + n) ? conv_in_guarded<Act>(p, cs, start, end, tt, vch + cc) : 0.f;
-            }
-            if (tid < C) {
-                eg[tid] = gt.x;
-                sc[tid] = gt.y;
-                bet[tid] = gt.z;
-            }
-#pragma unroll
-            for (int e = 0; e < kRawPerThread; ++e) {
-                const int idx = tid + e * kPrefillThreads;
-                if (idx < kRawRows * DVS) Dt[idx] = xr[e];
-            }
-            cp_async_wait_all();
-        }
-        __syncthreads();
-        if (ck == 0)  // only the first chunk reads the old conv state; these channels are ours
+        cp_async_wait_all();
+        __syncthreads();  // chunk ck's K, Q, T, raw v, gates have landed; chunk ck-1's readers are done
+        if (ck == 0)  // the old conv state was read in the prologue; these channels are ours
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
+        if (kbufs == 2 && more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
+        load_tile_async<KQ>(QKt, ldc, qkm_src + c0 * c_ld, c_ld, n, C);
+        if (more) stage_gates(p, Gb + ((ck + 1) & 1) * C, c1, n1, hv);
+        cp_async_commit();  // group A: QKm of this chunk (and the next k̂, gates)
 
-        // ---- X = K S0ᵀ, O = Q S0ᵀ on the warp's tile of the C x DVS outputs; Y in place of V ----
+        // ---- P1: X = K S0ᵀ, O = Q S0ᵀ on the warp's tile of the C x DVS outputs; Y -> Yt ----
         float oo[MT][NT][4];
         {
             float xo[MT][NT][4];
@@ -473,14 +513,20 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                         const int row = m0 + acc_row(i, e, g), col = n0 + acc_col(j, e, t);
                         float c = 0.f;  // conv of v from the staged raw inputs (rows past n: β = 0)
 #pragma unroll
-                        for (int m = 0; m < 4; ++m) c = fmaf(wts[col * 4 + m], Dt[(row + m) * DVS + col], c);
-                        Yt[col * ldt + row] = bet[row] * (silu(c) - eg[row] * xo[i][j][e]);
-                        oo[i][j][e] *= eg[row];
+                        for (int m = 0; m < 4; ++m) c = fmaf(wts[col * 4 + m], to_f32(Raw[(row + m) * DVS + col]), c);
+                        const float4 gr = G[row];
+                        Yt[col * ldt + row] = gr.z * (silu(c) - gr.x * xo[i][j][e]);
+                        oo[i][j][e] *= gr.x;
                     }
         }
-        __syncthreads();
+        __syncthreads();  // Q and the raw inputs are free; Yt is complete
+        if (more) {
+            load_tile_async<KQ>(Qs, ldkq, qk_src + c1 * qk_ld, qk_ld, n1, Dk);
+            stage_raw_v<Act, DVS>(p, Raw, cs, start, end, c1, n1, vch);
+        }
+        cp_async_commit();  // group B: the next q̂ and raw v
 
-        // ---- Δ = T Y (T lower triangular: k < m0 + WM; rows past n of Y are zero) ----
+        // ---- P2: Δ = T Y (T lower triangular: k < m0 + WM; rows past n of Y are zero) ----
         const int kv = (n + 7) & ~7;
         const int kend = m0 + WM < kv ? m0 + WM : kv;
         {
@@ -497,9 +543,12 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                     for (int e = 0; e < 4; ++e)
                         Dt[(n0 + acc_col(j, e, t)) * ldt + m0 + acc_row(i, e, g)] = dd[i][j][e];
         }
-        __syncthreads();
+        cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
+        __syncthreads();           // Δ complete, T free
+        if (more) load_tile_async<KQ>(Tt, ldc, t_src + c1 * c_ld, c_ld, n1, C);
+        cp_async_commit();  // group C: the next T
 
-        // ---- O += QKm Δ, written out; S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
+        // ---- P3: O += QKm Δ, written out ----
         warp_mma_tf32_pk<MT, NT, EXACT>(
             oo, [&](int m, int k) { return load_pair(QKt + (m0 + m) * ldc + k); },
             [&](int k, int nn) { return load_pair(Dt + (n0 + nn) * ldt + k); }, 0, kend);
@@ -512,6 +561,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                     const int row = m0 + acc_row(i, e, g);
                     if (row < n) out[(c0 + row) * out_ld + n0 + acc_col(j, e, t)] = from_f32<Act>(oo[i][j][e]);
                 }
+        // ---- P4: S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
         {
             constexpr int UWM = DVS >= 64 ? 32 : 16;  // >= 8 tiles: every warp has one
             constexpr int UMT = UWM / 16;
@@ -519,7 +569,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
             constexpr int UWN = 8 * UNT;
             const int ntn = Dk / UWN;
             const int ntiles = (DVS / UWM) * ntn;
-            const float eG = eg[n - 1];
+            const float eG = G[n - 1].x;
             for (int tile = warp; tile < ntiles; tile += kPrefillWarps) {
                 const int um0 = (tile / ntn) * UWM, un0 = (tile % ntn) * UWN;
                 float acc[UMT][UNT][4];
@@ -533,8 +583,8 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                 warp_mma_tf32_pk<UMT, UNT, EXACT>(
                     acc,
                     [&](int m, int k) {
-                        const float2 d = load_pair(Dt + (um0 + m) * ldt + k), e = load_pair(sc + k);
-                        return make_float2(d.x * e.x, d.y * e.y);
+                        const float2 d = load_pair(Dt + (um0 + m) * ldt + k);
+                        return make_float2(d.x * G[k].y, d.y * G[k + 1].y);
                     },
                     [&](int k, int nn) {
                         return make_float2(static_cast<float>(Ks[k * ldkq + un0 + nn]),
@@ -549,6 +599,11 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                         for (int e = 0; e < 4; ++e)
                             Ss[(um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t)] = acc[i][j][e];
             }
+        }
+        if (kbufs == 1) {  // one k̂ buffer: the next chunk's copy waits for every reader of this one
+            __syncthreads();
+            if (more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
+            cp_async_commit();
         }
     }
     __syncthreads();

@@ -223,19 +223,28 @@ __device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const uint32_t (&
 #endif
 
 // ---- asynchronous global -> shared copies (16 bytes, both sides 16-byte aligned) ------------------------
-// Contract: the copy is complete after cp_async_wait_all() in the issuing thread (then a barrier
-// makes it visible to the block). HIP has no such copy: a plain 16-byte load and store.
+// Contract: the copy is complete after cp_async_wait_all() in the issuing thread, or after
+// cp_async_wait_group<N>() once N or fewer later groups were committed (then a barrier makes it
+// visible to the block). HIP has no such copy: a plain 16-byte load and store, complete at once.
 #if defined(GDN_GPU_HIP)
 __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src) {
     *static_cast<float4*>(smem_dst) = *static_cast<const float4*>(gmem_src);
 }
 __device__ __forceinline__ void cp_async_wait_all() {}
+__device__ __forceinline__ void cp_async_commit() {}
+template <int N> __device__ __forceinline__ void cp_async_wait_group() {}
 #else
 __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src) {
     const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem_src) : "memory");
 }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+// Groups: cp_async_commit() closes the group of this thread's copies issued since the last one;
+// cp_async_wait_group<N>() waits until at most the N most recent groups are still in flight.
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait_group() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 #endif
 
 // ---- memory ordering between blocks ---------------------------------------------------------------

@@ -494,12 +494,13 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
         plan.dvs = forced || !prep_fits
                        ? 0
                        : gdn_gpu::pick_dv_slice(Dv, mix.live_extend * HV, s->cu_count, [&](int dvs) {
-                             return gdn_rocm::seq_smem_bytes(Dk, dvs, exact) <= static_cast<size_t>(s->smem_limit);
+                             return gdn_rocm::seq_smem_bytes(Dk, dvs, exact, 1) <= static_cast<size_t>(s->smem_limit);
                          });
         if (plan.dvs == 0) {  // the chunked kernels do not fit (or are not wanted): token by token
             plan.dvs = 16;    // unused
             plan.extend_rpw = gdn_gpu::recurrent_rows_per_warp(Dv, mix.live_extend * HV, s->cu_count);
         } else {
+            plan.seq_kbufs = gdn_rocm::seq_smem_bytes(Dk, plan.dvs, exact, 2) <= static_cast<size_t>(s->smem_limit) ? 2 : 1;
             gdn_gpu::build_chunks(a, s->chunks);
             plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
         }
