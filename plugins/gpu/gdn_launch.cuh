@@ -42,9 +42,14 @@ gdn_rt::Error launch_seq_dvs(const GdnParams& p, int dvs, gdn_rt::Stream s) {
 template <typename Act>
 gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt::Stream s) {
     constexpr bool exact = std::is_same<Act, float>::value;
+    GdnParams q = p;
+    q.seq_kbufs = plan.seq_kbufs;
+    q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
     {
         dim3 grid(static_cast<unsigned>((p.T + kFrontTokens - 1) / kFrontTokens), p.H);
-        if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(p);
+        if (q.x_vec16 && 2 * p.Dk * static_cast<int>(sizeof(Act)) <= 16 * kWarpSize)
+            gdn_qk_front_vec_kernel<Act><<<grid, kPrefillThreads, 0, s>>>(q);
+        else if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(p);
         else gdn_qk_front_kernel<Act, 16><<<grid, kPrefillThreads, 0, s>>>(p);
         gdn_rt::Error e = gdn_rt::get_last_error();
         if (e != gdn_rt::kSuccess) return e;
@@ -59,9 +64,6 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
         e = gdn_rt::get_last_error();
         if (e != gdn_rt::kSuccess) return e;
     }
-    GdnParams q = p;
-    q.seq_kbufs = plan.seq_kbufs;
-    q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
     return p.Dk == 128 ? launch_seq_dvs<Act, 128>(q, plan.dvs, s) : launch_seq_dvs<Act, 0>(q, plan.dvs, s);
 }
 

@@ -158,27 +158,38 @@ inline PrefillScratch prefill_scratch(int64_t T, int H, int HV, int Dk, bool exa
     return s;
 }
 
+// Estimated time of the sequential prefill with Dv slices of width `dvs`, in units of one
+// chunk step of a 16-wide CTA: waves of CTAs (pairs x Dv/dvs of them, `per_unit` resident per
+// compute unit) times the time of a chunk step at that width. Measured on an H100 (Qwen3-Next
+// shape, 2026-11-27): 16- and 32-wide CTAs run two per SM, 64- and 128-wide ones one; a step
+// takes 1.0 / 1.1 / ~1.35 / 1.95 units at 16 / 32 / 64 / 128 (8x the work for 2x the time at
+// 128: wider slices reload k̂, q̂, T and QKm less often).
+inline double dv_slice_cost(int dvs, int Dv, int64_t pairs, int units) {
+    const int per_unit = dvs <= 32 ? 2 : 1;
+    const double step = dvs == 128 ? 1.95 : dvs == 64 ? 1.35 : dvs == 32 ? 1.1 : 1.0;
+    const int64_t ctas = pairs * (Dv / dvs), slots = static_cast<int64_t>(per_unit) * units;
+    return static_cast<double>((ctas + slots - 1) / slots) * step;
+}
+
 // The Dv slice of the sequential prefill kernel, among 128, 64, 32, 16 those that divide Dv and
 // `fits` (shared memory): a requested one (`prefer`, a tuning override) if it is among them, else
-// 32 when (request, value head) pairs x Dv/32 give every compute unit two blocks, else 16, else
-// the narrowest that fits; 0 when none fits. Measured on an H100 (Qwen3-Next shape): 32-wide
-// slices at two CTAs per SM beat wider ones once there are enough of them; below that, 16-wide
-// slices keep every SM busy.
+// the one of least dv_slice_cost (the narrower on a tie: more CTAs hide more latency); 0 when none
+// fits. Many requests get wide slices (fewer reloads), few long ones narrow ones (every SM busy).
 template <class Fits>
 int pick_dv_slice(int Dv, int64_t pairs, int units, Fits fits, int prefer = 0) {
-    const int cands[4] = {128, 64, 32, 16};
-    int ok[4];
-    int n = 0;
-    for (int c : cands)
-        if (Dv % c == 0 && fits(c)) ok[n++] = c;
-    if (n == 0) return 0;
-    for (int i = 0; i < n; ++i)
-        if (ok[i] == prefer) return prefer;
-    for (int i = 0; i < n; ++i)
-        if (ok[i] == 32 && pairs * (Dv / 32) >= 2 * static_cast<int64_t>(units)) return 32;
-    for (int i = 0; i < n; ++i)
-        if (ok[i] == 16) return 16;
-    return ok[n - 1];
+    const int cands[4] = {16, 32, 64, 128};
+    int best = 0;
+    double best_cost = 0.0;
+    for (int c : cands) {
+        if (Dv % c != 0 || !fits(c)) continue;
+        if (c == prefer) return c;
+        const double cost = dv_slice_cost(c, Dv, pairs, units);
+        if (best == 0 || cost < best_cost) {
+            best = c;
+            best_cost = cost;
+        }
+    }
+    return best;
 }
 
 // State rows per warp of the decode kernel (CTAs of 8 warps own 8 * rpw rows): 8 when the

@@ -136,6 +136,91 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
 }
 
+// The same with 16-byte pieces, where x rows are 16-byte aligned (p.x_vec16) and 2 Dk channels
+// make at most 32 pieces: lane l owns the E channels [E l, E l + E) of q | k, one load and one
+// store per row instead of E of each; every row of the warp is loaded before the first is used.
+template <typename Act>
+__global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_vec_kernel(GdnParams p) {
+    using KQ = typename ScratchType<Act>::type;
+    constexpr int E = 16 / static_cast<int>(sizeof(Act));
+    static_assert(sizeof(KQ) == sizeof(Act), "a piece of q̂ | k̂ is 16 bytes too");
+    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    const int h = blockIdx.y;
+    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kFrontTokens + warp * kFrontRowsPerWarp;
+    if (t0 >= p.T) return;
+    int lo = 0, hi = p.B - 1;  // the request of row t0: the last r with cu[r] <= t0
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (p.cu[mid] <= t0) lo = mid; else hi = mid - 1;
+    }
+    int r = lo;
+    int64_t start = p.cu[r], end = p.cu[r + 1];
+    const Act* X = static_cast<const Act*>(p.x);
+    const Act* W = static_cast<const Act*>(p.conv_w);
+    const int Dk = p.Dk;
+    const bool active = lane * E < 2 * Dk, is_q = lane * E < Dk;
+    const int ch0 = is_q ? h * Dk + lane * E : p.H * Dk + h * Dk + (lane * E - Dk);
+    float w[E][4], win[E][3];
+#pragma unroll
+    for (int i = 0; i < E; ++i)
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {
+            const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
+            w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
+        }
+    uint4 xs[kFrontRowsPerWarp];
+#pragma unroll
+    for (int ii = 0; ii < kFrontRowsPerWarp; ++ii)
+        xs[ii] = (active && t0 + ii < p.T) ? *reinterpret_cast<const uint4*>(X + (t0 + ii) * p.x_stride + ch0)
+                                           : make_uint4(0u, 0u, 0u, 0u);
+    const float qnorm = rsqrtf(static_cast<float>(Dk));
+    bool window_ok = false;
+#pragma unroll
+    for (int ii = 0; ii < kFrontRowsPerWarp; ++ii) {
+        const int64_t t = t0 + ii;
+        if (t >= p.T) break;
+        while (t >= end) {  // next non-empty request
+            ++r;
+            start = end;
+            end = p.cu[r + 1];
+            window_ok = false;
+        }
+        const int64_t slot = p.slots[r];
+        if (end - start < 2 || slot == p.padding_slot) { window_ok = false; continue; }  // decode / padding
+        const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
+        if (!window_ok) {
+#pragma unroll
+            for (int i = 0; i < E; ++i)
+#pragma unroll
+                for (int m = 0; m < 3; ++m)
+                    win[i][m] = active ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch0 + i) : 0.f;
+            window_ok = true;
+        }
+        const Act* xe = reinterpret_cast<const Act*>(&xs[ii]);
+        float y[E];
+        float ss = 0.f;
+#pragma unroll
+        for (int i = 0; i < E; ++i) {
+            const float x = to_f32(xe[i]);
+            const float c = w[i][0] * win[i][0] + w[i][1] * win[i][1] + w[i][2] * win[i][2] + w[i][3] * x;
+            win[i][0] = win[i][1];
+            win[i][1] = win[i][2];
+            win[i][2] = x;
+            y[i] = silu_fast(c);
+            ss += y[i] * y[i];
+        }
+        const float sq = warp_sum(is_q ? ss : 0.f), sk = warp_sum(is_q ? 0.f : ss);  // inactive lanes add 0
+        const float scale = is_q ? rsqrtf(sq + 1e-6f) * qnorm : rsqrtf(sk + 1e-6f);
+        if (active) {
+            uint4 packed;
+            KQ* o = reinterpret_cast<KQ*>(&packed);
+#pragma unroll
+            for (int i = 0; i < E; ++i) o[i] = from_f32<KQ>(y[i] * scale);
+            *reinterpret_cast<uint4*>(static_cast<KQ*>(p.qk) + (t * p.H + h) * (2 * Dk) + lane * E) = packed;
+        }
+    }
+}
+
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
 // memory (row stride sld), zero rows past n; 16-byte pieces, cols * sizeof(T) a multiple of 16.
 template <typename T>
