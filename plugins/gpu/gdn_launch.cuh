@@ -48,7 +48,8 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
     {
         dim3 grid(static_cast<unsigned>((p.T + kFrontTokens - 1) / kFrontTokens), p.H);
         if (q.x_vec16 && 2 * p.Dk * static_cast<int>(sizeof(Act)) <= 16 * kWarpSize)
-            gdn_qk_front_vec_kernel<Act><<<grid, kPrefillThreads, 0, s>>>(q);
+            gdn_qk_front_vec_kernel<Act>
+                <<<dim3(static_cast<unsigned>((p.T + kFrontVecTokens - 1) / kFrontVecTokens), p.H), kPrefillThreads, 0, s>>>(q);
         else if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(p);
         else gdn_qk_front_kernel<Act, 16><<<grid, kPrefillThreads, 0, s>>>(p);
         gdn_rt::Error e = gdn_rt::get_last_error();

@@ -138,16 +138,33 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
 
 // The same with 16-byte pieces, where x rows are 16-byte aligned (p.x_vec16) and 2 Dk channels
 // make at most 32 pieces: lane l owns the E channels [E l, E l + E) of q | k, one load and one
-// store per row instead of E of each; every row of the warp is loaded before the first is used.
+// store per row instead of E of each. A warp owns kFrontVecRows rows and loads them, and the 3
+// rows before them (its first conv window), before anything else: its fixed costs (finding the
+// request, the taps) overlap those loads and are shared by more rows.
+constexpr int kFrontVecRows = 16;
+constexpr int kFrontVecTokens = kFrontVecRows * kPrefillWarps;
+
 template <typename Act>
-__global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_vec_kernel(GdnParams p) {
+__global__ void __launch_bounds__(kPrefillThreads, 1) gdn_qk_front_vec_kernel(GdnParams p) {
     using KQ = typename ScratchType<Act>::type;
     constexpr int E = 16 / static_cast<int>(sizeof(Act));
+    constexpr int R = kFrontVecRows;
     static_assert(sizeof(KQ) == sizeof(Act), "a piece of q̂ | k̂ is 16 bytes too");
     const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
     const int h = blockIdx.y;
-    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kFrontTokens + warp * kFrontRowsPerWarp;
+    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kFrontVecTokens + warp * R;
     if (t0 >= p.T) return;
+    const Act* X = static_cast<const Act*>(p.x);
+    const int Dk = p.Dk;
+    const bool active = lane * E < 2 * Dk, is_q = lane * E < Dk;
+    const int ch0 = is_q ? h * Dk + lane * E : p.H * Dk + h * Dk + (lane * E - Dk);
+    uint4 xs[R + 3];  // rows t0-3 .. t0+R-1
+#pragma unroll
+    for (int ii = 0; ii < R + 3; ++ii) {
+        const int64_t tt = t0 - 3 + ii;
+        xs[ii] = (active && tt >= 0 && tt < p.T) ? *reinterpret_cast<const uint4*>(X + tt * p.x_stride + ch0)
+                                                 : make_uint4(0u, 0u, 0u, 0u);
+    }
     int lo = 0, hi = p.B - 1;  // the request of row t0: the last r with cu[r] <= t0
     while (lo < hi) {
         const int mid = (lo + hi + 1) / 2;
@@ -155,11 +172,7 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_vec_kernel(GdnPa
     }
     int r = lo;
     int64_t start = p.cu[r], end = p.cu[r + 1];
-    const Act* X = static_cast<const Act*>(p.x);
     const Act* W = static_cast<const Act*>(p.conv_w);
-    const int Dk = p.Dk;
-    const bool active = lane * E < 2 * Dk, is_q = lane * E < Dk;
-    const int ch0 = is_q ? h * Dk + lane * E : p.H * Dk + h * Dk + (lane * E - Dk);
     float w[E][4], win[E][3];
 #pragma unroll
     for (int i = 0; i < E; ++i)
@@ -168,15 +181,10 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_vec_kernel(GdnPa
             const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
             w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
         }
-    uint4 xs[kFrontRowsPerWarp];
-#pragma unroll
-    for (int ii = 0; ii < kFrontRowsPerWarp; ++ii)
-        xs[ii] = (active && t0 + ii < p.T) ? *reinterpret_cast<const uint4*>(X + (t0 + ii) * p.x_stride + ch0)
-                                           : make_uint4(0u, 0u, 0u, 0u);
     const float qnorm = rsqrtf(static_cast<float>(Dk));
     bool window_ok = false;
 #pragma unroll
-    for (int ii = 0; ii < kFrontRowsPerWarp; ++ii) {
+    for (int ii = 0; ii < R; ++ii) {
         const int64_t t = t0 + ii;
         if (t >= p.T) break;
         while (t >= end) {  // next non-empty request
@@ -187,16 +195,25 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_vec_kernel(GdnPa
         }
         const int64_t slot = p.slots[r];
         if (end - start < 2 || slot == p.padding_slot) { window_ok = false; continue; }  // decode / padding
-        const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
         if (!window_ok) {
+            if (t - 3 >= start) {  // the window's rows are inside the request: loaded above
 #pragma unroll
-            for (int i = 0; i < E; ++i)
+                for (int m = 0; m < 3; ++m) {
+                    const Act* we = reinterpret_cast<const Act*>(&xs[ii + m]);
 #pragma unroll
-                for (int m = 0; m < 3; ++m)
-                    win[i][m] = active ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch0 + i) : 0.f;
+                    for (int i = 0; i < E; ++i) win[i][m] = to_f32(we[i]);
+                }
+            } else {  // the request starts within 3 rows: its conv state, guarded
+                const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
+#pragma unroll
+                for (int i = 0; i < E; ++i)
+#pragma unroll
+                    for (int m = 0; m < 3; ++m)
+                        win[i][m] = active ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch0 + i) : 0.f;
+            }
             window_ok = true;
         }
-        const Act* xe = reinterpret_cast<const Act*>(&xs[ii]);
+        const Act* xe = reinterpret_cast<const Act*>(&xs[ii + 3]);
         float y[E];
         float ss = 0.f;
 #pragma unroll
