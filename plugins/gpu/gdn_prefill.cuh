@@ -394,25 +394,34 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             for (int i = 0; i < 16; ++i) Ts[(b0 + i) * kLdC + b0 + j] = col[i];
     }
     __syncthreads();
-    // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time
+    // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time, a warp per block:
+    // P = A_i,[j,i) T_[j,i),j, then T_ij = -T_ii P, both on tensor cores in 3xTF32 (f32 accuracy).
     for (int d = 1; d < 4; ++d) {
-        const int nb = 4 - d;
-        for (int e = tid; e < nb * 256; e += kPrefillThreads) {
-            const int bj = e >> 8, bi = bj + d, rr = (e >> 4) & 15, cc = e & 15;
-            float s = 0.f;
-            for (int m = bj; m < bi; ++m)
+        const bool mine = warp < 4 - d;
+        const int bj = warp, bi = bj + d;
+        float* P = Pm + warp * 256;  // 16 x 16, row stride 16
+        float acc[1][2][4];
+        if (mine) {
+            zero_acc(acc);
+            warp_mma_tf32<1, 2, true>(
+                acc, [&](int m, int k) { return As[(16 * bi + m) * kLdC + 16 * bj + k]; },
+                [&](int k, int nn) { return Ts[(16 * bj + k) * kLdC + 16 * bj + nn]; }, 0, 16 * d);
 #pragma unroll
-                for (int x = 0; x < 16; ++x)
-                    s = fmaf(As[(16 * bi + rr) * kLdC + 16 * m + x], Ts[(16 * m + x) * kLdC + 16 * bj + cc], s);
-            Pm[bj * 256 + rr * 16 + cc] = s;
+            for (int j = 0; j < 2; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) P[acc_row(0, e, g) * 16 + acc_col(j, e, t)] = acc[0][j][e];
         }
         __syncthreads();
-        for (int e = tid; e < nb * 256; e += kPrefillThreads) {
-            const int bj = e >> 8, bi = bj + d, rr = (e >> 4) & 15, cc = e & 15;
-            float s = 0.f;
+        if (mine) {
+            zero_acc(acc);
+            warp_mma_tf32<1, 2, true>(
+                acc, [&](int m, int k) { return Ts[(16 * bi + m) * kLdC + 16 * bi + k]; },
+                [&](int k, int nn) { return P[k * 16 + nn]; }, 0, 16);
 #pragma unroll
-            for (int x = 0; x < 16; ++x) s = fmaf(Ts[(16 * bi + rr) * kLdC + 16 * bi + x], Pm[bj * 256 + x * 16 + cc], s);
-            Ts[(16 * bi + rr) * kLdC + 16 * bj + cc] = -s;
+            for (int j = 0; j < 2; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e)
+                    Ts[(16 * bi + acc_row(0, e, g)) * kLdC + 16 * bj + acc_col(j, e, t)] = -acc[0][j][e];
         }
         __syncthreads();
     }
