@@ -34,6 +34,7 @@ struct GdnParams {
     int nsplit;             // CTAs per (request, value head) along Dv
     int seq_kbufs;          // k̂ buffers of the sequential prefill kernel (LaunchPlan::seq_kbufs)
     int x_vec16;            // x and its row stride 16-byte aligned: rows copy in 16-byte pieces
+    int prep_heads;         // value heads per block of the prefill prep kernel (LaunchPlan::prep_heads)
 };
 
 __device__ __forceinline__ float silu(float c) { return c / (1.0f + expf(-c)); }

@@ -60,8 +60,10 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
         auto kernel = gdn_chunk_prep_kernel<Act>;
         gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
         if (e != gdn_rt::kSuccess) return e;
-        dim3 grid(static_cast<unsigned>(plan.nchunks), p.HV);
-        kernel<<<grid, kPrefillThreads, smem, s>>>(p);
+        GdnParams r = p;
+        r.prep_heads = plan.prep_heads;
+        dim3 grid(static_cast<unsigned>(plan.nchunks), p.HV / plan.prep_heads);
+        kernel<<<grid, kPrefillThreads, smem, s>>>(r);
         e = gdn_rt::get_last_error();
         if (e != gdn_rt::kSuccess) return e;
     }

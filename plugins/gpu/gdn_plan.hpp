@@ -31,6 +31,7 @@ struct LaunchPlan {
     bool extend = false;  // some request has length >= 2
     int dvs = 128;        // prefill Dv slice per CTA
     int seq_kbufs = 2;    // k̂ buffers of the sequential prefill (2 where shared memory allows)
+    int prep_heads = 1;   // value heads per block of the prefill prep kernel (prep_heads_per_block)
     int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
     int decode_rpw = 4;   // decode state rows per warp
     int extend_rpw = 0;   // 0: the chunked prefill; 1, 2, 4: the token-by-token extend kernel
@@ -190,6 +191,13 @@ int pick_dv_slice(int Dv, int64_t pairs, int units, Fits fits, int prefer = 0) {
         }
     }
     return best;
+}
+
+// Value heads per block of the prefill prep kernel: all gva heads of a key head (q̂ and k̂ are
+// loaded once for them) when chunks x key heads still give every compute unit four blocks, else 1
+// (more, shorter blocks for small batches).
+inline int prep_heads_per_block(int64_t nchunks, int H, int gva, int units) {
+    return nchunks * H >= 4 * static_cast<int64_t>(units) ? gva : 1;
 }
 
 // State rows per warp of the decode kernel (CTAs of 8 warps own 8 * rpw rows): 8 when the

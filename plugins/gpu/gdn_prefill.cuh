@@ -141,11 +141,11 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
 // store per row instead of E of each. A warp owns kFrontVecRows rows and loads them, and the 3
 // rows before them (its first conv window), before anything else: its fixed costs (finding the
 // request, the taps) overlap those loads and are shared by more rows.
-constexpr int kFrontVecRows = 16;
+constexpr int kFrontVecRows = 8;
 constexpr int kFrontVecTokens = kFrontVecRows * kPrefillWarps;
 
 template <typename Act>
-__global__ void __launch_bounds__(kPrefillThreads, 1) gdn_qk_front_vec_kernel(GdnParams p) {
+__global__ void __launch_bounds__(kPrefillThreads, 2) gdn_qk_front_vec_kernel(GdnParams p) {
     using KQ = typename ScratchType<Act>::type;
     constexpr int E = 16 / static_cast<int>(sizeof(Act));
     constexpr int R = kFrontVecRows;
@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 1) gdn_qk_front_vec_kernel(Gd
     int r = lo;
     int64_t start = p.cu[r], end = p.cu[r + 1];
     const Act* W = static_cast<const Act*>(p.conv_w);
-    float w[E][4], win[E][3];
+    float w[E][4];
 #pragma unroll
     for (int i = 0; i < E; ++i)
 #pragma unroll
@@ -182,7 +182,6 @@ __global__ void __launch_bounds__(kPrefillThreads, 1) gdn_qk_front_vec_kernel(Gd
             w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
         }
     const float qnorm = rsqrtf(static_cast<float>(Dk));
-    bool window_ok = false;
 #pragma unroll
     for (int ii = 0; ii < R; ++ii) {
         const int64_t t = t0 + ii;
@@ -191,38 +190,32 @@ __global__ void __launch_bounds__(kPrefillThreads, 1) gdn_qk_front_vec_kernel(Gd
             ++r;
             start = end;
             end = p.cu[r + 1];
-            window_ok = false;
         }
         const int64_t slot = p.slots[r];
-        if (end - start < 2 || slot == p.padding_slot) { window_ok = false; continue; }  // decode / padding
-        if (!window_ok) {
-            if (t - 3 >= start) {  // the window's rows are inside the request: loaded above
+        if (end - start < 2 || slot == p.padding_slot) continue;  // decode / padding
+        // conv inputs: rows t-3 .. t are xs[ii .. ii+3]; rows before the request come from the
+        // slot's conv state (only within 3 rows of a request start)
+        float in[4][E];
 #pragma unroll
-                for (int m = 0; m < 3; ++m) {
-                    const Act* we = reinterpret_cast<const Act*>(&xs[ii + m]);
+        for (int m = 0; m < 4; ++m) {
+            const Act* xe = reinterpret_cast<const Act*>(&xs[ii + m]);
 #pragma unroll
-                    for (int i = 0; i < E; ++i) win[i][m] = to_f32(we[i]);
-                }
-            } else {  // the request starts within 3 rows: its conv state, guarded
-                const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
-#pragma unroll
-                for (int i = 0; i < E; ++i)
-#pragma unroll
-                    for (int m = 0; m < 3; ++m)
-                        win[i][m] = active ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch0 + i) : 0.f;
-            }
-            window_ok = true;
+            for (int i = 0; i < E; ++i) in[m][i] = to_f32(xe[i]);
         }
-        const Act* xe = reinterpret_cast<const Act*>(&xs[ii + 3]);
+        if (t - 3 < start) {
+            const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
+#pragma unroll
+            for (int m = 0; m < 3; ++m)
+                if (t - 3 + m < start)
+#pragma unroll
+                    for (int i = 0; i < E; ++i)
+                        in[m][i] = active ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch0 + i) : 0.f;
+        }
         float y[E];
         float ss = 0.f;
 #pragma unroll
         for (int i = 0; i < E; ++i) {
-            const float x = to_f32(xe[i]);
-            const float c = w[i][0] * win[i][0] + w[i][1] * win[i][1] + w[i][2] * win[i][2] + w[i][3] * x;
-            win[i][0] = win[i][1];
-            win[i][1] = win[i][2];
-            win[i][2] = x;
+            const float c = w[i][0] * in[0][i] + w[i][1] * in[1][i] + w[i][2] * in[2][i] + w[i][3] * in[3][i];
             y[i] = silu_fast(c);
             ss += y[i] * y[i];
         }
@@ -305,131 +298,136 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     const int ldkq = L.ldkq;
     const int tid = threadIdx.x, warp = tid / kWarpSize, lane = tid % kWarpSize, g = lane >> 2, t = lane & 3;
 
+    // A block owns p.prep_heads value heads of one key head (1, or all p.gva of them: q̂ and k̂
+    // are then loaded once for the group).
     const ChunkDesc cd = p.chunks[blockIdx.x];
-    const int hv = blockIdx.y, h = hv / p.gva, n = cd.n;
+    const int hv0 = blockIdx.y * p.prep_heads, h = hv0 / p.gva, n = cd.n;
     const int64_t c0 = cd.c0;
     const KQ* src = static_cast<const KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk);
     load_tile_async<KQ>(Qs, ldkq, src, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
     load_tile_async<KQ>(Ks, ldkq, src + Dk, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
-    if (tid < C) {
-        const bool valid = tid < n;
-        const Act* xa = static_cast<const Act*>(p.a);
-        const Act* xb = static_cast<const Act*>(p.b);
-        gam[tid] = valid ? gate_g(to_f32(xa[(c0 + tid) * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]) : 0.0;
-        bet[tid] = valid ? gate_beta(to_f32(xb[(c0 + tid) * p.b_stride + hv])) : 0.f;
-    }
     for (int i = tid; i < C * C; i += kPrefillThreads) {
         const int rr = i / C, cc = i % C;
-        if (cc / 16 > rr / 16) Ts[rr * kLdC + cc] = 0.f;
+        if (cc / 16 > rr / 16) Ts[rr * kLdC + cc] = 0.f;  // never written below
     }
     cp_async_wait_all();
-    KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
-    KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
-    const int64_t gld = static_cast<int64_t>(p.HV) * C;
-    __syncthreads();
-    if (warp == 0) {  // chunk-local inclusive cumsum of g in double; rows past n carry g = 0
-        const double g0 = gam[2 * lane], g1 = gam[2 * lane + 1];
-        double s = g0 + g1;
-#pragma unroll
-        for (int o = 1; o < kWarpSize; o <<= 1) {
-            const double u = warp_up(s, o);
-            if (lane >= o) s += u;
+    for (int hv = hv0; hv < hv0 + p.prep_heads; ++hv) {
+        if (tid < C) {
+            const bool valid = tid < n;
+            const Act* xa = static_cast<const Act*>(p.a);
+            const Act* xb = static_cast<const Act*>(p.b);
+            gam[tid] = valid ? gate_g(to_f32(xa[(c0 + tid) * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]) : 0.0;
+            bet[tid] = valid ? gate_beta(to_f32(xb[(c0 + tid) * p.b_stride + hv])) : 0.f;
         }
-        const double G = warp_bcast(s, kWarpSize - 1);
-        const double e[2] = {s - g1, s};
-        gam[2 * lane] = e[0];
-        gam[2 * lane + 1] = e[1];
-#pragma unroll
-        for (int q = 0; q < 2; ++q) {
-            const int i = 2 * lane + q;
-            if (i < n)
-                p.gates[(c0 + i) * p.HV + hv] = make_float4(expf(static_cast<float>(e[q])), expf(static_cast<float>(G - e[q])),
-                                                            bet[i], 0.f);
-        }
-    }
-    __syncthreads();
-
-    // A and QKm on the 16x16 tiles at or below the diagonal
-    for (int tix = warp; tix < 20; tix += kPrefillWarps) {
-        const int mat = tix / 10;
-        int l = tix % 10, mi = 0;
-        while (l > mi) { l -= mi + 1; ++mi; }
-        const int ni = l;
-        float acc[1][2][4];
-        zero_acc(acc);
-        const KQ* Ap = (mat ? Qs : Ks) + mi * 16 * ldkq;
-        const KQ* Bp = Ks + ni * 16 * ldkq;
-        if constexpr (EXACT) {
-            warp_mma_tf32<1, 2, true>(
-                acc, [&](int m, int k) { return static_cast<float>(Ap[m * ldkq + k]); },
-                [&](int k, int nn) { return static_cast<float>(Bp[nn * ldkq + k]); }, 0, Dk);
-        } else {
-            warp_mma_f16_abt<1, 2>(acc, Ap, ldkq, Bp, ldkq, Dk);
-        }
-#pragma unroll
-        for (int j = 0; j < 2; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
-                const float E = expf(static_cast<float>(gam[row] - gam[col]));
-                if (mat == 0) As[row * kLdC + col] = row > col ? bet[row] * acc[0][j][e] * E : 0.f;
-                else if (row < n) Qg[row * gld + col] = static_cast<KQ>(row >= col ? acc[0][j][e] * E : 0.f);
+        KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
+        KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
+        const int64_t gld = static_cast<int64_t>(p.HV) * C;
+        __syncthreads();
+        if (warp == 0) {  // chunk-local inclusive cumsum of g in double; rows past n carry g = 0
+            const double g0 = gam[2 * lane], g1 = gam[2 * lane + 1];
+            double s = g0 + g1;
+    #pragma unroll
+            for (int o = 1; o < kWarpSize; o <<= 1) {
+                const double u = warp_up(s, o);
+                if (lane >= o) s += u;
             }
-    }
-    __syncthreads();
+            const double G = warp_bcast(s, kWarpSize - 1);
+            const double e[2] = {s - g1, s};
+            gam[2 * lane] = e[0];
+            gam[2 * lane + 1] = e[1];
+    #pragma unroll
+            for (int q = 0; q < 2; ++q) {
+                const int i = 2 * lane + q;
+                if (i < n)
+                    p.gates[(c0 + i) * p.HV + hv] = make_float4(expf(static_cast<float>(e[q])), expf(static_cast<float>(G - e[q])),
+                                                                bet[i], 0.f);
+            }
+        }
+        __syncthreads();
 
-    // T = (I + A)^-1: diagonal blocks by forward substitution (lane j owns column j) ...
-    if (warp < 4) {
-        const int j = lane & 15, b0 = warp * 16;
-        float col[16];
-#pragma unroll
-        for (int i = 0; i < 16; ++i) {
-            float s = i == j ? 1.f : 0.f;
-#pragma unroll
-            for (int m = 0; m < i; ++m) s -= As[(b0 + i) * kLdC + b0 + m] * col[m];
-            col[i] = s;
-        }
-        if (lane < 16)
-#pragma unroll
-            for (int i = 0; i < 16; ++i) Ts[(b0 + i) * kLdC + b0 + j] = col[i];
-    }
-    __syncthreads();
-    // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time, a warp per block:
-    // P = A_i,[j,i) T_[j,i),j, then T_ij = -T_ii P, both on tensor cores in 3xTF32 (f32 accuracy).
-    for (int d = 1; d < 4; ++d) {
-        const bool mine = warp < 4 - d;
-        const int bj = warp, bi = bj + d;
-        float* P = Pm + warp * 256;  // 16 x 16, row stride 16
-        float acc[1][2][4];
-        if (mine) {
+        // A and QKm on the 16x16 tiles at or below the diagonal
+        for (int tix = warp; tix < 20; tix += kPrefillWarps) {
+            const int mat = tix / 10;
+            int l = tix % 10, mi = 0;
+            while (l > mi) { l -= mi + 1; ++mi; }
+            const int ni = l;
+            float acc[1][2][4];
             zero_acc(acc);
-            warp_mma_tf32<1, 2, true>(
-                acc, [&](int m, int k) { return As[(16 * bi + m) * kLdC + 16 * bj + k]; },
-                [&](int k, int nn) { return Ts[(16 * bj + k) * kLdC + 16 * bj + nn]; }, 0, 16 * d);
-#pragma unroll
+            const KQ* Ap = (mat ? Qs : Ks) + mi * 16 * ldkq;
+            const KQ* Bp = Ks + ni * 16 * ldkq;
+            if constexpr (EXACT) {
+                warp_mma_tf32<1, 2, true>(
+                    acc, [&](int m, int k) { return static_cast<float>(Ap[m * ldkq + k]); },
+                    [&](int k, int nn) { return static_cast<float>(Bp[nn * ldkq + k]); }, 0, Dk);
+            } else {
+                warp_mma_f16_abt<1, 2>(acc, Ap, ldkq, Bp, ldkq, Dk);
+            }
+    #pragma unroll
             for (int j = 0; j < 2; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) P[acc_row(0, e, g) * 16 + acc_col(j, e, t)] = acc[0][j][e];
+    #pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
+                    const float E = expf(static_cast<float>(gam[row] - gam[col]));
+                    if (mat == 0) As[row * kLdC + col] = row > col ? bet[row] * acc[0][j][e] * E : 0.f;
+                    else if (row < n) Qg[row * gld + col] = static_cast<KQ>(row >= col ? acc[0][j][e] * E : 0.f);
+                }
         }
         __syncthreads();
-        if (mine) {
-            zero_acc(acc);
-            warp_mma_tf32<1, 2, true>(
-                acc, [&](int m, int k) { return Ts[(16 * bi + m) * kLdC + 16 * bi + k]; },
-                [&](int k, int nn) { return P[k * 16 + nn]; }, 0, 16);
-#pragma unroll
-            for (int j = 0; j < 2; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e)
-                    Ts[(16 * bi + acc_row(0, e, g)) * kLdC + 16 * bj + acc_col(j, e, t)] = -acc[0][j][e];
+
+        // T = (I + A)^-1: diagonal blocks by forward substitution (lane j owns column j) ...
+        if (warp < 4) {
+            const int j = lane & 15, b0 = warp * 16;
+            float col[16];
+    #pragma unroll
+            for (int i = 0; i < 16; ++i) {
+                float s = i == j ? 1.f : 0.f;
+    #pragma unroll
+                for (int m = 0; m < i; ++m) s -= As[(b0 + i) * kLdC + b0 + m] * col[m];
+                col[i] = s;
+            }
+            if (lane < 16)
+    #pragma unroll
+                for (int i = 0; i < 16; ++i) Ts[(b0 + i) * kLdC + b0 + j] = col[i];
         }
         __syncthreads();
-    }
-    // rows [0, n) of T (and the zero blocks of QKm above the diagonal), token-indexed
-    for (int i = tid; i < n * C; i += kPrefillThreads) {
-        const int row = i / C, col = i % C;
-        Tg[row * gld + col] = static_cast<KQ>(Ts[row * kLdC + col]);
-        if (col / 16 > row / 16) Qg[row * gld + col] = static_cast<KQ>(0.f);
+        // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time, a warp per block:
+        // P = A_i,[j,i) T_[j,i),j, then T_ij = -T_ii P, both on tensor cores in 3xTF32 (f32 accuracy).
+        for (int d = 1; d < 4; ++d) {
+            const bool mine = warp < 4 - d;
+            const int bj = warp, bi = bj + d;
+            float* P = Pm + warp * 256;  // 16 x 16, row stride 16
+            float acc[1][2][4];
+            if (mine) {
+                zero_acc(acc);
+                warp_mma_tf32<1, 2, true>(
+                    acc, [&](int m, int k) { return As[(16 * bi + m) * kLdC + 16 * bj + k]; },
+                    [&](int k, int nn) { return Ts[(16 * bj + k) * kLdC + 16 * bj + nn]; }, 0, 16 * d);
+    #pragma unroll
+                for (int j = 0; j < 2; ++j)
+    #pragma unroll
+                    for (int e = 0; e < 4; ++e) P[acc_row(0, e, g) * 16 + acc_col(j, e, t)] = acc[0][j][e];
+            }
+            __syncthreads();
+            if (mine) {
+                zero_acc(acc);
+                warp_mma_tf32<1, 2, true>(
+                    acc, [&](int m, int k) { return Ts[(16 * bi + m) * kLdC + 16 * bi + k]; },
+                    [&](int k, int nn) { return P[k * 16 + nn]; }, 0, 16);
+    #pragma unroll
+                for (int j = 0; j < 2; ++j)
+    #pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        Ts[(16 * bi + acc_row(0, e, g)) * kLdC + 16 * bj + acc_col(j, e, t)] = -acc[0][j][e];
+            }
+            __syncthreads();
+        }
+        // rows [0, n) of T (and the zero blocks of QKm above the diagonal), token-indexed
+        for (int i = tid; i < n * C; i += kPrefillThreads) {
+            const int row = i / C, col = i % C;
+            Tg[row * gld + col] = static_cast<KQ>(Ts[row * kLdC + col]);
+            if (col / 16 > row / 16) Qg[row * gld + col] = static_cast<KQ>(0.f);
+        }
+        __syncthreads();  // the next value head reuses gam, bet, As and Ts
     }
 }
 

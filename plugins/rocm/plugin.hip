@@ -503,6 +503,7 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
             plan.seq_kbufs = gdn_rocm::seq_smem_bytes(Dk, plan.dvs, exact, 2) <= static_cast<size_t>(s->smem_limit) ? 2 : 1;
             gdn_gpu::build_chunks(a, s->chunks);
             plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
+            plan.prep_heads = gdn_gpu::prep_heads_per_block(plan.nchunks, H, HV / H, s->cu_count);
         }
     }
     plan.decode_rpw = gdn_gpu::decode_rows_per_warp(B, HV, Dv, s->cu_count);

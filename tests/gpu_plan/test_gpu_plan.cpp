@@ -272,3 +272,17 @@ TEST_CASE("the extend-kernel switch reads chunked and recurrent, anything else i
     CHECK(prefill_kernel_from("chunked") == PrefillKernel::chunked);
     CHECK(prefill_kernel_from("Recurrent") == PrefillKernel::automatic);
 }
+
+TEST_CASE("the prep kernel groups a key head's value heads only where blocks stay plentiful") {
+    std::mt19937_64 rng(seed_for("prep heads"));
+    for (int trial = 0; trial < 500; ++trial) {
+        const int H = 1 + int(rng() % 32), gva = 1 + int(rng() % 8), units = 1 + int(rng() % 200);
+        const int64_t nchunks = 1 + int64_t(rng() % 4096);
+        const int k = prep_heads_per_block(nchunks, H, gva, units);
+        INFO("nchunks=" << nchunks << " H=" << H << " gva=" << gva << " units=" << units);
+        REQUIRE((k == 1 || k == gva));  // a block never spans two key heads
+        CHECK((H * gva) % k == 0);
+        if (k > 1) CHECK(nchunks * H >= 4 * int64_t(units));
+        else if (gva > 1) CHECK(nchunks * H < 4 * int64_t(units));
+    }
+}
