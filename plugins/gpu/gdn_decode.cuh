@@ -14,11 +14,14 @@ constexpr int kDecodeWarps = kDecodeThreads / kWarpSize;
 
 // NV4: float4 pieces of a state row per lane (1 for Dk <= 128, 2 for Dk <= 256).
 // RPW: state rows per warp (rows per CTA = 8 * RPW).
-// Four resident blocks per SM (registers capped at 64): more state loads in flight; measured on an
-// H100 (Qwen3-Next shape, 8 rows per warp) 82 / 89 / 91% of the state floor at 64 / 256 / 1024
-// requests against 80 / 86 / 87% with the compiler's choice (80 registers, three blocks).
+// Four resident blocks per SM for Dk <= 128 (registers capped at 64): more state loads in flight;
+// measured on an H100 (Qwen3-Next shape, 8 rows per warp) 82 / 89 / 91% of the state floor at
+// 64 / 256 / 1024 requests against 80 / 86 / 87% with the compiler's choice (80 registers, three
+// blocks). Wider rows (NV4 = 2) hold twice the state in registers: two blocks.
+template <int NV4> struct DecodeOccupancy { static constexpr int value = NV4 == 1 ? 4 : 2; };
+
 template <typename Act, int NV4, int RPW>
-__global__ void __launch_bounds__(kDecodeThreads, 4) gdn_decode_kernel(GdnParams p) {
+__global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) gdn_decode_kernel(GdnParams p) {
     constexpr int kRows = kDecodeWarps * RPW;
     __shared__ float s_qk[2 * 256];
     __shared__ float s_v[kRows];

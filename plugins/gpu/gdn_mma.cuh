@@ -159,11 +159,13 @@ __device__ __forceinline__ void mma_frags(float (&acc)[MT][NT][4], const uint32_
 }
 
 // acc[MT][NT] += Σ_k A(m, k) B(k, n) over k in [kbeg, kend), kend - kbeg a multiple of 8, with
-// paired-k operand functors (above). EXACT: 3xTF32.
+// paired-k operand functors (above). EXACT: 3xTF32. Four steps unrolled: loads of later steps in
+// flight during the products of earlier ones (the sequential prefill: 3 to 7% faster than two on
+// an H100).
 template <int MT, int NT, bool EXACT, class FA, class FB>
 __device__ __forceinline__ void warp_mma_tf32_pk(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
     const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
-#pragma unroll 2
+#pragma unroll 4
     for (int k0 = kbeg; k0 < kend; k0 += 8) {
         uint32_t ah[MT][4], al[MT][4], bh[NT][2], bl[NT][2];
         a_frag_pk<MT, EXACT>(ah, al, fa, k0 + 2 * t, g);
@@ -177,7 +179,7 @@ template <int MT, int NT, bool EXACT, class FA1, class FA2, class FB>
 __device__ __forceinline__ void warp_mma_tf32_dual_pk(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const FA1& fa1,
                                                       const FA2& fa2, const FB& fb, int kbeg, int kend) {
     const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
-#pragma unroll 2
+#pragma unroll 4
     for (int k0 = kbeg; k0 < kend; k0 += 8) {
         uint32_t bh[NT][2], bl[NT][2];
         b_frag_pk<NT, EXACT>(bh, bl, fb, k0 + 2 * t, g);
