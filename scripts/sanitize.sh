@@ -73,20 +73,7 @@ for san in ${SANITIZERS:-asan tsan}; do
       GDN_PLUGIN_NODELETE=1 TSAN_OPTIONS="$opts:suppressions=$root/tests/sanitizers/tsan.supp:print_suppressions=0" \
         run_tests build-tsan "${TESTS_TSAN_WORKERS:-concurrency/|registry/.*thread|$with_workers}"
       ;;
-    compute-memcheck|compute-racecheck)
-      # The hook for GPU backends (not in the default list; written without a GPU to try it
-      # on): the backend suite of an existing build (BUILD_DIR, default build) on GDN_TEST_BACKEND
-      # (default cuda) under NVIDIA's compute-sanitizer. Exit code 77 of test_backend (no
-      # device) is a skip.
-      tool=${san#compute-}
-      if ! command -v compute-sanitizer >/dev/null; then echo "sanitize: $san: no compute-sanitizer, skipped"; continue; fi
-      rc=0
-      GDN_TEST_BACKEND=${GDN_TEST_BACKEND:-cuda} compute-sanitizer --tool "$tool" --error-exitcode 1 \
-        "${BUILD_DIR:-build}/bin/test_backend" || rc=$?
-      if [ "$rc" -eq 77 ]; then echo "sanitize: $san: no device, skipped"; continue; fi
-      [ "$rc" -eq 0 ] || exit "$rc"
-      ;;
-    *) echo "sanitize: unknown sanitizer '$san' (asan, tsan, compute-memcheck, compute-racecheck)" >&2; exit 2 ;;
+    *) echo "sanitize: unknown sanitizer '$san' (asan, tsan; the GPU sanitizers run in scripts/gpu-check.sh)" >&2; exit 2 ;;
   esac
   echo "sanitize: $san passed in $((SECONDS - start)) s"
 done

@@ -2,13 +2,15 @@
 // chunks of a request but split along Dv.
 //
 //   1. gdn_qk_front_kernel  (token, key head): causal conv + SiLU + L2 norm of q and k
-//                           -> scratch q̂ | k̂ (f16; f32 for f32 activations)
-//   2. gdn_chunk_prep_kernel (chunk, value head): gates, γ (chunk-local cumulative log decay, in
-//                           double), A = strict_lower(β K Kᵀ ⊙ exp(γ_r - γ_s)), T = (I + A)^-1
-//                           (16x16 diagonal blocks by forward substitution, then block rows, f32),
+//      (_vec_: 16-byte pieces)  -> scratch q̂ | k̂ (f16; f32 for f32 activations)
+//   2. gdn_chunk_prep_kernel (chunk, key head's value heads): gates, γ (chunk-local cumulative log
+//                           decay, in double), A = strict_lower(β K Kᵀ ⊙ exp(γ_r - γ_s)),
+//                           T = (I + A)^-1 (16x16 diagonal blocks by forward substitution, then
+//                           the blocks below on tensor cores, f32 accuracy),
 //                           QKm = lower(Q Kᵀ ⊙ exp(γ_r - γ_s)) -> scratch, token-indexed
 //   3. gdn_chunk_seq_kernel (request, value head, Dv slice): conv + SiLU of its v channels, then
-//                           per chunk, with its slice of S (DVS x Dk, f32) in shared memory:
+//                           per chunk, with its slice of S (DVS x Dk, f32) in shared memory and
+//                           the next chunk's inputs in flight (see the section):
 //        Y = diag(β) (V - diag(exp γ) K S0ᵀ)       (so Δ = T Y = U - W S0ᵀ, no W needed)
 //        Δ = T Y
 //        O = diag(exp γ) Q S0ᵀ + QKm Δ
