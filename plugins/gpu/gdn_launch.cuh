@@ -42,16 +42,17 @@ gdn_rt::Error launch_seq_dvs(const GdnParams& p, int dvs, gdn_rt::Stream s) {
 template <typename Act>
 gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt::Stream s) {
     constexpr bool exact = std::is_same<Act, float>::value;
-    GdnParams q = p;
+    GdnParams q = p;  // with the plan's per-launch settings
     q.seq_kbufs = plan.seq_kbufs;
+    q.prep_heads = plan.prep_heads;
     q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
     {
         dim3 grid(static_cast<unsigned>((p.T + kFrontTokens - 1) / kFrontTokens), p.H);
         if (q.x_vec16 && 2 * p.Dk * static_cast<int>(sizeof(Act)) <= 16 * kWarpSize)
             gdn_qk_front_vec_kernel<Act>
                 <<<dim3(static_cast<unsigned>((p.T + kFrontVecTokens - 1) / kFrontVecTokens), p.H), kPrefillThreads, 0, s>>>(q);
-        else if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(p);
-        else gdn_qk_front_kernel<Act, 16><<<grid, kPrefillThreads, 0, s>>>(p);
+        else if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(q);
+        else gdn_qk_front_kernel<Act, 16><<<grid, kPrefillThreads, 0, s>>>(q);
         gdn_rt::Error e = gdn_rt::get_last_error();
         if (e != gdn_rt::kSuccess) return e;
     }
@@ -60,10 +61,8 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
         auto kernel = gdn_chunk_prep_kernel<Act>;
         gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
         if (e != gdn_rt::kSuccess) return e;
-        GdnParams r = p;
-        r.prep_heads = plan.prep_heads;
         dim3 grid(static_cast<unsigned>(plan.nchunks), p.HV / plan.prep_heads);
-        kernel<<<grid, kPrefillThreads, smem, s>>>(r);
+        kernel<<<grid, kPrefillThreads, smem, s>>>(q);
         e = gdn_rt::get_last_error();
         if (e != gdn_rt::kSuccess) return e;
     }

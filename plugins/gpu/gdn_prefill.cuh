@@ -448,7 +448,8 @@ struct SeqSmem {
     size_t off_k, off_q, off_t, off_qk, off_s, off_v, off_d, off_raw, off_g, off_w, total;
 };
 // kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
-// shared memory: the copy waits for P4). act_bytes: size of an activation (the raw v inputs).
+// shared memory: the copy waits for P4). The raw v inputs are activations: f32 when exact, else
+// 16-bit.
 __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs) {
     SeqSmem L{};
     const int es = exact ? 4 : 2;
