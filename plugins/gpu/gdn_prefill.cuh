@@ -453,8 +453,9 @@ struct SeqSmem {
 __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs) {
     SeqSmem L{};
     const int es = exact ? 4 : 2;
-    // Row strides for conflict-free paired fragment loads: 4 (mod 32) words for 32-bit pairs of
-    // f16, 8 (mod 32) words for 64-bit pairs of f32 (both: Dk + 8, 64 + 8 elements).
+    // Row strides of Dk + 8 and 64 + 8 elements: 4 (mod 32) words for the 32-bit pairs of f16
+    // rows, 8 (mod 32) for the 64-bit pairs of f32 rows, so that paired fragment loads are free of
+    // bank conflicts (exactly so for Dk a multiple of 64; other Dk pay a few).
     L.ldkq = Dk + 8;
     L.ldc = kChunk + 8;
     L.lds = Dk + 8;
