@@ -328,7 +328,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         if (warp == 0) {  // chunk-local inclusive cumsum of g in double; rows past n carry g = 0
             const double g0 = gam[2 * lane], g1 = gam[2 * lane + 1];
             double s = g0 + g1;
-    #pragma unroll
+#pragma unroll
             for (int o = 1; o < kWarpSize; o <<= 1) {
                 const double u = warp_up(s, o);
                 if (lane >= o) s += u;
@@ -337,7 +337,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             const double e[2] = {s - g1, s};
             gam[2 * lane] = e[0];
             gam[2 * lane + 1] = e[1];
-    #pragma unroll
+#pragma unroll
             for (int q = 0; q < 2; ++q) {
                 const int i = 2 * lane + q;
                 if (i < n)
@@ -364,9 +364,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             } else {
                 warp_mma_f16_abt<1, 2>(acc, Ap, ldkq, Bp, ldkq, Dk);
             }
-    #pragma unroll
+#pragma unroll
             for (int j = 0; j < 2; ++j)
-    #pragma unroll
+#pragma unroll
                 for (int e = 0; e < 4; ++e) {
                     const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
                     const float E = expf(static_cast<float>(gam[row] - gam[col]));
@@ -380,15 +380,15 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         if (warp < 4) {
             const int j = lane & 15, b0 = warp * 16;
             float col[16];
-    #pragma unroll
+#pragma unroll
             for (int i = 0; i < 16; ++i) {
                 float s = i == j ? 1.f : 0.f;
-    #pragma unroll
+#pragma unroll
                 for (int m = 0; m < i; ++m) s -= As[(b0 + i) * kLdC + b0 + m] * col[m];
                 col[i] = s;
             }
             if (lane < 16)
-    #pragma unroll
+#pragma unroll
                 for (int i = 0; i < 16; ++i) Ts[(b0 + i) * kLdC + b0 + j] = col[i];
         }
         __syncthreads();
@@ -404,9 +404,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                 warp_mma_tf32<1, 2, true>(
                     acc, [&](int m, int k) { return As[(16 * bi + m) * kLdC + 16 * bj + k]; },
                     [&](int k, int nn) { return Ts[(16 * bj + k) * kLdC + 16 * bj + nn]; }, 0, 16 * d);
-    #pragma unroll
+#pragma unroll
                 for (int j = 0; j < 2; ++j)
-    #pragma unroll
+#pragma unroll
                     for (int e = 0; e < 4; ++e) P[acc_row(0, e, g) * 16 + acc_col(j, e, t)] = acc[0][j][e];
             }
             __syncthreads();
@@ -415,9 +415,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                 warp_mma_tf32<1, 2, true>(
                     acc, [&](int m, int k) { return Ts[(16 * bi + m) * kLdC + 16 * bi + k]; },
                     [&](int k, int nn) { return P[k * 16 + nn]; }, 0, 16);
-    #pragma unroll
+#pragma unroll
                 for (int j = 0; j < 2; ++j)
-    #pragma unroll
+#pragma unroll
                     for (int e = 0; e < 4; ++e)
                         Ts[(16 * bi + acc_row(0, e, g)) * kLdC + 16 * bj + acc_col(j, e, t)] = -acc[0][j][e];
             }
