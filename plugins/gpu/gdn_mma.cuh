@@ -21,6 +21,22 @@ __device__ __forceinline__ void tf32_split(float x, uint32_t& hi, uint32_t& lo) 
     }
 }
 
+// acc[i][j] += the products of A fragments (ah, al) and B fragments (bh, bl); EXACT: 3xTF32.
+template <int MT, int NT, bool EXACT>
+__device__ __forceinline__ void mma_frags(float (&acc)[MT][NT][4], const uint32_t (&ah)[MT][4], const uint32_t (&al)[MT][4],
+                                          const uint32_t (&bh)[NT][2], const uint32_t (&bl)[NT][2]) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            if (EXACT) {
+                mma_tf32_16x8x8(acc[i][j], al[i], bh[j]);
+                mma_tf32_16x8x8(acc[i][j], ah[i], bl[j]);
+            }
+            mma_tf32_16x8x8(acc[i][j], ah[i], bh[j]);
+        }
+}
+
 // acc[MT][NT] (a (16 MT) x (8 NT) warp tile) += Σ_k fa(m, k) fb(k, n) over k in [kbeg, kend),
 // kend - kbeg a multiple of 8. EXACT: 3xTF32.
 template <int MT, int NT, bool EXACT, class FA, class FB>
@@ -46,63 +62,7 @@ __device__ __forceinline__ void warp_mma_tf32(float (&acc)[MT][NT][4], const FA&
                 tf32_split<EXACT>(w[e], bh[j][e], bl[j][e]);
             }
         }
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j) {
-                if (EXACT) {
-                    mma_tf32_16x8x8(acc[i][j], al[i], bh[j]);
-                    mma_tf32_16x8x8(acc[i][j], ah[i], bl[j]);
-                }
-                mma_tf32_16x8x8(acc[i][j], ah[i], bh[j]);
-            }
-    }
-}
-
-// Two products sharing the B operand: acc1 += fa1·fb, acc2 += fa2·fb.
-template <int MT, int NT, bool EXACT, class FA1, class FA2, class FB>
-__device__ __forceinline__ void warp_mma_tf32_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const FA1& fa1,
-                                                   const FA2& fa2, const FB& fb, int kbeg, int kend) {
-    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
-#pragma unroll 2
-    for (int k0 = kbeg; k0 < kend; k0 += 8) {
-        uint32_t bh[NT][2], bl[NT][2];
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            const float w[2] = {fb(k0 + t, 8 * j + g), fb(k0 + t + 4, 8 * j + g)};
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                tf32_split<EXACT>(w[e], bh[j][e], bl[j][e]);
-            }
-        }
-#pragma unroll
-        for (int i = 0; i < MT; ++i) {
-#pragma unroll
-            for (int which = 0; which < 2; ++which) {
-                float v[4];
-                if (which == 0) {
-                    v[0] = fa1(16 * i + g, k0 + t); v[1] = fa1(16 * i + g + 8, k0 + t);
-                    v[2] = fa1(16 * i + g, k0 + t + 4); v[3] = fa1(16 * i + g + 8, k0 + t + 4);
-                } else {
-                    v[0] = fa2(16 * i + g, k0 + t); v[1] = fa2(16 * i + g + 8, k0 + t);
-                    v[2] = fa2(16 * i + g, k0 + t + 4); v[3] = fa2(16 * i + g + 8, k0 + t + 4);
-                }
-                uint32_t ah[4], al[4];
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    tf32_split<EXACT>(v[e], ah[e], al[e]);
-                }
-#pragma unroll
-                for (int j = 0; j < NT; ++j) {
-                    float (&acc)[4] = which == 0 ? acc1[i][j] : acc2[i][j];
-                    if (EXACT) {
-                        mma_tf32_16x8x8(acc, al, bh[j]);
-                        mma_tf32_16x8x8(acc, ah, bl[j]);
-                    }
-                    mma_tf32_16x8x8(acc, ah, bh[j]);
-                }
-            }
-        }
+        mma_frags<MT, NT, EXACT>(acc, ah, al, bh, bl);
     }
 }
 
@@ -141,21 +101,6 @@ __device__ __forceinline__ void b_frag_pk(uint32_t (&bh)[NT][2], uint32_t (&bl)[
         tf32_split<EXACT>(w.x, bh[j][0], bl[j][0]);
         tf32_split<EXACT>(w.y, bh[j][1], bl[j][1]);
     }
-}
-
-template <int MT, int NT, bool EXACT>
-__device__ __forceinline__ void mma_frags(float (&acc)[MT][NT][4], const uint32_t (&ah)[MT][4], const uint32_t (&al)[MT][4],
-                                          const uint32_t (&bh)[NT][2], const uint32_t (&bl)[NT][2]) {
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            if (EXACT) {
-                mma_tf32_16x8x8(acc[i][j], al[i], bh[j]);
-                mma_tf32_16x8x8(acc[i][j], ah[i], bl[j]);
-            }
-            mma_tf32_16x8x8(acc[i][j], ah[i], bh[j]);
-        }
 }
 
 // acc[MT][NT] += Σ_k A(m, k) B(k, n) over k in [kbeg, kend), kend - kbeg a multiple of 8, with

@@ -163,8 +163,8 @@ inline PrefillScratch prefill_scratch(int64_t T, int H, int HV, int Dk, bool exa
 // chunk step of a 16-wide CTA: waves of CTAs (pairs x Dv/dvs of them, `per_unit` resident per
 // compute unit) times the time of a chunk step at that width. Measured on an H100 (Qwen3-Next
 // shape, 2026-11-27): 16- and 32-wide CTAs run two per SM, 64- and 128-wide ones one; a step
-// takes 1.0 / 1.1 / ~1.35 / 1.95 units at 16 / 32 / 64 / 128 (8x the work for 2x the time at
-// 128: wider slices reload k̂, q̂, T and QKm less often).
+// takes 1.0 / 1.1 / 1.95 units at 16 / 32 / 128 (8x the work for 2x the time at 128: wider
+// slices reload k̂, q̂, T and QKm less often); 1.35 at 64 is an estimate between them.
 inline double dv_slice_cost(int dvs, int Dv, int64_t pairs, int units) {
     const int per_unit = dvs <= 32 ? 2 : 1;
     const double step = dvs == 128 ? 1.95 : dvs == 64 ? 1.35 : dvs == 32 ? 1.1 : 1.0;

@@ -51,6 +51,16 @@ constexpr int kFrontRowsPerWarp = kFrontTokens / kPrefillWarps;
 
 __device__ __forceinline__ float silu_fast(float c) { return __fdividef(c, 1.0f + __expf(-c)); }
 
+// The request of token row t: the last r with cu[r] <= t (binary search over cu).
+__device__ __forceinline__ int request_of_row(const GdnParams& p, int64_t t) {
+    int lo = 0, hi = p.B - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (p.cu[mid] <= t) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
 template <typename Act, int QKPL>
 __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams p) {
     using KQ = typename ScratchType<Act>::type;
@@ -58,12 +68,7 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     const int h = blockIdx.y;
     const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kFrontTokens + warp * kFrontRowsPerWarp;
     if (t0 >= p.T) return;
-    int lo = 0, hi = p.B - 1;  // the request of row t0: the last r with cu[r] <= t0
-    while (lo < hi) {
-        const int mid = (lo + hi + 1) / 2;
-        if (p.cu[mid] <= t0) lo = mid; else hi = mid - 1;
-    }
-    int r = lo;
+    int r = request_of_row(p, t0);
     int64_t start = p.cu[r], end = p.cu[r + 1];
     const Act* X = static_cast<const Act*>(p.x);
     const Act* W = static_cast<const Act*>(p.conv_w);
@@ -167,12 +172,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) gdn_qk_front_vec_kernel(Gd
         xs[ii] = (active && tt >= 0 && tt < p.T) ? *reinterpret_cast<const uint4*>(X + tt * p.x_stride + ch0)
                                                  : make_uint4(0u, 0u, 0u, 0u);
     }
-    int lo = 0, hi = p.B - 1;  // the request of row t0: the last r with cu[r] <= t0
-    while (lo < hi) {
-        const int mid = (lo + hi + 1) / 2;
-        if (p.cu[mid] <= t0) lo = mid; else hi = mid - 1;
-    }
-    int r = lo;
+    int r = request_of_row(p, t0);
     int64_t start = p.cu[r], end = p.cu[r + 1];
     const Act* W = static_cast<const Act*>(p.conv_w);
     float w[E][4];
