@@ -37,6 +37,13 @@ struct GdnParams {
     int prep_heads;         // value heads per block of the prefill prep kernel (LaunchPlan::prep_heads)
 };
 
+// Two adjacent activations in one store; p must be aligned to 2 * sizeof(Act).
+template <typename Act>
+__device__ __forceinline__ void store_pair(Act* p, float a, float b) {
+    struct alignas(2 * sizeof(Act)) Pair { Act x, y; };
+    *reinterpret_cast<Pair*>(p) = Pair{from_f32<Act>(a), from_f32<Act>(b)};
+}
+
 __device__ __forceinline__ float silu(float c) { return c / (1.0f + expf(-c)); }
 
 __device__ __forceinline__ float softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
@@ -90,14 +97,17 @@ __device__ __forceinline__ void write_conv_state(const GdnParams& p, Act* cs_slo
 }
 
 // Each key head's q/k conv-state channels are read by every CTA of its (request, key head)
-// group; the last CTA of the group to finish reading writes them. Called by all threads of the
-// CTA after the CTA's last read of the old conv state. Returns true in the last CTA.
-__device__ __forceinline__ bool last_arrival(int* counter, int group_size, int* smem_flag) {
-    __syncthreads();
+// group; the last CTA of the group to finish reading writes them. In two steps, so that the
+// counter's round trip can overlap the CTA's work: `arrive` (thread 0's atomic, issued by every
+// thread after a barrier that follows the CTA's last read of the old conv state; returns the
+// previous count in thread 0) and `arrived_last` (all threads; true in the group's last CTA).
+__device__ __forceinline__ int arrive(int* counter) {
+    // The CTA's reads of the old state have returned (their values are in use); the writes of
+    // the last arrival come after it has seen every other CTA's increment.
+    return threadIdx.x == 0 ? atomic_add(counter, 1) : 0;
+}
+__device__ __forceinline__ bool arrived_last(int prev, int* counter, int group_size, int* smem_flag) {
     if (threadIdx.x == 0) {
-        // The CTA's reads of the old state have returned (their values are in use); the writes
-        // of the last arrival come after it has seen every other CTA's increment.
-        const int prev = atomic_add(counter, 1);
         const bool last = prev == group_size - 1;
         if (last) {
             fence_device();
@@ -107,6 +117,11 @@ __device__ __forceinline__ bool last_arrival(int* counter, int group_size, int* 
     }
     __syncthreads();
     return *smem_flag != 0;
+}
+// Both steps at once, after the CTA's last read of the old conv state.
+__device__ __forceinline__ bool last_arrival(int* counter, int group_size, int* smem_flag) {
+    __syncthreads();
+    return arrived_last(arrive(counter), counter, group_size, smem_flag);
 }
 
 // The recurrent-state rows a warp owns in the token-by-token kernels (decode, recurrent extend):

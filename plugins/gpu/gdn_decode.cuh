@@ -74,7 +74,9 @@ __global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) g
         s_gate[0] = gate_g(to_f32(a[start * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]);
         s_gate[1] = gate_beta(to_f32(b[start * p.b_stride + hv]));
     }
-    __syncthreads();
+    __syncthreads();  // every read of the old conv state has returned
+    int* counter = p.counters + static_cast<int64_t>(r) * p.H + h;
+    const int arrived_before = arrive(counter);  // its round trip overlaps the state update
 
     float tq = 0.f, tk = 0.f;
 #pragma unroll
@@ -129,10 +131,10 @@ __global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) g
         }
         if (lane == 0) out[v0 + row] = from_f32<Act>(fmaf(decay, dq, u * kq));
     }
-    // Conv state last, so that the group counter's round trip comes after the state traffic is
-    // issued: the v channels are this CTA's own; the q/k channels go to the group's last CTA.
-    // (Every read of the old conv state happened before the barrier above.)
-    const bool last = last_arrival(p.counters + static_cast<int64_t>(r) * p.H + h, p.gva * p.nsplit, &s_flag);
+    // Conv state last: the v channels are this CTA's own; the q/k channels go to the group's last
+    // CTA. The counter was incremented right after the first barrier, not here: waiting for its
+    // round trip at the end kept each CTA resident ~1 us longer with no state loads in flight.
+    const bool last = arrived_last(arrived_before, counter, p.gva * p.nsplit, &s_flag);
     for (int c = threadIdx.x; c < kRows; c += kDecodeThreads) write_conv_state<Act>(p, cs, start, start + 1, vch + c);
     if (last)
         for (int c = threadIdx.x; c < 2 * Dk; c += kDecodeThreads)

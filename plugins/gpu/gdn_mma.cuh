@@ -103,42 +103,129 @@ __device__ __forceinline__ void b_frag_pk(uint32_t (&bh)[NT][2], uint32_t (&bl)[
     }
 }
 
-// acc[MT][NT] += Σ_k A(m, k) B(k, n) over k in [kbeg, kend), kend - kbeg a multiple of 8, with
-// paired-k operand functors (above). EXACT: 3xTF32. Four steps unrolled: loads of later steps in
+// ---- fragment loaders ------------------------------------------------------------------------------
+// The products below take loaders: la(ah, al, k0) fills the A fragments of the warp tile for the
+// step [k0, k0 + 8), lb(bh, bl, k0) the B fragments, both in the paired-k order above. Loaders
+// for the layouts the kernels use:
+//   PairA / PairB   element-pair functors fa(m, k) / fb(k, n) (any element type, any layout)
+//   RowsA           A stored [m][k], f16, from the tile's first row: ldmatrix (four 8x8 pieces in
+//                   one instruction instead of four 32-bit loads per lane)
+//   RowsBT          B stored [k][n], f16 (k-major rows, i.e. Bᵀ row-major): ldmatrix.trans gives
+//                   the (k = 2t, 2t + 1; n = g) pair of a lane directly (two 16-bit loads before)
+// f16 values are exact in tf32, so the f16 loaders leave the low parts zero.
+template <int MT, bool EXACT, class FA> struct PairA {
+    FA fa;
+    __device__ __forceinline__ void operator()(uint32_t (&ah)[MT][4], uint32_t (&al)[MT][4], int k0) const {
+        const int lane = threadIdx.x % kWarpSize;
+        a_frag_pk<MT, EXACT>(ah, al, fa, k0 + 2 * (lane & 3), lane >> 2);
+    }
+};
+template <int NT, bool EXACT, class FB> struct PairB {
+    FB fb;
+    __device__ __forceinline__ void operator()(uint32_t (&bh)[NT][2], uint32_t (&bl)[NT][2], int k0) const {
+        const int lane = threadIdx.x % kWarpSize;
+        b_frag_pk<NT, EXACT>(bh, bl, fb, k0 + 2 * (lane & 3), lane >> 2);
+    }
+};
+template <int MT, bool EXACT, class FA> __device__ __forceinline__ PairA<MT, EXACT, FA> pair_a(const FA& fa) { return {fa}; }
+template <int NT, bool EXACT, class FB> __device__ __forceinline__ PairB<NT, EXACT, FB> pair_b(const FB& fb) { return {fb}; }
+
+#if defined(GDN_GPU_HAS_LDMATRIX)
+// Both halves of an f16 pair register as tf32 operand bits (exact).
+__device__ __forceinline__ void f16x2_bits(uint32_t v, uint32_t& lo, uint32_t& hi) {
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&v));
+    lo = __float_as_uint(f.x);
+    hi = __float_as_uint(f.y);
+}
+#endif
+
+template <int MT> struct RowsA {
+    const f16* base;  // row 0 of the warp tile; rows ld apart, 16-byte aligned
+    int ld;
+    __device__ __forceinline__ void operator()(uint32_t (&ah)[MT][4], uint32_t (&al)[MT][4], int k0) const {
+        const int lane = threadIdx.x % kWarpSize;
+#if defined(GDN_GPU_HAS_LDMATRIX)
+        uint32_t r[2 * MT];
+        ldmatrix<2 * MT, false>(r, base + (lane % (16 * MT)) * ld + k0);
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+            f16x2_bits(r[2 * i], ah[i][0], ah[i][2]);
+            f16x2_bits(r[2 * i + 1], ah[i][1], ah[i][3]);
+        }
+#else
+        a_frag_pk<MT, false>(ah, al, [&](int m, int k) { return load_pair(base + m * ld + k); }, k0 + 2 * (lane & 3),
+                             lane >> 2);
+#endif
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) al[i][e] = 0u;
+    }
+};
+template <int NT> struct RowsBT {
+    const f16* base;  // B(0, 0) of the warp tile: B(k, n) at base[k * ld + n], rows 16-byte aligned
+    int ld;
+    __device__ __forceinline__ void operator()(uint32_t (&bh)[NT][2], uint32_t (&bl)[NT][2], int k0) const {
+        const int lane = threadIdx.x % kWarpSize;
+#if defined(GDN_GPU_HAS_LDMATRIX)
+        static_assert(NT == 1 || NT == 2 || NT == 4, "ldmatrix takes 1, 2 or 4 pieces");
+        uint32_t r[NT];
+        ldmatrix<NT, true>(r, base + (k0 + (lane & 7)) * ld + 8 * ((lane >> 3) % NT));
+#pragma unroll
+        for (int j = 0; j < NT; ++j) f16x2_bits(r[j], bh[j][0], bh[j][1]);
+#else
+        const int g = lane >> 2, k = k0 + 2 * (lane & 3);
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            bh[j][0] = __float_as_uint(to_f32(base[k * ld + 8 * j + g]));
+            bh[j][1] = __float_as_uint(to_f32(base[(k + 1) * ld + 8 * j + g]));
+        }
+#endif
+#pragma unroll
+        for (int j = 0; j < NT; ++j) bl[j][0] = bl[j][1] = 0u;
+    }
+};
+
+// acc[MT][NT] += Σ_k A(m, k) B(k, n) over k in [kbeg, kend), kend - kbeg a multiple of 8, the
+// fragments from loaders (above). EXACT: 3xTF32. Four steps unrolled: loads of later steps in
 // flight during the products of earlier ones (the sequential prefill: 3 to 7% faster than two on
 // an H100).
-template <int MT, int NT, bool EXACT, class FA, class FB>
-__device__ __forceinline__ void warp_mma_tf32_pk(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
-    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+template <int MT, int NT, bool EXACT, class LA, class LB>
+__device__ __forceinline__ void warp_mma_frag(float (&acc)[MT][NT][4], const LA& la, const LB& lb, int kbeg, int kend) {
 #pragma unroll 4
     for (int k0 = kbeg; k0 < kend; k0 += 8) {
         uint32_t ah[MT][4], al[MT][4], bh[NT][2], bl[NT][2];
-        a_frag_pk<MT, EXACT>(ah, al, fa, k0 + 2 * t, g);
-        b_frag_pk<NT, EXACT>(bh, bl, fb, k0 + 2 * t, g);
+        la(ah, al, k0);
+        lb(bh, bl, k0);
         mma_frags<MT, NT, EXACT>(acc, ah, al, bh, bl);
     }
 }
 
-// Two products sharing the B operand, paired k: acc1 += fa1·fb, acc2 += fa2·fb.
-template <int MT, int NT, bool EXACT, class FA1, class FA2, class FB>
-__device__ __forceinline__ void warp_mma_tf32_dual_pk(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const FA1& fa1,
-                                                      const FA2& fa2, const FB& fb, int kbeg, int kend) {
-    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+// Two products sharing the B operand: acc1 += A1 B, acc2 += A2 B.
+template <int MT, int NT, bool EXACT, class LA1, class LA2, class LB>
+__device__ __forceinline__ void warp_mma_frag_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const LA1& la1,
+                                                   const LA2& la2, const LB& lb, int kbeg, int kend) {
 #pragma unroll 4
     for (int k0 = kbeg; k0 < kend; k0 += 8) {
         uint32_t bh[NT][2], bl[NT][2];
-        b_frag_pk<NT, EXACT>(bh, bl, fb, k0 + 2 * t, g);
+        lb(bh, bl, k0);
         {
             uint32_t ah[MT][4], al[MT][4];
-            a_frag_pk<MT, EXACT>(ah, al, fa1, k0 + 2 * t, g);
+            la1(ah, al, k0);
             mma_frags<MT, NT, EXACT>(acc1, ah, al, bh, bl);
         }
         {
             uint32_t ah[MT][4], al[MT][4];
-            a_frag_pk<MT, EXACT>(ah, al, fa2, k0 + 2 * t, g);
+            la2(ah, al, k0);
             mma_frags<MT, NT, EXACT>(acc2, ah, al, bh, bl);
         }
     }
+}
+
+// The same with paired-k element functors for both operands.
+template <int MT, int NT, bool EXACT, class FA, class FB>
+__device__ __forceinline__ void warp_mma_tf32_pk(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
+    warp_mma_frag<MT, NT, EXACT>(acc, pair_a<MT, EXACT>(fa), pair_b<NT, EXACT>(fb), kbeg, kend);
 }
 
 // acc += A Btᵀ with A [16 MT][K] and Bt [8 NT][K], both f16 row-major (k contiguous) in shared memory.

@@ -443,7 +443,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 //   P3  O = e^γ O + QKm Δ                               -> out      (reads QKm, Dt)
 //   P4  S = e^Γ S + (diag(e^(Γ-γ)) Δ)ᵀ K                -> S        (reads Dt, K, gates)
 struct SeqSmem {
-    int ldkq, ldc, lds, ldt;
+    int ldkq, ldc, lds, ldt, ldr;
     size_t kq_bytes;
     size_t off_k, off_q, off_t, off_qk, off_s, off_v, off_d, off_raw, off_g, off_w, total;
 };
@@ -459,7 +459,10 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.ldkq = Dk + 8;
     L.ldc = kChunk + 8;
     L.lds = Dk + 8;
-    L.ldt = kChunk + 8;
+    L.ldt = kChunk + 8;  // also the room for ct_at's shift of 8
+    // Raw v rows padded by 16 bytes: with rows of exactly 128 16-bit values every row starts in
+    // the same bank and the conv's reads (8 rows x 4 column pairs per warp) conflicted 8 ways.
+    L.ldr = dvs + (exact ? 4 : 8);
     L.kq_bytes = align16(static_cast<size_t>(kChunk) * L.ldkq * es);
     size_t o = 0;
     L.off_k = o; o += kbufs * L.kq_bytes;
@@ -469,7 +472,7 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
     L.off_v = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
     L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
-    L.off_raw = o; o = align16(o + static_cast<size_t>(kChunk + 3) * dvs * es);  // Act: f32 or 16-bit
+    L.off_raw = o; o = align16(o + static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
     L.total = o;
@@ -480,8 +483,8 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
 // Rows all inside x, x 16-byte aligned row by row: asynchronous copies; else plain loads (the
 // first chunk reads the slot's conv state for the rows before the request).
 template <typename Act, int DVS>
-__device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, const Act* cs, int64_t start, int64_t end,
-                                            int64_t c0, int n, int vch) {
+__device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, int ldr, const Act* cs, int64_t start,
+                                            int64_t end, int64_t c0, int n, int vch) {
     constexpr int kRawRows = kChunk + 3;
     const Act* X = static_cast<const Act*>(p.x);
     if (p.x_vec16 && c0 - 3 >= start) {
@@ -489,14 +492,14 @@ __device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, const Ac
         for (int i = threadIdx.x; i < kRawRows * pieces; i += kPrefillThreads) {
             const int j = i / pieces, c = (i % pieces) * per;
             const int64_t tt = c0 - 3 + j;
-            if (tt < c0 + n) cp_async16(R + j * DVS + c, X + tt * p.x_stride + vch + c);
-            else *reinterpret_cast<float4*>(R + j * DVS + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (tt < c0 + n) cp_async16(R + j * ldr + c, X + tt * p.x_stride + vch + c);
+            else *reinterpret_cast<float4*>(R + j * ldr + c) = make_float4(0.f, 0.f, 0.f, 0.f);
         }
     } else {
         for (int i = threadIdx.x; i < kRawRows * DVS; i += kPrefillThreads) {
             const int j = i / DVS, cc = i % DVS;
             const int64_t tt = c0 - 3 + j;
-            R[i] = from_f32<Act>(tt < c0 + n ? conv_in_guarded<Act>(p, cs, start, end, tt, vch + cc) : 0.f);
+            R[j * ldr + cc] = from_f32<Act>(tt < c0 + n ? conv_in_guarded<Act>(p, cs, start, end, tt, vch + cc) : 0.f);
         }
     }
 }
@@ -507,6 +510,38 @@ __device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64
         if (static_cast<int>(threadIdx.x) < n) cp_async16(G + threadIdx.x, p.gates + (c0 + threadIdx.x) * p.HV + hv);
         else G[threadIdx.x] = make_float4(0.f, 0.f, 0.f, 0.f);
     }
+}
+
+// Y and Δ are stored transposed ([v][token], rows ldt = 8 (mod 32) words apart), columns 4..7
+// (mod 8) shifted 8 words along their padding: the epilogues' stores (8 tokens x 4 columns 2t per
+// warp) then cover the 32 banks once instead of twice, the paired fragment loads (8 columns x
+// pairs of tokens) stay free of conflicts, and a lane's shift is a constant (no index arithmetic
+// in the product loops; an XOR of the token index cost 9% on 16-wide slices).
+__device__ __forceinline__ int ct_at(int col, int row, int ldt) { return col * ldt + row + ((col & 4) << 1); }
+
+// Two adjacent activations (p aligned to twice their size) as f32.
+template <typename Act>
+__device__ __forceinline__ float2 load_act_pair(const Act* p) {
+    struct alignas(2 * sizeof(Act)) Pair { Act x, y; };
+    const Pair v = *reinterpret_cast<const Pair*>(p);
+    return make_float2(to_f32(v.x), to_f32(v.y));
+}
+
+// Operands of the scratch type (q̂, k̂, T, QKm): f16 through ldmatrix, f32 (exact) through paired
+// loads. rows_a: A stored [m][k] from the tile's first row; rows_bt: B stored [k][n].
+template <int MT, bool EXACT, typename KQ>
+__device__ __forceinline__ auto rows_a(const KQ* base, int ld) {
+    if constexpr (std::is_same<KQ, float>::value)
+        return pair_a<MT, EXACT>([=](int m, int k) { return load_pair(base + m * ld + k); });
+    else
+        return RowsA<MT>{base, ld};
+}
+template <int NT, bool EXACT, typename KQ>
+__device__ __forceinline__ auto rows_bt(const KQ* base, int ld) {
+    if constexpr (std::is_same<KQ, float>::value)
+        return pair_b<NT, EXACT>([=](int k, int nn) { return make_float2(base[k * ld + nn], base[(k + 1) * ld + nn]); });
+    else
+        return RowsBT<NT>{base, ld};
 }
 
 template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 ? 2 : 1; };
@@ -527,10 +562,10 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
     float* Yt = reinterpret_cast<float*>(smem + L.off_v);  // Y, transposed: [v][token]
     float* Dt = reinterpret_cast<float*>(smem + L.off_d);  // Δ, transposed
-    Act* Raw = reinterpret_cast<Act*>(smem + L.off_raw);   // [C + 3][DVS] raw v inputs
+    Act* Raw = reinterpret_cast<Act*>(smem + L.off_raw);   // [C + 3][ldr] raw v inputs
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
-    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldt = L.ldt;
+    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldt = L.ldt, ldr = L.ldr;
     const size_t kq_elems = L.kq_bytes / sizeof(KQ);
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
@@ -541,6 +576,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     const int Dv = p.Dv, h = hv / p.gva, v0 = slice * DVS;
     const int64_t out_ld = static_cast<int64_t>(p.HV) * Dv;
     Act* out = static_cast<Act*>(p.out) + static_cast<int64_t>(hv) * Dv + v0;
+    const bool out_pairs = reinterpret_cast<uintptr_t>(p.out) % (2 * sizeof(Act)) == 0;  // row strides are even
     const int64_t slot = p.slots[r];
     if (slot == p.padding_slot) {
         for (int64_t i = tid; i < len * DVS; i += kPrefillThreads)
@@ -570,7 +606,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         load_tile_async<KQ>(Qs, ldkq, qk_src + start * qk_ld, qk_ld, n0r, Dk);
         load_tile_async<KQ>(Tt, ldc, t_src + start * c_ld, c_ld, n0r, C);
         stage_gates(p, Gb, start, n0r, hv);
-        stage_raw_v<Act, DVS>(p, Raw, cs, start, end, start, n0r, vch);
+        stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, start, n0r, vch);
         cp_async_commit();
     }
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
@@ -613,29 +649,37 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
             float xo[MT][NT][4];
             zero_acc(xo);
             zero_acc(oo);
-            warp_mma_tf32_dual_pk<MT, NT, EXACT>(
-                xo, oo, [&](int m, int k) { return load_pair(Ks + (m0 + m) * ldkq + k); },
-                [&](int m, int k) { return load_pair(Qs + (m0 + m) * ldkq + k); },
-                [&](int k, int nn) { return load_pair(Ss + (n0 + nn) * lds + k); }, 0, Dk);
+            warp_mma_frag_dual<MT, NT, EXACT>(
+                xo, oo, rows_a<MT, EXACT>(Ks + m0 * ldkq, ldkq), rows_a<MT, EXACT>(Qs + m0 * ldkq, ldkq),
+                pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Ss + (n0 + nn) * lds + k); }), 0, Dk);
+            // Y = β (conv(v) - e^γ X): the conv of v from the staged raw inputs, a lane's two columns
+            // (2t, 2t + 1) at once (rows past n: β = 0)
 #pragma unroll
-            for (int i = 0; i < MT; ++i)
+            for (int j = 0; j < NT; ++j) {
+                const int col = n0 + acc_col(j, 0, t);
+                const float4 w0 = reinterpret_cast<const float4*>(wts)[col];
+                const float4 w1 = reinterpret_cast<const float4*>(wts)[col + 1];
 #pragma unroll
-                for (int j = 0; j < NT; ++j)
+                for (int i = 0; i < MT; ++i)
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int row = m0 + acc_row(i, e, g), col = n0 + acc_col(j, e, t);
-                        float c = 0.f;  // conv of v from the staged raw inputs (rows past n: β = 0)
-#pragma unroll
-                        for (int m = 0; m < 4; ++m) c = fmaf(wts[col * 4 + m], to_f32(Raw[(row + m) * DVS + col]), c);
+                    for (int e = 0; e < 4; e += 2) {
+                        const int row = m0 + acc_row(i, e, g);
+                        const float2 r0 = load_act_pair(Raw + row * ldr + col), r1 = load_act_pair(Raw + (row + 1) * ldr + col);
+                        const float2 r2 = load_act_pair(Raw + (row + 2) * ldr + col), r3 = load_act_pair(Raw + (row + 3) * ldr + col);
+                        const float c0v = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
+                        const float c1v = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
                         const float4 gr = G[row];
-                        Yt[col * ldt + row] = gr.z * (silu(c) - gr.x * xo[i][j][e]);
+                        Yt[ct_at(col, row, ldt)] = gr.z * (silu(c0v) - gr.x * xo[i][j][e]);
+                        Yt[ct_at(col + 1, row, ldt)] = gr.z * (silu(c1v) - gr.x * xo[i][j][e + 1]);
                         oo[i][j][e] *= gr.x;
+                        oo[i][j][e + 1] *= gr.x;
                     }
+            }
         }
         __syncthreads();  // Q and the raw inputs are free; Yt is complete
         if (more) {
             load_tile_async<KQ>(Qs, ldkq, qk_src + c1 * qk_ld, qk_ld, n1, Dk);
-            stage_raw_v<Act, DVS>(p, Raw, cs, start, end, c1, n1, vch);
+            stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, c1, n1, vch);
         }
         cp_async_commit();  // group B: the next q̂ and raw v
 
@@ -645,16 +689,16 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         {
             float dd[MT][NT][4];
             zero_acc(dd);
-            warp_mma_tf32_pk<MT, NT, EXACT>(
-                dd, [&](int m, int k) { return load_pair(Tt + (m0 + m) * ldc + k); },
-                [&](int k, int nn) { return load_pair(Yt + (n0 + nn) * ldt + k); }, 0, kend);
+            warp_mma_frag<MT, NT, EXACT>(
+                dd, rows_a<MT, EXACT>(Tt + m0 * ldc, ldc),
+                pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Yt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
 #pragma unroll
             for (int i = 0; i < MT; ++i)
 #pragma unroll
                 for (int j = 0; j < NT; ++j)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        Dt[(n0 + acc_col(j, e, t)) * ldt + m0 + acc_row(i, e, g)] = dd[i][j][e];
+                        Dt[ct_at(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] = dd[i][j][e];
         }
         cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
         __syncthreads();           // Δ complete, T free
@@ -662,17 +706,24 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         cp_async_commit();  // group C: the next T
 
         // ---- P3: O += QKm Δ, written out ----
-        warp_mma_tf32_pk<MT, NT, EXACT>(
-            oo, [&](int m, int k) { return load_pair(QKt + (m0 + m) * ldc + k); },
-            [&](int k, int nn) { return load_pair(Dt + (n0 + nn) * ldt + k); }, 0, kend);
+        warp_mma_frag<MT, NT, EXACT>(
+            oo, rows_a<MT, EXACT>(QKt + m0 * ldc, ldc),
+            pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Dt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
 #pragma unroll
         for (int i = 0; i < MT; ++i)
 #pragma unroll
             for (int j = 0; j < NT; ++j)
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
+                for (int e = 0; e < 4; e += 2) {  // columns 2t, 2t + 1: one store where aligned
                     const int row = m0 + acc_row(i, e, g);
-                    if (row < n) out[(c0 + row) * out_ld + n0 + acc_col(j, e, t)] = from_f32<Act>(oo[i][j][e]);
+                    Act* o = out + (c0 + row) * out_ld + n0 + acc_col(j, e, t);
+                    if (row >= n) continue;
+                    if (out_pairs) {
+                        store_pair(o, oo[i][j][e], oo[i][j][e + 1]);
+                    } else {
+                        o[0] = from_f32<Act>(oo[i][j][e]);
+                        o[1] = from_f32<Act>(oo[i][j][e + 1]);
+                    }
                 }
         // ---- P4: S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
         {
@@ -686,31 +737,33 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
             for (int tile = warp; tile < ntiles; tile += kPrefillWarps) {
                 const int um0 = (tile / ntn) * UWM, un0 = (tile % ntn) * UWN;
                 float acc[UMT][UNT][4];
+                // float2 accesses (columns 2t, 2t + 1): with lds = 8 (mod 32) words a half warp's
+                // eight-byte accesses cover the 32 banks once; scalar ones conflicted two ways.
 #pragma unroll
                 for (int i = 0; i < UMT; ++i)
 #pragma unroll
                     for (int j = 0; j < UNT; ++j)
 #pragma unroll
-                        for (int e = 0; e < 4; ++e)
-                            acc[i][j][e] = eG * Ss[(um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t)];
-                warp_mma_tf32_pk<UMT, UNT, EXACT>(
-                    acc,
-                    [&](int m, int k) {
-                        const float2 d = load_pair(Dt + (um0 + m) * ldt + k);
+                        for (int e = 0; e < 4; e += 2) {
+                            const float2 s = *reinterpret_cast<const float2*>(
+                                Ss + (um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t));
+                            acc[i][j][e] = eG * s.x;
+                            acc[i][j][e + 1] = eG * s.y;
+                        }
+                warp_mma_frag<UMT, UNT, EXACT>(
+                    acc, pair_a<UMT, EXACT>([&](int m, int k) {
+                        const float2 d = load_pair(Dt + ct_at(um0 + m, k, ldt));
                         return make_float2(d.x * G[k].y, d.y * G[k + 1].y);
-                    },
-                    [&](int k, int nn) {
-                        return make_float2(static_cast<float>(Ks[k * ldkq + un0 + nn]),
-                                           static_cast<float>(Ks[(k + 1) * ldkq + un0 + nn]));
-                    },
-                    0, kv);
+                    }),
+                    rows_bt<UNT, EXACT>(Ks + un0, ldkq), 0, kv);
 #pragma unroll
                 for (int i = 0; i < UMT; ++i)
 #pragma unroll
                     for (int j = 0; j < UNT; ++j)
 #pragma unroll
-                        for (int e = 0; e < 4; ++e)
-                            Ss[(um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t)] = acc[i][j][e];
+                        for (int e = 0; e < 4; e += 2)
+                            *reinterpret_cast<float2*>(Ss + (um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t)) =
+                                make_float2(acc[i][j][e], acc[i][j][e + 1]);
             }
         }
         if (kbufs == 1) {  // one k̂ buffer: the next chunk's copy waits for every reader of this one
