@@ -277,7 +277,7 @@ __host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact) {
     L.off_a = o; o = align16(o + cc);
     L.off_t = o; o = align16(o + cc);
     L.off_qk = o;  // QKm goes from registers to global memory
-    L.off_misc = o; o = align16(o + kChunk * 8 + (kChunk + 3 * 256) * 4);
+    L.off_misc = o; o = align16(o + kChunk * 8 + (kChunk + 3 * 256 + 5 * kChunk) * 4);
     L.total = o;
     return L;
 }
@@ -297,6 +297,8 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     double* gam = reinterpret_cast<double*>(smem + L.off_misc);
     float* bet = reinterpret_cast<float*>(gam + C);
     float* Pm = bet + C;
+    float* fcol = Pm + 3 * 256;  // [C]: exp(γ_ref(s) - γ_s), ref(s) the last token of s's 16-block
+    float* frow = fcol + C;      // [4][C]: exp(γ_r - γ_ref(block)) for r past that block
     const int ldkq = L.ldkq;
     const int tid = threadIdx.x, warp = tid / kWarpSize, lane = tid % kWarpSize, g = lane >> 2, t = lane & 3;
 
@@ -337,6 +339,20 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             const double e[2] = {s - g1, s};
             gam[2 * lane] = e[0];
             gam[2 * lane + 1] = e[1];
+            // Factors of the decays exp(γ_r - γ_s) of the tiles below the diagonal blocks (r in a
+            // later 16-block than s): exp(γ_r - γ_ref) exp(γ_ref - γ_s) with ref the last token of
+            // s's block, both exponents <= 0 (γ falls), so neither factor overflows; 10 exponentials
+            // per lane instead of one per element.
+#pragma unroll
+            for (int b = 0; b < 4; ++b) {
+                const double ref = warp_bcast(s, 8 * b + 7);  // γ of token 16b + 15
+#pragma unroll
+                for (int q = 0; q < 2; ++q) {
+                    const int i = 2 * lane + q;
+                    frow[b * C + i] = i > 16 * b + 15 ? expf(static_cast<float>(e[q] - ref)) : 0.f;
+                    if (i / 16 == b) fcol[i] = expf(static_cast<float>(ref - e[q]));
+                }
+            }
 #pragma unroll
             for (int q = 0; q < 2; ++q) {
                 const int i = 2 * lane + q;
@@ -367,11 +383,21 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 #pragma unroll
             for (int j = 0; j < 2; ++j)
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
+                for (int e = 0; e < 4; e += 2) {  // columns 2t, 2t + 1 of a row
                     const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
-                    const float E = expf(static_cast<float>(gam[row] - gam[col]));
-                    if (mat == 0) As[row * kLdC + col] = row > col ? bet[row] * acc[0][j][e] * E : 0.f;
-                    else if (row < n) Qg[row * gld + col] = static_cast<KQ>(row >= col ? acc[0][j][e] * E : 0.f);
+                    float v[2];
+#pragma unroll
+                    for (int u = 0; u < 2; ++u) {
+                        const float E = mi > ni ? frow[ni * C + row] * fcol[col + u]
+                                                : (row >= col + u ? expf(static_cast<float>(gam[row] - gam[col + u])) : 0.f);
+                        v[u] = acc[0][j][e + u] * E;
+                    }
+                    if (mat == 0) {
+                        As[row * kLdC + col] = row > col ? bet[row] * v[0] : 0.f;
+                        As[row * kLdC + col + 1] = row > col + 1 ? bet[row] * v[1] : 0.f;
+                    } else if (row < n) {
+                        store_pair(Qg + row * gld + col, v[0], v[1]);  // zero above the diagonal (E = 0)
+                    }
                 }
         }
         __syncthreads();
@@ -423,11 +449,19 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             }
             __syncthreads();
         }
-        // rows [0, n) of T (and the zero blocks of QKm above the diagonal), token-indexed
-        for (int i = tid; i < n * C; i += kPrefillThreads) {
-            const int row = i / C, col = i % C;
-            Tg[row * gld + col] = static_cast<KQ>(Ts[row * kLdC + col]);
-            if (col / 16 > row / 16) Qg[row * gld + col] = static_cast<KQ>(0.f);
+        // rows [0, n) of T (and the zero blocks of QKm above the diagonal), token-indexed, in
+        // 16-byte pieces
+        {
+            constexpr int PER = 16 / sizeof(KQ), PIECES = C / PER;
+            for (int i = tid; i < n * PIECES; i += kPrefillThreads) {
+                const int row = i / PIECES, col = (i % PIECES) * PER;
+                uint4 piece;
+                KQ* pk = reinterpret_cast<KQ*>(&piece);
+#pragma unroll
+                for (int u = 0; u < PER; ++u) pk[u] = from_f32<KQ>(Ts[row * kLdC + col + u]);
+                *reinterpret_cast<uint4*>(Tg + row * gld + col) = piece;
+                if (col / 16 > row / 16) *reinterpret_cast<uint4*>(Qg + row * gld + col) = make_uint4(0u, 0u, 0u, 0u);
+            }
         }
         __syncthreads();  // the next value head reuses gam, bet, As and Ts
     }
