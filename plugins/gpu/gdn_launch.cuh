@@ -14,7 +14,7 @@ namespace {
 
 
 inline size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs) { return seq_smem(Dk, dvs, exact, kbufs).total; }
-inline size_t prep_smem_bytes(int Dk, bool exact) { return prep_smem(Dk, exact).total; }
+inline size_t prep_smem_bytes(int Dk, bool exact, bool fused) { return prep_smem(Dk, exact, fused).total; }
 
 template <typename Act, int DVS, int DKT>
 gdn_rt::Error launch_seq(GdnParams p, gdn_rt::Stream s) {
@@ -46,19 +46,19 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
     q.seq_kbufs = plan.seq_kbufs;
     q.prep_heads = plan.prep_heads;
     q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
-    {
+    // The prep kernel computes q̂, k̂ itself where a lane's 16 bytes cover them (FUSED); else the
+    // front kernel writes them to the scratch first.
+    const bool fused = q.x_vec16 && 2 * p.Dk * static_cast<int>(sizeof(Act)) <= 16 * kWarpSize;
+    if (!fused) {
         dim3 grid(static_cast<unsigned>((p.T + kFrontTokens - 1) / kFrontTokens), p.H);
-        if (q.x_vec16 && 2 * p.Dk * static_cast<int>(sizeof(Act)) <= 16 * kWarpSize)
-            gdn_qk_front_vec_kernel<Act>
-                <<<dim3(static_cast<unsigned>((p.T + kFrontVecTokens - 1) / kFrontVecTokens), p.H), kPrefillThreads, 0, s>>>(q);
-        else if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(q);
+        if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(q);
         else gdn_qk_front_kernel<Act, 16><<<grid, kPrefillThreads, 0, s>>>(q);
         gdn_rt::Error e = gdn_rt::get_last_error();
         if (e != gdn_rt::kSuccess) return e;
     }
     if (plan.nchunks > 0) {
-        const size_t smem = prep_smem_bytes(p.Dk, exact);
-        auto kernel = gdn_chunk_prep_kernel<Act>;
+        const size_t smem = prep_smem_bytes(p.Dk, exact, fused);
+        auto kernel = fused ? gdn_chunk_prep_kernel<Act, true> : gdn_chunk_prep_kernel<Act, false>;
         gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
         if (e != gdn_rt::kSuccess) return e;
         dim3 grid(static_cast<unsigned>(plan.nchunks), p.HV / plan.prep_heads);

@@ -2,7 +2,9 @@
 // chunks of a request but split along Dv.
 //
 //   1. gdn_qk_front_kernel  (token, key head): causal conv + SiLU + L2 norm of q and k
-//      (_vec_: 16-byte pieces)  -> scratch q̂ | k̂ (f16; f32 for f32 activations)
+//                           -> scratch q̂ | k̂ (f16; f32 for f32 activations); where a lane's
+//                           16 bytes cover a key head's channels the prep kernel does this itself
+//                           for its chunk (1b) and this kernel is not launched
 //   2. gdn_chunk_prep_kernel (chunk, key head's value heads): gates, γ (chunk-local cumulative log
 //                           decay, in double), A = strict_lower(β K Kᵀ ⊙ exp(γ_r - γ_s)),
 //                           T = (I + A)^-1 (16x16 diagonal blocks by forward substitution, then
@@ -143,95 +145,8 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
 }
 
-// The same with 16-byte pieces, where x rows are 16-byte aligned (p.x_vec16) and 2 Dk channels
-// make at most 32 pieces: lane l owns the E channels [E l, E l + E) of q | k, one load and one
-// store per row instead of E of each. A warp owns kFrontVecRows rows and loads them, and the 3
-// rows before them (its first conv window), before anything else: its fixed costs (finding the
-// request, the taps) overlap those loads and are shared by more rows.
-constexpr int kFrontVecRows = 8;
-constexpr int kFrontVecTokens = kFrontVecRows * kPrefillWarps;
-
-template <typename Act>
-__global__ void __launch_bounds__(kPrefillThreads, 2) gdn_qk_front_vec_kernel(GdnParams p) {
-    using KQ = typename ScratchType<Act>::type;
-    constexpr int E = 16 / static_cast<int>(sizeof(Act));
-    constexpr int R = kFrontVecRows;
-    static_assert(sizeof(KQ) == sizeof(Act), "a piece of q̂ | k̂ is 16 bytes too");
-    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
-    const int h = blockIdx.y;
-    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kFrontVecTokens + warp * R;
-    if (t0 >= p.T) return;
-    const Act* X = static_cast<const Act*>(p.x);
-    const int Dk = p.Dk;
-    const bool active = lane * E < 2 * Dk, is_q = lane * E < Dk;
-    const int ch0 = is_q ? h * Dk + lane * E : p.H * Dk + h * Dk + (lane * E - Dk);
-    uint4 xs[R + 3];  // rows t0-3 .. t0+R-1
-#pragma unroll
-    for (int ii = 0; ii < R + 3; ++ii) {
-        const int64_t tt = t0 - 3 + ii;
-        xs[ii] = (active && tt >= 0 && tt < p.T) ? *reinterpret_cast<const uint4*>(X + tt * p.x_stride + ch0)
-                                                 : make_uint4(0u, 0u, 0u, 0u);
-    }
-    int r = request_of_row(p, t0);
-    int64_t start = p.cu[r], end = p.cu[r + 1];
-    const Act* W = static_cast<const Act*>(p.conv_w);
-    float w[E][4];
-#pragma unroll
-    for (int i = 0; i < E; ++i)
-#pragma unroll
-        for (int m = 0; m < 4; ++m) {
-            const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
-            w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
-        }
-    const float qnorm = rsqrtf(static_cast<float>(Dk));
-#pragma unroll
-    for (int ii = 0; ii < R; ++ii) {
-        const int64_t t = t0 + ii;
-        if (t >= p.T) break;
-        while (t >= end) {  // next non-empty request
-            ++r;
-            start = end;
-            end = p.cu[r + 1];
-        }
-        const int64_t slot = p.slots[r];
-        if (end - start < 2 || slot == p.padding_slot) continue;  // decode / padding
-        // conv inputs: rows t-3 .. t are xs[ii .. ii+3]; rows before the request come from the
-        // slot's conv state (only within 3 rows of a request start)
-        float in[4][E];
-#pragma unroll
-        for (int m = 0; m < 4; ++m) {
-            const Act* xe = reinterpret_cast<const Act*>(&xs[ii + m]);
-#pragma unroll
-            for (int i = 0; i < E; ++i) in[m][i] = to_f32(xe[i]);
-        }
-        if (t - 3 < start) {
-            const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
-#pragma unroll
-            for (int m = 0; m < 3; ++m)
-                if (t - 3 + m < start)
-#pragma unroll
-                    for (int i = 0; i < E; ++i)
-                        in[m][i] = active ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch0 + i) : 0.f;
-        }
-        float y[E];
-        float ss = 0.f;
-#pragma unroll
-        for (int i = 0; i < E; ++i) {
-            const float c = w[i][0] * in[0][i] + w[i][1] * in[1][i] + w[i][2] * in[2][i] + w[i][3] * in[3][i];
-            y[i] = silu_fast(c);
-            ss += y[i] * y[i];
-        }
-        const float sq = warp_sum(is_q ? ss : 0.f), sk = warp_sum(is_q ? 0.f : ss);  // inactive lanes add 0
-        const float scale = is_q ? rsqrtf(sq + 1e-6f) * qnorm : rsqrtf(sk + 1e-6f);
-        if (active) {
-            uint4 packed;
-            KQ* o = reinterpret_cast<KQ*>(&packed);
-#pragma unroll
-            for (int i = 0; i < E; ++i) o[i] = from_f32<KQ>(y[i] * scale);
-            *reinterpret_cast<uint4*>(static_cast<KQ*>(p.qk) + (t * p.H + h) * (2 * Dk) + lane * E) = packed;
-        }
-    }
-}
+// Rows per warp of the prep kernel's own q̂, k̂ (FUSED, section 1b): a chunk's 64 rows over 8 warps.
+constexpr int kFrontVecRows = kChunk / kPrefillWarps;
 
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
 // memory (row stride sld), zero rows past n; 16-byte pieces, cols * sizeof(T) a multiple of 16.
@@ -260,17 +175,104 @@ __device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, in
     }
 }
 
+// ---- 1b. q̂, k̂ of one chunk inside the prep kernel (FUSED) ------------------------------------------------
+// Raw inputs of the chunk's rows (q channels into rq, k channels into rk, row stride ld; the three
+// rows before the chunk into halo [3][2 Dk], from x or the slot's conv state) are staged, then
+// warp w computes rows 8w .. 8w + 7 into oq | ok (zero rows past n) and writes them to the
+// scratch too. Ends with a barrier: oq | ok complete, the raw regions free.
+template <typename Act, typename KQ>
+__device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkDesc& cd, int h, Act* rq, Act* rk, KQ* oq,
+                                                KQ* ok, int ld, Act* halo) {
+    constexpr int E = 16 / static_cast<int>(sizeof(Act));
+    static_assert(sizeof(KQ) == sizeof(Act), "a piece of q̂ | k̂ is 16 bytes too");
+    const int Dk = p.Dk, warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    const int n = cd.n;
+    const int64_t c0 = cd.c0, start = p.cu[cd.r], end = p.cu[cd.r + 1];
+    const Act* X = static_cast<const Act*>(p.x);
+    const int pieces = 2 * Dk / E;
+    for (int i = threadIdx.x; i < n * pieces; i += kPrefillThreads) {
+        const int j = i / pieces, c = (i % pieces) * E;
+        const int ch = c < Dk ? h * Dk + c : p.H * Dk + h * Dk + (c - Dk);
+        cp_async16(c < Dk ? rq + j * ld + c : rk + j * ld + (c - Dk), X + (c0 + j) * p.x_stride + ch);
+    }
+    {
+        const Act* cs = static_cast<const Act*>(p.conv_state) + p.slots[cd.r] * p.conv_stride;
+        for (int i = threadIdx.x; i < 3 * 2 * Dk; i += kPrefillThreads) {
+            const int j = i / (2 * Dk), c = i % (2 * Dk);
+            const int ch = c < Dk ? h * Dk + c : p.H * Dk + h * Dk + (c - Dk);
+            halo[i] = from_f32<Act>(conv_in_guarded<Act>(p, cs, start, end, c0 - 3 + j, ch));
+        }
+    }
+    const bool active = lane * E < 2 * Dk, is_q = lane * E < Dk;
+    const int col = is_q ? lane * E : lane * E - Dk;
+    const int ch0 = is_q ? h * Dk + lane * E : p.H * Dk + h * Dk + (lane * E - Dk);
+    const Act* W = static_cast<const Act*>(p.conv_w);
+    float w[E][4];
+#pragma unroll
+    for (int i = 0; i < E; ++i)
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {
+            const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
+            w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
+        }
+    const float qnorm = rsqrtf(static_cast<float>(Dk));
+    cp_async_wait_all();
+    __syncthreads();
+    const Act* raw = is_q ? rq : rk;
+    KQ* o = is_q ? oq : ok;
+#pragma unroll 2
+    for (int ii = 0; ii < kFrontVecRows; ++ii) {
+        const int row = warp * kFrontVecRows + ii;  // warp-uniform
+        if (row >= n) {
+            if (active) *reinterpret_cast<uint4*>(o + row * ld + col) = make_uint4(0u, 0u, 0u, 0u);
+            continue;
+        }
+        float in[4][E];
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {
+            const int j = row - 3 + m;
+            uint4 piece = make_uint4(0u, 0u, 0u, 0u);
+            if (active) piece = *reinterpret_cast<const uint4*>(j < 0 ? halo + (j + 3) * 2 * Dk + lane * E : raw + j * ld + col);
+            const Act* pe = reinterpret_cast<const Act*>(&piece);
+#pragma unroll
+            for (int i = 0; i < E; ++i) in[m][i] = to_f32(pe[i]);
+        }
+        float y[E];
+        float ss = 0.f;
+#pragma unroll
+        for (int i = 0; i < E; ++i) {
+            const float c = w[i][0] * in[0][i] + w[i][1] * in[1][i] + w[i][2] * in[2][i] + w[i][3] * in[3][i];
+            y[i] = silu_fast(c);
+            ss += y[i] * y[i];
+        }
+        const float sq = warp_sum(is_q ? ss : 0.f), sk = warp_sum(is_q ? 0.f : ss);  // inactive lanes add 0
+        const float scale = is_q ? rsqrtf(sq + 1e-6f) * qnorm : rsqrtf(sk + 1e-6f);
+        if (active) {
+            uint4 packed;
+            KQ* pk = reinterpret_cast<KQ*>(&packed);
+#pragma unroll
+            for (int i = 0; i < E; ++i) pk[i] = from_f32<KQ>(y[i] * scale);
+            *reinterpret_cast<uint4*>(o + row * ld + col) = packed;
+            *reinterpret_cast<uint4*>(static_cast<KQ*>(p.qk) + ((c0 + row) * p.H + h) * (2 * Dk) + lane * E) = packed;
+        }
+    }
+    __syncthreads();
+}
+
 // ---- 2. per chunk and value head: gates, T, QKm ---------------------------------------------------------
 struct PrepSmem {
     int ldkq;
     size_t off_k, off_q, off_a, off_t, off_qk, off_misc, total;
 };
 __host__ __device__ inline size_t align16(size_t x) { return (x + 15) & ~static_cast<size_t>(15); }
-__host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact) {
+// fused: the kernel computes q̂ and k̂ itself (gdn_chunk_prep_kernel<Act, true>); the q̂ | k̂ tiles
+// and the A | T matrices then trade places, so all four regions take the larger size.
+__host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact, bool fused) {
     PrepSmem L{};
     L.ldkq = exact ? Dk + 4 : Dk + 8;
-    const size_t kq = static_cast<size_t>(kChunk) * L.ldkq * (exact ? 4 : 2);
-    const size_t cc = static_cast<size_t>(kChunk) * kLdC * 4;
+    size_t kq = static_cast<size_t>(kChunk) * L.ldkq * (exact ? 4 : 2);
+    size_t cc = static_cast<size_t>(kChunk) * kLdC * 4;
+    if (fused) kq = cc = kq > cc ? kq : cc;
     size_t o = 0;
     L.off_k = o; o = align16(o + kq);
     L.off_q = o; o = align16(o + kq);
@@ -282,14 +284,20 @@ __host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact) {
     return L;
 }
 
-template <typename Act>
+// FUSED (16-byte rows of q | k channels per warp: x_vec16 and 2 Dk sizeof(Act) <= 512): the
+// block first computes q̂, k̂ of its chunk from x as the front kernel would (causal conv + SiLU
+// + L2 norm, 8 rows per warp, a lane's 16 bytes of channels), into shared memory for the products
+// below and into the scratch for the sequential pass; the front kernel is not launched. This saves
+// the reload of q̂ | k̂ from the scratch and a launch (H100, 16 x 4096: front 0.73 ms + prep
+// 1.13 ms -> 1.77 ms).
+template <typename Act, bool FUSED>
 __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnParams p) {
     constexpr bool EXACT = std::is_same<Act, float>::value;
     using KQ = typename ScratchType<Act>::type;
     constexpr int C = kChunk;
     extern __shared__ __align__(16) unsigned char smem[];
     const int Dk = p.Dk;
-    const PrepSmem L = prep_smem(Dk, EXACT);
+    const PrepSmem L = prep_smem(Dk, EXACT, FUSED);
     KQ* Ks = reinterpret_cast<KQ*>(smem + L.off_k);
     KQ* Qs = reinterpret_cast<KQ*>(smem + L.off_q);
     float* As = reinterpret_cast<float*>(smem + L.off_a);
@@ -307,9 +315,21 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     const ChunkDesc cd = p.chunks[blockIdx.x];
     const int hv0 = blockIdx.y * p.prep_heads, h = hv0 / p.gva, n = cd.n;
     const int64_t c0 = cd.c0;
-    const KQ* src = static_cast<const KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk);
-    load_tile_async<KQ>(Qs, ldkq, src, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
-    load_tile_async<KQ>(Ks, ldkq, src + Dk, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
+    if constexpr (FUSED) {
+        front_into_smem<Act, KQ>(p, cd, h, reinterpret_cast<Act*>(Qs), reinterpret_cast<Act*>(Ks),
+                                 reinterpret_cast<KQ*>(As), reinterpret_cast<KQ*>(Ts), ldkq, reinterpret_cast<Act*>(Pm));
+        // q̂ | k̂ now live where A | T were, and the raw inputs' regions take A | T
+        KQ* const q_hat = reinterpret_cast<KQ*>(As);
+        KQ* const k_hat = reinterpret_cast<KQ*>(Ts);
+        As = reinterpret_cast<float*>(Qs);
+        Ts = reinterpret_cast<float*>(Ks);
+        Qs = q_hat;
+        Ks = k_hat;
+    } else {
+        const KQ* src = static_cast<const KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk);
+        load_tile_async<KQ>(Qs, ldkq, src, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
+        load_tile_async<KQ>(Ks, ldkq, src + Dk, static_cast<int64_t>(p.H) * 2 * Dk, n, Dk);
+    }
     for (int i = tid; i < C * C; i += kPrefillThreads) {
         const int rr = i / C, cc = i % C;
         if (cc / 16 > rr / 16) Ts[rr * kLdC + cc] = 0.f;  // never written below
