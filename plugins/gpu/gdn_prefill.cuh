@@ -335,6 +335,36 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         if (cc / 16 > rr / 16) Ts[rr * kLdC + cc] = 0.f;  // never written below
     }
     cp_async_wait_all();
+    __syncthreads();
+    // K Kᵀ (mat 0) and Q Kᵀ (mat 1) on the 16x16 tiles at or below the diagonal: the same for
+    // every value head of the block, so computed once, a warp's tiles (warp + 8 q) kept in
+    // registers for the per-head epilogues below.
+    auto tile_of = [](int tix, int& mat, int& mi, int& ni) {
+        mat = tix / 10;
+        int l = tix % 10;
+        mi = 0;
+        while (l > mi) { l -= mi + 1; ++mi; }
+        ni = l;
+    };
+    constexpr int kTiles = 20, kTilesPerWarp = (kTiles + kPrefillWarps - 1) / kPrefillWarps;
+    float prod[kTilesPerWarp][1][2][4];
+#pragma unroll
+    for (int q = 0; q < kTilesPerWarp; ++q) {
+        const int tix = warp + q * kPrefillWarps;
+        zero_acc(prod[q]);
+        if (tix >= kTiles) continue;
+        int mat, mi, ni;
+        tile_of(tix, mat, mi, ni);
+        const KQ* Ap = (mat ? Qs : Ks) + mi * 16 * ldkq;
+        const KQ* Bp = Ks + ni * 16 * ldkq;
+        if constexpr (EXACT) {
+            warp_mma_tf32<1, 2, true>(
+                prod[q], [&](int m, int k) { return static_cast<float>(Ap[m * ldkq + k]); },
+                [&](int k, int nn) { return static_cast<float>(Bp[nn * ldkq + k]); }, 0, Dk);
+        } else {
+            warp_mma_f16_abt<1, 2>(prod[q], Ap, ldkq, Bp, ldkq, Dk);
+        }
+    }
     for (int hv = hv0; hv < hv0 + p.prep_heads; ++hv) {
         if (tid < C) {
             const bool valid = tid < n;
@@ -383,23 +413,13 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         }
         __syncthreads();
 
-        // A and QKm on the 16x16 tiles at or below the diagonal
-        for (int tix = warp; tix < 20; tix += kPrefillWarps) {
-            const int mat = tix / 10;
-            int l = tix % 10, mi = 0;
-            while (l > mi) { l -= mi + 1; ++mi; }
-            const int ni = l;
-            float acc[1][2][4];
-            zero_acc(acc);
-            const KQ* Ap = (mat ? Qs : Ks) + mi * 16 * ldkq;
-            const KQ* Bp = Ks + ni * 16 * ldkq;
-            if constexpr (EXACT) {
-                warp_mma_tf32<1, 2, true>(
-                    acc, [&](int m, int k) { return static_cast<float>(Ap[m * ldkq + k]); },
-                    [&](int k, int nn) { return static_cast<float>(Bp[nn * ldkq + k]); }, 0, Dk);
-            } else {
-                warp_mma_f16_abt<1, 2>(acc, Ap, ldkq, Bp, ldkq, Dk);
-            }
+        // A and QKm of this head from the products: decays, β, the masks
+#pragma unroll
+        for (int q = 0; q < kTilesPerWarp; ++q) {
+            const int tix = warp + q * kPrefillWarps;
+            if (tix >= kTiles) continue;
+            int mat, mi, ni;
+            tile_of(tix, mat, mi, ni);
 #pragma unroll
             for (int j = 0; j < 2; ++j)
 #pragma unroll
@@ -409,8 +429,8 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 #pragma unroll
                     for (int u = 0; u < 2; ++u) {
                         const float E = mi > ni ? frow[ni * C + row] * fcol[col + u]
-                                                : (row >= col + u ? expf(static_cast<float>(gam[row] - gam[col + u])) : 0.f);
-                        v[u] = acc[0][j][e + u] * E;
+                                                : (row >= col + u ? __expf(static_cast<float>(gam[row] - gam[col + u])) : 0.f);
+                        v[u] = prod[q][0][j][e + u] * E;
                     }
                     if (mat == 0) {
                         As[row * kLdC + col] = row > col ? bet[row] * v[0] : 0.f;
