@@ -18,11 +18,19 @@ constexpr int kDecodeWarps = kDecodeThreads / kWarpSize;
 // measured on an H100 (Qwen3-Next shape, 8 rows per warp) 82 / 89 / 91% of the state floor at
 // 64 / 256 / 1024 requests against 80 / 86 / 87% with the compiler's choice (80 registers, three
 // blocks). Wider rows (NV4 = 2) hold twice the state in registers: two blocks.
-template <int NV4> struct DecodeOccupancy { static constexpr int value = NV4 == 1 ? 4 : 2; };
+// Staged (Dk <= 128, 8 rows per warp): the CTA's 32 KiB of state go to shared memory by
+// asynchronous copies instead of registers, so that six CTAs per SM (192 KiB of state loads in
+// flight instead of 128) fit.
+template <int NV4, int RPW> struct DecodeStaged { static constexpr bool value = NV4 == 1 && RPW == 8; };
+template <int NV4, int RPW> struct DecodeOccupancy {
+    static constexpr int value = DecodeStaged<NV4, RPW>::value ? 6 : NV4 == 1 ? 4 : 2;
+};
 
 template <typename Act, int NV4, int RPW>
-__global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) gdn_decode_kernel(GdnParams p) {
+__global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4, RPW>::value) gdn_decode_kernel(GdnParams p) {
     constexpr int kRows = kDecodeWarps * RPW;
+    constexpr bool STAGED = DecodeStaged<NV4, RPW>::value;
+    __shared__ __align__(16) float4 s_rows[STAGED ? kRows * kWarpSize : 1];  // [row][Dk / 4]
     __shared__ float s_qk[2 * 256];
     __shared__ float s_v[kRows];
     __shared__ float s_part[kDecodeWarps][2];
@@ -45,9 +53,18 @@ __global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) g
 
     // Issue the state loads first: they are the bytes that matter.
     float* srow0 = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0 + warp * RPW) * Dk;
-    float4 s[RPW][NV4];
+    float4 s[STAGED ? 1 : RPW][NV4];
     const int nv4 = Dk / 4;
-    load_state_rows(s, srow0, Dk, lane);
+    if constexpr (STAGED) {
+        const float* rows = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0) * Dk;
+        for (int i = threadIdx.x; i < kRows * nv4; i += kDecodeThreads) {
+            const int row = i / nv4, c = i % nv4;
+            cp_async16(&s_rows[row * kWarpSize + c], rows + static_cast<int64_t>(row) * Dk + 4 * c);
+        }
+        cp_async_commit();
+    } else {
+        load_state_rows(s, srow0, Dk, lane);
+    }
 
     const int h = hv / p.gva;
     Act* cs = static_cast<Act*>(p.conv_state) + slot * p.conv_stride;
@@ -74,7 +91,8 @@ __global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) g
         s_gate[0] = gate_g(to_f32(a[start * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]);
         s_gate[1] = gate_beta(to_f32(b[start * p.b_stride + hv]));
     }
-    __syncthreads();  // every read of the old conv state has returned
+    if constexpr (STAGED) cp_async_wait_all();
+    __syncthreads();  // every read of the old conv state has returned (and the staged state landed)
     int* counter = p.counters + static_cast<int64_t>(r) * p.H + h;
     const int arrived_before = arrive(counter);  // its round trip overlaps the state update
 
@@ -106,11 +124,18 @@ __global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) g
 
 #pragma unroll
     for (int i = 0; i < RPW; ++i) {
+        float4 si[NV4];
+#pragma unroll
+        for (int j = 0; j < NV4; ++j) {
+            const int c = lane + j * kWarpSize;
+            if constexpr (STAGED) si[j] = c < nv4 ? s_rows[(warp * RPW + i) * kWarpSize + c] : make_float4(0.f, 0.f, 0.f, 0.f);
+            else si[j] = s[i][j];
+        }
         float dk = 0.f, dq = 0.f;
 #pragma unroll
         for (int j = 0; j < NV4; ++j) {
-            dk += s[i][j].x * kk[j].x + s[i][j].y * kk[j].y + s[i][j].z * kk[j].z + s[i][j].w * kk[j].w;
-            dq += s[i][j].x * qq[j].x + s[i][j].y * qq[j].y + s[i][j].z * qq[j].z + s[i][j].w * qq[j].w;
+            dk += si[j].x * kk[j].x + si[j].y * kk[j].y + si[j].z * kk[j].z + si[j].w * kk[j].w;
+            dq += si[j].x * qq[j].x + si[j].y * qq[j].y + si[j].z * qq[j].z + si[j].w * qq[j].w;
         }
         dk = warp_sum(dk);
         dq = warp_sum(dq);
@@ -122,10 +147,10 @@ __global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4>::value) g
             const int c = lane + j * kWarpSize;
             if (c < nv4) {
                 float4 n;
-                n.x = fmaf(decay, s[i][j].x, u * kk[j].x);
-                n.y = fmaf(decay, s[i][j].y, u * kk[j].y);
-                n.z = fmaf(decay, s[i][j].z, u * kk[j].z);
-                n.w = fmaf(decay, s[i][j].w, u * kk[j].w);
+                n.x = fmaf(decay, si[j].x, u * kk[j].x);
+                n.y = fmaf(decay, si[j].y, u * kk[j].y);
+                n.z = fmaf(decay, si[j].z, u * kk[j].z);
+                n.w = fmaf(decay, si[j].w, u * kk[j].w);
                 dst[c] = n;
             }
         }
