@@ -168,11 +168,15 @@ template <int NT> struct RowsBT {
     __device__ __forceinline__ void operator()(uint32_t (&bh)[NT][2], uint32_t (&bl)[NT][2], int k0) const {
         const int lane = threadIdx.x % kWarpSize;
 #if defined(GDN_GPU_HAS_LDMATRIX)
-        static_assert(NT == 1 || NT == 2 || NT == 4, "ldmatrix takes 1, 2 or 4 pieces");
-        uint32_t r[NT];
-        ldmatrix<NT, true>(r, base + (k0 + (lane & 7)) * ld + 8 * ((lane >> 3) % NT));
+        static_assert(NT == 1 || NT == 2 || NT % 4 == 0, "ldmatrix takes 1, 2 or 4 pieces");
+        constexpr int P = NT < 4 ? NT : 4;  // pieces per ldmatrix
 #pragma unroll
-        for (int j = 0; j < NT; ++j) f16x2_bits(r[j], bh[j][0], bh[j][1]);
+        for (int j0 = 0; j0 < NT; j0 += P) {
+            uint32_t r[P];
+            ldmatrix<P, true>(r, base + (k0 + (lane & 7)) * ld + 8 * (j0 + (lane >> 3) % P));
+#pragma unroll
+            for (int j = 0; j < P; ++j) f16x2_bits(r[j], bh[j0 + j][0], bh[j0 + j][1]);
+        }
 #else
         const int g = lane >> 2, k = k0 + 2 * (lane & 3);
 #pragma unroll
@@ -202,10 +206,10 @@ __device__ __forceinline__ void warp_mma_frag(float (&acc)[MT][NT][4], const LA&
 }
 
 // Two products sharing the B operand: acc1 += A1 B, acc2 += A2 B.
-template <int MT, int NT, bool EXACT, class LA1, class LA2, class LB>
+template <int MT, int NT, bool EXACT, int UNROLL = 4, class LA1, class LA2, class LB>
 __device__ __forceinline__ void warp_mma_frag_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const LA1& la1,
                                                    const LA2& la2, const LB& lb, int kbeg, int kend) {
-#pragma unroll 4
+#pragma unroll UNROLL
     for (int k0 = kbeg; k0 < kend; k0 += 8) {
         uint32_t bh[NT][2], bl[NT][2];
         lb(bh, bl, k0);
