@@ -27,7 +27,7 @@ template <int NV4, int RPW> struct DecodeOccupancy {
 };
 
 template <typename Act, int NV4, int RPW>
-__global__ void __launch_bounds__(kDecodeThreads, DecodeOccupancy<NV4, RPW>::value) gdn_decode_kernel(GdnParams p) {
+__global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::value)) gdn_decode_kernel(GdnParams p) {
     constexpr int kRows = kDecodeWarps * RPW;
     constexpr bool STAGED = DecodeStaged<NV4, RPW>::value;
     __shared__ __align__(16) float4 s_rows[STAGED ? kRows * kWarpSize : 1];  // [row][Dk / 4]
