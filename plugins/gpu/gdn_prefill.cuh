@@ -179,7 +179,8 @@ __device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, in
 // Raw inputs of the chunk's rows (q channels into rq, k channels into rk, row stride ld; the three
 // rows before the chunk into halo [3][2 Dk], from x or the slot's conv state) are staged, then
 // warp w computes rows 8w .. 8w + 7 into oq | ok (zero rows past n) and writes them to the
-// scratch too. Ends with a barrier: oq | ok complete, the raw regions free.
+// scratch too (with one value head per block, p.prep_heads = 1, the gva blocks of a key head each
+// compute and store the same values). Ends with a barrier: oq | ok complete, the raw regions free.
 template <typename Act, typename KQ>
 __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkDesc& cd, int h, Act* rq, Act* rk, KQ* oq,
                                                 KQ* ok, int ld, Act* halo) {
