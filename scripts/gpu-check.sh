@@ -11,12 +11,22 @@
 #   gdn_cuda_check --golden .golden             the CUDA plugin against the fp64 reference
 #   the same with GDN_CUDA_PREFILL=recurrent    the token-by-token extend (the fallback where the
 #                                               chunked prefill's shared memory does not fit)
+#   gdn_cuda_check, forced variants             every Dv slice width of the sequential prefill
+#                                               (GDN_CUDA_DVS) and the staged decode (rows per warp 8)
 #   gdn conformance --backend cuda              the conformance suite (report in $OUT/conformance.json)
 #   test_concurrency on cuda                    the thread-safety contract, 8 threads, on the GPU
 #   compute-memcheck, compute-racecheck         the conformance suite (fewer random cases) and the
 #                                               graph / wrapped-stream checks under compute-sanitizer
 #   gdn_cuda_bench                              our timings (CUDA events)
+#   gdn_cuda_bench per Dv slice width           prefill timings with GDN_CUDA_DVS pinned (a report)
 #   bench/cuda/fla_peer.py                      FLA's timings, same call, same card (needs .peer)
+#   rocm-on-cuda                                the ROCm plugin's code paths (test_backend chunked,
+#                                               recurrent, planned for 64 KiB of LDS; the conformance
+#                                               suite) through its verification build, when
+#                                               GDN_ROCM_VERIFY_DIR names a folder holding it (build
+#                                               it anywhere nvcc runs: cmake -DGDN_BUILD_ROCM=ON
+#                                               -DGDN_ROCM_VERIFY_ON_CUDA=ON, target gdn_rocm_on_cuda,
+#                                               then copy lib/gdn/rocm-on-cuda/libgdn_rocm.so; carry it)
 #
 # What must travel with the tree (ignored folders, name them in the device tool's `carry`):
 #   .golden     copy of the golden files (cp /work/shared/golden/*.safetensors .golden/)
@@ -25,7 +35,7 @@
 #
 # GDN_GPU_CHECK_SKIP="cuda-bench fla-peer" skips steps by name; GDN_GPU_CHECK_ONLY="..." runs only
 # the steps named (configure and build always run; they are incremental). On an H100 the whole
-# script takes about 4 minutes (2026-11-27: 250 s, of which FLA's script 167 s), inside one
+# script takes about 5 minutes (2026-11-27: 285 s with the ROCm verification, FLA's script 162 s), inside one
 # 10-minute device call:
 #   GDN_SANITIZER_LIMIT=100 bash scripts/gpu-check.sh
 # On a slower machine, split it into two calls back to back (the second finds the first one's
@@ -77,6 +87,8 @@ step gdn-check bash -c "'$BUILD/bin/gdn' check .golden/*.safetensors --backend c
 step cuda-check "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 40
 step cuda-check-recurrent env GDN_CUDA_PREFILL=recurrent "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 12
 step conformance "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --json "$OUT/conformance.json"
+step cuda-check-forced bash -c "for d in 16 32 64 128; do GDN_CUDA_DVS=\$d '$BUILD/bin/gdn_cuda_check' --cases 8 || exit 1; done
+    GDN_CUDA_DECODE_RPW=8 '$BUILD/bin/gdn_cuda_check' --cases 12"
 step concurrency env GDN_TEST_BACKEND=cuda GDN_TEST_THREADS=8 "$BUILD/bin/test_concurrency"
 # compute-sanitizer: memcheck (out-of-bounds and misaligned device accesses, leaks of device
 # memory) and racecheck (shared-memory hazards between the threads of a block). Both slow the
@@ -90,6 +102,13 @@ step compute-memcheck-graphs timeout "$SAN_LIMIT" "$CS" --tool memcheck --error-
 step compute-racecheck timeout "$SAN_LIMIT" "$CS" --tool racecheck --racecheck-report all --error-exitcode 1 \
     "$BUILD/bin/gdn" conformance --backend cuda --no-golden --random 3
 step cuda-bench "$BUILD/bin/gdn_cuda_bench"
+step dvs-sweep bash -c "for d in 16 32 64 128; do echo \"dvs \$d\"; GDN_CUDA_DVS=\$d '$BUILD/bin/gdn_cuda_bench' --quick --no-decode | grep '^prefill'; done"
+if [ -n "${GDN_ROCM_VERIFY_DIR:-}" ]; then
+    step rocm-on-cuda env GDN_PLUGIN_PATH="$(cd "$GDN_ROCM_VERIFY_DIR" && pwd)" GDN_TEST_BACKEND=rocm bash -c "
+        '$BUILD/bin/test_backend' && GDN_ROCM_PREFILL=recurrent '$BUILD/bin/test_backend' &&
+        GDN_ROCM_LDS_LIMIT=65536 '$BUILD/bin/test_backend' &&
+        '$BUILD/bin/gdn' conformance --backend rocm --golden .golden"
+fi
 if [ -d .peer/fla ]; then
     step fla-peer env PYTHONPATH="$PWD/.peer" PYTHONUNBUFFERED=1 python3 bench/cuda/fla_peer.py
 fi
@@ -104,12 +123,14 @@ fi
     for i in "${!NAMES[@]}"; do echo "| ${NAMES[$i]} | ${STATUS[$i]} |"; done
     echo
     echo '```'
-    grep -H -E "^(PASSED|FAILED)" "$OUT/cuda-check.log" "$OUT/cuda-check-recurrent.log" 2>/dev/null
+    grep -H -E "^(PASSED|FAILED)" "$OUT/cuda-check.log" "$OUT/cuda-check-recurrent.log" "$OUT/cuda-check-forced.log" 2>/dev/null
     tail -n 3 "$OUT/conformance.log" 2>/dev/null
     for t in compute-memcheck compute-memcheck-graphs compute-racecheck; do
         grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$OUT/$t.log" 2>/dev/null | sed "s/^/$t: /"
     done
     grep -E "copy bandwidth|^prefill|^decode" "$OUT/cuda-bench.log" 2>/dev/null
+    sed 's/^/dvs-sweep: /' "$OUT/dvs-sweep.log" 2>/dev/null
+    grep -h -E "^All tests passed|test cases failed|^rocm: |^conformance: " "$OUT/rocm-on-cuda.log" 2>/dev/null | sed 's/^/rocm-on-cuda: /'
     grep -E "^prefill|^decode|copy_TBps" "$OUT/fla-peer.log" 2>/dev/null
     echo '```'
 } >"$OUT/summary.md"
