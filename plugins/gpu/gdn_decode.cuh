@@ -14,13 +14,13 @@ constexpr int kDecodeWarps = kDecodeThreads / kWarpSize;
 
 // NV4: float4 pieces of a state row per lane (1 for Dk <= 128, 2 for Dk <= 256).
 // RPW: state rows per warp (rows per CTA = 8 * RPW).
-// Four resident blocks per SM for Dk <= 128 (registers capped at 64): more state loads in flight;
-// measured on an H100 (Qwen3-Next shape, 8 rows per warp) 82 / 89 / 91% of the state floor at
-// 64 / 256 / 1024 requests against 80 / 86 / 87% with the compiler's choice (80 registers, three
-// blocks). Wider rows (NV4 = 2) hold twice the state in registers: two blocks.
-// Staged (Dk <= 128, 8 rows per warp): the CTA's 32 KiB of state go to shared memory by
-// asynchronous copies instead of registers, so that six CTAs per SM (192 KiB of state loads in
-// flight instead of 128) fit.
+// Resident blocks per SM, for more state loads in flight. Staged (Dk <= 128, 8 rows per warp, the
+// batches that fill the GPU): the CTA's 32 KiB of state go to shared memory by asynchronous copies
+// instead of registers, so that six CTAs share an SM (192 KiB of loads in flight); measured on an
+// H100 (Qwen3-Next shape) 84 / 92 / 94% of the state floor at 64 / 256 / 1024 requests against
+// 83 / 90 / 92% with the state in registers and four CTAs (registers capped at 64; the compiler's
+// own choice, three, gave 80 / 86 / 87%). Fewer rows per warp (small batches) keep the state in
+// registers, four blocks; wider rows (NV4 = 2) hold twice the state: two blocks.
 template <int NV4, int RPW> struct DecodeStaged { static constexpr bool value = NV4 == 1 && RPW == 8; };
 template <int NV4, int RPW> struct DecodeOccupancy {
     static constexpr int value = DecodeStaged<NV4, RPW>::value ? 6 : NV4 == 1 ? 4 : 2;

@@ -205,7 +205,7 @@ __device__ __forceinline__ void warp_mma_frag(float (&acc)[MT][NT][4], const LA&
     }
 }
 
-// Two products sharing the B operand: acc1 += A1 B, acc2 += A2 B.
+// Two products sharing the B operand: acc1 += A1 B, acc2 += A2 B; UNROLL steps in flight.
 template <int MT, int NT, bool EXACT, int UNROLL = 4, class LA1, class LA2, class LB>
 __device__ __forceinline__ void warp_mma_frag_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const LA1& la1,
                                                    const LA2& la2, const LB& lb, int kbeg, int kend) {
