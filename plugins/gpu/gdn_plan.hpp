@@ -164,7 +164,10 @@ inline PrefillScratch prefill_scratch(int64_t T, int H, int HV, int Dk, bool exa
 // compute unit) times the time of a chunk step at that width. Measured on an H100 (Qwen3-Next
 // shape, 2026-11-27): 16- and 32-wide CTAs run two per SM, 64- and 128-wide ones one; a step
 // takes 1.0 / 1.1 / 1.95 units at 16 / 32 / 128 (8x the work for 2x the time at 128: wider
-// slices reload k̂, q̂, T and QKm less often); 1.35 at 64 is an estimate between them.
+// slices reload k̂, q̂, T and QKm less often); 1.35 at 64 is an estimate between them. Those
+// step times are from earlier kernels; the per-slice sweep of gpu-check.sh on the current ones
+// (docs/performance-cuda.md) still finds the model's picks fastest: 128 for 16 x 4096, 16 for
+// 1 x 32768.
 inline double dv_slice_cost(int dvs, int Dv, int64_t pairs, int units) {
     const int per_unit = dvs <= 32 ? 2 : 1;
     const double step = dvs == 128 ? 1.95 : dvs == 64 ? 1.35 : dvs == 32 ? 1.1 : 1.0;
