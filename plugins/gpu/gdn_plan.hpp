@@ -197,8 +197,8 @@ int pick_dv_slice(int Dv, int64_t pairs, int units, Fits fits, int prefer = 0) {
 }
 
 // Value heads per block of the prefill prep kernel: all gva heads of a key head (q̂ and k̂ are
-// loaded once for them) when chunks x key heads still give every compute unit four blocks, else 1
-// (more, shorter blocks for small batches).
+// loaded, or computed, once for them, and so are K Kᵀ and Q Kᵀ) when chunks x key heads still
+// give every compute unit four blocks, else 1 (more, shorter blocks for small batches).
 inline int prep_heads_per_block(int64_t nchunks, int H, int gva, int units) {
     return nchunks * H >= 4 * static_cast<int64_t>(units) ? gva : 1;
 }

@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
 }
 
 // Rows per warp of the prep kernel's own q̂, k̂ (FUSED, section 1b): a chunk's 64 rows over 8 warps.
-constexpr int kFrontVecRows = kChunk / kPrefillWarps;
+constexpr int kFusedRowsPerWarp = kChunk / kPrefillWarps;
 
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
 // memory (row stride sld), zero rows past n; 16-byte pieces, cols * sizeof(T) a multiple of 16.
@@ -222,8 +222,8 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
     const Act* raw = is_q ? rq : rk;
     KQ* o = is_q ? oq : ok;
 #pragma unroll 2
-    for (int ii = 0; ii < kFrontVecRows; ++ii) {
-        const int row = warp * kFrontVecRows + ii;  // warp-uniform
+    for (int ii = 0; ii < kFusedRowsPerWarp; ++ii) {
+        const int row = warp * kFusedRowsPerWarp + ii;  // warp-uniform
         if (row >= n) {
             if (active) *reinterpret_cast<uint4*>(o + row * ld + col) = make_uint4(0u, 0u, 0u, 0u);
             continue;
