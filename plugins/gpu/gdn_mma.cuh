@@ -261,6 +261,188 @@ __device__ __forceinline__ void warp_mma_f16_abt(float (&acc)[MT][NT][4], const 
     }
 }
 
+// ---- f16 products (m16n8k16) ----------------------------------------------------------------------------
+// Both operands f16 in shared memory, f32 accumulation; a step covers 16 k at once (the tf32
+// products above cover 8, with a conversion per element). The sequential prefill runs on these
+// for 16-bit activations: its f32 operands (the state, Y, Δ) are stored in f16 copies, rounded to
+// nearest (2^-11 relative, finer than the tf32 truncation they replace).
+// Loaders fill the fragments of the warp tile for the step [k0, k0 + 16):
+//   la(a[MT][4], k0): A; lb(b[NT][2], k0): B.
+// Fragment contract (vendor.cuh): a[0] = A(g, 2t:2t+1), a[1] = A(g+8, 2t:), a[2] = A(g, 2t+8:),
+// a[3] = A(g+8, 2t+8:); b[0] = B(2t:2t+1, g), b[1] = B(2t+8:2t+9, g); lower k in the lower half.
+
+// Two f16 values from shared memory as one fragment register (lower address in the lower half).
+__device__ __forceinline__ uint32_t f16_pair_bits(const f16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ uint32_t f16_bits2(f16 lo, f16 hi) {
+    return static_cast<uint32_t>(__half_as_ushort(lo)) | (static_cast<uint32_t>(__half_as_ushort(hi)) << 16);
+}
+// The f16 pair {lo, hi} of two f32 values (round to nearest), as stored bits.
+__device__ __forceinline__ uint32_t f16x2_from(float lo, float hi) {
+    return f16_bits2(__float2half_rn(lo), __float2half_rn(hi));
+}
+// Both halves of v times both halves of s (f16 products, rounded to nearest).
+__device__ __forceinline__ uint32_t f16x2_mul(uint32_t v, uint32_t s) {
+    __half2 a, b;
+    static_assert(sizeof(a) == sizeof(v), "a half2 is one register");
+    __builtin_memcpy(&a, &v, sizeof v);
+    __builtin_memcpy(&b, &s, sizeof s);
+    const __half2 r = __hmul2(a, b);
+    uint32_t out;
+    __builtin_memcpy(&out, &r, sizeof out);
+    return out;
+}
+
+// A stored [m][k] (k contiguous), rows ld apart, from the warp tile's first row; 16-byte aligned
+// rows for ldmatrix (one instruction per 16 x 16 piece instead of four 32-bit loads per lane).
+template <int MT> struct H16A {
+    const f16* base;
+    int ld;
+    __device__ __forceinline__ void operator()(uint32_t (&a)[MT][4], int k0) const {
+        const int lane = threadIdx.x % kWarpSize;
+#if defined(GDN_GPU_HAS_LDMATRIX)
+#pragma unroll
+        for (int i = 0; i < MT; ++i) ldmatrix<4, false>(a[i], base + (16 * i + lane % 16) * ld + k0 + 8 * (lane / 16));
+#else
+        const int g = lane >> 2, k = k0 + 2 * (lane & 3);
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+            const f16* p = base + (16 * i + g) * ld + k;
+            a[i][0] = f16_pair_bits(p);
+            a[i][1] = f16_pair_bits(p + 8 * ld);
+            a[i][2] = f16_pair_bits(p + 8);
+            a[i][3] = f16_pair_bits(p + 8 * ld + 8);
+        }
+#endif
+    }
+};
+
+// The same A with column k scaled by scale(k) (f32 values, e.g. per-token decays), in f16.
+template <int MT, class Scale> struct H16AScaledK {
+    H16A<MT> rows;
+    Scale scale;
+    __device__ __forceinline__ void operator()(uint32_t (&a)[MT][4], int k0) const {
+        rows(a, k0);
+        const int k = k0 + 2 * (threadIdx.x % 4);
+        const uint32_t s0 = f16x2_from(scale(k), scale(k + 1)), s8 = f16x2_from(scale(k + 8), scale(k + 9));
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+            a[i][0] = f16x2_mul(a[i][0], s0);
+            a[i][1] = f16x2_mul(a[i][1], s0);
+            a[i][2] = f16x2_mul(a[i][2], s8);
+            a[i][3] = f16x2_mul(a[i][3], s8);
+        }
+    }
+};
+
+// B(k, n) stored at base[n * ld + k] (k contiguous, i.e. Bᵀ row-major), from the warp tile's
+// first column; 16-byte aligned rows.
+template <int NT> struct H16Bnk {
+    const f16* base;
+    int ld;
+    __device__ __forceinline__ void operator()(uint32_t (&b)[NT][2], int k0) const {
+        const int lane = threadIdx.x % kWarpSize;
+#if defined(GDN_GPU_HAS_LDMATRIX)
+        static_assert(NT == 1 || NT % 2 == 0, "pairs of n-tiles per ldmatrix");
+        if constexpr (NT == 1) {
+            uint32_t r[2];
+            ldmatrix<2, false>(r, base + (lane % 8) * ld + k0 + 8 * ((lane / 8) % 2));
+            b[0][0] = r[0];
+            b[0][1] = r[1];
+        } else {
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t r[4];
+                ldmatrix<4, false>(r, base + (8 * (j + lane / 16) + lane % 8) * ld + k0 + 8 * ((lane / 8) % 2));
+                b[j][0] = r[0];
+                b[j][1] = r[1];
+                b[j + 1][0] = r[2];
+                b[j + 1][1] = r[3];
+            }
+        }
+#else
+        const int g = lane >> 2, k = k0 + 2 * (lane & 3);
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            const f16* p = base + (8 * j + g) * ld + k;
+            b[j][0] = f16_pair_bits(p);
+            b[j][1] = f16_pair_bits(p + 8);
+        }
+#endif
+    }
+};
+
+// B(k, n) stored at base[k * ld + n] (n contiguous), from the warp tile's first column:
+// ldmatrix.trans; 16-byte aligned rows.
+template <int NT> struct H16Bkn {
+    const f16* base;
+    int ld;
+    __device__ __forceinline__ void operator()(uint32_t (&b)[NT][2], int k0) const {
+        const int lane = threadIdx.x % kWarpSize;
+#if defined(GDN_GPU_HAS_LDMATRIX)
+        static_assert(NT == 1 || NT % 2 == 0, "pairs of n-tiles per ldmatrix");
+        if constexpr (NT == 1) {
+            uint32_t r[2];
+            ldmatrix<2, true>(r, base + (k0 + lane % 8 + 8 * ((lane / 8) % 2)) * ld);
+            b[0][0] = r[0];
+            b[0][1] = r[1];
+        } else {
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t r[4];
+                ldmatrix<4, true>(r, base + (k0 + lane % 8 + 8 * ((lane / 8) % 2)) * ld + 8 * (j + lane / 16));
+                b[j][0] = r[0];
+                b[j][1] = r[1];
+                b[j + 1][0] = r[2];
+                b[j + 1][1] = r[3];
+            }
+        }
+#else
+        const int g = lane >> 2, k = k0 + 2 * (lane & 3);
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            const f16* p = base + k * ld + 8 * j + g;
+            b[j][0] = f16_bits2(p[0], p[ld]);
+            b[j][1] = f16_bits2(p[8 * ld], p[9 * ld]);
+        }
+#endif
+    }
+};
+
+// acc[MT][NT] += Σ_k A(m, k) B(k, n) over k in [kbeg, kend), kend - kbeg a multiple of 16.
+template <int MT, int NT, int UNROLL = 4, class LA, class LB>
+__device__ __forceinline__ void warp_mma_h16(float (&acc)[MT][NT][4], const LA& la, const LB& lb, int kbeg, int kend) {
+#pragma unroll UNROLL
+    for (int k0 = kbeg; k0 < kend; k0 += 16) {
+        uint32_t a[MT][4], b[NT][2];
+        la(a, k0);
+        lb(b, k0);
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < NT; ++j) mma_f16_16x8x16(acc[i][j], a[i], b[j]);
+    }
+}
+
+// Two products sharing the B operand: acc1 += A1 B, acc2 += A2 B.
+template <int MT, int NT, int UNROLL = 4, class LA1, class LA2, class LB>
+__device__ __forceinline__ void warp_mma_h16_dual(float (&acc1)[MT][NT][4], float (&acc2)[MT][NT][4], const LA1& la1,
+                                                  const LA2& la2, const LB& lb, int kbeg, int kend) {
+#pragma unroll UNROLL
+    for (int k0 = kbeg; k0 < kend; k0 += 16) {
+        uint32_t a1[MT][4], a2[MT][4], b[NT][2];
+        lb(b, k0);
+        la1(a1, k0);
+        la2(a2, k0);
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                mma_f16_16x8x16(acc1[i][j], a1[i], b[j]);
+                mma_f16_16x8x16(acc2[i][j], a2[i], b[j]);
+            }
+    }
+}
+
 template <int MT, int NT>
 __device__ __forceinline__ void zero_acc(float (&acc)[MT][NT][4]) {
 #pragma unroll

@@ -280,7 +280,9 @@ __host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact, bool fused) {
     L.off_a = o; o = align16(o + cc);
     L.off_t = o; o = align16(o + cc);
     L.off_qk = o;  // QKm goes from registers to global memory
-    L.off_misc = o; o = align16(o + kChunk * 8 + (kChunk + 3 * 256 + 5 * kChunk) * 4);
+    // two heads' gates (γ double; β, fcol, frow[4] float), then the conv halo of 1b (3 rows of
+    // 2 Dk activations, at most 3 x 512 bytes where FUSED applies)
+    L.off_misc = o; o = align16(o + 2 * kChunk * 8 + 2 * 6 * kChunk * 4 + 3 * 512);
     L.total = o;
     return L;
 }
@@ -303,11 +305,13 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     KQ* Qs = reinterpret_cast<KQ*>(smem + L.off_q);
     float* As = reinterpret_cast<float*>(smem + L.off_a);
     float* Ts = reinterpret_cast<float*>(smem + L.off_t);
-    double* gam = reinterpret_cast<double*>(smem + L.off_misc);
-    float* bet = reinterpret_cast<float*>(gam + C);
-    float* Pm = bet + C;
-    float* fcol = Pm + 3 * 256;  // [C]: exp(γ_ref(s) - γ_s), ref(s) the last token of s's 16-block
-    float* frow = fcol + C;      // [4][C]: exp(γ_r - γ_ref(block)) for r past that block
+    // Gates of a value head, double-buffered: the next head's are computed by an otherwise idle
+    // warp while this head's T is inverted.
+    double* gam2 = reinterpret_cast<double*>(smem + L.off_misc);  // [2][C]: γ, chunk-local cumsum
+    float* bet2 = reinterpret_cast<float*>(gam2 + 2 * C);          // [2][C]: β
+    float* fcol2 = bet2 + 2 * C;  // [2][C]: exp(γ_ref(s) - γ_s), ref(s) the last token of s's 16-block
+    float* frow2 = fcol2 + 2 * C; // [2][4][C]: exp(γ_r - γ_ref(block)) for r past that block
+    Act* halo = reinterpret_cast<Act*>(frow2 + 8 * C);
     const int ldkq = L.ldkq;
     const int tid = threadIdx.x, warp = tid / kWarpSize, lane = tid % kWarpSize, g = lane >> 2, t = lane & 3;
 
@@ -316,9 +320,63 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     const ChunkDesc cd = p.chunks[blockIdx.x];
     const int hv0 = blockIdx.y * p.prep_heads, h = hv0 / p.gva, n = cd.n;
     const int64_t c0 = cd.c0;
+    // Gates of value head hv into buffer b, by one warp, two tokens per lane: γ (chunk-local
+    // inclusive cumsum of g in double; rows past n carry g = 0), β, the factors of the decays
+    // below the diagonal blocks, and the (e^γ, e^(Γ-γ), β) rows of the scratch.
+    auto head_gates = [&](int hv, int b) {
+        double* gam = gam2 + b * C;
+        float* bet = bet2 + b * C;
+        float* fcol = fcol2 + b * C;
+        float* frow = frow2 + b * 4 * C;
+        const Act* xa = static_cast<const Act*>(p.a);
+        const Act* xb = static_cast<const Act*>(p.b);
+        double gv[2];
+        float bv[2];
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+            const int i = 2 * lane + q;
+            const bool valid = i < n;
+            gv[q] = valid ? gate_g(to_f32(xa[(c0 + i) * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]) : 0.0;
+            bv[q] = valid ? gate_beta(to_f32(xb[(c0 + i) * p.b_stride + hv])) : 0.f;
+            bet[i] = bv[q];
+        }
+        double s = gv[0] + gv[1];
+#pragma unroll
+        for (int o = 1; o < kWarpSize; o <<= 1) {
+            const double u = warp_up(s, o);
+            if (lane >= o) s += u;
+        }
+        const double G = warp_bcast(s, kWarpSize - 1);
+        const double e[2] = {s - gv[1], s};
+        gam[2 * lane] = e[0];
+        gam[2 * lane + 1] = e[1];
+        // Factors of the decays exp(γ_r - γ_s) of the tiles below the diagonal blocks (r in a
+        // later 16-block than s): exp(γ_r - γ_ref) exp(γ_ref - γ_s) with ref the last token of
+        // s's block, both exponents <= 0 (γ falls), so neither factor overflows; 10 exponentials
+        // per lane instead of one per element.
+#pragma unroll
+        for (int bl = 0; bl < 4; ++bl) {
+            const double ref = warp_bcast(s, 8 * bl + 7);  // γ of token 16 bl + 15
+#pragma unroll
+            for (int q = 0; q < 2; ++q) {
+                const int i = 2 * lane + q;
+                frow[bl * C + i] = i > 16 * bl + 15 ? expf(static_cast<float>(e[q] - ref)) : 0.f;
+                if (i / 16 == bl) fcol[i] = expf(static_cast<float>(ref - e[q]));
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+            const int i = 2 * lane + q;
+            if (i < n)
+                p.gates[(c0 + i) * p.HV + hv] =
+                    make_float4(expf(static_cast<float>(e[q])), expf(static_cast<float>(G - e[q])), bv[q], 0.f);
+        }
+    };
+    constexpr int kGateWarp = kPrefillWarps - 1;  // idle while warps 0..3 invert T
+    if (warp == kGateWarp) head_gates(hv0, 0);  // its loads overlap the q̂, k̂ loads of every other warp
     if constexpr (FUSED) {
         front_into_smem<Act, KQ>(p, cd, h, reinterpret_cast<Act*>(Qs), reinterpret_cast<Act*>(Ks),
-                                 reinterpret_cast<KQ*>(As), reinterpret_cast<KQ*>(Ts), ldkq, reinterpret_cast<Act*>(Pm));
+                                 reinterpret_cast<KQ*>(As), reinterpret_cast<KQ*>(Ts), ldkq, halo);
         // q̂ | k̂ now live where A | T were, and the raw inputs' regions take A | T
         KQ* const q_hat = reinterpret_cast<KQ*>(As);
         KQ* const k_hat = reinterpret_cast<KQ*>(Ts);
@@ -366,53 +424,17 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             warp_mma_f16_abt<1, 2>(prod[q], Ap, ldkq, Bp, ldkq, Dk);
         }
     }
+
     for (int hv = hv0; hv < hv0 + p.prep_heads; ++hv) {
-        if (tid < C) {
-            const bool valid = tid < n;
-            const Act* xa = static_cast<const Act*>(p.a);
-            const Act* xb = static_cast<const Act*>(p.b);
-            gam[tid] = valid ? gate_g(to_f32(xa[(c0 + tid) * p.a_stride + hv]), p.A_log[hv], p.dt_bias[hv]) : 0.0;
-            bet[tid] = valid ? gate_beta(to_f32(xb[(c0 + tid) * p.b_stride + hv])) : 0.f;
-        }
+        const int buf = (hv - hv0) & 1;
+        const double* gam = gam2 + buf * C;
+        const float* bet = bet2 + buf * C;
+        const float* fcol = fcol2 + buf * C;
+        const float* frow = frow2 + buf * 4 * C;
         KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
         KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
         const int64_t gld = static_cast<int64_t>(p.HV) * C;
-        __syncthreads();
-        if (warp == 0) {  // chunk-local inclusive cumsum of g in double; rows past n carry g = 0
-            const double g0 = gam[2 * lane], g1 = gam[2 * lane + 1];
-            double s = g0 + g1;
-#pragma unroll
-            for (int o = 1; o < kWarpSize; o <<= 1) {
-                const double u = warp_up(s, o);
-                if (lane >= o) s += u;
-            }
-            const double G = warp_bcast(s, kWarpSize - 1);
-            const double e[2] = {s - g1, s};
-            gam[2 * lane] = e[0];
-            gam[2 * lane + 1] = e[1];
-            // Factors of the decays exp(γ_r - γ_s) of the tiles below the diagonal blocks (r in a
-            // later 16-block than s): exp(γ_r - γ_ref) exp(γ_ref - γ_s) with ref the last token of
-            // s's block, both exponents <= 0 (γ falls), so neither factor overflows; 10 exponentials
-            // per lane instead of one per element.
-#pragma unroll
-            for (int b = 0; b < 4; ++b) {
-                const double ref = warp_bcast(s, 8 * b + 7);  // γ of token 16b + 15
-#pragma unroll
-                for (int q = 0; q < 2; ++q) {
-                    const int i = 2 * lane + q;
-                    frow[b * C + i] = i > 16 * b + 15 ? expf(static_cast<float>(e[q] - ref)) : 0.f;
-                    if (i / 16 == b) fcol[i] = expf(static_cast<float>(ref - e[q]));
-                }
-            }
-#pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                const int i = 2 * lane + q;
-                if (i < n)
-                    p.gates[(c0 + i) * p.HV + hv] = make_float4(expf(static_cast<float>(e[q])), expf(static_cast<float>(G - e[q])),
-                                                                bet[i], 0.f);
-            }
-        }
-        __syncthreads();
+        __syncthreads();  // this head's gates are in; the previous head's readers of As, Ts are done
 
         // A and QKm of this head from the products: decays, β, the masks
 #pragma unroll
@@ -444,6 +466,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         __syncthreads();
 
         // T = (I + A)^-1: diagonal blocks by forward substitution (lane j owns column j) ...
+        if (warp == kGateWarp && hv + 1 < hv0 + p.prep_heads) head_gates(hv + 1, buf ^ 1);
         if (warp < 4) {
             const int j = lane & 15, b0 = warp * 16;
             float col[16];
@@ -461,10 +484,12 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         __syncthreads();
         // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time, a warp per block:
         // P = A_i,[j,i) T_[j,i),j, then T_ij = -T_ii P, both on tensor cores in 3xTF32 (f32 accuracy).
+        // P is parked in T_ij's own place (nobody reads T_ij before this diagonal is done), so
+        // the warp needs no barrier between its two products.
         for (int d = 1; d < 4; ++d) {
             const bool mine = warp < 4 - d;
             const int bj = warp, bi = bj + d;
-            float* P = Pm + warp * 256;  // 16 x 16, row stride 16
+            float* P = Ts + 16 * bi * kLdC + 16 * bj;  // 16 x 16, row stride kLdC
             float acc[1][2][4];
             if (mine) {
                 zero_acc(acc);
@@ -474,14 +499,13 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 #pragma unroll
                 for (int j = 0; j < 2; ++j)
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) P[acc_row(0, e, g) * 16 + acc_col(j, e, t)] = acc[0][j][e];
-            }
-            __syncthreads();
-            if (mine) {
+                    for (int e = 0; e < 4; ++e) P[acc_row(0, e, g) * kLdC + acc_col(j, e, t)] = acc[0][j][e];
+                warp_sync();
                 zero_acc(acc);
                 warp_mma_tf32<1, 2, true>(
                     acc, [&](int m, int k) { return Ts[(16 * bi + m) * kLdC + 16 * bi + k]; },
-                    [&](int k, int nn) { return P[k * 16 + nn]; }, 0, 16);
+                    [&](int k, int nn) { return P[k * kLdC + nn]; }, 0, 16);
+                warp_sync();  // every lane's reads of P are done before T_ij overwrites it
 #pragma unroll
                 for (int j = 0; j < 2; ++j)
 #pragma unroll
@@ -504,7 +528,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                 if (col / 16 > row / 16) *reinterpret_cast<uint4*>(Qg + row * gld + col) = make_uint4(0u, 0u, 0u, 0u);
             }
         }
-        __syncthreads();  // the next value head reuses gam, bet, As and Ts
+        // (the next head's first barrier orders these reads of Ts before its writes)
     }
 }
 
@@ -518,13 +542,14 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 //   P3  O = e^γ O + QKm Δ                               -> out      (reads QKm, Dt)
 //   P4  S = e^Γ S + (diag(e^(Γ-γ)) Δ)ᵀ K                -> S        (reads Dt, K, gates)
 struct SeqSmem {
-    int ldkq, ldc, lds, ldt, ldr;
+    int ldkq, ldc, lds, ldsh, ldt, ldr;
     size_t kq_bytes;
-    size_t off_k, off_q, off_t, off_qk, off_s, off_v, off_d, off_raw, off_g, off_w, total;
+    size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_g, off_w, total;
 };
 // kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
 // shared memory: the copy waits for P4). The raw v inputs are activations: f32 when exact, else
-// 16-bit.
+// 16-bit. 16-bit activations (not exact) run the products in f16: Y and Δ are stored in f16 and
+// the state has an f16 copy beside its f32 master (off_sh); exact keeps f32 Y, Δ and no copy.
 __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs) {
     SeqSmem L{};
     const int es = exact ? 4 : 2;
@@ -534,7 +559,8 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.ldkq = Dk + 8;
     L.ldc = kChunk + 8;
     L.lds = Dk + 8;
-    L.ldt = kChunk + 8;  // also the room for ct_at's shift of 8
+    L.ldsh = Dk + 8;     // f16 rows 16 bytes past a multiple of 128: ldmatrix free of conflicts
+    L.ldt = kChunk + 8;  // f32: also the room for ct_at's shift of 8; f16: as ldsh
     // Raw v rows padded by 16 bytes: with rows of exactly 128 16-bit values every row starts in
     // the same bank and the conv's reads (8 rows x 4 column pairs per warp) conflicted 8 ways.
     L.ldr = dvs + (exact ? 4 : 8);
@@ -545,8 +571,9 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.off_t = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
-    L.off_v = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
-    L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * 4);
+    L.off_sh = o; o = align16(o + (exact ? 0 : static_cast<size_t>(dvs) * L.ldsh * 2));
+    L.off_v = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
+    L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
     L.off_raw = o; o = align16(o + static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
@@ -593,6 +620,10 @@ __device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64
 // pairs of tokens) stay free of conflicts, and a lane's shift is a constant (no index arithmetic
 // in the product loops; an XOR of the token index cost 9% on 16-wide slices).
 __device__ __forceinline__ int ct_at(int col, int row, int ldt) { return col * ldt + row + ((col & 4) << 1); }
+// Where Y and Δ keep (token row, column col): f32 (EXACT) as ct_at; f16 plainly ([v][token], rows
+// 144 bytes apart: ldmatrix reads and the epilogues' 16-bit stores are free of conflicts as is).
+template <bool EXACT>
+__device__ __forceinline__ int yd_at(int col, int row, int ldt) { return EXACT ? ct_at(col, row, ldt) : col * ldt + row; }
 
 // Two adjacent activations (p aligned to twice their size) as f32.
 template <typename Act>
@@ -619,6 +650,12 @@ __device__ __forceinline__ auto rows_bt(const KQ* base, int ld) {
         return RowsBT<NT>{base, ld};
 }
 
+// The state update's per-token factor exp(Γ - γ_k) from the staged gates.
+struct DecayOf {
+    const float4* G;
+    __device__ __forceinline__ float operator()(int k) const { return G[k].y; }
+};
+
 template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 ? 2 : 1; };
 
 template <typename Act, int DVS, int DKT>
@@ -634,13 +671,15 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     KQ* Qs = reinterpret_cast<KQ*>(smem + L.off_q);
     KQ* Tt = reinterpret_cast<KQ*>(smem + L.off_t);
     KQ* QKt = reinterpret_cast<KQ*>(smem + L.off_qk);
+    using YD = typename std::conditional<EXACT, float, f16>::type;  // element of Y and Δ
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
-    float* Yt = reinterpret_cast<float*>(smem + L.off_v);  // Y, transposed: [v][token]
-    float* Dt = reinterpret_cast<float*>(smem + L.off_d);  // Δ, transposed
+    f16* Sh = reinterpret_cast<f16*>(smem + L.off_sh);    // !EXACT: Ss in f16, the products' copy
+    YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y, transposed: [v][token]
+    YD* Dt = reinterpret_cast<YD*>(smem + L.off_d);       // Δ, transposed
     Act* Raw = reinterpret_cast<Act*>(smem + L.off_raw);   // [C + 3][ldr] raw v inputs
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
-    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldt = L.ldt, ldr = L.ldr;
+    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldr = L.ldr;
     const size_t kq_elems = L.kq_bytes / sizeof(KQ);
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
@@ -686,8 +725,10 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     }
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
         const int row = i / (Dk / 4), c4 = i % (Dk / 4);
-        *reinterpret_cast<float4*>(Ss + row * lds + 4 * c4) =
-            reinterpret_cast<const float4*>(Sg + static_cast<int64_t>(row) * Dk)[c4];
+        const float4 v = reinterpret_cast<const float4*>(Sg + static_cast<int64_t>(row) * Dk)[c4];
+        *reinterpret_cast<float4*>(Ss + row * lds + 4 * c4) = v;
+        if constexpr (!EXACT)
+            *reinterpret_cast<uint2*>(Sh + row * ldsh + 4 * c4) = make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
     }
     for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
         const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
@@ -727,9 +768,13 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
             float xo[MT][NT][4];
             zero_acc(xo);
             zero_acc(oo);
-            warp_mma_frag_dual<MT, NT, EXACT, P1_UNROLL>(
-                xo, oo, rows_a<MT, EXACT>(Ks + m0 * ldkq, ldkq), rows_a<MT, EXACT>(Qs + m0 * ldkq, ldkq),
-                pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Ss + (n0 + nn) * lds + k); }), 0, Dk);
+            if constexpr (EXACT)
+                warp_mma_frag_dual<MT, NT, EXACT, P1_UNROLL>(
+                    xo, oo, rows_a<MT, EXACT>(Ks + m0 * ldkq, ldkq), rows_a<MT, EXACT>(Qs + m0 * ldkq, ldkq),
+                    pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Ss + (n0 + nn) * lds + k); }), 0, Dk);
+            else
+                warp_mma_h16_dual<MT, NT, P1_UNROLL>(xo, oo, H16A<MT>{Ks + m0 * ldkq, ldkq}, H16A<MT>{Qs + m0 * ldkq, ldkq},
+                                                     H16Bnk<NT>{Sh + n0 * ldsh, ldsh}, 0, Dk);
             // Y = β (conv(v) - e^γ X): the conv of v from the staged raw inputs, a lane's two columns
             // (2t, 2t + 1) at once (rows past n: β = 0). SiLU with the fast exponential and division,
             // as for q and k (H100, 16 x 4096: the whole prefill 4.79 -> 4.43 ms with them).
@@ -748,8 +793,8 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                         const float c0v = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
                         const float c1v = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
                         const float4 gr = G[row];
-                        Yt[ct_at(col, row, ldt)] = gr.z * (silu_fast(c0v) - gr.x * xo[i][j][e]);
-                        Yt[ct_at(col + 1, row, ldt)] = gr.z * (silu_fast(c1v) - gr.x * xo[i][j][e + 1]);
+                        Yt[yd_at<EXACT>(col, row, ldt)] = from_f32<YD>(gr.z * (silu_fast(c0v) - gr.x * xo[i][j][e]));
+                        Yt[yd_at<EXACT>(col + 1, row, ldt)] = from_f32<YD>(gr.z * (silu_fast(c1v) - gr.x * xo[i][j][e + 1]));
                         oo[i][j][e] *= gr.x;
                         oo[i][j][e + 1] *= gr.x;
                     }
@@ -763,21 +808,25 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         cp_async_commit();  // group B: the next q̂ and raw v
 
         // ---- P2: Δ = T Y (T lower triangular: k < m0 + WM; rows past n of Y are zero) ----
-        const int kv = (n + 7) & ~7;
+        // k steps of 8 (tf32) or 16 (f16); rows past n of every operand are zero
+        const int kv = EXACT ? (n + 7) & ~7 : (n + 15) & ~15;
         const int kend = m0 + WM < kv ? m0 + WM : kv;
         {
             float dd[MT][NT][4];
             zero_acc(dd);
-            warp_mma_frag<MT, NT, EXACT>(
-                dd, rows_a<MT, EXACT>(Tt + m0 * ldc, ldc),
-                pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Yt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
+            if constexpr (EXACT)
+                warp_mma_frag<MT, NT, EXACT>(
+                    dd, rows_a<MT, EXACT>(Tt + m0 * ldc, ldc),
+                    pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Yt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
+            else
+                warp_mma_h16<MT, NT>(dd, H16A<MT>{Tt + m0 * ldc, ldc}, H16Bnk<NT>{Yt + n0 * ldt, ldt}, 0, kend);
 #pragma unroll
             for (int i = 0; i < MT; ++i)
 #pragma unroll
                 for (int j = 0; j < NT; ++j)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        Dt[ct_at(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] = dd[i][j][e];
+                        Dt[yd_at<EXACT>(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] = from_f32<YD>(dd[i][j][e]);
         }
         cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
         __syncthreads();           // Δ complete, T free
@@ -785,9 +834,12 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         cp_async_commit();  // group C: the next T
 
         // ---- P3: O += QKm Δ, written out ----
-        warp_mma_frag<MT, NT, EXACT>(
-            oo, rows_a<MT, EXACT>(QKt + m0 * ldc, ldc),
-            pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Dt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
+        if constexpr (EXACT)
+            warp_mma_frag<MT, NT, EXACT>(
+                oo, rows_a<MT, EXACT>(QKt + m0 * ldc, ldc),
+                pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Dt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
+        else
+            warp_mma_h16<MT, NT>(oo, H16A<MT>{QKt + m0 * ldc, ldc}, H16Bnk<NT>{Dt + n0 * ldt, ldt}, 0, kend);
 #pragma unroll
         for (int i = 0; i < MT; ++i)
 #pragma unroll
@@ -831,20 +883,29 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                             acc[i][j][e] = eG * s.x;
                             acc[i][j][e + 1] = eG * s.y;
                         }
-                warp_mma_frag<UMT, UNT, EXACT>(
-                    acc, pair_a<UMT, EXACT>([&](int m, int k) {
-                        const float2 d = load_pair(Dt + ct_at(um0 + m, k, ldt));
-                        return make_float2(d.x * G[k].y, d.y * G[k + 1].y);
-                    }),
-                    rows_bt<UNT, EXACT>(Ks + un0, ldkq), 0, kv);
+                if constexpr (EXACT)
+                    warp_mma_frag<UMT, UNT, EXACT>(
+                        acc, pair_a<UMT, EXACT>([&](int m, int k) {
+                            const float2 d = load_pair(Dt + ct_at(um0 + m, k, ldt));
+                            return make_float2(d.x * G[k].y, d.y * G[k + 1].y);
+                        }),
+                        rows_bt<UNT, EXACT>(Ks + un0, ldkq), 0, kv);
+                else
+                    warp_mma_h16<UMT, UNT>(
+                        acc,
+                        H16AScaledK<UMT, DecayOf>{H16A<UMT>{Dt + um0 * ldt, ldt}, DecayOf{G}},
+                        H16Bkn<UNT>{Ks + un0, ldkq}, 0, kv);
 #pragma unroll
                 for (int i = 0; i < UMT; ++i)
 #pragma unroll
                     for (int j = 0; j < UNT; ++j)
 #pragma unroll
-                        for (int e = 0; e < 4; e += 2)
-                            *reinterpret_cast<float2*>(Ss + (um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t)) =
-                                make_float2(acc[i][j][e], acc[i][j][e + 1]);
+                        for (int e = 0; e < 4; e += 2) {
+                            const int row = um0 + acc_row(i, e, g), col = un0 + acc_col(j, e, t);
+                            *reinterpret_cast<float2*>(Ss + row * lds + col) = make_float2(acc[i][j][e], acc[i][j][e + 1]);
+                            if constexpr (!EXACT)
+                                *reinterpret_cast<uint32_t*>(Sh + row * ldsh + col) = f16x2_from(acc[i][j][e], acc[i][j][e + 1]);
+                        }
             }
         }
         if (kbufs == 1) {  // one k̂ buffer: the next chunk's copy waits for every reader of this one

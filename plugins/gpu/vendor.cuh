@@ -118,6 +118,14 @@ __device__ __forceinline__ float warp_bcast(float v, int src_lane) {
     return __shfl_sync(0xffffffffu, v, src_lane);
 }
 #endif
+// Orders the shared-memory accesses of a warp's lanes before the point against those after it.
+#if defined(GDN_GPU_HIP)
+// A wavefront's lanes run in lockstep and its LDS accesses complete in order; the compiler must
+// not move them across the point.
+__device__ __forceinline__ void warp_sync() { __builtin_amdgcn_wave_barrier(); }
+#else
+__device__ __forceinline__ void warp_sync() { __syncwarp(); }
+#endif
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = kWarpSize / 2; o > 0; o >>= 1) v += warp_xor(v, o);
