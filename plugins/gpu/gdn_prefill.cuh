@@ -558,7 +558,7 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     // bank conflicts (exactly so for Dk a multiple of 64; other Dk pay a few).
     L.ldkq = Dk + 8;
     L.ldc = kChunk + 8;
-    L.lds = Dk + 8;
+    L.lds = exact ? Dk + 8 : Dk;  // !exact: the f32 state in fragment order (seq_state_at), unpadded
     L.ldsh = Dk + 8;     // f16 rows 16 bytes past a multiple of 128: ldmatrix free of conflicts
     L.ldt = kChunk + 8;  // f32: also the room for ct_at's shift of 8; f16: as ldsh
     // Raw v rows padded by 16 bytes: with rows of exactly 128 16-bit values every row starts in
@@ -656,6 +656,29 @@ struct DecayOf {
     __device__ __forceinline__ float operator()(int k) const { return G[k].y; }
 };
 
+// The state update's (P4) warp tiles: UWM x UWN (UMT x UNT mma tiles), tile u of a slice at rows
+// (u / ntn) UWM, columns (u % ntn) UWN with ntn = Dk / UWN; tiles dealt to the warps round-robin.
+template <int DVS, int DKT> struct StateTiles {
+    static constexpr int UWM = DVS >= 64 ? 32 : 16;  // >= 8 tiles: every warp has one
+    static constexpr int UMT = UWM / 16;
+    // 128-wide slices: 32 x 64 warp tiles, so that a warp scales and loads its Δ rows once for 64
+    // state columns (H100, 16 x 4096: 2% faster than 32 x 32 tiles)
+    static constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128) ? 8 : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4 : 2;
+    static constexpr int UWN = 8 * UNT;
+};
+
+// 16-bit activations keep the f32 state slice in the order of P4's accumulators rather than in
+// rows: tile u, m-tile i, n-tile j, row half h (rows g or g + 8), then a float2 per lane. P4's
+// accesses are then lane-contiguous (free of bank conflicts without padding: the 4 KiB saved at
+// 128-wide slices let k̂ be double-buffered) and the rows are only needed when the state enters
+// and leaves. The float offset of element (row, col):
+template <class TL>
+__device__ __forceinline__ int seq_state_at(int row, int col, int ntn) {
+    const int u = (row / TL::UWM) * ntn + col / TL::UWN, r = row % TL::UWM, c = col % TL::UWN;
+    const int lane = 4 * (r % 8) + (c % 8) / 2;
+    return ((((u * TL::UMT + r / 16) * TL::UNT + c / 8) * 2 + (r % 16) / 8) * kWarpSize + lane) * 2 + (c & 1);
+}
+
 template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 ? 2 : 1; };
 
 template <typename Act, int DVS, int DKT>
@@ -681,6 +704,9 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
     const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldr = L.ldr;
     const size_t kq_elems = L.kq_bytes / sizeof(KQ);
+    using TL = StateTiles<DVS, DKT>;
+    constexpr int UWM = TL::UWM, UMT = TL::UMT, UNT = TL::UNT, UWN = TL::UWN;
+    const int ntn = Dk / UWN;  // P4 tiles per row of tiles
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
     const int64_t start = p.cu[r], end = p.cu[r + 1];
@@ -726,9 +752,13 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
         const int row = i / (Dk / 4), c4 = i % (Dk / 4);
         const float4 v = reinterpret_cast<const float4*>(Sg + static_cast<int64_t>(row) * Dk)[c4];
-        *reinterpret_cast<float4*>(Ss + row * lds + 4 * c4) = v;
-        if constexpr (!EXACT)
+        if constexpr (EXACT) {
+            *reinterpret_cast<float4*>(Ss + row * lds + 4 * c4) = v;
+        } else {
+            *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4, ntn)) = make_float2(v.x, v.y);
+            *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4 + 2, ntn)) = make_float2(v.z, v.w);
             *reinterpret_cast<uint2*>(Sh + row * ldsh + 4 * c4) = make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
+        }
     }
     for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
         const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
@@ -858,28 +888,25 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                 }
         // ---- P4: S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
         {
-            constexpr int UWM = DVS >= 64 ? 32 : 16;  // >= 8 tiles: every warp has one
-            constexpr int UMT = UWM / 16;
-            // 128-wide slices: 32 x 64 warp tiles, so that a warp scales and loads its Δ rows once
-            // for 64 state columns (H100, 16 x 4096: 2% faster than 32 x 32 tiles)
-            constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128) ? 8 : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4 : 2;
-            constexpr int UWN = 8 * UNT;
-            const int ntn = Dk / UWN;
             const int ntiles = (DVS / UWM) * ntn;
             const float eG = G[n - 1].x;
             for (int tile = warp; tile < ntiles; tile += kPrefillWarps) {
                 const int um0 = (tile / ntn) * UWM, un0 = (tile % ntn) * UWN;
                 float acc[UMT][UNT][4];
-                // float2 accesses (columns 2t, 2t + 1): with lds = 8 (mod 32) words a half warp's
-                // eight-byte accesses cover the 32 banks once; scalar ones conflicted two ways.
+                // float2 accesses (columns 2t, 2t + 1). EXACT: rows lds = 8 (mod 32) words apart, so
+                // that a half warp's eight-byte accesses cover the 32 banks once (scalar ones
+                // conflicted two ways); else fragment order (seq_state_at), lane-contiguous.
+                auto s_at = [&](int i, int j, int e) {
+                    if constexpr (EXACT) return (um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t);
+                    else return (((tile * UMT + i) * UNT + j) * 2 + e / 2) * (2 * kWarpSize) + 2 * lane;
+                };
 #pragma unroll
                 for (int i = 0; i < UMT; ++i)
 #pragma unroll
                     for (int j = 0; j < UNT; ++j)
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
-                            const float2 s = *reinterpret_cast<const float2*>(
-                                Ss + (um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t));
+                            const float2 s = *reinterpret_cast<const float2*>(Ss + s_at(i, j, e));
                             acc[i][j][e] = eG * s.x;
                             acc[i][j][e + 1] = eG * s.y;
                         }
@@ -902,7 +929,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
                             const int row = um0 + acc_row(i, e, g), col = un0 + acc_col(j, e, t);
-                            *reinterpret_cast<float2*>(Ss + row * lds + col) = make_float2(acc[i][j][e], acc[i][j][e + 1]);
+                            *reinterpret_cast<float2*>(Ss + s_at(i, j, e)) = make_float2(acc[i][j][e], acc[i][j][e + 1]);
                             if constexpr (!EXACT)
                                 *reinterpret_cast<uint32_t*>(Sh + row * ldsh + col) = f16x2_from(acc[i][j][e], acc[i][j][e + 1]);
                         }
@@ -917,8 +944,15 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     __syncthreads();
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
         const int row = i / (Dk / 4), c4 = i % (Dk / 4);
-        reinterpret_cast<float4*>(Sg + static_cast<int64_t>(row) * Dk)[c4] =
-            *reinterpret_cast<const float4*>(Ss + row * lds + 4 * c4);
+        float4 v;
+        if constexpr (EXACT) {
+            v = *reinterpret_cast<const float4*>(Ss + row * lds + 4 * c4);
+        } else {
+            const float2 a = *reinterpret_cast<const float2*>(Ss + seq_state_at<TL>(row, 4 * c4, ntn));
+            const float2 b = *reinterpret_cast<const float2*>(Ss + seq_state_at<TL>(row, 4 * c4 + 2, ntn));
+            v = make_float4(a.x, a.y, b.x, b.y);
+        }
+        reinterpret_cast<float4*>(Sg + static_cast<int64_t>(row) * Dk)[c4] = v;
     }
 }
 
