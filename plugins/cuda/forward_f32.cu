@@ -7,6 +7,6 @@ gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan
     return gdn_gpu::launch_forward<float>(p, plan, s);
 }
 size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs) { return gdn_gpu::seq_smem_bytes(Dk, dvs, exact, kbufs); }
-// The larger (fused) layout where the prep kernel may compute q̂, k̂ itself (see launch_prefill).
-size_t prep_smem_bytes(int Dk, bool exact) { return gdn_gpu::prep_smem_bytes(Dk, exact, 2 * Dk * (exact ? 4 : 2) <= 16 * gdn_gpu::kWarpSize); }
+// fused: the variant that computes q̂, k̂ itself (gdn_gpu::prep_fused decides, as launch_prefill does).
+size_t prep_smem_bytes(int Dk, bool exact, bool fused) { return gdn_gpu::prep_smem_bytes(Dk, exact, fused); }
 } // namespace gdn_cuda

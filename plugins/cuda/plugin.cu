@@ -415,7 +415,8 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
         // (~17 KiB for any Dk): every declared shape runs, also on GPUs with less shared memory
         // per block than an H100 (f32 with Dk = 256 on an A100). GDN_CUDA_PREFILL=recurrent forces
         // the token-by-token kernel (tests, tuning).
-        const bool prep_fits = gdn_cuda::prep_smem_bytes(Dk, exact) <= static_cast<size_t>(s->smem_optin);
+        const bool fused = gdn_gpu::prep_fused(a.mixed_qkv.data, a.mixed_qkv.strides[0], Dk, exact ? 4 : 2);
+        const bool prep_fits = gdn_cuda::prep_smem_bytes(Dk, exact, fused) <= static_cast<size_t>(s->smem_optin);
         const bool forced = gdn_gpu::prefill_kernel_from(std::getenv("GDN_CUDA_PREFILL")) == gdn_gpu::PrefillKernel::recurrent;
         const char* dvs_env = std::getenv("GDN_CUDA_DVS");  // tuning override
         plan.dvs = forced || !prep_fits
@@ -432,6 +433,10 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
             gdn_gpu::build_chunks(a, s->chunks);
             plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
             plan.prep_heads = gdn_gpu::prep_heads_per_block(plan.nchunks, H, HV / H, s->sm_count);
+            if (const char* env = std::getenv("GDN_CUDA_PREP_HEADS")) {  // tests, tuning: "1" or "all" (the GVA ratio)
+                if (std::strcmp(env, "1") == 0) plan.prep_heads = 1;
+                if (std::strcmp(env, "all") == 0) plan.prep_heads = HV / H;
+            }
         }
     }
     plan.decode_rpw = gdn_gpu::decode_rows_per_warp(B, HV, Dv, s->sm_count);

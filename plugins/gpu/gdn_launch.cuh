@@ -48,7 +48,8 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
     q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
     // The prep kernel computes q̂, k̂ itself where a lane's 16 bytes cover them (FUSED); else the
     // front kernel writes them to the scratch first.
-    const bool fused = q.x_vec16 && 2 * p.Dk * static_cast<int>(sizeof(Act)) <= 16 * kWarpSize;
+    static_assert(kWarpSize == 32, "prep_fused counts 32 lanes");
+    const bool fused = prep_fused(p.x, p.x_stride, p.Dk, static_cast<int>(sizeof(Act)));
     if (!fused) {
         dim3 grid(static_cast<unsigned>((p.T + kFrontTokens - 1) / kFrontTokens), p.H);
         if (p.Dk <= 128) gdn_qk_front_kernel<Act, 8><<<grid, kPrefillThreads, 0, s>>>(q);

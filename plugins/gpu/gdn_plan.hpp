@@ -196,6 +196,15 @@ int pick_dv_slice(int Dv, int64_t pairs, int units, Fits fits, int prefer = 0) {
     return best;
 }
 
+// The prep kernel computes q̂, k̂ itself (its FUSED variant, gdn_prefill.cuh) where x (mixed_qkv)
+// and its row stride allow 16-byte copies and a warp's 32 lanes of 16 bytes cover a key head's
+// q | k channels (2 Dk elements); otherwise a front kernel writes them first. The two variants
+// lay out shared memory differently, so the host checks the one that will run.
+inline bool prep_fused(const void* x, int64_t x_row_stride, int Dk, int elem_bytes) {
+    const bool vec16 = reinterpret_cast<uintptr_t>(x) % 16 == 0 && (x_row_stride * elem_bytes) % 16 == 0;
+    return vec16 && 2 * Dk * elem_bytes <= 16 * 32;
+}
+
 // Value heads per block of the prefill prep kernel: all gva heads of a key head (q̂ and k̂ are
 // loaded, or computed, once for them, and so are K Kᵀ and Q Kᵀ) when chunks x key heads still
 // give every compute unit four blocks, else 1 (more, shorter blocks for small batches).

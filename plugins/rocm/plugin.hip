@@ -489,7 +489,8 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     plan.extend = mix.extend;
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
     if (plan.extend) {
-        const bool prep_fits = gdn_rocm::prep_smem_bytes(Dk, exact) <= static_cast<size_t>(s->smem_limit);
+        const bool fused = gdn_gpu::prep_fused(a.mixed_qkv.data, a.mixed_qkv.strides[0], Dk, exact ? 4 : 2);
+        const bool prep_fits = gdn_rocm::prep_smem_bytes(Dk, exact, fused) <= static_cast<size_t>(s->smem_limit);
         const bool forced = gdn_gpu::prefill_kernel_from(std::getenv("GDN_ROCM_PREFILL")) == gdn_gpu::PrefillKernel::recurrent;
         plan.dvs = forced || !prep_fits
                        ? 0
@@ -504,6 +505,10 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
             gdn_gpu::build_chunks(a, s->chunks);
             plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
             plan.prep_heads = gdn_gpu::prep_heads_per_block(plan.nchunks, H, HV / H, s->cu_count);
+            if (const char* env = std::getenv("GDN_ROCM_PREP_HEADS")) {  // tests, tuning: "1" or "all" (the GVA ratio)
+                if (std::strcmp(env, "1") == 0) plan.prep_heads = 1;
+                if (std::strcmp(env, "all") == 0) plan.prep_heads = HV / H;
+            }
         }
     }
     plan.decode_rpw = gdn_gpu::decode_rows_per_warp(B, HV, Dv, s->cu_count);

@@ -286,3 +286,18 @@ TEST_CASE("the prep kernel groups a key head's value heads only where blocks sta
         else if (gva > 1) CHECK(nchunks * H < 4 * int64_t(units));
     }
 }
+
+TEST_CASE("the prep kernel computes q̂, k̂ itself only where 16-byte pieces of a warp cover a key head's q | k") {
+    std::mt19937_64 rng(seed_for("prep fused"));
+    alignas(16) static unsigned char buf[64];
+    for (int trial = 0; trial < 500; ++trial) {
+        const int elem = rng() % 2 ? 4 : 2, Dk = 16 * (1 + int(rng() % 16)), off = int(rng() % 4) * elem;
+        const int64_t stride = (1 + int64_t(rng() % 4096)) * (rng() % 2 ? 8 : 1);
+        const bool vec16 = off % 16 == 0 && (stride * elem) % 16 == 0;
+        INFO("elem=" << elem << " Dk=" << Dk << " offset=" << off << " stride=" << stride);
+        CHECK(prep_fused(buf + off, stride, Dk, elem) == (vec16 && 2 * Dk * elem <= 512));
+    }
+    CHECK(prep_fused(buf, 2 * 16 * 128 + 2 * 32 * 128, 128, 2));  // Qwen3-Next, bf16: fused
+    CHECK_FALSE(prep_fused(buf + 2, 2 * 16 * 128 + 2 * 32 * 128, 128, 2));
+    CHECK_FALSE(prep_fused(buf, 2 * 16 * 128 + 2 * 32 * 128, 128, 4));  // f32 with Dk = 128: 1 KiB per key head
+}
