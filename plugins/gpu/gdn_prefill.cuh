@@ -21,9 +21,11 @@
 // State rows are independent along Dv, so one long request still gets HV x Dv/DVS CTAs; the
 // Dv-independent work (1, 2) is done once, in parallel, not per slice.
 //
-// Precision: f32 accumulation everywhere. bf16/f16 activations: q̂, k̂, T and QKm stored as f16
-// (q̂, k̂, QKm in [-1, 1]; f16 rounding equals the tf32 rounding the products apply anyway);
-// other operands rounded to tf32. f32 activations: f32 scratch and 3xTF32 products.
+// Precision: f32 accumulation everywhere, the recurrent state kept in f32. bf16/f16 activations:
+// q̂, k̂, T and QKm stored as f16 (q̂, k̂, QKm in [-1, 1]), and the sequential pass multiplies in
+// f16 (m16n8k16) with f16 copies of the state, Y and Δ, rounded to nearest (2^-11 relative, as
+// fine as the tf32 products these replaced; their range, |x| < 65504, is the one limit they add);
+// the prep kernel's T inversion runs in 3xTF32. f32 activations: f32 scratch and 3xTF32 products.
 #pragma once
 
 #include <type_traits>
@@ -217,6 +219,8 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
             w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
         }
     const float qnorm = rsqrtf(static_cast<float>(Dk));
+    const int ql = Dk / E;  // lanes holding q channels; as many hold k
+    const bool ql_pow2 = (ql & (ql - 1)) == 0;
     cp_async_wait_all();
     __syncthreads();
     const Act* raw = is_q ? rq : rk;
@@ -246,8 +250,16 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
             y[i] = silu_fast(c);
             ss += y[i] * y[i];
         }
-        const float sq = warp_sum(is_q ? ss : 0.f), sk = warp_sum(is_q ? 0.f : ss);  // inactive lanes add 0
-        const float scale = is_q ? rsqrtf(sq + 1e-6f) * qnorm : rsqrtf(sk + 1e-6f);
+        // squared norms of q (lanes [0, ql)) and k (lanes [ql, 2 ql)): one reduction inside each
+        // half where ql is a power of two, else two over the warp (inactive lanes add 0)
+        float sum = ss;
+        if (ql_pow2) {
+            for (int o = ql >> 1; o > 0; o >>= 1) sum += warp_xor(sum, o);
+        } else {
+            const float sq = warp_sum(is_q ? ss : 0.f), sk = warp_sum(is_q ? 0.f : ss);
+            sum = is_q ? sq : sk;
+        }
+        const float scale = is_q ? rsqrtf(sum + 1e-6f) * qnorm : rsqrtf(sum + 1e-6f);
         if (active) {
             uint4 packed;
             KQ* pk = reinterpret_cast<KQ*>(&packed);
@@ -456,8 +468,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                         v[u] = prod[q][0][j][e + u] * E;
                     }
                     if (mat == 0) {
-                        As[row * kLdC + col] = row > col ? bet[row] * v[0] : 0.f;
-                        As[row * kLdC + col + 1] = row > col + 1 ? bet[row] * v[1] : 0.f;
+                        const float b = bet[row];
+                        *reinterpret_cast<float2*>(As + row * kLdC + col) =
+                            make_float2(row > col ? b * v[0] : 0.f, row > col + 1 ? b * v[1] : 0.f);
                     } else if (row < n) {
                         store_pair(Qg + row * gld + col, v[0], v[1]);  // zero above the diagonal (E = 0)
                     }
