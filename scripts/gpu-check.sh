@@ -137,6 +137,8 @@ fi
     grep -E "^prefill|^decode|copy_TBps" "$OUT/fla-peer.log" 2>/dev/null
     echo '```'
 } >"$OUT/summary.md"
+# every log in one archive as well, for tools that copy back only a few files
+tar czf "$OUT/00-gpu-check-logs.tar.gz" -C "$OUT" --exclude=00-gpu-check-logs.tar.gz . 2>/dev/null || true
 cat "$OUT/summary.md"
 for s in "${STATUS[@]}"; do [[ $s == ok* ]] || exit 1; done
 exit 0
