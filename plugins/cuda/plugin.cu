@@ -5,7 +5,6 @@
 // errors into a status and a message, and lets no exception escape.
 #include <gdn/plugin.h>
 
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,13 +19,7 @@ namespace {
 using gdn_gpu::GdnParams;
 using gdn_gpu::LaunchPlan;
 
-void set_err(gdn_errbuf err, const char* fmt, ...) {
-    if (!err.text || err.capacity == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(err.text, err.capacity, fmt, ap);
-    va_end(ap);
-}
+using gdn_gpu::set_error;
 
 gdn_status status_of(gdn_rt::Error e) {
     if (e == gdn_rt::kErrInsufficientDriver || e == cudaErrorNoKernelImageForDevice ||
@@ -40,7 +33,7 @@ gdn_status status_of(gdn_rt::Error e) {
 // Reports a runtime error: status plus "<what>: <runtime text> (<name>)".
 gdn_status fail(gdn_rt::Error e, gdn_errbuf err, const char* what) {
     gdn_rt::get_last_error();  // clear a sticky-free error so the next call starts clean
-    set_err(err, "%s: %s (%s)", what, gdn_rt::error_string(e), gdn_rt::error_name(e));
+    set_error(err, "%s: %s (%s)", what, gdn_rt::error_string(e), gdn_rt::error_name(e));
     return status_of(e);
 }
 
@@ -54,11 +47,11 @@ gdn_status fail(gdn_rt::Error e, gdn_errbuf err, const char* what) {
 #define GDN_GUARD_END                                                     \
     }                                                                     \
     catch (const std::bad_alloc&) {                                       \
-        set_err(err, "out of host memory");                               \
+        set_error(err, "out of host memory");                               \
         return GDN_ERR_OUT_OF_MEMORY;                                     \
     }                                                                     \
     catch (...) {                                                         \
-        set_err(err, "internal error: unexpected exception in the CUDA plugin"); \
+        set_error(err, "internal error: unexpected exception in the CUDA plugin"); \
         return GDN_ERR_INTERNAL;                                          \
     }
 
@@ -86,7 +79,7 @@ gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     bool capturing = false;  // growing synchronizes, which a capturing stream must not do
     GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "cudaStreamIsCapturing");
     if (capturing) {
-        set_err(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
+        set_error(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
                      "large on the stream before capturing a graph", need, s->scratch_cap);
         return GDN_ERR_UNSUPPORTED;
     }
@@ -100,7 +93,7 @@ gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     if (e != gdn_rt::kSuccess) {
         s->scratch = nullptr;
         gdn_rt::get_last_error();
-        set_err(err, "prefill scratch: cudaMalloc of %zu bytes failed: %s", cap, gdn_rt::error_string(e));
+        set_error(err, "prefill scratch: cudaMalloc of %zu bytes failed: %s", cap, gdn_rt::error_string(e));
         return status_of(e);
     }
     s->scratch_cap = cap;
@@ -113,11 +106,11 @@ gdn_status init(gdn_errbuf err) {
     const gdn_rt::Error e = gdn_rt::device_count(&n);
     if (e != gdn_rt::kSuccess) {
         gdn_rt::get_last_error();
-        set_err(err, "%s", gdn_rt::error_string(e));
+        set_error(err, "%s", gdn_rt::error_string(e));
         return status_of(e);
     }
     if (n <= 0) {
-        set_err(err, "no CUDA device");
+        set_error(err, "no CUDA device");
         return GDN_ERR_NO_DEVICE;
     }
     return GDN_OK;
@@ -136,12 +129,12 @@ gdn_status device_count(int32_t* count, gdn_errbuf err) {
     const gdn_rt::Error e = gdn_rt::device_count(&n);
     if (e != gdn_rt::kSuccess) {
         gdn_rt::get_last_error();
-        set_err(err, "%s", gdn_rt::error_string(e));
+        set_error(err, "%s", gdn_rt::error_string(e));
         return status_of(e);
     }
     *count = n;
     if (n == 0) {
-        set_err(err, "no CUDA device");
+        set_error(err, "no CUDA device");
         return GDN_ERR_NO_DEVICE;
     }
     return GDN_OK;
@@ -152,7 +145,7 @@ gdn_status check_device(int32_t device, gdn_errbuf err) {
     int n = 0;
     GDN_TRY(gdn_rt::device_count(&n), "cudaGetDeviceCount");
     if (device < 0 || device >= n) {
-        set_err(err, "device: %d is not a CUDA device index (0..%d)", device, n - 1);
+        set_error(err, "device: %d is not a CUDA device index (0..%d)", device, n - 1);
         return GDN_ERR_INVALID_ARGUMENT;
     }
     return GDN_OK;
@@ -160,7 +153,7 @@ gdn_status check_device(int32_t device, gdn_errbuf err) {
 
 gdn_status device_properties(int32_t device, gdn_device_properties* props, gdn_errbuf err) {
     GDN_GUARD_BEGIN
-    if (!props) { set_err(err, "props: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!props) { set_error(err, "props: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     if (gdn_status s = check_device(device, err)) return s;
     gdn_rt::DeviceProp dp{};
     GDN_TRY(gdn_rt::device_properties(&dp, device), "cudaGetDeviceProperties");
@@ -198,7 +191,7 @@ gdn_capabilities caps_for(int cc_major) {
 
 gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbuf err) {
     GDN_GUARD_BEGIN
-    if (!caps) { set_err(err, "caps: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!caps) { set_error(err, "caps: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     if (gdn_status s = check_device(device, err)) return s;
     gdn_rt::DeviceProp dp{};
     GDN_TRY(gdn_rt::device_properties(&dp, device), "cudaGetDeviceProperties");
@@ -215,7 +208,7 @@ gdn_status grow_counters(StreamImpl* s, size_t need, gdn_errbuf err) {
     bool capturing = false;
     GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "cudaStreamIsCapturing");
     if (capturing) {
-        set_err(err, "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
+        set_error(err, "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
                      "such call before capturing a graph", need, s->counter_cap);
         return GDN_ERR_UNSUPPORTED;
     }
@@ -237,7 +230,7 @@ gdn_status grow_counters(StreamImpl* s, size_t need, gdn_errbuf err) {
 // A stream on `device`: a new one, or the caller's `native` (not owned). Allocates the group
 // counters now, so that a first decode step can already be captured in a graph.
 gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, gdn_errbuf err) {
-    if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *out = nullptr;
     if (gdn_status st = check_device(device, err)) return st;
     GDN_TRY(gdn_rt::set_device(device), "cudaSetDevice");
@@ -248,7 +241,7 @@ gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, g
         const gdn_rt::Error e = gdn_rt::stream_flags(native, &flags);
         if (e != gdn_rt::kSuccess) {
             gdn_rt::get_last_error();
-            set_err(err, "native: %p is not a CUDA stream (cudaStreamGetFlags: %s)", static_cast<void*>(native),
+            set_error(err, "native: %p is not a CUDA stream (cudaStreamGetFlags: %s)", static_cast<void*>(native),
                     gdn_rt::error_string(e));
             return GDN_ERR_INVALID_ARGUMENT;
         }
@@ -285,7 +278,7 @@ gdn_status stream_wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf
     GDN_GUARD_BEGIN
     if (!native) {
         if (out) *out = nullptr;
-        set_err(err, "native: NULL; expected a cudaStream_t");
+        set_error(err, "native: NULL; expected a cudaStream_t");
         return GDN_ERR_INVALID_ARGUMENT;
     }
     return open_stream(device, static_cast<gdn_rt::Stream>(native), out, err);
@@ -295,8 +288,8 @@ gdn_status stream_wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf
 gdn_status stream_native(gdn_stream stream, void** native, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (!native) { set_err(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!native) { set_error(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *native = static_cast<void*>(s->stream);
     return GDN_OK;
     GDN_GUARD_END
@@ -325,7 +318,7 @@ gdn_status stream_destroy(gdn_stream stream, gdn_errbuf err) {
 gdn_status stream_synchronize(gdn_stream stream, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
     GDN_TRY(gdn_rt::stream_synchronize(s->stream), "cudaStreamSynchronize");
     return GDN_OK;
@@ -334,14 +327,14 @@ gdn_status stream_synchronize(gdn_stream stream, gdn_errbuf err) {
 
 gdn_status mem_alloc(int32_t device, size_t bytes, void** out, gdn_errbuf err) {
     GDN_GUARD_BEGIN
-    if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *out = nullptr;
     GDN_TRY(gdn_rt::set_device(device), "cudaSetDevice");
     void* p = nullptr;
     const gdn_rt::Error e = gdn_rt::malloc_device(&p, bytes ? bytes : 1);
     if (e != gdn_rt::kSuccess) {
         gdn_rt::get_last_error();
-        set_err(err, "cudaMalloc of %zu bytes on device %d: %s", bytes, device, gdn_rt::error_string(e));
+        set_error(err, "cudaMalloc of %zu bytes on device %d: %s", bytes, device, gdn_rt::error_string(e));
         return status_of(e);
     }
     *out = p;
@@ -361,13 +354,13 @@ gdn_status mem_free(int32_t device, void* ptr, gdn_errbuf err) {
 gdn_status mem_copy(gdn_stream stream, void* dst, const void* src, size_t bytes, int32_t kind, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     gdn_rt::CopyKind k;
     switch (kind) {
     case GDN_COPY_HOST_TO_DEVICE: k = gdn_rt::CopyKind::HostToDevice; break;
     case GDN_COPY_DEVICE_TO_HOST: k = gdn_rt::CopyKind::DeviceToHost; break;
     case GDN_COPY_DEVICE_TO_DEVICE: k = gdn_rt::CopyKind::DeviceToDevice; break;
-    default: set_err(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
+    default: set_error(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
     }
     if (bytes == 0) return GDN_OK;
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
@@ -379,7 +372,7 @@ gdn_status mem_copy(gdn_stream stream, void* dst, const void* src, size_t bytes,
 gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     if (bytes == 0) return GDN_OK;
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
     GDN_TRY(gdn_rt::memset_async(dst, byte_value, bytes, s->stream), "cudaMemsetAsync");
@@ -390,11 +383,11 @@ gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t byte
 gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (!args) { set_err(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!args) { set_error(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     const gdn_forward_args& a = *args;
     if (a.struct_size < sizeof(gdn_forward_args)) {
-        set_err(err, "args.struct_size: %u is smaller than this plugin's gdn_forward_args (%zu)", a.struct_size,
+        set_error(err, "args.struct_size: %u is smaller than this plugin's gdn_forward_args (%zu)", a.struct_size,
                 sizeof(gdn_forward_args));
         return GDN_ERR_INVALID_ARGUMENT;
     }
@@ -405,45 +398,14 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     const int64_t B = a.num_requests, T = a.num_tokens;
     if (B <= 0 || T <= 0) return GDN_OK;
 
-    const gdn_gpu::RequestMix mix = gdn_gpu::scan_requests(a);
-    LaunchPlan plan;
-    plan.decode = mix.decode;
-    plan.extend = mix.extend;
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
-    if (plan.extend) {
-        // The chunked prefill where its shared memory fits, else the token-by-token kernel
-        // (~17 KiB for any Dk): every declared shape runs, also on GPUs with less shared memory
-        // per block than an H100 (f32 with Dk = 256 on an A100). GDN_CUDA_PREFILL=recurrent forces
-        // the token-by-token kernel (tests, tuning).
-        const bool fused = gdn_gpu::prep_fused(a.mixed_qkv.data, a.mixed_qkv.strides[0], Dk, exact ? 4 : 2);
-        const bool prep_fits = gdn_cuda::prep_smem_bytes(Dk, exact, fused) <= static_cast<size_t>(s->smem_optin);
-        const bool forced = gdn_gpu::prefill_kernel_from(std::getenv("GDN_CUDA_PREFILL")) == gdn_gpu::PrefillKernel::recurrent;
-        const char* dvs_env = std::getenv("GDN_CUDA_DVS");  // tuning override
-        plan.dvs = forced || !prep_fits
-                       ? 0
-                       : gdn_gpu::pick_dv_slice(
-                             Dv, mix.live_extend * HV, s->sm_count,
-                             [&](int dvs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, 1) <= static_cast<size_t>(s->smem_optin); },
-                             dvs_env ? std::atoi(dvs_env) : 0);
-        if (plan.dvs == 0) {
-            plan.dvs = 16;  // unused
-            plan.extend_rpw = gdn_gpu::recurrent_rows_per_warp(Dv, mix.live_extend * HV, s->sm_count);
-        } else {
-            plan.seq_kbufs = gdn_cuda::seq_smem_bytes(Dk, plan.dvs, exact, 2) <= static_cast<size_t>(s->smem_optin) ? 2 : 1;
-            gdn_gpu::build_chunks(a, s->chunks);
-            plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
-            plan.prep_heads = gdn_gpu::prep_heads_per_block(plan.nchunks, H, HV / H, s->sm_count);
-            if (const char* env = std::getenv("GDN_CUDA_PREP_HEADS")) {  // tests, tuning: "1" or "all" (the GVA ratio)
-                if (std::strcmp(env, "1") == 0) plan.prep_heads = 1;
-                if (std::strcmp(env, "all") == 0) plan.prep_heads = HV / H;
-            }
-        }
-    }
-    plan.decode_rpw = gdn_gpu::decode_rows_per_warp(B, HV, Dv, s->sm_count);
-    if (const char* env = std::getenv("GDN_CUDA_DECODE_RPW")) {  // tuning override
-        const int want = std::atoi(env);
-        if ((want == 2 && Dv % 16 == 0) || (want == 4 && Dv % 32 == 0) || (want == 8 && Dv % 64 == 0)) plan.decode_rpw = want;
-    }
+    gdn_gpu::PlanTarget target;
+    target.units = s->sm_count;
+    target.smem_limit = static_cast<size_t>(s->smem_optin);
+    target.env = "GDN_CUDA";  // GDN_CUDA_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW (tests, tuning)
+    const LaunchPlan plan = gdn_gpu::plan_forward(
+        a, target, [&](int dvs, int kbufs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, kbufs); },
+        [&](bool fused) { return gdn_cuda::prep_smem_bytes(Dk, exact, fused); }, s->chunks);
 
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");
     if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;

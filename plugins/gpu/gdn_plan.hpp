@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -42,18 +43,32 @@ inline bool size_in(const gdn_size_range& r, int v) {
     return r.multiple > 0 && v >= r.min && v <= r.max && (v - r.min) % r.multiple == 0;
 }
 
+// A printf-style message into the caller's error buffer (cut to its capacity; none without one).
+inline void vset_error(gdn_errbuf err, const char* fmt, va_list ap) {
+    if (err.text && err.capacity) std::vsnprintf(err.text, err.capacity, fmt, ap);
+}
+inline void set_error(gdn_errbuf err, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+inline void set_error(gdn_errbuf err, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset_error(err, fmt, ap);
+    va_end(ap);
+}
+// The same, returning `status`.
 inline gdn_status plan_error(gdn_errbuf err, gdn_status status, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 inline gdn_status plan_error(gdn_errbuf err, gdn_status status, const char* fmt, ...) {
-    if (err.text && err.capacity) {
-        va_list ap;
-        va_start(ap, fmt);
-        std::vsnprintf(err.text, err.capacity, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vset_error(err, fmt, ap);
+    va_end(ap);
     return status;
 }
 
@@ -239,6 +254,69 @@ inline PrefillKernel prefill_kernel_from(const char* setting) {
     if (setting && std::strcmp(setting, "recurrent") == 0) return PrefillKernel::recurrent;
     if (setting && std::strcmp(setting, "chunked") == 0) return PrefillKernel::chunked;
     return PrefillKernel::automatic;
+}
+
+// A tuning and test override: the environment variable <prefix>_<name> ("GDN_CUDA" + "DVS"), or NULL.
+inline const char* plan_setting(const char* prefix, const char* name) {
+    if (!prefix) return nullptr;
+    char var[64];
+    std::snprintf(var, sizeof var, "%s_%s", prefix, name);
+    return std::getenv(var);
+}
+
+// The device and kernel facts a plan depends on.
+struct PlanTarget {
+    int units = 1;              // compute units (SMs, CUs)
+    size_t smem_limit = 0;      // shared memory one block may use
+    const char* env = nullptr;  // prefix of the overrides (<env>_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW); none if NULL
+};
+
+// The plan of one forward call, shared by the CUDA and ROCm plugins (after check_forward_args):
+// which kernels the requests need, and for extend requests the chunked prefill where its shared
+// memory fits (else the token-by-token kernel, which fits any declared shape), its Dv slice, k̂
+// buffers, chunk list (into `chunks`) and prep heads per block; the decode kernel's rows per warp.
+// seq_bytes(dvs, kbufs) and prep_bytes(fused) are the chunked kernels' shared memory (they live
+// with the kernels). Overrides, for tests and tuning: <env>_PREFILL=chunked|recurrent,
+// <env>_DVS=16|32|64|128, <env>_PREP_HEADS=1|all, <env>_DECODE_RPW=2|4|8 (ignored where invalid).
+template <class SeqBytes, class PrepBytes>
+LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqBytes seq_bytes, PrepBytes prep_bytes,
+                        std::vector<ChunkDesc>& chunks) {
+    const int H = a.num_k_heads, HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim;
+    const bool exact = a.activation_dtype == GDN_DTYPE_F32;
+    const RequestMix mix = scan_requests(a);
+    LaunchPlan plan;
+    plan.decode = mix.decode;
+    plan.extend = mix.extend;
+    chunks.clear();
+    if (plan.extend) {
+        const bool fused = prep_fused(a.mixed_qkv.data, a.mixed_qkv.strides[0], Dk, exact ? 4 : 2);
+        const bool prep_fits = prep_bytes(fused) <= tg.smem_limit;
+        const bool forced = prefill_kernel_from(plan_setting(tg.env, "PREFILL")) == PrefillKernel::recurrent;
+        const char* dvs_env = plan_setting(tg.env, "DVS");
+        plan.dvs = forced || !prep_fits ? 0
+                                        : pick_dv_slice(Dv, mix.live_extend * HV, tg.units,
+                                                        [&](int dvs) { return seq_bytes(dvs, 1) <= tg.smem_limit; },
+                                                        dvs_env ? std::atoi(dvs_env) : 0);
+        if (plan.dvs == 0) {  // the chunked kernels do not fit (or are not wanted): token by token
+            plan.dvs = 16;    // unused
+            plan.extend_rpw = recurrent_rows_per_warp(Dv, mix.live_extend * HV, tg.units);
+        } else {
+            plan.seq_kbufs = seq_bytes(plan.dvs, 2) <= tg.smem_limit ? 2 : 1;
+            build_chunks(a, chunks);
+            plan.nchunks = static_cast<int64_t>(chunks.size());  // 0: only padding requests (outputs zeroed)
+            plan.prep_heads = prep_heads_per_block(plan.nchunks, H, HV / H, tg.units);
+            if (const char* env = plan_setting(tg.env, "PREP_HEADS")) {
+                if (std::strcmp(env, "1") == 0) plan.prep_heads = 1;
+                if (std::strcmp(env, "all") == 0) plan.prep_heads = HV / H;
+            }
+        }
+    }
+    plan.decode_rpw = decode_rows_per_warp(a.num_requests, HV, Dv, tg.units);
+    if (const char* env = plan_setting(tg.env, "DECODE_RPW")) {
+        const int want = std::atoi(env);
+        if ((want == 2 && Dv % 16 == 0) || (want == 4 && Dv % 32 == 0) || (want == 8 && Dv % 64 == 0)) plan.decode_rpw = want;
+    }
+    return plan;
 }
 
 }  // namespace gdn_gpu

@@ -11,7 +11,6 @@
 
 #include <unistd.h>
 
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,13 +32,7 @@ constexpr const char* kGpu = "AMD GPU";
 constexpr const char* kGpu = "GPU (rocm plugin built with CUDA for verification)";
 #endif
 
-void set_err(gdn_errbuf err, const char* fmt, ...) {
-    if (!err.text || err.capacity == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(err.text, err.capacity, fmt, ap);
-    va_end(ap);
-}
+using gdn_gpu::set_error;
 
 gdn_status status_of(gdn_rt::Error e) {
     if (gdn_rt::is_driver_error(e)) return GDN_ERR_DRIVER;
@@ -65,7 +58,7 @@ struct ErrorText {
 // "hipMalloc: hipErrorOutOfMemory".
 gdn_status fail(gdn_rt::Error e, gdn_errbuf err, const char* call) {
     (void)gdn_rt::get_last_error();  // clear a non-sticky error so the next call starts clean
-    set_err(err, "%s%s: %s", gdn_rt::kApi, call, ErrorText(e).text);
+    set_error(err, "%s%s: %s", gdn_rt::kApi, call, ErrorText(e).text);
     return status_of(e);
 }
 
@@ -79,11 +72,11 @@ gdn_status fail(gdn_rt::Error e, gdn_errbuf err, const char* call) {
 #define GDN_GUARD_END                                                     \
     }                                                                     \
     catch (const std::bad_alloc&) {                                       \
-        set_err(err, "out of host memory");                               \
+        set_error(err, "out of host memory");                               \
         return GDN_ERR_OUT_OF_MEMORY;                                     \
     }                                                                     \
     catch (...) {                                                         \
-        set_err(err, "internal error: unexpected exception in the ROCm plugin"); \
+        set_error(err, "internal error: unexpected exception in the ROCm plugin"); \
         return GDN_ERR_INTERNAL;                                          \
     }
 
@@ -114,17 +107,17 @@ gdn_status count_devices(int* n, gdn_errbuf err) {
         *n = 0;
 #if defined(GDN_GPU_HIP)
         const bool kfd = ::access("/dev/kfd", F_OK) == 0;
-        set_err(err, "no AMD GPU (%sGetDeviceCount: %s%s)", gdn_rt::kApi, ErrorText(e).text,
+        set_error(err, "no AMD GPU (%sGetDeviceCount: %s%s)", gdn_rt::kApi, ErrorText(e).text,
                 kfd ? "; /dev/kfd exists: is this user in the 'render' and 'video' groups?"
                     : "; no /dev/kfd: no amdgpu kernel driver or no AMD GPU on this machine");
 #else
-        set_err(err, "no %s (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
+        set_error(err, "no %s (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
 #endif
         return GDN_ERR_NO_DEVICE;
     }
     if (e != gdn_rt::kSuccess) {
         (void)gdn_rt::get_last_error();
-        set_err(err, "%s runtime unusable (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
+        set_error(err, "%s runtime unusable (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
         return status_of(e);
     }
     return GDN_OK;
@@ -134,7 +127,7 @@ gdn_status check_index(int32_t device, gdn_errbuf err) {
     int n = 0;
     if (gdn_status s = count_devices(&n, err)) return s;
     if (device < 0 || device >= n) {
-        set_err(err, "device: %d is not an %s index (0..%d)", device, kGpu, n - 1);
+        set_error(err, "device: %d is not an %s index (0..%d)", device, kGpu, n - 1);
         return GDN_ERR_INVALID_ARGUMENT;
     }
     return GDN_OK;
@@ -148,14 +141,14 @@ gdn_status check_usable(int32_t device, const gdn_rt::DeviceProp& dp, gdn_errbuf
     gdn_rt::device_arch(dp, arch, sizeof arch);
     const int wave = gdn_rocm::target_wave_size(arch);
     if (wave == 0) {
-        set_err(err,
+        set_error(err,
                 "device %d (%s, %s) is not a target of this build (it has code for %s); rebuild with "
                 "-DGDN_ROCM_TARGETS=\"...;%s\" and a ROCm whose compiler supports %s",
                 device, dp.name, arch, gdn_rocm::kTargets, arch, arch);
         return GDN_ERR_UNSUPPORTED;
     }
     if (dp.warpSize != wave) {
-        set_err(err,
+        set_error(err,
                 "device %d (%s, %s) runs wavefronts of %d lanes, but this build's %s code was compiled for "
                 "%d; refusing to run it",
                 device, dp.name, arch, dp.warpSize, arch, wave);
@@ -191,7 +184,7 @@ void shutdown() {
 
 gdn_status device_count(int32_t* count, gdn_errbuf err) {
     GDN_GUARD_BEGIN
-    if (!count) { set_err(err, "count: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!count) { set_error(err, "count: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     int n = 0;
     const gdn_status s = count_devices(&n, err);
     *count = n;
@@ -201,7 +194,7 @@ gdn_status device_count(int32_t* count, gdn_errbuf err) {
 
 gdn_status device_properties(int32_t device, gdn_device_properties* props, gdn_errbuf err) {
     GDN_GUARD_BEGIN
-    if (!props) { set_err(err, "props: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!props) { set_error(err, "props: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     if (gdn_status s = check_index(device, err)) return s;
     gdn_rt::DeviceProp dp{};
     GDN_TRY(gdn_rt::device_properties(&dp, device), "GetDeviceProperties");
@@ -242,7 +235,7 @@ gdn_capabilities caps_all() {
 
 gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbuf err) {
     GDN_GUARD_BEGIN
-    if (!caps) { set_err(err, "caps: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!caps) { set_error(err, "caps: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     gdn_rt::DeviceProp dp{};
     if (gdn_status s = usable_device(device, &dp, err)) return s;
     gdn_capabilities c = caps_all();
@@ -260,7 +253,7 @@ gdn_status grow_counters(StreamImpl* s, size_t need, gdn_errbuf err) {
     bool capturing = false;
     GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "StreamIsCapturing");
     if (capturing) {
-        set_err(err, "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
+        set_error(err, "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
                      "such call before capturing a graph", need, s->counter_cap);
         return GDN_ERR_UNSUPPORTED;
     }
@@ -284,7 +277,7 @@ gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     bool capturing = false;  // growing synchronizes, which a capturing stream must not do
     GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "StreamIsCapturing");
     if (capturing) {
-        set_err(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
+        set_error(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
                      "large on the stream before capturing a graph", need, s->scratch_cap);
         return GDN_ERR_UNSUPPORTED;
     }
@@ -298,7 +291,7 @@ gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     if (e != gdn_rt::kSuccess) {
         s->scratch = nullptr;
         (void)gdn_rt::get_last_error();
-        set_err(err, "prefill scratch: %sMalloc of %zu bytes: %s", gdn_rt::kApi, cap, ErrorText(e).text);
+        set_error(err, "prefill scratch: %sMalloc of %zu bytes: %s", gdn_rt::kApi, cap, ErrorText(e).text);
         return status_of(e);
     }
     s->scratch_cap = cap;
@@ -308,7 +301,7 @@ gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
 // A stream on `device`: a new one, or the caller's `native` (not owned). Allocates the group
 // counters now, so that a first decode step can already be captured in a graph.
 gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, gdn_errbuf err) {
-    if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *out = nullptr;
     gdn_rt::DeviceProp dp{};
     if (gdn_status st = usable_device(device, &dp, err)) return st;
@@ -318,7 +311,7 @@ gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, g
         const gdn_rt::Error e = gdn_rt::stream_flags(native, &flags);
         if (e != gdn_rt::kSuccess) {
             (void)gdn_rt::get_last_error();
-            set_err(err, "native: %p is not a %s stream (%sStreamGetFlags: %s)", static_cast<void*>(native),
+            set_error(err, "native: %p is not a %s stream (%sStreamGetFlags: %s)", static_cast<void*>(native),
                     gdn_rt::kApi, gdn_rt::kApi, ErrorText(e).text);
             return GDN_ERR_INVALID_ARGUMENT;
         }
@@ -363,7 +356,7 @@ gdn_status stream_wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf
     GDN_GUARD_BEGIN
     if (!native) {
         if (out) *out = nullptr;
-        set_err(err, "native: NULL; expected a %sStream_t", gdn_rt::kApi);
+        set_error(err, "native: NULL; expected a %sStream_t", gdn_rt::kApi);
         return GDN_ERR_INVALID_ARGUMENT;
     }
     return open_stream(device, static_cast<gdn_rt::Stream>(native), out, err);
@@ -373,8 +366,8 @@ gdn_status stream_wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf
 gdn_status stream_native(gdn_stream stream, void** native, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (!native) { set_err(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!native) { set_error(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *native = static_cast<void*>(s->stream);
     return GDN_OK;
     GDN_GUARD_END
@@ -401,7 +394,7 @@ gdn_status stream_destroy(gdn_stream stream, gdn_errbuf err) {
 gdn_status stream_synchronize(gdn_stream stream, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
     GDN_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
     return GDN_OK;
@@ -410,14 +403,14 @@ gdn_status stream_synchronize(gdn_stream stream, gdn_errbuf err) {
 
 gdn_status mem_alloc(int32_t device, size_t bytes, void** out, gdn_errbuf err) {
     GDN_GUARD_BEGIN
-    if (!out) { set_err(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     *out = nullptr;
     GDN_TRY(gdn_rt::set_device(device), "SetDevice");
     void* p = nullptr;
     const gdn_rt::Error e = gdn_rt::malloc_device(&p, bytes ? bytes : 1);
     if (e != gdn_rt::kSuccess) {
         (void)gdn_rt::get_last_error();
-        set_err(err, "%sMalloc of %zu bytes on device %d: %s", gdn_rt::kApi, bytes, device, ErrorText(e).text);
+        set_error(err, "%sMalloc of %zu bytes on device %d: %s", gdn_rt::kApi, bytes, device, ErrorText(e).text);
         return status_of(e);
     }
     *out = p;
@@ -437,13 +430,13 @@ gdn_status mem_free(int32_t device, void* ptr, gdn_errbuf err) {
 gdn_status mem_copy(gdn_stream stream, void* dst, const void* src, size_t bytes, int32_t kind, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     gdn_rt::CopyKind k;
     switch (kind) {
     case GDN_COPY_HOST_TO_DEVICE: k = gdn_rt::CopyKind::HostToDevice; break;
     case GDN_COPY_DEVICE_TO_HOST: k = gdn_rt::CopyKind::DeviceToHost; break;
     case GDN_COPY_DEVICE_TO_DEVICE: k = gdn_rt::CopyKind::DeviceToDevice; break;
-    default: set_err(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
+    default: set_error(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
     }
     if (bytes == 0) return GDN_OK;
     GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
@@ -455,7 +448,7 @@ gdn_status mem_copy(gdn_stream stream, void* dst, const void* src, size_t bytes,
 gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     if (bytes == 0) return GDN_OK;
     GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
     GDN_TRY(gdn_rt::memset_async(dst, byte_value, bytes, s->stream), "MemsetAsync");
@@ -468,11 +461,11 @@ gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t byte
 gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err) {
     GDN_GUARD_BEGIN
     auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_err(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (!args) { set_err(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+    if (!args) { set_error(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
     const gdn_forward_args& a = *args;
     if (a.struct_size < sizeof(gdn_forward_args)) {
-        set_err(err, "args.struct_size: %u is smaller than this plugin's gdn_forward_args (%zu)", a.struct_size,
+        set_error(err, "args.struct_size: %u is smaller than this plugin's gdn_forward_args (%zu)", a.struct_size,
                 sizeof(gdn_forward_args));
         return GDN_ERR_INVALID_ARGUMENT;
     }
@@ -483,35 +476,14 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     const int64_t B = a.num_requests, T = a.num_tokens;
     if (B <= 0 || T <= 0) return GDN_OK;
 
-    const gdn_gpu::RequestMix mix = gdn_gpu::scan_requests(a);
-    LaunchPlan plan;
-    plan.decode = mix.decode;
-    plan.extend = mix.extend;
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
-    if (plan.extend) {
-        const bool fused = gdn_gpu::prep_fused(a.mixed_qkv.data, a.mixed_qkv.strides[0], Dk, exact ? 4 : 2);
-        const bool prep_fits = gdn_rocm::prep_smem_bytes(Dk, exact, fused) <= static_cast<size_t>(s->smem_limit);
-        const bool forced = gdn_gpu::prefill_kernel_from(std::getenv("GDN_ROCM_PREFILL")) == gdn_gpu::PrefillKernel::recurrent;
-        plan.dvs = forced || !prep_fits
-                       ? 0
-                       : gdn_gpu::pick_dv_slice(Dv, mix.live_extend * HV, s->cu_count, [&](int dvs) {
-                             return gdn_rocm::seq_smem_bytes(Dk, dvs, exact, 1) <= static_cast<size_t>(s->smem_limit);
-                         });
-        if (plan.dvs == 0) {  // the chunked kernels do not fit (or are not wanted): token by token
-            plan.dvs = 16;    // unused
-            plan.extend_rpw = gdn_gpu::recurrent_rows_per_warp(Dv, mix.live_extend * HV, s->cu_count);
-        } else {
-            plan.seq_kbufs = gdn_rocm::seq_smem_bytes(Dk, plan.dvs, exact, 2) <= static_cast<size_t>(s->smem_limit) ? 2 : 1;
-            gdn_gpu::build_chunks(a, s->chunks);
-            plan.nchunks = static_cast<int64_t>(s->chunks.size());  // 0: only padding requests (outputs zeroed)
-            plan.prep_heads = gdn_gpu::prep_heads_per_block(plan.nchunks, H, HV / H, s->cu_count);
-            if (const char* env = std::getenv("GDN_ROCM_PREP_HEADS")) {  // tests, tuning: "1" or "all" (the GVA ratio)
-                if (std::strcmp(env, "1") == 0) plan.prep_heads = 1;
-                if (std::strcmp(env, "all") == 0) plan.prep_heads = HV / H;
-            }
-        }
-    }
-    plan.decode_rpw = gdn_gpu::decode_rows_per_warp(B, HV, Dv, s->cu_count);
+    gdn_gpu::PlanTarget target;
+    target.units = s->cu_count;
+    target.smem_limit = static_cast<size_t>(s->smem_limit);
+    target.env = "GDN_ROCM";  // GDN_ROCM_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW (tests, tuning)
+    const LaunchPlan plan = gdn_gpu::plan_forward(
+        a, target, [&](int dvs, int kbufs) { return gdn_rocm::seq_smem_bytes(Dk, dvs, exact, kbufs); },
+        [&](bool fused) { return gdn_rocm::prep_smem_bytes(Dk, exact, fused); }, s->chunks);
 
     GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
     if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;

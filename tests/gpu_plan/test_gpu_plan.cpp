@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -300,4 +301,108 @@ TEST_CASE("the prep kernel computes q̂, k̂ itself only where 16-byte pieces of
     CHECK(prep_fused(buf, 2 * 16 * 128 + 2 * 32 * 128, 128, 2));  // Qwen3-Next, bf16: fused
     CHECK_FALSE(prep_fused(buf + 2, 2 * 16 * 128 + 2 * 32 * 128, 128, 2));
     CHECK_FALSE(prep_fused(buf, 2 * 16 * 128 + 2 * 32 * 128, 128, 4));  // f32 with Dk = 128: 1 KiB per key head
+}
+
+TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token; overrides by name") {
+    std::mt19937_64 rng(seed_for("plan forward"));
+    for (int trial = 0; trial < 300; ++trial) {
+        const int B = 1 + int(rng() % 12);
+        const int64_t pad = 40;
+        std::vector<int64_t> lens, slots;
+        for (int r = 0; r < B; ++r) {
+            const int kind = int(rng() % 4);
+            lens.push_back(kind == 0 ? 1 : kind == 1 ? 0 : 2 + int64_t(rng() % 400));
+            slots.push_back(rng() % 5 == 0 ? pad : r);
+        }
+        Call c(lens, pad, slots);
+        const int units = 1 + int(rng() % 200);
+        // shared-memory needs that grow with the slice and the k̂ buffers, and a limit that may or
+        // may not hold them
+        const size_t per_dvs = 100 + rng() % 1000, limit = rng() % (300 * 1000), prep_need = rng() % (300 * 1000);
+        std::vector<std::pair<int, int>> seq_asked;
+        int fused_seen = -1;
+        PlanTarget tg;
+        tg.units = units;
+        tg.smem_limit = limit;
+        tg.env = "GDN_TEST_PLAN";
+        std::vector<ChunkDesc> chunks{{-1, -1, -1}};
+        const LaunchPlan plan = plan_forward(
+            c.a, tg,
+            [&](int dvs, int kbufs) {
+                seq_asked.emplace_back(dvs, kbufs);
+                return size_t(dvs) * per_dvs + size_t(kbufs) * 1000;
+            },
+            [&](bool fused) {
+                fused_seen = fused;
+                return prep_need;
+            },
+            chunks);
+        const RequestMix mix = scan_requests(c.a);
+        INFO("B=" << B << " units=" << units << " limit=" << limit << " prep=" << prep_need << " per_dvs=" << per_dvs);
+        CHECK(plan.decode == mix.decode);
+        CHECK(plan.extend == mix.extend);
+        CHECK(plan.decode_rpw == decode_rows_per_warp(B, 4, 64, units));
+        for (const auto& q : seq_asked) CHECK((q.second == 1 || q.second == 2));
+        if (!mix.extend) {
+            CHECK(chunks.empty());
+            continue;
+        }
+        CHECK(fused_seen == int(prep_fused(c.a.mixed_qkv.data, c.a.mixed_qkv.strides[0], 64, 2)));
+        const bool any_fits = prep_need <= limit && 16 * per_dvs + 1000 <= limit;
+        if (!any_fits) {
+            CHECK(plan.extend_rpw == recurrent_rows_per_warp(64, mix.live_extend * 4, units));
+            CHECK(chunks.empty());
+            continue;
+        }
+        CHECK(plan.extend_rpw == 0);
+        CHECK(64 % plan.dvs == 0);
+        CHECK(size_t(plan.dvs) * per_dvs + 1000 <= limit);
+        CHECK(plan.seq_kbufs == (size_t(plan.dvs) * per_dvs + 2000 <= limit ? 2 : 1));
+        std::vector<ChunkDesc> expect;
+        build_chunks(c.a, expect);
+        REQUIRE(chunks.size() == expect.size());
+        CHECK(plan.nchunks == int64_t(expect.size()));
+        CHECK(plan.prep_heads == prep_heads_per_block(plan.nchunks, 2, 2, units));
+    }
+
+    // the overrides, by the target's prefix; invalid values are ignored
+    Call c({300, 1, 200}, 40, {0, 1, 2});
+    PlanTarget tg;
+    tg.units = 132;
+    tg.smem_limit = 1 << 20;
+    tg.env = "GDN_TEST_PLAN";
+    std::vector<ChunkDesc> chunks;
+    auto plan_now = [&] {
+        return plan_forward(c.a, tg, [](int dvs, int) { return size_t(dvs) * 100; }, [](bool) { return size_t(1000); },
+                            chunks);
+    };
+    const LaunchPlan plain = plan_now();
+    CHECK(plain.extend_rpw == 0);
+    CHECK(plain.prep_heads == 1);  // 9 chunks x 2 key heads: too few blocks to group
+    setenv("GDN_TEST_PLAN_PREFILL", "recurrent", 1);
+    CHECK(plan_now().extend_rpw > 0);
+    unsetenv("GDN_TEST_PLAN_PREFILL");
+    for (int d : {16, 32, 64}) {
+        setenv("GDN_TEST_PLAN_DVS", std::to_string(d).c_str(), 1);
+        CHECK(plan_now().dvs == d);
+    }
+    setenv("GDN_TEST_PLAN_DVS", "48", 1);  // not a slice width: the planner's own choice
+    CHECK(plan_now().dvs == plain.dvs);
+    unsetenv("GDN_TEST_PLAN_DVS");
+    setenv("GDN_TEST_PLAN_PREP_HEADS", "all", 1);
+    CHECK(plan_now().prep_heads == 2);
+    setenv("GDN_TEST_PLAN_PREP_HEADS", "3", 1);
+    CHECK(plan_now().prep_heads == plain.prep_heads);
+    unsetenv("GDN_TEST_PLAN_PREP_HEADS");
+    for (int rpw : {2, 4, 8}) {
+        setenv("GDN_TEST_PLAN_DECODE_RPW", std::to_string(rpw).c_str(), 1);
+        CHECK(plan_now().decode_rpw == rpw);
+    }
+    setenv("GDN_TEST_PLAN_DECODE_RPW", "16", 1);
+    CHECK(plan_now().decode_rpw == plain.decode_rpw);
+    unsetenv("GDN_TEST_PLAN_DECODE_RPW");
+    tg.env = nullptr;  // no overrides at all
+    setenv("GDN_TEST_PLAN_PREFILL", "recurrent", 1);
+    CHECK(plan_now().extend_rpw == 0);
+    unsetenv("GDN_TEST_PLAN_PREFILL");
 }
