@@ -334,6 +334,33 @@ template <int MT, class Scale> struct H16AScaledK {
     }
 };
 
+#if defined(GDN_GPU_HAS_LDMATRIX)
+// The B fragments of NT n-tiles (1, or pairs) for one step of 16 k: row(j) is the address this lane
+// gives for the four 8x8 pieces of n-tiles j and j + 1 (n-tile j's k 0..7, its k 8..15, then n-tile
+// j + 1's), so that register q of the x4 load is b[j + q / 2][q % 2]; NT = 1 takes the first two
+// pieces (x2, lanes 0..15). TRANS: the pieces are stored k-major.
+template <int NT, bool TRANS, class Row>
+__device__ __forceinline__ void ldmatrix_b(uint32_t (&b)[NT][2], const Row& row) {
+    static_assert(NT == 1 || NT % 2 == 0, "pairs of n-tiles per ldmatrix");
+    if constexpr (NT == 1) {
+        uint32_t r[2];
+        ldmatrix<2, TRANS>(r, row(0));
+        b[0][0] = r[0];
+        b[0][1] = r[1];
+    } else {
+#pragma unroll
+        for (int j = 0; j < NT; j += 2) {
+            uint32_t r[4];
+            ldmatrix<4, TRANS>(r, row(j));
+            b[j][0] = r[0];
+            b[j][1] = r[1];
+            b[j + 1][0] = r[2];
+            b[j + 1][1] = r[3];
+        }
+    }
+}
+#endif
+
 // B(k, n) stored at base[n * ld + k] (k contiguous, i.e. Bᵀ row-major), from the warp tile's
 // first column; 16-byte aligned rows.
 template <int NT> struct H16Bnk {
@@ -342,23 +369,7 @@ template <int NT> struct H16Bnk {
     __device__ __forceinline__ void operator()(uint32_t (&b)[NT][2], int k0) const {
         const int lane = threadIdx.x % kWarpSize;
 #if defined(GDN_GPU_HAS_LDMATRIX)
-        static_assert(NT == 1 || NT % 2 == 0, "pairs of n-tiles per ldmatrix");
-        if constexpr (NT == 1) {
-            uint32_t r[2];
-            ldmatrix<2, false>(r, base + (lane % 8) * ld + k0 + 8 * ((lane / 8) % 2));
-            b[0][0] = r[0];
-            b[0][1] = r[1];
-        } else {
-#pragma unroll
-            for (int j = 0; j < NT; j += 2) {
-                uint32_t r[4];
-                ldmatrix<4, false>(r, base + (8 * (j + lane / 16) + lane % 8) * ld + k0 + 8 * ((lane / 8) % 2));
-                b[j][0] = r[0];
-                b[j][1] = r[1];
-                b[j + 1][0] = r[2];
-                b[j + 1][1] = r[3];
-            }
-        }
+        ldmatrix_b<NT, false>(b, [&](int j) { return base + (8 * (j + lane / 16) + lane % 8) * ld + k0 + 8 * ((lane / 8) % 2); });
 #else
         const int g = lane >> 2, k = k0 + 2 * (lane & 3);
 #pragma unroll
@@ -379,23 +390,7 @@ template <int NT> struct H16Bkn {
     __device__ __forceinline__ void operator()(uint32_t (&b)[NT][2], int k0) const {
         const int lane = threadIdx.x % kWarpSize;
 #if defined(GDN_GPU_HAS_LDMATRIX)
-        static_assert(NT == 1 || NT % 2 == 0, "pairs of n-tiles per ldmatrix");
-        if constexpr (NT == 1) {
-            uint32_t r[2];
-            ldmatrix<2, true>(r, base + (k0 + lane % 8 + 8 * ((lane / 8) % 2)) * ld);
-            b[0][0] = r[0];
-            b[0][1] = r[1];
-        } else {
-#pragma unroll
-            for (int j = 0; j < NT; j += 2) {
-                uint32_t r[4];
-                ldmatrix<4, true>(r, base + (k0 + lane % 8 + 8 * ((lane / 8) % 2)) * ld + 8 * (j + lane / 16));
-                b[j][0] = r[0];
-                b[j][1] = r[1];
-                b[j + 1][0] = r[2];
-                b[j + 1][1] = r[3];
-            }
-        }
+        ldmatrix_b<NT, true>(b, [&](int j) { return base + (k0 + lane % 8 + 8 * ((lane / 8) % 2)) * ld + 8 * (j + lane / 16); });
 #else
         const int g = lane >> 2, k = k0 + 2 * (lane & 3);
 #pragma unroll

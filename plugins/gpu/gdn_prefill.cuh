@@ -151,21 +151,9 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
 constexpr int kFusedRowsPerWarp = kChunk / kPrefillWarps;
 
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
-// memory (row stride sld), zero rows past n; 16-byte pieces, cols * sizeof(T) a multiple of 16.
-template <typename T>
-__device__ __forceinline__ void load_tile(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols) {
-    constexpr int per = 16 / sizeof(T);
-    const int pieces = cols / per;
-    for (int i = threadIdx.x; i < kChunk * pieces; i += kPrefillThreads) {
-        const int row = i / pieces, c = (i % pieces) * per;
-        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (row < n) v = *reinterpret_cast<const float4*>(gsrc + row * gld + c);
-        *reinterpret_cast<float4*>(s + row * sld + c) = v;
-    }
-}
-
-// The same, with asynchronous copies: every piece is in flight at once; cp_async_wait_all()
-// and a barrier before use.
+// memory (row stride sld) with asynchronous copies, every piece in flight at once, and zeroes rows
+// past n; 16-byte pieces, cols * sizeof(T) a multiple of 16. cp_async_wait_all() and a barrier
+// before use.
 template <typename T>
 __device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols) {
     constexpr int per = 16 / sizeof(T);
