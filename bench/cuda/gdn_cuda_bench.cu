@@ -1,6 +1,7 @@
 // gdn_cuda_bench: times the CUDA plugin's forward_gdn through its C table with CUDA events.
 //
-//   gdn_cuda_bench [--plugin PATH] [--quick] [--no-decode]     (GDN_CUDA_DVS=16|32|64|128 pins the prefill Dv slice)
+//   gdn_cuda_bench [--plugin PATH] [--quick] [--no-decode] [--no-prefill]
+//     (GDN_CUDA_DVS=16|32|64|128 pins the prefill Dv slice, GDN_CUDA_DECODE_FINE=N the decode tail)
 //
 // Qwen3-Next GDN layer (H=16, HV=32, Dk=Dv=128, Kc=4), bf16 activations, f32 state in a pool.
 // Prefill: the whole layer (conv + gates + norm + chunked GDN + state in/out of pool slots).
@@ -225,12 +226,13 @@ int main(int argc, char** argv) {
 #else
     std::string path = "libgdn_cuda.so";
 #endif
-    bool quick = false, decode = true;
+    bool quick = false, decode = true, prefill = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--plugin" && i + 1 < argc) path = argv[++i];
         else if (a == "--quick") quick = true;
         else if (a == "--no-decode") decode = false;
+        else if (a == "--no-prefill") prefill = false;
     }
     Ctx c;
     if (!c.P.load(path.c_str())) return 77;
@@ -274,9 +276,9 @@ int main(int argc, char** argv) {
         c.P.h2d(c.alog, alog.data(), 4 * HV);
         c.P.h2d(c.dtb, dtb.data(), 4 * HV);
     }
-    bench_prefill(c, 16, 4096);
-    bench_prefill(c, 1, 32768);
-    if (!quick) {
+    if (prefill) bench_prefill(c, 16, 4096);
+    if (prefill) bench_prefill(c, 1, 32768);
+    if (prefill && !quick) {
         bench_prefill(c, 1, 4096);
         bench_prefill(c, 1, 16384);
         bench_prefill(c, 64, 1024);

@@ -53,7 +53,9 @@ template <> struct ScratchType<float> { using type = float; };
 constexpr int kFrontTokens = 64;
 constexpr int kFrontRowsPerWarp = kFrontTokens / kPrefillWarps;
 
-__device__ __forceinline__ float silu_fast(float c) { return __fdividef(c, 1.0f + __expf(-c)); }
+// SiLU with the approximate exponential and division: e^-c = 2^(-c log2 e), flushed to 0 where it
+// is subnormal (c > 87: the quotient is c either way); e^-c = inf (c < -88) gives 0.
+__device__ __forceinline__ float silu_fast(float c) { return __fdividef(c, 1.0f + exp2_approx_ftz(c * -1.4426950408889634f)); }
 
 // The request of token row t: the last r with cu[r] <= t (binary search over cu).
 __device__ __forceinline__ int request_of_row(const GdnParams& p, int64_t t) {
@@ -147,9 +149,6 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
 }
 
-// Rows per warp of the prep kernel's own q̂, k̂ (FUSED, section 1b): a chunk's 64 rows over 8 warps.
-constexpr int kFusedRowsPerWarp = kChunk / kPrefillWarps;
-
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
 // memory (row stride sld) with asynchronous copies, every piece in flight at once, and zeroes rows
 // past n; 16-byte pieces, cols * sizeof(T) a multiple of 16. cp_async_wait_all() and a barrier
@@ -168,14 +167,13 @@ __device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, in
 // ---- 1b. q̂, k̂ of one chunk inside the prep kernel (FUSED) ------------------------------------------------
 // Raw inputs of the chunk's rows (q channels into rq, k channels into rk, row stride ld; the three
 // rows before the chunk into halo [3][2 Dk], from x or the slot's conv state) are staged, then
-// warp w computes rows 8w .. 8w + 7 into oq | ok (zero rows past n) and writes them to the
+// warps compute q̂ | k̂ of the rows into oq | ok (zero rows past n; see below) and write them to the
 // scratch too (with one value head per block, p.prep_heads = 1, the gva blocks of a key head each
 // compute and store the same values). Ends with a barrier: oq | ok complete, the raw regions free.
 template <typename Act, typename KQ>
 __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkDesc& cd, int h, Act* rq, Act* rk, KQ* oq,
                                                 KQ* ok, int ld, Act* halo) {
-    constexpr int E = 16 / static_cast<int>(sizeof(Act));
-    static_assert(sizeof(KQ) == sizeof(Act), "a piece of q̂ | k̂ is 16 bytes too");
+    constexpr int E = 16 / static_cast<int>(sizeof(Act));  // elements per 16-byte copy
     const int Dk = p.Dk, warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
     const int n = cd.n;
     const int64_t c0 = cd.c0, start = p.cu[cd.r], end = p.cu[cd.r + 1];
@@ -194,67 +192,73 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
             halo[i] = from_f32<Act>(conv_in_guarded<Act>(p, cs, start, end, c0 - 3 + j, ch));
         }
     }
-    const bool active = lane * E < 2 * Dk, is_q = lane * E < Dk;
-    const int col = is_q ? lane * E : lane * E - Dk;
-    const int ch0 = is_q ? h * Dk + lane * E : p.H * Dk + h * Dk + (lane * E - Dk);
+    // Warps 0-3 compute q̂, warps 4-7 k̂, each 16 consecutive rows, lane l channels [4l, 4l + 4):
+    // the warp walks its rows in order with a sliding window of the conv inputs (one load and
+    // conversion per row), and the L2 norm is one warp reduction. (Before: a warp's lanes held
+    // q | k at 8 channels each and loaded all four taps per row, 41% of the prep kernel's
+    // instructions, H100, 16 x 4096; a window of 8 channels spilled.)
+    constexpr int CPL = 4;  // channels per lane
+    static_assert(kPrefillWarps == 8 && kChunk % 4 == 0, "four warps per half, kChunk / 4 rows each");
+    constexpr int ROWS = kChunk / 4;
+    const bool is_q = warp < 4, active = lane * CPL < Dk;
+    const int col = lane * CPL, r0 = (warp % 4) * ROWS;
+    const int ch0 = (is_q ? 0 : p.H * Dk) + h * Dk + col;
     const Act* W = static_cast<const Act*>(p.conv_w);
-    float w[E][4];
+    float w[CPL][4];
 #pragma unroll
-    for (int i = 0; i < E; ++i)
+    for (int i = 0; i < CPL; ++i)
 #pragma unroll
         for (int m = 0; m < 4; ++m) {
             const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
             w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
         }
-    const float qnorm = rsqrtf(static_cast<float>(Dk));
-    const int ql = Dk / E;  // lanes holding q channels; as many hold k
-    const bool ql_pow2 = (ql & (ql - 1)) == 0;
+    const float qnorm = is_q ? rsqrtf(static_cast<float>(Dk)) : 1.0f;
     cp_async_wait_all();
     __syncthreads();
     const Act* raw = is_q ? rq : rk;
+    const Act* hal = halo + (is_q ? 0 : Dk) + col;  // row j of the halo at hal + j * 2 Dk
     KQ* o = is_q ? oq : ok;
-#pragma unroll 2
-    for (int ii = 0; ii < kFusedRowsPerWarp; ++ii) {
-        const int row = warp * kFusedRowsPerWarp + ii;  // warp-uniform
-        if (row >= n) {
-            if (active) *reinterpret_cast<uint4*>(o + row * ld + col) = make_uint4(0u, 0u, 0u, 0u);
+    KQ* g = static_cast<KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk) + (is_q ? 0 : Dk) + col;  // row j at g + j H 2 Dk
+    using Bits = typename std::conditional<sizeof(Act) == 2, uint2, uint4>::type;  // a lane's CPL values
+    static_assert(sizeof(Bits) == CPL * sizeof(Act) && sizeof(KQ) == sizeof(Act), "CPL values in one piece");
+    auto load_row = [&](int j, float* dst) {  // input row j of the chunk; j < 0: the halo
+        Bits bits{};
+        if (active) bits = *reinterpret_cast<const Bits*>(j < 0 ? hal + (j + 3) * 2 * Dk : raw + j * ld + col);
+        const Act* pe = reinterpret_cast<const Act*>(&bits);
+#pragma unroll
+        for (int i = 0; i < CPL; ++i) dst[i] = to_f32(pe[i]);
+    };
+    float win[4][CPL];  // win[3]: the current row
+#pragma unroll
+    for (int m = 1; m < 4; ++m) load_row(r0 - 4 + m, win[m]);
+#pragma unroll 4
+    for (int ii = 0; ii < ROWS; ++ii) {
+        const int row = r0 + ii;  // warp-uniform
+        if (row >= n) {  // rows past n are not staged (nor read by a row before n)
+            if (active) *reinterpret_cast<Bits*>(o + row * ld + col) = Bits{};
             continue;
         }
-        float in[4][E];
 #pragma unroll
-        for (int m = 0; m < 4; ++m) {
-            const int j = row - 3 + m;
-            uint4 piece = make_uint4(0u, 0u, 0u, 0u);
-            if (active) piece = *reinterpret_cast<const uint4*>(j < 0 ? halo + (j + 3) * 2 * Dk + lane * E : raw + j * ld + col);
-            const Act* pe = reinterpret_cast<const Act*>(&piece);
+        for (int m = 0; m < 3; ++m)
 #pragma unroll
-            for (int i = 0; i < E; ++i) in[m][i] = to_f32(pe[i]);
-        }
-        float y[E];
+            for (int i = 0; i < CPL; ++i) win[m][i] = win[m + 1][i];
+        load_row(row, win[3]);
+        float y[CPL];
         float ss = 0.f;
 #pragma unroll
-        for (int i = 0; i < E; ++i) {
-            const float c = w[i][0] * in[0][i] + w[i][1] * in[1][i] + w[i][2] * in[2][i] + w[i][3] * in[3][i];
+        for (int i = 0; i < CPL; ++i) {
+            const float c = w[i][0] * win[0][i] + w[i][1] * win[1][i] + w[i][2] * win[2][i] + w[i][3] * win[3][i];
             y[i] = silu_fast(c);
             ss += y[i] * y[i];
         }
-        // squared norms of q (lanes [0, ql)) and k (lanes [ql, 2 ql)): one reduction inside each
-        // half where ql is a power of two, else two over the warp (inactive lanes add 0)
-        float sum = ss;
-        if (ql_pow2) {
-            for (int o = ql >> 1; o > 0; o >>= 1) sum += warp_xor(sum, o);
-        } else {
-            const float sq = warp_sum(is_q ? ss : 0.f), sk = warp_sum(is_q ? 0.f : ss);
-            sum = is_q ? sq : sk;
-        }
-        const float scale = is_q ? rsqrtf(sum + 1e-6f) * qnorm : rsqrtf(sum + 1e-6f);
+        const float scale = rsqrtf(warp_sum(ss) + 1e-6f) * qnorm;  // inactive lanes add 0
         if (active) {
-            uint4 packed;
+            Bits packed;
             KQ* pk = reinterpret_cast<KQ*>(&packed);
 #pragma unroll
-            for (int i = 0; i < E; ++i) pk[i] = from_f32<KQ>(y[i] * scale);
-            *reinterpret_cast<uint4*>(o + row * ld + col) = packed;
-            *reinterpret_cast<uint4*>(static_cast<KQ*>(p.qk) + ((c0 + row) * p.H + h) * (2 * Dk) + lane * E) = packed;
+            for (int i = 0; i < CPL; ++i) pk[i] = from_f32<KQ>(y[i] * scale);
+            *reinterpret_cast<Bits*>(o + row * ld + col) = packed;
+            *reinterpret_cast<Bits*>(g + static_cast<int64_t>(row) * p.H * (2 * Dk)) = packed;
         }
     }
     __syncthreads();

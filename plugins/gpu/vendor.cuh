@@ -82,6 +82,18 @@ template <> __device__ __forceinline__ f16 from_f32<f16>(float x) { return __flo
 // Lane of the calling thread in its 32-lane warp (1-D thread blocks).
 __device__ __forceinline__ int lane_in_warp() { return static_cast<int>(threadIdx.x) & (kWarpSize - 1); }
 
+// 2^x, approximate, results below the normal range flushed to zero (one instruction on NVIDIA
+// GPUs; __expf adds a rescaling for subnormal results that callers such as SiLU do not need).
+#if defined(GDN_GPU_HIP)
+__device__ __forceinline__ float exp2_approx_ftz(float x) { return exp2f(x); }  // flushing optional
+#else
+__device__ __forceinline__ float exp2_approx_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+#endif
+
 // ---- warp collectives (full warp participates) ---------------------------------------------------
 #if defined(GDN_GPU_HIP)
 // HIP's shuffles take no mask and act on the whole wavefront unless given a width: width
