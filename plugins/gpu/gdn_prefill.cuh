@@ -149,6 +149,29 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
 }
 
+// Calls f(row, piece) for every cell of a rows x pieces grid, the block's threads taking
+// consecutive cells (cell i = row * pieces + piece on thread i mod kPrefillThreads) and stepping
+// by one block's worth without a division per step (the staging loops of both prefill kernels ran
+// an integer division by a run-time width for every 16-byte piece). pieces <= kPrefillThreads.
+template <class F>
+__device__ __forceinline__ void for_each_piece(int rows, int pieces, F&& f) {
+    const int step_r = kPrefillThreads / pieces, step_c = kPrefillThreads % pieces;
+    int r = static_cast<int>(threadIdx.x) / pieces, c = static_cast<int>(threadIdx.x) % pieces;
+    if (step_c == 0) {  // pieces divides the block (the usual widths): a thread keeps its piece
+        for (; r < rows; r += step_r) f(r, c);
+        return;
+    }
+    while (r < rows) {
+        f(r, c);
+        r += step_r;
+        c += step_c;
+        if (c >= pieces) {
+            c -= pieces;
+            ++r;
+        }
+    }
+}
+
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
 // memory (row stride sld) with asynchronous copies, every piece in flight at once, and zeroes rows
 // past n; 16-byte pieces, cols * sizeof(T) a multiple of 16. cp_async_wait_all() and a barrier
@@ -156,12 +179,11 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
 template <typename T>
 __device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols) {
     constexpr int per = 16 / sizeof(T);
-    const int pieces = cols / per;
-    for (int i = threadIdx.x; i < kChunk * pieces; i += kPrefillThreads) {
-        const int row = i / pieces, c = (i % pieces) * per;
+    for_each_piece(kChunk, cols / per, [&](int row, int pc) {
+        const int c = pc * per;
         if (row < n) cp_async16(s + row * sld + c, gsrc + row * gld + c);
         else *reinterpret_cast<float4*>(s + row * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
-    }
+    });
 }
 
 // ---- 1b. q̂, k̂ of one chunk inside the prep kernel (FUSED) ------------------------------------------------
@@ -179,17 +201,21 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
     const int64_t c0 = cd.c0, start = p.cu[cd.r], end = p.cu[cd.r + 1];
     const Act* X = static_cast<const Act*>(p.x);
     const int pieces = 2 * Dk / E;
-    for (int i = threadIdx.x; i < n * pieces; i += kPrefillThreads) {
-        const int j = i / pieces, c = (i % pieces) * E;
-        const int ch = c < Dk ? h * Dk + c : p.H * Dk + h * Dk + (c - Dk);
-        cp_async16(c < Dk ? rq + j * ld + c : rk + j * ld + (c - Dk), X + (c0 + j) * p.x_stride + ch);
-    }
-    {
+    auto channel = [&](int c) { return c < Dk ? h * Dk + c : p.H * Dk + h * Dk + (c - Dk); };  // of q | k column c
+    for_each_piece(n, pieces, [&](int j, int pc) {
+        const int c = pc * E;
+        cp_async16(c < Dk ? rq + j * ld + c : rk + j * ld + (c - Dk), X + (c0 + j) * p.x_stride + channel(c));
+    });
+    if (c0 - 3 >= start) {  // the three rows before the chunk are rows of x (FUSED: 16-byte aligned)
+        for_each_piece(3, pieces, [&](int j, int pc) {
+            const int c = pc * E;
+            cp_async16(halo + j * 2 * Dk + c, X + (c0 - 3 + j) * p.x_stride + channel(c));
+        });
+    } else {  // the request's first chunk: the slot's conv state (or zeros) before the request
         const Act* cs = static_cast<const Act*>(p.conv_state) + p.slots[cd.r] * p.conv_stride;
         for (int i = threadIdx.x; i < 3 * 2 * Dk; i += kPrefillThreads) {
             const int j = i / (2 * Dk), c = i % (2 * Dk);
-            const int ch = c < Dk ? h * Dk + c : p.H * Dk + h * Dk + (c - Dk);
-            halo[i] = from_f32<Act>(conv_in_guarded<Act>(p, cs, start, end, c0 - 3 + j, ch));
+            halo[i] = from_f32<Act>(conv_in_guarded<Act>(p, cs, start, end, c0 - 3 + j, channel(c)));
         }
     }
     // Warps 0-3 compute q̂, warps 4-7 k̂, each 16 consecutive rows, lane l channels [4l, 4l + 4):
@@ -596,12 +622,11 @@ __device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, int ldr,
     const Act* X = static_cast<const Act*>(p.x);
     if (p.x_vec16 && c0 - 3 >= start) {
         constexpr int per = 16 / static_cast<int>(sizeof(Act)), pieces = DVS / per;
-        for (int i = threadIdx.x; i < kRawRows * pieces; i += kPrefillThreads) {
-            const int j = i / pieces, c = (i % pieces) * per;
-            const int64_t tt = c0 - 3 + j;
-            if (tt < c0 + n) cp_async16(R + j * ldr + c, X + tt * p.x_stride + vch + c);
+        for_each_piece(kRawRows, pieces, [&](int j, int pc) {
+            const int c = pc * per;
+            if (j < n + 3) cp_async16(R + j * ldr + c, X + (c0 - 3 + j) * p.x_stride + vch + c);
             else *reinterpret_cast<float4*>(R + j * ldr + c) = make_float4(0.f, 0.f, 0.f, 0.f);
-        }
+        });
     } else {
         for (int i = threadIdx.x; i < kRawRows * DVS; i += kPrefillThreads) {
             const int j = i / DVS, cc = i % DVS;
