@@ -573,7 +573,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 //   P3  O = e^γ O + QKm Δ                               -> out      (reads QKm, Dt)
 //   P4  S = e^Γ S + (diag(e^(Γ-γ)) Δ)ᵀ K                -> S        (reads Dt, K, gates)
 struct SeqSmem {
-    int ldkq, ldc, lds, ldsh, ldt, ldr;
+    int ldkq, ldc, lds, ldsh, ldt, ldy, ldr;
     size_t kq_bytes;
     size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_g, off_w, total;
 };
@@ -592,6 +592,9 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.lds = exact ? Dk + 8 : Dk;  // !exact: the f32 state in fragment order (seq_state_at), unpadded
     L.ldsh = Dk + 8;     // f16 rows 16 bytes past a multiple of 128: ldmatrix free of conflicts
     L.ldt = kChunk + 8;  // f32: also the room for ct_at's shift of 8; f16: as ldsh
+    // f16 Y is kept [token][v] (rows of dvs + 8: the epilogue's paired stores and P2's transposed
+    // ldmatrix reads free of conflicts); f32 Y as Δ, transposed
+    L.ldy = exact ? L.ldt : dvs + 8;
     // Raw v rows padded by 16 bytes: with rows of exactly 128 16-bit values every row starts in
     // the same bank and the conv's reads (8 rows x 4 column pairs per warp) conflicted 8 ways.
     L.ldr = dvs + (exact ? 4 : 8);
@@ -603,7 +606,7 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
     L.off_sh = o; o = align16(o + (exact ? 0 : static_cast<size_t>(dvs) * L.ldsh * 2));
-    L.off_v = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
+    L.off_v = o; o = align16(o + (exact ? static_cast<size_t>(dvs) * L.ldt * es : static_cast<size_t>(kChunk) * L.ldy * 2));
     L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
     L.off_raw = o; o = align16(o + static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
@@ -650,8 +653,9 @@ __device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64
 // pairs of tokens) stay free of conflicts, and a lane's shift is a constant (no index arithmetic
 // in the product loops; an XOR of the token index cost 9% on 16-wide slices).
 __device__ __forceinline__ int ct_at(int col, int row, int ldt) { return col * ldt + row + ((col & 4) << 1); }
-// Where Y and Δ keep (token row, column col): f32 (EXACT) as ct_at; f16 plainly ([v][token], rows
-// 144 bytes apart: ldmatrix reads and the epilogues' 16-bit stores are free of conflicts as is).
+// Where Δ keeps (token row, column col): f32 (EXACT) as ct_at; f16 plainly ([v][token], rows
+// 144 bytes apart: ldmatrix reads and the epilogue's 16-bit stores are free of conflicts as is).
+// Y: f32 as ct_at; f16 [token][v] (SeqSmem::ldy), where P1's column pairs are one 32-bit store.
 template <bool EXACT>
 __device__ __forceinline__ int yd_at(int col, int row, int ldt) { return EXACT ? ct_at(col, row, ldt) : col * ldt + row; }
 
@@ -727,12 +731,12 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     using YD = typename std::conditional<EXACT, float, f16>::type;  // element of Y and Δ
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
     f16* Sh = reinterpret_cast<f16*>(smem + L.off_sh);    // !EXACT: Ss in f16, the products' copy
-    YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y, transposed: [v][token]
+    YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y: f32 transposed ([v][token]), f16 [token][v]
     YD* Dt = reinterpret_cast<YD*>(smem + L.off_d);       // Δ, transposed
     Act* Raw = reinterpret_cast<Act*>(smem + L.off_raw);   // [C + 3][ldr] raw v inputs
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
-    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldr = L.ldr;
+    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr;
     const size_t kq_elems = L.kq_bytes / sizeof(KQ);
     using TL = StateTiles<DVS, DKT>;
     constexpr int UWM = TL::UWM, UMT = TL::UMT, UNT = TL::UNT, UWN = TL::UWN;
@@ -853,8 +857,14 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                         const float c0v = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
                         const float c1v = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
                         const float4 gr = G[row];
-                        Yt[yd_at<EXACT>(col, row, ldt)] = from_f32<YD>(gr.z * (silu_fast(c0v) - gr.x * xo[i][j][e]));
-                        Yt[yd_at<EXACT>(col + 1, row, ldt)] = from_f32<YD>(gr.z * (silu_fast(c1v) - gr.x * xo[i][j][e + 1]));
+                        const float y0 = gr.z * (silu_fast(c0v) - gr.x * xo[i][j][e]);
+                        const float y1 = gr.z * (silu_fast(c1v) - gr.x * xo[i][j][e + 1]);
+                        if constexpr (EXACT) {
+                            Yt[ct_at(col, row, ldt)] = y0;
+                            Yt[ct_at(col + 1, row, ldt)] = y1;
+                        } else {
+                            store_pair<YD>(Yt + row * ldy + col, y0, y1);
+                        }
                         oo[i][j][e] *= gr.x;
                         oo[i][j][e + 1] *= gr.x;
                     }
@@ -879,7 +889,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                     dd, rows_a<MT, EXACT>(Tt + m0 * ldc, ldc),
                     pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Yt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
             else
-                warp_mma_h16<MT, NT>(dd, H16A<MT>{Tt + m0 * ldc, ldc}, H16Bnk<NT>{Yt + n0 * ldt, ldt}, 0, kend);
+                warp_mma_h16<MT, NT>(dd, H16A<MT>{Tt + m0 * ldc, ldc}, H16Bkn<NT>{Yt + n0, ldy}, 0, kend);
 #pragma unroll
             for (int i = 0; i < MT; ++i)
 #pragma unroll
