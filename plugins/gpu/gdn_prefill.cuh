@@ -172,18 +172,42 @@ __device__ __forceinline__ void for_each_piece(int rows, int pieces, F&& f) {
     }
 }
 
+// Asynchronous 16-byte copies of a rows x pieces tile from global (row stride gld elements) into
+// shared memory (row stride sld); rows from nvalid on are zero-filled instead. Where pieces divides
+// the block, a thread keeps its piece and walks its rows by pointer increments (the per-piece
+// index and 64-bit address arithmetic of the general walk was about half of the sequential pass's
+// instructions at 16-wide slices, where every chunk stages k̂, q̂, T and QKm for 16 columns).
+template <typename T>
+__device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64_t gld, int rows, int nvalid, int pieces) {
+    constexpr int per = 16 / static_cast<int>(sizeof(T));
+    if (kPrefillThreads % pieces == 0) {
+        const int step = kPrefillThreads / pieces;
+        int r = static_cast<int>(threadIdx.x) / pieces;
+        const int c = (static_cast<int>(threadIdx.x) % pieces) * per;
+        const T* gp = g + r * gld + c;
+        T* sp = s + r * sld + c;
+        const int64_t gstep = step * gld;
+        const int sstep = step * sld;
+        for (; r < rows; r += step, gp += gstep, sp += sstep) {
+            if (r < nvalid) cp_async16(sp, gp);
+            else *reinterpret_cast<float4*>(sp) = make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+        return;
+    }
+    for_each_piece(rows, pieces, [&](int r, int pc) {
+        const int c = pc * per;
+        if (r < nvalid) cp_async16(s + r * sld + c, g + r * gld + c);
+        else *reinterpret_cast<float4*>(s + r * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+    });
+}
+
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
 // memory (row stride sld) with asynchronous copies, every piece in flight at once, and zeroes rows
 // past n; 16-byte pieces, cols * sizeof(T) a multiple of 16. cp_async_wait_all() and a barrier
 // before use.
 template <typename T>
 __device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols) {
-    constexpr int per = 16 / sizeof(T);
-    for_each_piece(kChunk, cols / per, [&](int row, int pc) {
-        const int c = pc * per;
-        if (row < n) cp_async16(s + row * sld + c, gsrc + row * gld + c);
-        else *reinterpret_cast<float4*>(s + row * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
-    });
+    copy_tile_async(s, sld, gsrc, gld, kChunk, n, cols / (16 / static_cast<int>(sizeof(T))));
 }
 
 // ---- 1b. q̂, k̂ of one chunk inside the prep kernel (FUSED) ------------------------------------------------
@@ -624,12 +648,8 @@ __device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, int ldr,
     constexpr int kRawRows = kChunk + 3;
     const Act* X = static_cast<const Act*>(p.x);
     if (p.x_vec16 && c0 - 3 >= start) {
-        constexpr int per = 16 / static_cast<int>(sizeof(Act)), pieces = DVS / per;
-        for_each_piece(kRawRows, pieces, [&](int j, int pc) {
-            const int c = pc * per;
-            if (j < n + 3) cp_async16(R + j * ldr + c, X + (c0 - 3 + j) * p.x_stride + vch + c);
-            else *reinterpret_cast<float4*>(R + j * ldr + c) = make_float4(0.f, 0.f, 0.f, 0.f);
-        });
+        constexpr int per = 16 / static_cast<int>(sizeof(Act));
+        copy_tile_async(R, ldr, X + (c0 - 3) * p.x_stride + vch, p.x_stride, kRawRows, n + 3, DVS / per);
     } else {
         for (int i = threadIdx.x; i < kRawRows * DVS; i += kPrefillThreads) {
             const int j = i / DVS, cc = i % DVS;
