@@ -1,7 +1,7 @@
 // gdn_cuda_bench: times the CUDA plugin's forward_gdn through its C table with CUDA events.
 //
 //   gdn_cuda_bench [--plugin PATH] [--quick] [--no-decode] [--no-prefill]
-//     (GDN_CUDA_DVS=16|32|64|128 pins the prefill Dv slice, GDN_CUDA_DECODE_FINE=N the decode tail)
+//     (GDN_CUDA_DVS=16|32|64|128 pins the prefill Dv slice)
 //
 // Qwen3-Next GDN layer (H=16, HV=32, Dk=Dv=128, Kc=4), bf16 activations, f32 state in a pool.
 // Prefill: the whole layer (conv + gates + norm + chunked GDN + state in/out of pool slots).
