@@ -175,18 +175,22 @@ inline PrefillScratch prefill_scratch(int64_t T, int H, int HV, int Dk, bool exa
 }
 
 // Estimated time of the sequential prefill with Dv slices of width `dvs`, in units of one
-// chunk step of a 16-wide CTA: waves of CTAs (pairs x Dv/dvs of them, `per_unit` resident per
-// compute unit) times the time of a chunk step at that width. Measured on an H100 (Qwen3-Next
-// shape, 2026-11-27): 16- and 32-wide CTAs run two per SM, 64- and 128-wide ones one; a step
-// takes 1.0 / 1.1 / 1.95 units at 16 / 32 / 128 (8x the work for 2x the time at 128: wider
-// slices reload k̂, q̂, T and QKm less often); 1.35 at 64 is an estimate between them. Those
-// step times are from earlier kernels; the per-slice sweep of gpu-check.sh on the current ones
-// (docs/performance-cuda.md) still finds the model's picks fastest: 128 for 16 x 4096, 16 for
-// 1 x 32768.
+// chunk step of a 16-wide CTA sharing its SM with another: waves of CTAs (pairs x Dv/dvs of them;
+// 16- and 32-wide ones run two per compute unit, wider ones one) times the time of a chunk step at
+// that width and residency. Measured on an H100 (Qwen3-Next shape, bf16; the per-slice sweep of
+// scripts/gpu-check.sh, 2026-11-27 15:32 UTC, docs/performance-cuda.md): a step takes 1.0 / 1.4 units
+// at 16 / 32 with two CTAs per SM, 0.92 / 1.41 / 2.2 at 32 / 64 / 128 with one (wider slices reload
+// k̂, q̂, T and QKm less often per column; a CTA alone on its SM runs faster). A 16-wide CTA alone,
+// 0.75, is an estimate (not measured). Picks on 132 SMs: 128 for 16 x 4096 tokens, 32 for one
+// 32768-token request (2.45 ms against 2.60 at 16 in that sweep).
 inline double dv_slice_cost(int dvs, int Dv, int64_t pairs, int units) {
-    const int per_unit = dvs <= 32 ? 2 : 1;
-    const double step = dvs == 128 ? 1.95 : dvs == 64 ? 1.35 : dvs == 32 ? 1.1 : 1.0;
-    const int64_t ctas = pairs * (Dv / dvs), slots = static_cast<int64_t>(per_unit) * units;
+    const int64_t ctas = pairs * (Dv / dvs);
+    const int per_unit = dvs <= 32 && ctas > units ? 2 : 1;
+    const double step = dvs == 128 ? 2.2
+                        : dvs == 64 ? 1.41
+                        : dvs == 32 ? (per_unit == 2 ? 1.4 : 0.92)
+                                    : (per_unit == 2 ? 1.0 : 0.75);
+    const int64_t slots = static_cast<int64_t>(per_unit) * units;
     return static_cast<double>((ctas + slots - 1) / slots) * step;
 }
 
