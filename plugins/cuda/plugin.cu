@@ -402,7 +402,8 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     gdn_gpu::PlanTarget target;
     target.units = s->sm_count;
     target.smem_limit = static_cast<size_t>(s->smem_optin);
-    target.env = "GDN_CUDA";  // GDN_CUDA_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW (tests, tuning)
+    target.env = "GDN_CUDA";  // GDN_CUDA_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW, _OVERLAP (tests, tuning)
+    target.can_overlap = s->cc_major >= 9;  // programmatic dependent launch: Hopper and newer
     const LaunchPlan plan = gdn_gpu::plan_forward(
         a, target, [&](int dvs, int kbufs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, kbufs); },
         [&](bool fused) { return gdn_cuda::prep_smem_bytes(Dk, exact, fused); }, s->chunks);
@@ -440,6 +441,7 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     p.state_stride = a.recurrent_state.strides[0];
     p.conv_stride = a.conv_state.strides[0];
     p.padding_slot = a.padding_slot;
+    p.num_slots = a.recurrent_state.shape[0];
     p.B = static_cast<int>(B);
     p.H = H;
     p.HV = HV;

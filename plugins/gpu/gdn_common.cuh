@@ -30,11 +30,13 @@ struct GdnParams {
     int64_t T;
     int64_t x_stride, a_stride, b_stride, state_stride, conv_stride;
     int64_t padding_slot;
+    int64_t num_slots;      // slots of the pool (recurrent_state's first dimension)
     int B, H, HV, Dk, Dv, Kc, conv_dim, gva;
     int nsplit;             // CTAs per (request, value head) along Dv
     int seq_kbufs;          // k̂ buffers of the sequential prefill kernel (LaunchPlan::seq_kbufs)
     int x_vec16;            // x and its row stride 16-byte aligned: rows copy in 16-byte pieces
     int prep_heads;         // value heads per block of the prefill prep kernel (LaunchPlan::prep_heads)
+    int launch_overlaps;    // launched to overlap the previous kernel (gdn_rt::LaunchOn::overlap_previous)
 };
 
 // Two adjacent activations in one store; p must be aligned to 2 * sizeof(Act).

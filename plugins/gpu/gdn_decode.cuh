@@ -30,6 +30,20 @@ template <typename Act, int NV4, int RPW>
 __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::value)) gdn_decode_kernel(GdnParams p) {
     constexpr int kRows = kDecodeWarps * RPW;
     constexpr bool STAGED = DecodeStaged<NV4, RPW>::value;
+    if (p.launch_overlaps && threadIdx.x == 0) {
+        // The previous kernel may still be running, so nothing it writes may be used yet. Guess
+        // this CTA's state rows from a racy read of the request's length and slot and pull them
+        // into L2 while it drains: a wrong guess costs only the prefetch (L2 is coherent with the
+        // previous kernel's writes), and everything is read again after the wait.
+        const int rq = blockIdx.z;
+        const int64_t len = load_racy(p.cu + rq + 1) - load_racy(p.cu + rq);
+        const int64_t slot = load_racy(p.slots + rq);
+        if (len == 1 && slot >= 0 && slot < p.num_slots && slot != p.padding_slot)
+            prefetch_l2(p.state + slot * p.state_stride + (static_cast<int64_t>(blockIdx.y) * p.Dv + blockIdx.x * kRows) * p.Dk,
+                        static_cast<uint32_t>(kRows * p.Dk * sizeof(float)));
+    }
+    wait_previous_grid();  // before any other global memory access (overlapped launches)
+    allow_next_grid();
     __shared__ __align__(16) float4 s_rows[STAGED ? kRows * kWarpSize : 1];  // [row][Dk / 4]
     __shared__ float s_qk[2 * 256];
     __shared__ float s_v[kRows];

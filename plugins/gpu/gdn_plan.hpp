@@ -37,6 +37,8 @@ struct LaunchPlan {
     int decode_rpw = 4;   // decode state rows per warp
     int extend_rpw = 0;   // 0: the chunked prefill; 1, 2, 4: the token-by-token extend kernel
                           // (gdn_recurrent.cuh) with that many state rows per warp
+    bool overlap_launches = false;  // kernels may overlap the previous kernel's tail
+                                    // (gdn_rt::LaunchOn::overlap_previous)
 };
 
 inline bool size_in(const gdn_size_range& r, int v) {
@@ -272,7 +274,9 @@ inline const char* plan_setting(const char* prefix, const char* name) {
 struct PlanTarget {
     int units = 1;              // compute units (SMs, CUs)
     size_t smem_limit = 0;      // shared memory one block may use
-    const char* env = nullptr;  // prefix of the overrides (<env>_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW); none if NULL
+    const char* env = nullptr;  // prefix of the overrides (<env>_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW,
+                                // _OVERLAP); none if NULL
+    bool can_overlap = false;   // the device and runtime launch kernels that overlap the previous one
 };
 
 // The plan of one forward call, shared by the CUDA and ROCm plugins (after check_forward_args):
@@ -280,8 +284,9 @@ struct PlanTarget {
 // memory fits (else the token-by-token kernel, which fits any declared shape), its Dv slice, k̂
 // buffers, chunk list (into `chunks`) and prep heads per block; the decode kernel's rows per warp.
 // seq_bytes(dvs, kbufs) and prep_bytes(fused) are the chunked kernels' shared memory (they live
-// with the kernels). Overrides, for tests and tuning: <env>_PREFILL=chunked|recurrent,
-// <env>_DVS=16|32|64|128, <env>_PREP_HEADS=1|all, <env>_DECODE_RPW=2|4|8 (ignored where invalid).
+// with the kernels). Launches overlap the previous kernel's tail where the target can. Overrides,
+// for tests and tuning: <env>_PREFILL=chunked|recurrent, <env>_DVS=16|32|64|128,
+// <env>_PREP_HEADS=1|all, <env>_DECODE_RPW=2|4|8, <env>_OVERLAP=0 (ignored where invalid).
 template <class SeqBytes, class PrepBytes>
 LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqBytes seq_bytes, PrepBytes prep_bytes,
                         std::vector<ChunkDesc>& chunks) {
@@ -320,6 +325,8 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
         const int want = std::atoi(env);
         if ((want == 2 && Dv % 16 == 0) || (want == 4 && Dv % 32 == 0) || (want == 8 && Dv % 64 == 0)) plan.decode_rpw = want;
     }
+    const char* overlap_env = plan_setting(tg.env, "OVERLAP");
+    plan.overlap_launches = tg.can_overlap && !(overlap_env && std::strcmp(overlap_env, "0") == 0);
     return plan;
 }
 

@@ -69,6 +69,8 @@ __device__ __forceinline__ int request_of_row(const GdnParams& p, int64_t t) {
 
 template <typename Act, int QKPL>
 __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams p) {
+    wait_previous_grid();  // before any global memory access (overlapped launches)
+    allow_next_grid();
     using KQ = typename ScratchType<Act>::type;
     const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
     const int h = blockIdx.y;
@@ -350,6 +352,8 @@ __host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact, bool fused) {
 // 1.13 ms -> 1.77 ms).
 template <typename Act, bool FUSED>
 __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnParams p) {
+    wait_previous_grid();  // before any global memory access (overlapped launches)
+    allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;
     using KQ = typename ScratchType<Act>::type;
     constexpr int C = kChunk;
@@ -738,6 +742,8 @@ template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 
 
 template <typename Act, int DVS, int DKT>
 __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn_chunk_seq_kernel(GdnParams p) {
+    wait_previous_grid();  // before any global memory access (overlapped launches)
+    allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;
     using KQ = typename ScratchType<Act>::type;
     constexpr int C = kChunk;

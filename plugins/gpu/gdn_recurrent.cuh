@@ -32,6 +32,8 @@ constexpr int kRecurrentMaxDk = 256;
 // RPW: state rows per warp (rows per CTA = 8 * RPW).
 template <typename Act, int NV4, int RPW>
 __global__ void __launch_bounds__(kRecurrentThreads) gdn_recurrent_kernel(GdnParams p) {
+    wait_previous_grid();  // before any global memory access (overlapped launches)
+    allow_next_grid();
     constexpr int kRows = kRecurrentWarps * RPW;
     constexpr int kTB = kRecurrentBlock;
     __shared__ __align__(16) float s_qk[kTB][2 * kRecurrentMaxDk];  // normalized q | k per token
@@ -158,12 +160,13 @@ __global__ void __launch_bounds__(kRecurrentThreads) gdn_recurrent_kernel(GdnPar
 }
 
 template <typename Act, int NV4, int RPW>
-gdn_rt::Error launch_recurrent_cfg(GdnParams p, gdn_rt::Stream s) {
+gdn_rt::Error launch_recurrent_cfg(GdnParams p, gdn_rt::LaunchOn on) {
     constexpr int rows = kRecurrentWarps * RPW;
     p.nsplit = p.Dv / rows;
     dim3 grid(p.nsplit, p.HV, p.B);
-    gdn_recurrent_kernel<Act, NV4, RPW><<<grid, kRecurrentThreads, 0, s>>>(p);
-    return gdn_rt::get_last_error();
+    // Never overlapped: few long blocks would pack onto the SMs that free first (see launch_seq).
+    return gdn_rt::launch(gdn_recurrent_kernel<Act, NV4, RPW>, grid, dim3(kRecurrentThreads), 0,
+                          gdn_rt::LaunchOn{on.stream, false}, p);
 }
 
 // Rows per CTA of the recurrent kernel for `rpw` state rows per warp: 8 * rpw; Dv must be a
@@ -172,12 +175,12 @@ inline int recurrent_rows_per_cta(int rpw) { return kRecurrentWarps * rpw; }
 
 // Runs the requests of length >= 2 (the others are left alone). Dk <= 256, multiple of 4.
 template <typename Act>
-gdn_rt::Error launch_recurrent(const GdnParams& p, int rpw, gdn_rt::Stream s) {
+gdn_rt::Error launch_recurrent(const GdnParams& p, int rpw, gdn_rt::LaunchOn on) {
     const bool wide = p.Dk > 128;
     switch (rpw) {
-    case 4: return wide ? launch_recurrent_cfg<Act, 2, 4>(p, s) : launch_recurrent_cfg<Act, 1, 4>(p, s);
-    case 2: return wide ? launch_recurrent_cfg<Act, 2, 2>(p, s) : launch_recurrent_cfg<Act, 1, 2>(p, s);
-    default: return wide ? launch_recurrent_cfg<Act, 2, 1>(p, s) : launch_recurrent_cfg<Act, 1, 1>(p, s);
+    case 4: return wide ? launch_recurrent_cfg<Act, 2, 4>(p, on) : launch_recurrent_cfg<Act, 1, 4>(p, on);
+    case 2: return wide ? launch_recurrent_cfg<Act, 2, 2>(p, on) : launch_recurrent_cfg<Act, 1, 2>(p, on);
+    default: return wide ? launch_recurrent_cfg<Act, 2, 1>(p, on) : launch_recurrent_cfg<Act, 1, 1>(p, on);
     }
 }
 

@@ -291,6 +291,48 @@ template <int N> __device__ __forceinline__ void cp_async_wait_group() {
 }
 #endif
 
+// ---- programmatic dependent launch (sm_90 and newer) --------------------------------------------------
+// A kernel launched with gdn_rt::LaunchOn::overlap_previous may be scheduled while the kernel before
+// it in the stream is still draining. wait_previous_grid() returns once that kernel has completed
+// and its writes are visible, so every kernel calls it before its first global memory access; it
+// returns at once where the launch did not overlap (or the target has no such launch: sm_80, HIP).
+// allow_next_grid() lets the next overlapping kernel start once every block of this one has called
+// it or exited (all of this grid's blocks are then resident, so the next grid's waiting blocks
+// can only take the places this grid's finished blocks free).
+__device__ __forceinline__ void wait_previous_grid() {
+#if !defined(GDN_GPU_HIP) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_grid() {
+#if !defined(GDN_GPU_HIP) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// A load that may race with another kernel's store of the same address (it returns the old or the
+// new value; a relaxed atomic read where the target has one). For guesses made before
+// wait_previous_grid(), never for values a result depends on.
+__device__ __forceinline__ int64_t load_racy(const int64_t* p) {
+#if !defined(GDN_GPU_HIP) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+    int64_t v;
+    asm volatile("ld.relaxed.gpu.global.s64 %0, [%1];\n" : "=l"(v) : "l"(p) : "memory");
+    return v;
+#else
+    return *static_cast<const volatile int64_t*>(p);
+#endif
+}
+// Pulls `bytes` (a multiple of 16) from a 16-byte aligned global address into L2; a hint with no
+// effect on results (nothing where the target has no bulk prefetch).
+__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
+#if !defined(GDN_GPU_HIP) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 // ---- memory ordering between blocks ---------------------------------------------------------------
 __device__ __forceinline__ void fence_device() { __threadfence(); }
 __device__ __forceinline__ int atomic_add(int* p, int v) { return atomicAdd(p, v); }
@@ -355,6 +397,17 @@ template <typename K> inline Error set_max_dynamic_smem(K kernel, int bytes) {
     return hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
                                bytes);
 }
+// Where a kernel goes: its stream, and whether it may overlap the previous kernel in that stream
+// (programmatic dependent launch; HIP has none, so such launches are ordinary ones there).
+struct LaunchOn {
+    Stream stream;
+    bool overlap_previous;
+};
+template <typename... P, typename... A>
+inline Error launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, LaunchOn on, A... args) {
+    kernel<<<grid, block, smem, on.stream>>>(args...);
+    return hipGetLastError();
+}
 } // namespace gdn_rt
 #else
 namespace gdn_rt {
@@ -396,6 +449,29 @@ inline Error memcpy_async(void* d, const void* s, size_t n, CopyKind k, Stream s
 }
 template <typename K> inline Error set_max_dynamic_smem(K kernel, int bytes) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+}
+// Where a kernel goes: its stream, and whether it may overlap the previous kernel in that stream
+// (programmatic dependent launch, compute capability 9.0 and newer: the kernel's blocks may be
+// scheduled while the previous kernel drains and wait in wait_previous_grid(); the dependency is
+// kept, only the launch latency and the previous kernel's tail are overlapped). Captured into a
+// CUDA graph as a programmatic edge.
+struct LaunchOn {
+    Stream stream;
+    bool overlap_previous;
+};
+template <typename... P, typename... A>
+inline Error launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, LaunchOn on, A... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = on.stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = on.overlap_previous ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, args...);
 }
 // Vendor-neutral names a host file shared by both builds can use (see the HIP half).
 constexpr const char* kApi = "cuda";

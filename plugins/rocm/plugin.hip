@@ -518,6 +518,7 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     p.state_stride = a.recurrent_state.strides[0];
     p.conv_stride = a.conv_state.strides[0];
     p.padding_slot = a.padding_slot;
+    p.num_slots = a.recurrent_state.shape[0];
     p.B = static_cast<int>(B);
     p.H = H;
     p.HV = HV;

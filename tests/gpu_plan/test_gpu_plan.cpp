@@ -401,6 +401,16 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
     setenv("GDN_TEST_PLAN_DECODE_RPW", "16", 1);
     CHECK(plan_now().decode_rpw == plain.decode_rpw);
     unsetenv("GDN_TEST_PLAN_DECODE_RPW");
+    // overlapped launches only where the target has them, and off by the override
+    CHECK_FALSE(plain.overlap_launches);
+    tg.can_overlap = true;
+    CHECK(plan_now().overlap_launches);
+    setenv("GDN_TEST_PLAN_OVERLAP", "0", 1);
+    CHECK_FALSE(plan_now().overlap_launches);
+    setenv("GDN_TEST_PLAN_OVERLAP", "1", 1);
+    CHECK(plan_now().overlap_launches);
+    unsetenv("GDN_TEST_PLAN_OVERLAP");
+    tg.can_overlap = false;
     tg.env = nullptr;  // no overrides at all
     setenv("GDN_TEST_PLAN_PREFILL", "recurrent", 1);
     CHECK(plan_now().extend_rpw == 0);
