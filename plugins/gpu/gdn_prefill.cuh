@@ -271,31 +271,37 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
     const Act* raw = is_q ? rq : rk;
     const Act* hal = halo + (is_q ? 0 : Dk) + col;  // row j of the halo at hal + j * 2 Dk
     KQ* o = is_q ? oq : ok;
-    KQ* g = static_cast<KQ*>(p.qk) + (c0 * p.H + h) * (2 * Dk) + (is_q ? 0 : Dk) + col;  // row j at g + j H 2 Dk
+    const int64_t gld = static_cast<int64_t>(p.H) * (2 * Dk);  // scratch row stride
     using Bits = typename std::conditional<sizeof(Act) == 2, uint2, uint4>::type;  // a lane's CPL values
     static_assert(sizeof(Bits) == CPL * sizeof(Act) && sizeof(KQ) == sizeof(Act), "CPL values in one piece");
-    auto load_row = [&](int j, float* dst) {  // input row j of the chunk; j < 0: the halo
-        Bits bits{};
-        if (active) bits = *reinterpret_cast<const Bits*>(j < 0 ? hal + (j + 3) * 2 * Dk : raw + j * ld + col);
+    auto to_floats = [&](Bits bits, float* dst) {
         const Act* pe = reinterpret_cast<const Act*>(&bits);
 #pragma unroll
         for (int i = 0; i < CPL; ++i) dst[i] = to_f32(pe[i]);
     };
+    // Rows [r0, r0 + nr) are the warp's rows before n; pointers walk them (no per-row index math).
+    const int nr = n - r0 < 0 ? 0 : (n - r0 < ROWS ? n - r0 : ROWS);
+    const Act* rp = raw + r0 * ld + col;  // input row r0 + ii
+    KQ* op = o + r0 * ld + col;           // output row r0 + ii, shared
+    KQ* gp = static_cast<KQ*>(p.qk) + (c0 + r0) * gld + h * (2 * Dk) + (is_q ? 0 : Dk) + col;  // and scratch
     float win[4][CPL];  // win[3]: the current row
 #pragma unroll
-    for (int m = 1; m < 4; ++m) load_row(r0 - 4 + m, win[m]);
-#pragma unroll 4
-    for (int ii = 0; ii < ROWS; ++ii) {
-        const int row = r0 + ii;  // warp-uniform
-        if (row >= n) {  // rows past n are not staged (nor read by a row before n)
-            if (active) *reinterpret_cast<Bits*>(o + row * ld + col) = Bits{};
-            continue;
-        }
+    for (int m = 1; m < 4; ++m) {
+        const int j = r0 - 4 + m;  // j < 0: the halo
+        Bits bits{};
+        if (active) bits = *reinterpret_cast<const Bits*>(j < 0 ? hal + (j + 3) * 2 * Dk : raw + j * ld + col);
+        to_floats(bits, win[m]);
+    }
+#pragma unroll
+    for (int ii = 0; ii < ROWS; ++ii) {  // fully unrolled: the window's shifts are renames
+        if (ii >= nr) break;             // warp-uniform
 #pragma unroll
         for (int m = 0; m < 3; ++m)
 #pragma unroll
             for (int i = 0; i < CPL; ++i) win[m][i] = win[m + 1][i];
-        load_row(row, win[3]);
+        Bits bits{};
+        if (active) bits = *reinterpret_cast<const Bits*>(rp);
+        to_floats(bits, win[3]);
         float y[CPL];
         float ss = 0.f;
 #pragma unroll
@@ -304,16 +310,21 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
             y[i] = silu_fast(c);
             ss += y[i] * y[i];
         }
-        const float scale = rsqrtf(warp_sum(ss) + 1e-6f) * qnorm;  // inactive lanes add 0
+        const float scale = rsqrt_approx_ftz(warp_sum(ss) + 1e-6f) * qnorm;  // inactive lanes add 0
         if (active) {
             Bits packed;
             KQ* pk = reinterpret_cast<KQ*>(&packed);
 #pragma unroll
             for (int i = 0; i < CPL; ++i) pk[i] = from_f32<KQ>(y[i] * scale);
-            *reinterpret_cast<Bits*>(o + row * ld + col) = packed;
-            *reinterpret_cast<Bits*>(g + static_cast<int64_t>(row) * p.H * (2 * Dk)) = packed;
+            *reinterpret_cast<Bits*>(op) = packed;
+            *reinterpret_cast<Bits*>(gp) = packed;
         }
+        rp += ld;
+        op += ld;
+        gp += gld;
     }
+    if (active)  // rows past n are not staged (nor read by a row before n): zero outputs
+        for (int ii = nr; ii < ROWS; ++ii) *reinterpret_cast<Bits*>(o + (r0 + ii) * ld + col) = Bits{};
     __syncthreads();
 }
 

@@ -93,6 +93,16 @@ __device__ __forceinline__ float exp2_approx_ftz(float x) {
     return y;
 }
 #endif
+// 1 / sqrt(x), approximate, for normal x (subnormal x flushed to zero; rsqrtf adds their rescaling).
+#if defined(GDN_GPU_HIP)
+__device__ __forceinline__ float rsqrt_approx_ftz(float x) { return rsqrtf(x); }
+#else
+__device__ __forceinline__ float rsqrt_approx_ftz(float x) {
+    float y;
+    asm("rsqrt.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+#endif
 
 // ---- warp collectives (full warp participates) ---------------------------------------------------
 #if defined(GDN_GPU_HIP)
