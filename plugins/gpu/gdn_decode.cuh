@@ -30,17 +30,26 @@ template <typename Act, int NV4, int RPW>
 __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::value)) gdn_decode_kernel(GdnParams p) {
     constexpr int kRows = kDecodeWarps * RPW;
     constexpr bool STAGED = DecodeStaged<NV4, RPW>::value;
+    // The CTA's state rows are contiguous: one bulk L2 prefetch reads them from DRAM in one
+    // sequential stream before the threads' own loads, which then hit L2 (H100: 1525 -> 1500 us
+    // at 1024 requests, 94% -> 96% of the floor).
+    auto rows_of = [&](int64_t slot) {
+        return p.state + slot * p.state_stride + (static_cast<int64_t>(blockIdx.y) * p.Dv + blockIdx.x * kRows) * p.Dk;
+    };
+    const uint32_t row_bytes = static_cast<uint32_t>(kRows * p.Dk * sizeof(float));
+    int64_t prefetched = -1;  // thread 0: the slot whose rows are on their way to L2
     if (p.launch_overlaps && threadIdx.x == 0) {
         // The previous kernel may still be running, so nothing it writes may be used yet. Guess
-        // this CTA's state rows from a racy read of the request's length and slot and pull them
-        // into L2 while it drains: a wrong guess costs only the prefetch (L2 is coherent with the
+        // the slot from a racy read of the request's length and slot and prefetch its rows while
+        // that kernel drains: a wrong guess costs only the prefetch (L2 is coherent with the
         // previous kernel's writes), and everything is read again after the wait.
         const int rq = blockIdx.z;
         const int64_t len = load_racy(p.cu + rq + 1) - load_racy(p.cu + rq);
         const int64_t slot = load_racy(p.slots + rq);
-        if (len == 1 && slot >= 0 && slot < p.num_slots && slot != p.padding_slot)
-            prefetch_l2(p.state + slot * p.state_stride + (static_cast<int64_t>(blockIdx.y) * p.Dv + blockIdx.x * kRows) * p.Dk,
-                        static_cast<uint32_t>(kRows * p.Dk * sizeof(float)));
+        if (len == 1 && slot >= 0 && slot < p.num_slots && slot != p.padding_slot) {
+            prefetch_l2(rows_of(slot), row_bytes);
+            prefetched = slot;
+        }
     }
     wait_previous_grid();  // before any other global memory access (overlapped launches)
     allow_next_grid();
@@ -66,6 +75,7 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
     }
 
     // Issue the state loads first: they are the bytes that matter.
+    if (threadIdx.x == 0 && slot != prefetched) prefetch_l2(rows_of(slot), row_bytes);
     float* srow0 = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0 + warp * RPW) * Dk;
     float4 s[STAGED ? 1 : RPW][NV4];
     const int nv4 = Dk / 4;
