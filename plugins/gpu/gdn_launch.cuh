@@ -25,10 +25,7 @@ gdn_rt::Error launch_seq(GdnParams p, gdn_rt::LaunchOn on) {
     if (e != gdn_rt::kSuccess) return e;
     p.nsplit = p.Dv / DVS;
     dim3 grid(p.nsplit, p.HV, p.B);
-    // Never overlapped: blocks placed while the prep kernel drains land on the SMs that free
-    // first, two to an SM where they fit, and a pass of few blocks (one long request) then runs
-    // at half speed (1 x 32768: 3.3 ms against 2.43 ms, H100).
-    return gdn_rt::launch(kernel, grid, dim3(kPrefillThreads), smem, gdn_rt::LaunchOn{on.stream, false}, p);
+    return gdn_rt::launch(kernel, grid, dim3(kPrefillThreads), smem, on, p);
 }
 
 template <typename Act, int DKT>
@@ -79,12 +76,14 @@ gdn_rt::Error launch_decode_cfg(GdnParams p, gdn_rt::LaunchOn on) {
     return gdn_rt::launch(gdn_decode_kernel<Act, NV4, RPW>, grid, dim3(kDecodeThreads), 0, on, p);
 }
 
-// The kernels of the call may overlap the one before them in the stream where the plan says so
-// (LaunchPlan::overlap_launches; not the sequential prefill pass and the token-by-token extend,
-// whose few long blocks must spread over the SMs); each waits for it before touching memory.
+// The decode kernel overlaps the kernel before it in the stream where the plan says so
+// (LaunchPlan::overlap_launches). The extend kernels do not: blocks placed while the previous
+// kernel drains land on the SMs that free first, several to an SM where they fit, and a launch of
+// few long blocks then runs slower (the sequential pass for one 32768-token request: 3.3 ms
+// against 2.43 ms, H100); overlapped, 16 x 4096 gained nothing either.
 template <typename Act>
 gdn_rt::Error launch_forward(const GdnParams& p, const LaunchPlan& plan, gdn_rt::Stream s) {
-    const gdn_rt::LaunchOn on{s, plan.overlap_launches};
+    const gdn_rt::LaunchOn on{s, plan.overlap_launches}, in_order{s, false};
     gdn_rt::Error e = gdn_rt::kSuccess;
     if (plan.decode) {
         const bool wide = p.Dk > 128;
@@ -95,7 +94,8 @@ gdn_rt::Error launch_forward(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
         }
         if (e != gdn_rt::kSuccess) return e;
     }
-    if (plan.extend) e = plan.extend_rpw ? launch_recurrent<Act>(p, plan.extend_rpw, on) : launch_prefill<Act>(p, plan, on);
+    if (plan.extend)
+        e = plan.extend_rpw ? launch_recurrent<Act>(p, plan.extend_rpw, in_order) : launch_prefill<Act>(p, plan, in_order);
     return e;
 }
 

@@ -37,7 +37,7 @@ struct LaunchPlan {
     int decode_rpw = 4;   // decode state rows per warp
     int extend_rpw = 0;   // 0: the chunked prefill; 1, 2, 4: the token-by-token extend kernel
                           // (gdn_recurrent.cuh) with that many state rows per warp
-    bool overlap_launches = false;  // kernels may overlap the previous kernel's tail
+    bool overlap_launches = false;  // the decode kernel may overlap the previous kernel's tail
                                     // (gdn_rt::LaunchOn::overlap_previous)
 };
 
@@ -284,8 +284,8 @@ struct PlanTarget {
 // memory fits (else the token-by-token kernel, which fits any declared shape), its Dv slice, k̂
 // buffers, chunk list (into `chunks`) and prep heads per block; the decode kernel's rows per warp.
 // seq_bytes(dvs, kbufs) and prep_bytes(fused) are the chunked kernels' shared memory (they live
-// with the kernels). Launches overlap the previous kernel's tail where the target can. Overrides,
-// for tests and tuning: <env>_PREFILL=chunked|recurrent, <env>_DVS=16|32|64|128,
+// with the kernels). The decode launch overlaps the previous kernel's tail where the target can.
+// Overrides, for tests and tuning: <env>_PREFILL=chunked|recurrent, <env>_DVS=16|32|64|128,
 // <env>_PREP_HEADS=1|all, <env>_DECODE_RPW=2|4|8, <env>_OVERLAP=0 (ignored where invalid).
 template <class SeqBytes, class PrepBytes>
 LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqBytes seq_bytes, PrepBytes prep_bytes,

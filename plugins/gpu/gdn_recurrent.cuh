@@ -164,9 +164,7 @@ gdn_rt::Error launch_recurrent_cfg(GdnParams p, gdn_rt::LaunchOn on) {
     constexpr int rows = kRecurrentWarps * RPW;
     p.nsplit = p.Dv / rows;
     dim3 grid(p.nsplit, p.HV, p.B);
-    // Never overlapped: few long blocks would pack onto the SMs that free first (see launch_seq).
-    return gdn_rt::launch(gdn_recurrent_kernel<Act, NV4, RPW>, grid, dim3(kRecurrentThreads), 0,
-                          gdn_rt::LaunchOn{on.stream, false}, p);
+    return gdn_rt::launch(gdn_recurrent_kernel<Act, NV4, RPW>, grid, dim3(kRecurrentThreads), 0, on, p);
 }
 
 // Rows per CTA of the recurrent kernel for `rpw` state rows per warp: 8 * rpw; Dv must be a
