@@ -13,8 +13,9 @@
 #                                               chunked prefill's shared memory does not fit)
 #   gdn_cuda_check, forced variants             every Dv slice width of the sequential prefill
 #                                               (GDN_CUDA_DVS), the staged decode (rows per warp 8)
-#                                               and the prep kernel's grouped value heads on every
-#                                               random shape (GDN_CUDA_PREP_HEADS=all)
+#                                               the prep kernel's grouped value heads on every
+#                                               random shape (GDN_CUDA_PREP_HEADS=all) and the
+#                                               decode launched in order (GDN_CUDA_OVERLAP=0)
 #   gdn conformance --backend cuda              the conformance suite (report in $OUT/conformance.json)
 #   test_concurrency on cuda                    the thread-safety contract, 8 threads, on the GPU
 #   compute-memcheck, compute-racecheck         the conformance suite (fewer random cases) and the
@@ -91,7 +92,8 @@ step cuda-check-recurrent env GDN_CUDA_PREFILL=recurrent "$BUILD/bin/gdn_cuda_ch
 step conformance "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --json "$OUT/conformance.json"
 step cuda-check-forced bash -c "for d in 16 32 64 128; do GDN_CUDA_DVS=\$d '$BUILD/bin/gdn_cuda_check' --cases 8 || exit 1; done
     GDN_CUDA_DECODE_RPW=8 '$BUILD/bin/gdn_cuda_check' --cases 12 || exit 1
-    GDN_CUDA_PREP_HEADS=all '$BUILD/bin/gdn_cuda_check' --cases 12"
+    GDN_CUDA_PREP_HEADS=all '$BUILD/bin/gdn_cuda_check' --cases 12 || exit 1
+    GDN_CUDA_OVERLAP=0 '$BUILD/bin/gdn_cuda_check' --cases 12"
 step concurrency env GDN_TEST_BACKEND=cuda GDN_TEST_THREADS=8 "$BUILD/bin/test_concurrency"
 # compute-sanitizer: memcheck (out-of-bounds and misaligned device accesses, leaks of device
 # memory) and racecheck (shared-memory hazards between the threads of a block). Both slow the
