@@ -442,8 +442,15 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                     make_float4(expf(static_cast<float>(e[q])), expf(static_cast<float>(G - e[q])), bv[q], 0.f);
         }
     };
-    constexpr int kGateWarp = kPrefillWarps - 1;  // idle while warps 0..3 invert T
-    if (warp == kGateWarp) head_gates(hv0, 0);  // its loads overlap the q̂, k̂ loads of every other warp
+    // Value heads in flight: two where the q̂ / k̂ regions, free once the products are in
+    // registers, can hold a second A and T (below).
+    const size_t cc_bytes = static_cast<size_t>(C) * kLdC * sizeof(float);
+    const bool pairs = p.prep_heads >= 2 && (FUSED || L.off_q - L.off_k >= cc_bytes);
+    // The first gates, by one warp of each half of the conv below (their loads overlap the q̂, k̂
+    // loads of every other warp); one head at a time, kGateWarp is idle while warps 0..3 invert T.
+    constexpr int kGateWarp = kPrefillWarps - 1, kGateWarp2 = kPrefillWarps / 2 - 1;
+    if (warp == kGateWarp) head_gates(hv0, 0);
+    if (pairs && warp == kGateWarp2) head_gates(hv0 + 1, 1);
     if constexpr (FUSED) {
         front_into_smem<Act, KQ>(p, cd, h, reinterpret_cast<Act*>(Qs), reinterpret_cast<Act*>(Ks),
                                  reinterpret_cast<KQ*>(As), reinterpret_cast<KQ*>(Ts), ldkq, halo);
@@ -495,78 +502,102 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         }
     }
 
-    for (int hv = hv0; hv < hv0 + p.prep_heads; ++hv) {
-        const int buf = (hv - hv0) & 1;
-        const double* gam = gam2 + buf * C;
-        const float* bet = bet2 + buf * C;
-        const float* fcol = fcol2 + buf * C;
-        const float* frow = frow2 + buf * 4 * C;
-        KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
-        KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
-        const int64_t gld = static_cast<int64_t>(p.HV) * C;
-        __syncthreads();  // this head's gates are in; the previous head's readers of As, Ts are done
+    // Pairs of value heads: the pair's epilogues and T stores share the block's warps, and the
+    // inversion's serial steps serve both heads at once (warps 0-3 the first, 4-7 the second)
+    // instead of one after the other with half the block idle.
+    float* const A1 = reinterpret_cast<float*>(Qs);  // A and T of a pair's second head
+    float* const T1 = reinterpret_cast<float*>(Ks);
+    const int nh = pairs ? 2 : 1, hw = pairs ? warp / 4 : 0, lw = pairs ? warp % 4 : warp;
+    for (int hg = hv0; hg < hv0 + p.prep_heads; hg += nh) {
+        const int heads = hg + nh <= hv0 + p.prep_heads ? nh : 1;  // this group's
+        __syncthreads();  // the group's gates are in; the previous group's readers of A, T (and the
+                          // products' reads of q̂, k̂) are done
+        if (pairs && hg == hv0)  // the second T's blocks above the diagonal, never written below
+            for (int i = tid; i < C * C; i += kPrefillThreads) {
+                const int rr = i / C, cc = i % C;
+                if (cc / 16 > rr / 16) T1[rr * kLdC + cc] = 0.f;
+            }
 
-        // A and QKm of this head from the products: decays, β, the masks
+        // A and QKm of each head from the products: decays, β, the masks
+        for (int u = 0; u < heads; ++u) {
+            const int hv = hg + u, buf = pairs ? u : (hv - hv0) & 1;
+            const double* gam = gam2 + buf * C;
+            const float* bet = bet2 + buf * C;
+            const float* fcol = fcol2 + buf * C;
+            const float* frow = frow2 + buf * 4 * C;
+            float* const Ah = u ? A1 : As;
+            KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
+            const int64_t gld = static_cast<int64_t>(p.HV) * C;
 #pragma unroll
-        for (int q = 0; q < kTilesPerWarp; ++q) {
-            const int tix = warp + q * kPrefillWarps;
-            if (tix >= kTiles) continue;
-            int mat, mi, ni;
-            tile_of(tix, mat, mi, ni);
+            for (int q = 0; q < kTilesPerWarp; ++q) {
+                const int tix = warp + q * kPrefillWarps;
+                if (tix >= kTiles) continue;
+                int mat, mi, ni;
+                tile_of(tix, mat, mi, ni);
 #pragma unroll
-            for (int j = 0; j < 2; ++j)
+                for (int j = 0; j < 2; ++j)
 #pragma unroll
-                for (int e = 0; e < 4; e += 2) {  // columns 2t, 2t + 1 of a row
-                    const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
-                    float v[2];
+                    for (int e = 0; e < 4; e += 2) {  // columns 2t, 2t + 1 of a row
+                        const int row = mi * 16 + acc_row(0, e, g), col = ni * 16 + acc_col(j, e, t);
+                        float v[2];
 #pragma unroll
-                    for (int u = 0; u < 2; ++u) {
-                        const float E = mi > ni ? frow[ni * C + row] * fcol[col + u]
-                                                : (row >= col + u ? __expf(static_cast<float>(gam[row] - gam[col + u])) : 0.f);
-                        v[u] = prod[q][0][j][e + u] * E;
+                        for (int w = 0; w < 2; ++w) {
+                            const float E = mi > ni ? frow[ni * C + row] * fcol[col + w]
+                                                    : (row >= col + w ? __expf(static_cast<float>(gam[row] - gam[col + w])) : 0.f);
+                            v[w] = prod[q][0][j][e + w] * E;
+                        }
+                        if (mat == 0) {
+                            const float b = bet[row];
+                            *reinterpret_cast<float2*>(Ah + row * kLdC + col) =
+                                make_float2(row > col ? b * v[0] : 0.f, row > col + 1 ? b * v[1] : 0.f);
+                        } else if (row < n) {
+                            store_pair(Qg + row * gld + col, v[0], v[1]);  // zero above the diagonal (E = 0)
+                        }
                     }
-                    if (mat == 0) {
-                        const float b = bet[row];
-                        *reinterpret_cast<float2*>(As + row * kLdC + col) =
-                            make_float2(row > col ? b * v[0] : 0.f, row > col + 1 ? b * v[1] : 0.f);
-                    } else if (row < n) {
-                        store_pair(Qg + row * gld + col, v[0], v[1]);  // zero above the diagonal (E = 0)
-                    }
-                }
+            }
         }
         __syncthreads();
 
         // T = (I + A)^-1: diagonal blocks by forward substitution (lane j owns column j) ...
-        if (warp == kGateWarp && hv + 1 < hv0 + p.prep_heads) head_gates(hv + 1, buf ^ 1);
-        if (warp < 4) {
-            const int j = lane & 15, b0 = warp * 16;
+        const bool inverting = hw < heads;  // pairs: warps 4-7 on the second head (if any)
+        float* const Aw = hw ? A1 : As;
+        float* const Tw = hw ? T1 : Ts;
+        if (!pairs && warp == kGateWarp && hg + 1 < hv0 + p.prep_heads) head_gates(hg + 1, ((hg - hv0) & 1) ^ 1);
+        if (inverting && lw < 4) {
+            const int j = lane & 15, b0 = lw * 16;
             float col[16];
 #pragma unroll
             for (int i = 0; i < 16; ++i) {
                 float s = i == j ? 1.f : 0.f;
 #pragma unroll
-                for (int m = 0; m < i; ++m) s -= As[(b0 + i) * kLdC + b0 + m] * col[m];
+                for (int m = 0; m < i; ++m) s -= Aw[(b0 + i) * kLdC + b0 + m] * col[m];
                 col[i] = s;
             }
             if (lane < 16)
 #pragma unroll
-                for (int i = 0; i < 16; ++i) Ts[(b0 + i) * kLdC + b0 + j] = col[i];
+                for (int i = 0; i < 16; ++i) Tw[(b0 + i) * kLdC + b0 + j] = col[i];
         }
         __syncthreads();
+        // The next pair's gates, by the two warps the block diagonals below leave idle (their
+        // buffers' last readers were the epilogues above).
+        if (pairs && lw == 3) {
+            const int next = hg + 2 + hw;
+            if (next < hv0 + p.prep_heads) head_gates(next, hw);
+        }
         // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time, a warp per block:
         // P = A_i,[j,i) T_[j,i),j, then T_ij = -T_ii P, both on tensor cores in 3xTF32 (f32 accuracy).
         // P is parked in T_ij's own place (nobody reads T_ij before this diagonal is done), so
         // the warp needs no barrier between its two products.
         for (int d = 1; d < 4; ++d) {
-            const bool mine = warp < 4 - d;
-            const int bj = warp, bi = bj + d;
-            float* P = Ts + 16 * bi * kLdC + 16 * bj;  // 16 x 16, row stride kLdC
+            const bool mine = inverting && lw < 4 - d;
+            const int bj = lw, bi = bj + d;
+            float* P = Tw + 16 * bi * kLdC + 16 * bj;  // 16 x 16, row stride kLdC
             float acc[1][2][4];
             if (mine) {
                 zero_acc(acc);
                 warp_mma_tf32<1, 2, true>(
-                    acc, [&](int m, int k) { return As[(16 * bi + m) * kLdC + 16 * bj + k]; },
-                    [&](int k, int nn) { return Ts[(16 * bj + k) * kLdC + 16 * bj + nn]; }, 0, 16 * d);
+                    acc, [&](int m, int k) { return Aw[(16 * bi + m) * kLdC + 16 * bj + k]; },
+                    [&](int k, int nn) { return Tw[(16 * bj + k) * kLdC + 16 * bj + nn]; }, 0, 16 * d);
 #pragma unroll
                 for (int j = 0; j < 2; ++j)
 #pragma unroll
@@ -574,32 +605,37 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                 warp_sync();
                 zero_acc(acc);
                 warp_mma_tf32<1, 2, true>(
-                    acc, [&](int m, int k) { return Ts[(16 * bi + m) * kLdC + 16 * bi + k]; },
+                    acc, [&](int m, int k) { return Tw[(16 * bi + m) * kLdC + 16 * bi + k]; },
                     [&](int k, int nn) { return P[k * kLdC + nn]; }, 0, 16);
                 warp_sync();  // every lane's reads of P are done before T_ij overwrites it
 #pragma unroll
                 for (int j = 0; j < 2; ++j)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        Ts[(16 * bi + acc_row(0, e, g)) * kLdC + 16 * bj + acc_col(j, e, t)] = -acc[0][j][e];
+                        Tw[(16 * bi + acc_row(0, e, g)) * kLdC + 16 * bj + acc_col(j, e, t)] = -acc[0][j][e];
             }
             __syncthreads();
         }
-        // rows [0, n) of T (and the zero blocks of QKm above the diagonal), token-indexed, in
+        // rows [0, n) of each T (and the zero blocks of QKm above the diagonal), token-indexed, in
         // 16-byte pieces
-        {
+        for (int u = 0; u < heads; ++u) {
+            const int hv = hg + u;
+            const float* Th = u ? T1 : Ts;
+            KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
+            KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
+            const int64_t gld = static_cast<int64_t>(p.HV) * C;
             constexpr int PER = 16 / sizeof(KQ), PIECES = C / PER;
             for (int i = tid; i < n * PIECES; i += kPrefillThreads) {
                 const int row = i / PIECES, col = (i % PIECES) * PER;
                 uint4 piece;
                 KQ* pk = reinterpret_cast<KQ*>(&piece);
 #pragma unroll
-                for (int u = 0; u < PER; ++u) pk[u] = from_f32<KQ>(Ts[row * kLdC + col + u]);
+                for (int w = 0; w < PER; ++w) pk[w] = from_f32<KQ>(Th[row * kLdC + col + w]);
                 *reinterpret_cast<uint4*>(Tg + row * gld + col) = piece;
                 if (col / 16 > row / 16) *reinterpret_cast<uint4*>(Qg + row * gld + col) = make_uint4(0u, 0u, 0u, 0u);
             }
         }
-        // (the next head's first barrier orders these reads of Ts before its writes)
+        // (the next group's first barrier orders these reads of T before its writes)
     }
 }
 
