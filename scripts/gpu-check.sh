@@ -19,7 +19,8 @@
 #   gdn conformance --backend cuda              the conformance suite (report in $OUT/conformance.json)
 #   test_concurrency on cuda                    the thread-safety contract, 8 threads, on the GPU
 #   compute-memcheck, compute-racecheck         the conformance suite (fewer random cases) and the
-#                                               graph / wrapped-stream checks under compute-sanitizer
+#                                               graph / wrapped-stream checks under compute-sanitizer;
+#                                               racecheck again with GDN_CUDA_PREP_HEADS=all
 #   gdn_cuda_bench                              our timings (CUDA events)
 #   gdn_cuda_bench per Dv slice width           prefill timings with GDN_CUDA_DVS pinned (a report)
 #   bench/cuda/fla_peer.py                      FLA's timings, same call, same card (needs .peer)
@@ -106,6 +107,9 @@ step compute-memcheck-graphs timeout "$SAN_LIMIT" "$CS" --tool memcheck --error-
     "$BUILD/bin/gdn_cuda_check" --cases 2
 step compute-racecheck timeout "$SAN_LIMIT" "$CS" --tool racecheck --racecheck-report all --error-exitcode 1 \
     "$BUILD/bin/gdn" conformance --backend cuda --no-golden --random 3
+# the same with a key head's value heads in one prep block (its pair path for GVA 2)
+step compute-racecheck-prep-heads env GDN_CUDA_PREP_HEADS=all timeout "$SAN_LIMIT" "$CS" --tool racecheck \
+    --racecheck-report all --error-exitcode 1 "$BUILD/bin/gdn" conformance --backend cuda --no-golden --random 3
 step cuda-bench "$BUILD/bin/gdn_cuda_bench"
 step dvs-sweep bash -c "for d in 16 32 64 128; do echo \"dvs \$d\"; GDN_CUDA_DVS=\$d '$BUILD/bin/gdn_cuda_bench' --quick --no-decode | grep '^prefill'; done"
 if [ -n "${GDN_ROCM_VERIFY_DIR:-}" ]; then

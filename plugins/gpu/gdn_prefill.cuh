@@ -442,10 +442,10 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                     make_float4(expf(static_cast<float>(e[q])), expf(static_cast<float>(G - e[q])), bv[q], 0.f);
         }
     };
-    // Value heads in flight: two where the q̂ / k̂ regions, free once the products are in
-    // registers, can hold a second A and T (below).
+    // A block of two value heads (Qwen3-Next's GVA ratio) runs them as a pair where the q̂ / k̂
+    // regions, free once the products are in registers, can hold a second A and T (below).
     const size_t cc_bytes = static_cast<size_t>(C) * kLdC * sizeof(float);
-    const bool pairs = p.prep_heads >= 2 && (FUSED || L.off_q - L.off_k >= cc_bytes);
+    const bool pairs = p.prep_heads == 2 && (FUSED || L.off_q - L.off_k >= cc_bytes);
     // The first gates, by one warp of each half of the conv below (their loads overlap the q̂, k̂
     // loads of every other warp); one head at a time, kGateWarp is idle while warps 0..3 invert T.
     constexpr int kGateWarp = kPrefillWarps - 1, kGateWarp2 = kPrefillWarps / 2 - 1;
@@ -507,20 +507,23 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     // instead of one after the other with half the block idle.
     float* const A1 = reinterpret_cast<float*>(Qs);  // A and T of a pair's second head
     float* const T1 = reinterpret_cast<float*>(Ks);
-    const int nh = pairs ? 2 : 1, hw = pairs ? warp / 4 : 0, lw = pairs ? warp % 4 : warp;
-    for (int hg = hv0; hg < hv0 + p.prep_heads; hg += nh) {
-        const int heads = hg + nh <= hv0 + p.prep_heads ? nh : 1;  // this group's
+    // One group: the pair hg, hg + 1 (pair) or the single head hg. Called with a constant `pair`,
+    // so that each call site compiles without the other's branches; a pair is the block's only
+    // group, so the products die with its epilogues.
+    auto run_group = [&](const int hg, const bool pair) {
+        const int heads = pair ? 2 : 1, hw = pair ? warp / 4 : 0, lw = pair ? warp % 4 : warp;
         __syncthreads();  // the group's gates are in; the previous group's readers of A, T (and the
                           // products' reads of q̂, k̂) are done
-        if (pairs && hg == hv0)  // the second T's blocks above the diagonal, never written below
+        if (pair)  // the second T's blocks above the diagonal, never written below
             for (int i = tid; i < C * C; i += kPrefillThreads) {
                 const int rr = i / C, cc = i % C;
                 if (cc / 16 > rr / 16) T1[rr * kLdC + cc] = 0.f;
             }
 
         // A and QKm of each head from the products: decays, β, the masks
+#pragma unroll 1
         for (int u = 0; u < heads; ++u) {
-            const int hv = hg + u, buf = pairs ? u : (hv - hv0) & 1;
+            const int hv = hg + u, buf = pair ? u : (hv - hv0) & 1;
             const double* gam = gam2 + buf * C;
             const float* bet = bet2 + buf * C;
             const float* fcol = fcol2 + buf * C;
@@ -559,11 +562,10 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         __syncthreads();
 
         // T = (I + A)^-1: diagonal blocks by forward substitution (lane j owns column j) ...
-        const bool inverting = hw < heads;  // pairs: warps 4-7 on the second head (if any)
-        float* const Aw = hw ? A1 : As;
+        float* const Aw = hw ? A1 : As;  // pair: warps 4-7 invert the second head
         float* const Tw = hw ? T1 : Ts;
-        if (!pairs && warp == kGateWarp && hg + 1 < hv0 + p.prep_heads) head_gates(hg + 1, ((hg - hv0) & 1) ^ 1);
-        if (inverting && lw < 4) {
+        if (!pair && warp == kGateWarp && hg + 1 < hv0 + p.prep_heads) head_gates(hg + 1, ((hg - hv0) & 1) ^ 1);
+        if (lw < 4) {
             const int j = lane & 15, b0 = lw * 16;
             float col[16];
 #pragma unroll
@@ -578,18 +580,12 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                 for (int i = 0; i < 16; ++i) Tw[(b0 + i) * kLdC + b0 + j] = col[i];
         }
         __syncthreads();
-        // The next pair's gates, by the two warps the block diagonals below leave idle (their
-        // buffers' last readers were the epilogues above).
-        if (pairs && lw == 3) {
-            const int next = hg + 2 + hw;
-            if (next < hv0 + p.prep_heads) head_gates(next, hw);
-        }
         // ... then T_ij = -T_ii Σ_{j<=m<i} A_im T_mj, one block diagonal at a time, a warp per block:
         // P = A_i,[j,i) T_[j,i),j, then T_ij = -T_ii P, both on tensor cores in 3xTF32 (f32 accuracy).
         // P is parked in T_ij's own place (nobody reads T_ij before this diagonal is done), so
         // the warp needs no barrier between its two products.
         for (int d = 1; d < 4; ++d) {
-            const bool mine = inverting && lw < 4 - d;
+            const bool mine = lw < 4 - d;
             const int bj = lw, bi = bj + d;
             float* P = Tw + 16 * bi * kLdC + 16 * bj;  // 16 x 16, row stride kLdC
             float acc[1][2][4];
@@ -618,6 +614,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         }
         // rows [0, n) of each T (and the zero blocks of QKm above the diagonal), token-indexed, in
         // 16-byte pieces
+#pragma unroll 1
         for (int u = 0; u < heads; ++u) {
             const int hv = hg + u;
             const float* Th = u ? T1 : Ts;
@@ -636,6 +633,11 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             }
         }
         // (the next group's first barrier orders these reads of T before its writes)
+    };
+    if (pairs) {
+        run_group(hv0, true);
+    } else {
+        for (int hv = hv0; hv < hv0 + p.prep_heads; ++hv) run_group(hv, false);
     }
 }
 
