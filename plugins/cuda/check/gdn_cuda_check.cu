@@ -8,7 +8,8 @@
 //   batches) in scattered slots of a two-layer pool; outputs poisoned with NaN before each run and
 //   checked fully written, guard bands around them; every slot and layer the call must not touch
 //   compared bitwise; prefill-then-decode continuation; varlen vs one-by-one (bitwise); strong decay
-//   (cumulative log decay far below -100 in a chunk); CUDA-graph capture + replay of decode steps
+//   (cumulative log decay far below -100 in a chunk); a key head's value heads in one prep block
+//   (the pair path at GVA 2); CUDA-graph capture + replay of decode steps
 //   with updated device indices; refusal of an unsupported shape writing nothing; golden files.
 // Exit status 0 when everything passed, 1 on a failed check, 2 on a setup error; 77 when the
 // plugin cannot run here (no driver or no device), for ctest's SKIP_RETURN_CODE.
@@ -129,8 +130,11 @@ Pool make_pool(Plugin& P, const Shape& s, int nslots, std::mt19937_64& rng, doub
 }
 void free_pool(Plugin& P, Pool& pl) { P.free(pl.d_rec); P.free(pl.d_conv); }
 
+// Rows of [x | a | b | guard columns]: 3 guard columns (1e30, never to be read) leave x's rows
+// unaligned, so that the prefill takes its general path; `aligned` pads the rows to 16 bytes
+// instead (at least one guard column), where it computes q̂, k̂ inside the prep kernel.
 Batch make_batch(const Shape& s, const std::vector<int64_t>& lens, const std::vector<int64_t>& slots,
-                 std::mt19937_64& rng, double a_shift) {
+                 std::mt19937_64& rng, double a_shift, bool aligned = false) {
     Batch b;
     b.cu.push_back(0);
     bool any1 = false, anyn = false;
@@ -141,13 +145,17 @@ Batch make_batch(const Shape& s, const std::vector<int64_t>& lens, const std::ve
     b.mode = any1 && anyn ? GDN_MODE_MIXED : any1 ? GDN_MODE_DECODE : GDN_MODE_EXTEND;
     b.slots = slots;
     b.T = b.cu.back();
-    b.xs = s.conv_dim() + 2 * s.HV + 3;
+    const int used = s.conv_dim() + 2 * s.HV, es = static_cast<int>(dsize(s.dt));
+    int guard = 3;
+    if (aligned)
+        for (guard = 1; (used + guard) * es % 16 != 0; ++guard) {}
+    b.xs = used + guard;
     b.X = Bytes(s.dt, static_cast<size_t>(std::max<int64_t>(b.T, 1)) * b.xs);
     for (int64_t t = 0; t < b.T; ++t) {
         for (int c = 0; c < s.conv_dim(); ++c) b.X.set(t * b.xs + c, randn(rng));
         for (int c = 0; c < s.HV; ++c) b.X.set(t * b.xs + s.conv_dim() + c, randn(rng) + a_shift);
         for (int c = 0; c < s.HV; ++c) b.X.set(t * b.xs + s.conv_dim() + s.HV + c, randn(rng));
-        for (int c = 0; c < 3; ++c) b.X.set(t * b.xs + s.conv_dim() + 2 * s.HV + c, 1e30);
+        for (int c = 0; c < guard; ++c) b.X.set(t * b.xs + used + c, 1e30);
     }
     return b;
 }
@@ -504,6 +512,28 @@ void varlen_vs_single(Plugin& P, const Shape& s, uint64_t seed) {
     expect(pl.rec == rec_batched && pl.conv.b == conv_batched.b, "varlen: pool differs bitwise between batched and alone");
     free_pool(P, pl);
     free_layer(P, L);
+}
+
+// A key head's value heads in one prep block (GDN_CUDA_PREP_HEADS=all): at GVA 2 the prep kernel
+// then inverts both heads' T at once (its pair path), which unforced only batches of more than
+// 4 x SMs (chunk, key head) pairs get. The caller's own setting is restored.
+void prep_heads_grouped(Plugin& P, const Shape& s, uint64_t seed, const std::vector<int64_t>& lens, bool aligned) {
+    const char* before = std::getenv("GDN_CUDA_PREP_HEADS");
+    const std::string saved = before ? before : "";
+    setenv("GDN_CUDA_PREP_HEADS", "all", 1);
+    std::mt19937_64 rng(seed);
+    std::printf("grouped prep heads seed=%" PRIu64 ": %s, x rows %s\n", seed, s.str().c_str(),
+                aligned ? "16-byte aligned" : "unaligned");
+    const int B = static_cast<int>(lens.size()), nslots = 8;
+    Layer L = make_layer(P, s, rng, false);
+    Pool pl = make_pool(P, s, nslots, rng, 0.1);
+    auto slots = pick_slots(B, nslots, rng, -1);
+    Batch bt = make_batch(s, lens, slots, rng, 0.0, aligned);
+    run_and_check(P, L, pl, bt, -1, "grouped prep heads");
+    free_pool(P, pl);
+    free_layer(P, L);
+    if (before) setenv("GDN_CUDA_PREP_HEADS", saved.c_str(), 1);
+    else unsetenv("GDN_CUDA_PREP_HEADS");
 }
 
 void strong_decay(Plugin& P, int dt, uint64_t seed) {
@@ -863,6 +893,11 @@ int main(int argc, char** argv) {
         varlen_vs_single(P, Shape{1, 2, 32, 64, 2, GDN_DTYPE_F16}, seed + 1003);
         strong_decay(P, GDN_DTYPE_F32, seed + 1004);
         strong_decay(P, GDN_DTYPE_BF16, seed + 1005);
+        for (bool aligned : {false, true}) {
+            prep_heads_grouped(P, Shape{2, 4, 128, 128, 4, GDN_DTYPE_BF16}, seed + 1009, {200, 1, 130, 64}, aligned);
+            prep_heads_grouped(P, Shape{1, 2, 64, 32, 3, GDN_DTYPE_F16}, seed + 1010, {150, 70}, aligned);
+            prep_heads_grouped(P, Shape{2, 4, 64, 64, 4, GDN_DTYPE_F32}, seed + 1011, {129, 3}, aligned);
+        }
         {   // Qwen3-Next shape, mixed batch
             std::mt19937_64 rng(seed + 1006);
             Shape s{16, 32, 128, 128, 4, GDN_DTYPE_BF16};
