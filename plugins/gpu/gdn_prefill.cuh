@@ -507,11 +507,30 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     // instead of one after the other with half the block idle.
     float* const A1 = reinterpret_cast<float*>(Qs);  // A and T of a pair's second head
     float* const T1 = reinterpret_cast<float*>(Ks);
+    // Rows [16 rb, 16 rb + 16) of head hv's T (final once block diagonal rb is done), token-indexed,
+    // in 16-byte pieces, by `count` threads from `rank`; with QKm's zero blocks above the diagonal.
+    auto store_t_rows = [&](int hv, const float* Th, int rb, int rank, int count) {
+        KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
+        KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
+        const int64_t gld = static_cast<int64_t>(p.HV) * C;
+        constexpr int PER = 16 / sizeof(KQ), PIECES = C / PER;
+        const int r0 = 16 * rb, rows = n - r0 < 16 ? n - r0 : 16;
+        for (int i = rank; i < rows * PIECES; i += count) {
+            const int row = r0 + i / PIECES, col = (i % PIECES) * PER;
+            uint4 piece;
+            KQ* pk = reinterpret_cast<KQ*>(&piece);
+#pragma unroll
+            for (int w = 0; w < PER; ++w) pk[w] = from_f32<KQ>(Th[row * kLdC + col + w]);
+            *reinterpret_cast<uint4*>(Tg + row * gld + col) = piece;
+            if (col / 16 > row / 16) *reinterpret_cast<uint4*>(Qg + row * gld + col) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    };
     // One group: the pair hg, hg + 1 (pair) or the single head hg. Called with a constant `pair`,
     // so that each call site compiles without the other's branches; a pair is the block's only
     // group, so the products die with its epilogues.
     auto run_group = [&](const int hg, const bool pair) {
         const int heads = pair ? 2 : 1, hw = pair ? warp / 4 : 0, lw = pair ? warp % 4 : warp;
+        const int W = pair ? 4 : kPrefillWarps;  // warps per head
         __syncthreads();  // the group's gates are in; the previous group's readers of A, T (and the
                           // products' reads of q̂, k̂) are done
         if (pair)  // the second T's blocks above the diagonal, never written below
@@ -584,8 +603,10 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         // P = A_i,[j,i) T_[j,i),j, then T_ij = -T_ii P, both on tensor cores in 3xTF32 (f32 accuracy).
         // P is parked in T_ij's own place (nobody reads T_ij before this diagonal is done), so
         // the warp needs no barrier between its two products.
+        // The warps without a block on a diagonal store T's block row finished by the one before.
         for (int d = 1; d < 4; ++d) {
             const bool mine = lw < 4 - d;
+            if (!mine) store_t_rows(hg + hw, Tw, d - 1, (lw - (4 - d)) * kWarpSize + lane, (W - (4 - d)) * kWarpSize);
             const int bj = lw, bi = bj + d;
             float* P = Tw + 16 * bi * kLdC + 16 * bj;  // 16 x 16, row stride kLdC
             float acc[1][2][4];
@@ -612,26 +633,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
             }
             __syncthreads();
         }
-        // rows [0, n) of each T (and the zero blocks of QKm above the diagonal), token-indexed, in
-        // 16-byte pieces
-#pragma unroll 1
-        for (int u = 0; u < heads; ++u) {
-            const int hv = hg + u;
-            const float* Th = u ? T1 : Ts;
-            KQ* Tg = static_cast<KQ*>(p.tmat) + (c0 * p.HV + hv) * C;
-            KQ* Qg = static_cast<KQ*>(p.qkm) + (c0 * p.HV + hv) * C;
-            const int64_t gld = static_cast<int64_t>(p.HV) * C;
-            constexpr int PER = 16 / sizeof(KQ), PIECES = C / PER;
-            for (int i = tid; i < n * PIECES; i += kPrefillThreads) {
-                const int row = i / PIECES, col = (i % PIECES) * PER;
-                uint4 piece;
-                KQ* pk = reinterpret_cast<KQ*>(&piece);
-#pragma unroll
-                for (int w = 0; w < PER; ++w) pk[w] = from_f32<KQ>(Th[row * kLdC + col + w]);
-                *reinterpret_cast<uint4*>(Tg + row * gld + col) = piece;
-                if (col / 16 > row / 16) *reinterpret_cast<uint4*>(Qg + row * gld + col) = make_uint4(0u, 0u, 0u, 0u);
-            }
-        }
+        store_t_rows(hg + hw, Tw, 3, lw * kWarpSize + lane, W * kWarpSize);  // the last block row
         // (the next group's first barrier orders these reads of T before its writes)
     };
     if (pairs) {
