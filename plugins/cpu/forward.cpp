@@ -76,34 +76,43 @@ gdn_status forward(Stream& stream, const gdn_forward_args& args, gdn_errbuf err)
 
     const std::size_t scratch_floats = k.scratch_floats(p);
     const int64_t tasks = p.B * p.H * blocks;
+    auto run_tasks = [&](int64_t begin, int64_t end, float* scratch) {
+        for (int64_t i = begin; i < end; ++i) {
+            GroupTask t;
+            t.req = i / (int64_t(p.H) * blocks);
+            const int64_t L = p.cu[t.req + 1] - p.cu[t.req];
+            if (L == 0 || p.slots[t.req] == p.padding_slot) continue;
+            t.h = int(i / blocks % p.H);
+            const int block = int(i % blocks);
+            t.col0 = block * width;
+            t.col1 = t.col0 + width < p.Dv ? t.col0 + width : p.Dv;
+            t.chunked = use_chunked(stream.prefill, L);
+            t.write_conv_state = blocks == 1;
+            k.run_group(p, t, scratch);
+        }
+    };
+    // Column blocks of a group read the same conv-state channels: update them only after every
+    // block is done.
+    auto update_conv_states = [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r)
+            if (p.cu[r + 1] > p.cu[r] && p.slots[r] != p.padding_slot) k.update_conv_state(p, r);
+    };
+    if (stream.num_threads == 1) {  // no oneTBB: the tasks in order on the calling thread
+        run_tasks(0, tasks, stream.serial_scratch.get(scratch_floats));
+        if (blocks > 1) update_conv_states(0, p.B);
+        return GDN_OK;
+    }
     stream.arena.execute([&] {
         tbb::parallel_for(
             tbb::blocked_range<int64_t>(0, tasks, 1),
             [&](const tbb::blocked_range<int64_t>& range) {
-                float* scratch = stream.scratch.local().get(scratch_floats);
-                for (int64_t i = range.begin(); i < range.end(); ++i) {
-                    GroupTask t;
-                    t.req = i / (int64_t(p.H) * blocks);
-                    const int64_t L = p.cu[t.req + 1] - p.cu[t.req];
-                    if (L == 0 || p.slots[t.req] == p.padding_slot) continue;
-                    t.h = int(i / blocks % p.H);
-                    const int block = int(i % blocks);
-                    t.col0 = block * width;
-                    t.col1 = t.col0 + width < p.Dv ? t.col0 + width : p.Dv;
-                    t.chunked = use_chunked(stream.prefill, L);
-                    t.write_conv_state = blocks == 1;
-                    k.run_group(p, t, scratch);
-                }
+                run_tasks(range.begin(), range.end(), stream.scratch.local().get(scratch_floats));
             },
             tbb::simple_partitioner());
-        if (blocks > 1) {
-            // Column blocks of a group read the same conv-state channels: update them only
-            // after every block is done.
+        if (blocks > 1)
             tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.B, 1), [&](const tbb::blocked_range<int64_t>& range) {
-                for (int64_t r = range.begin(); r < range.end(); ++r)
-                    if (p.cu[r + 1] > p.cu[r] && p.slots[r] != p.padding_slot) k.update_conv_state(p, r);
+                update_conv_states(range.begin(), range.end());
             });
-        }
     });
     return GDN_OK;
 }

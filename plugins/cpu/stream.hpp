@@ -1,5 +1,8 @@
 // What a gdn_stream is on the CPU: a oneTBB arena with the requested number of threads (the
 // work of one forward call runs inside it and nowhere else) and the scratch of its workers.
+// A stream of one thread uses no oneTBB at all: the calling thread runs the call's tasks in
+// order with one scratch buffer (no arena to set up; and under ThreadSanitizer no memory that
+// the uninstrumented libtbb hands from one thread's arena to another's).
 // Copies and the layer call are synchronous, so a stream has no queue.
 #pragma once
 
@@ -23,7 +26,7 @@ enum class PrefillPath {
 struct Stream {
     Stream(int threads, PrefillPath path, const Kernels& k)
         : arena(threads), num_threads(threads), prefill(path), kernels(&k) {
-        arena.initialize();
+        if (threads > 1) arena.initialize();
     }
     tbb::task_arena arena;
     int num_threads;
@@ -33,6 +36,7 @@ struct Stream {
     // allocator): a leak checker run while the stream lives (LeakSanitizer, valgrind) does not
     // scan the scalable allocator's memory, and would report every worker's scratch as leaked.
     tbb::enumerable_thread_specific<Scratch, std::allocator<Scratch>> scratch;
+    Scratch serial_scratch;  // one thread: the calling thread's
 };
 
 }  // namespace gdn_cpu
