@@ -61,7 +61,7 @@ for san in ${SANITIZERS:-asan tsan}; do
       # shadow state and reports races between the two). See docs/reliability.md.
       opts="halt_on_error=1:history_size=7:second_deadlock_stack=1:allocator_may_return_null=1"
       # Strict pass: no suppression at all. GDN_NUM_THREADS=1 gives every CPU stream one thread,
-      # which runs without oneTBB, so no libtbb code is in play (it is not instrumented; see tsan.supp).
+      # whose forward calls run without oneTBB (libtbb is not instrumented; see tsan.supp).
       # Tests that ask for worker threads explicitly (--threads 2, test_unload) run in the next pass.
       with_workers="load, run and unload|gdn run on cpu"
       echo "sanitize: tsan, strict pass (no suppressions, GDN_NUM_THREADS=1)"

@@ -502,7 +502,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         }
     }
 
-    // Pairs of value heads: the pair's epilogues and T stores share the block's warps, and the
+    // Pairs of value heads: the pair's epilogues share the block's warps, and the
     // inversion's serial steps serve both heads at once (warps 0-3 the first, 4-7 the second)
     // instead of one after the other with half the block idle.
     float* const A1 = reinterpret_cast<float*>(Qs);  // A and T of a pair's second head
