@@ -80,7 +80,7 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
     float4 s[STAGED ? 1 : RPW][NV4];
     const int nv4 = Dk / 4;
     if constexpr (STAGED) {
-        const float* rows = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0) * Dk;
+        const float* rows = rows_of(slot);
         for (int i = threadIdx.x; i < kRows * nv4; i += kDecodeThreads) {
             const int row = i / nv4, c = i % nv4;
             cp_async16(&s_rows[row * kWarpSize + c], rows + static_cast<int64_t>(row) * Dk + 4 * c);
