@@ -151,14 +151,21 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     }
 }
 
-// Calls f(row, piece) for every cell of a rows x pieces grid, the block's threads taking
-// consecutive cells (cell i = row * pieces + piece on thread i mod kPrefillThreads) and stepping
-// by one block's worth without a division per step (the staging loops of both prefill kernels ran
-// an integer division by a run-time width for every 16-byte piece). pieces <= kPrefillThreads.
+// A team of threads that stages a tile together: the block's first kPrefillThreads (Team{}) or
+// the sequential pass's producer warp (its lanes).
+struct Team {
+    int rank = static_cast<int>(threadIdx.x);
+    int size = kPrefillThreads;
+};
+
+// Calls f(row, piece) for every cell of a rows x pieces grid, the team's threads taking
+// consecutive cells (cell i = row * pieces + piece on rank i mod size) and stepping by one team's
+// worth without a division per step (the staging loops of both prefill kernels ran an integer
+// division by a run-time width for every 16-byte piece).
 template <class F>
-__device__ __forceinline__ void for_each_piece(int rows, int pieces, F&& f) {
-    const int step_r = kPrefillThreads / pieces, step_c = kPrefillThreads % pieces;
-    int r = static_cast<int>(threadIdx.x) / pieces, c = static_cast<int>(threadIdx.x) % pieces;
+__device__ __forceinline__ void for_each_piece(int rows, int pieces, F&& f, Team tm = {}) {
+    const int step_r = tm.size / pieces, step_c = tm.size % pieces;
+    int r = tm.rank / pieces, c = tm.rank % pieces;
     if (step_c == 0) {  // pieces divides the block (the usual widths): a thread keeps its piece
         for (; r < rows; r += step_r) f(r, c);
         return;
@@ -181,12 +188,13 @@ __device__ __forceinline__ void for_each_piece(int rows, int pieces, F&& f) {
 // 16-wide slices, where every chunk stages k̂, q̂, T and QKm for 16 columns (H100, 1 x 32768: the
 // sequential pass 902M -> 859M instructions).
 template <typename T>
-__device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64_t gld, int rows, int nvalid, int pieces) {
+__device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64_t gld, int rows, int nvalid, int pieces,
+                                                Team tm = {}) {
     constexpr int per = 16 / static_cast<int>(sizeof(T));
-    if (kPrefillThreads % pieces == 0) {
-        const int step = kPrefillThreads / pieces;
-        int r = static_cast<int>(threadIdx.x) / pieces;
-        const int c = (static_cast<int>(threadIdx.x) % pieces) * per;
+    if (tm.size % pieces == 0) {
+        const int step = tm.size / pieces;
+        int r = tm.rank / pieces;
+        const int c = (tm.rank % pieces) * per;
         const T* gp = g + r * gld + c;
         T* sp = s + r * sld + c;
         const int64_t gstep = step * gld;
@@ -197,11 +205,14 @@ __device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64
         }
         return;
     }
-    for_each_piece(rows, pieces, [&](int r, int pc) {
-        const int c = pc * per;
-        if (r < nvalid) cp_async16(s + r * sld + c, g + r * gld + c);
-        else *reinterpret_cast<float4*>(s + r * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
-    });
+    for_each_piece(
+        rows, pieces,
+        [&](int r, int pc) {
+            const int c = pc * per;
+            if (r < nvalid) cp_async16(s + r * sld + c, g + r * gld + c);
+            else *reinterpret_cast<float4*>(s + r * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+        },
+        tm);
 }
 
 // Copies rows [0, n) of a (64 x cols) tile from global (row stride gld elements) into shared
@@ -209,8 +220,8 @@ __device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64
 // past n; 16-byte pieces, cols * sizeof(T) a multiple of 16. cp_async_wait_all() and a barrier
 // before use.
 template <typename T>
-__device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols) {
-    copy_tile_async(s, sld, gsrc, gld, kChunk, n, cols / (16 / static_cast<int>(sizeof(T))));
+__device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols, Team tm = {}) {
+    copy_tile_async(s, sld, gsrc, gld, kChunk, n, cols / (16 / static_cast<int>(sizeof(T))), tm);
 }
 
 // ---- 1b. q̂, k̂ of one chunk inside the prep kernel (FUSED) ------------------------------------------------
@@ -645,17 +656,29 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 
 // ---- 3. the sequential pass --------------------------------------------------------------------------------
 // Software pipeline: every input of chunk ck + 1 is copied (cp.async) while chunk ck computes,
-// each as soon as its buffer is free: k̂ into a second buffer at the top of the chunk (when both
-// fit: `kbufs`), QKm of this chunk and the next gates at the top, q̂ and the raw v inputs after the
-// first product, T after Δ. The phases of a chunk:
+// each as soon as its buffer is free: k̂ and the gates into a second buffer (when both fit:
+// `kbufs`), q̂ and the raw v inputs after the first product, T after Δ, QKm after its product. The
+// phases of a chunk:
 //   P1  X = K S0ᵀ, O = Q S0ᵀ; Y = β (conv(v) - e^γ X)   -> Yt       (reads K, Q, S, raw v, gates)
 //   P2  Δ = T Y                                         -> Dt       (reads T, Yt)
 //   P3  O = e^γ O + QKm Δ                               -> out      (reads QKm, Dt)
 //   P4  S = e^Γ S + (diag(e^(Γ-γ)) Δ)ᵀ K                -> S        (reads Dt, K, gates)
+// CUDA: two producer warps beside the eight compute warps issue every copy, and mbarriers pass
+// the buffers between them (full: landed; empty: read). Where the compute warps issue the copies
+// themselves (HIP), they copy at those points between block barriers; on an H100 they stalled at
+// the issue while the load/store unit was busy with the previous copies (16 x 4096: ~15% of a
+// chunk's cycles at 128-wide slices, ~40% at 32-wide ones). One producer warp could not keep
+// 32-wide slices fed (1 x 32768: 2.49 against 2.37 ms without producers), two or four could
+// (2.29 / 2.27 ms; 16 x 4096 3.11 / 3.13 ms).
+template <int DVS> struct SeqProducers { static constexpr int value = kAsyncBarriers ? 2 : 0; };
+template <int DVS> constexpr int seq_threads() { return kPrefillThreads + kWarpSize * SeqProducers<DVS>::value; }
+// Buffer groups passed between producer and compute warps (their two mbarriers each): k̂ and the
+// gates (kbufs buffers), q̂ and the raw v inputs, T, QKm.
+enum SeqStage { kStageKG0 = 0, kStageKG1 = 1, kStageQR = 2, kStageT = 3, kStageQKm = 4, kSeqStages = 5 };
 struct SeqSmem {
     int ldkq, ldc, lds, ldsh, ldt, ldy, ldr;
     size_t kq_bytes;
-    size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_g, off_w, total;
+    size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_g, off_w, off_bar, total;
 };
 // kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
 // shared memory: the copy waits for P4). The raw v inputs are activations: f32 when exact, else
@@ -691,23 +714,28 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.off_raw = o; o = align16(o + static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
+    L.off_bar = o; o = align16(o + 2 * kSeqStages * 8);  // full, empty of each stage
     L.total = o;
     return L;
 }
 
 // Raw conv inputs of rows c0-3 .. c0+n-1 of the slice's v channels -> R[j][cc], zero past them.
-// Rows all inside x, x 16-byte aligned row by row: asynchronous copies; else plain loads (the
-// first chunk reads the slot's conv state for the rows before the request).
+// x 16-byte aligned row by row: asynchronous copies of the rows inside x, plain loads of the rows
+// before the request (the first chunk's, from the slot's conv state); else plain loads.
 template <typename Act, int DVS>
 __device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, int ldr, const Act* cs, int64_t start,
-                                            int64_t end, int64_t c0, int n, int vch) {
+                                            int64_t end, int64_t c0, int n, int vch, Team tm = {}) {
     constexpr int kRawRows = kChunk + 3;
     const Act* X = static_cast<const Act*>(p.x);
-    if (p.x_vec16 && c0 - 3 >= start) {
+    if (p.x_vec16) {
         constexpr int per = 16 / static_cast<int>(sizeof(Act));
-        copy_tile_async(R, ldr, X + (c0 - 3) * p.x_stride + vch, p.x_stride, kRawRows, n + 3, DVS / per);
+        const int before = c0 - 3 >= start ? 0 : static_cast<int>(start - (c0 - 3));  // rows from the conv state
+        copy_tile_async(R + before * ldr, ldr, X + (c0 - 3 + before) * p.x_stride + vch, p.x_stride, kRawRows - before,
+                        n + 3 - before, DVS / per, tm);
+        for (int i = tm.rank; i < before * DVS; i += tm.size)
+            R[(i / DVS) * ldr + i % DVS] = from_f32<Act>(conv_in_guarded<Act>(p, cs, start, end, c0 - 3 + i / DVS, vch + i % DVS));
     } else {
-        for (int i = threadIdx.x; i < kRawRows * DVS; i += kPrefillThreads) {
+        for (int i = tm.rank; i < kRawRows * DVS; i += tm.size) {
             const int j = i / DVS, cc = i % DVS;
             const int64_t tt = c0 - 3 + j;
             R[j * ldr + cc] = from_f32<Act>(tt < c0 + n ? conv_in_guarded<Act>(p, cs, start, end, tt, vch + cc) : 0.f);
@@ -716,10 +744,10 @@ __device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, int ldr,
 }
 
 // Gates (e^γ, e^(Γ-γ), β, 0) of rows [0, n) of a chunk -> G, zero rows past n.
-__device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64_t c0, int n, int hv) {
-    if (threadIdx.x < kChunk) {
-        if (static_cast<int>(threadIdx.x) < n) cp_async16(G + threadIdx.x, p.gates + (c0 + threadIdx.x) * p.HV + hv);
-        else G[threadIdx.x] = make_float4(0.f, 0.f, 0.f, 0.f);
+__device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64_t c0, int n, int hv, Team tm = {}) {
+    for (int i = tm.rank; i < kChunk; i += tm.size) {
+        if (i < n) cp_async16(G + i, p.gates + (c0 + i) * p.HV + hv);
+        else G[i] = make_float4(0.f, 0.f, 0.f, 0.f);
     }
 }
 
@@ -791,13 +819,21 @@ __device__ __forceinline__ int seq_state_at(int row, int col, int ntn) {
 
 template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 ? 2 : 1; };
 
+// The producer warp's arrival on a stage's full barrier once its copies (and plain stores) are in.
+__device__ __forceinline__ void stage_filled(uint64_t* full) {
+    mbar_arrive_on_copies(full);
+    mbar_arrive(full);
+}
+
 template <typename Act, int DVS, int DKT>
-__global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn_chunk_seq_kernel(GdnParams p) {
+__global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) gdn_chunk_seq_kernel(GdnParams p) {
     wait_previous_grid();  // before any global memory access (overlapped launches)
     allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;
     using KQ = typename ScratchType<Act>::type;
     constexpr int C = kChunk;
+    constexpr int PRODUCERS = SeqProducers<DVS>::value;
+    constexpr bool PRODUCE = PRODUCERS > 0;
     extern __shared__ __align__(16) unsigned char smem[];
     const int Dk = DKT ? DKT : p.Dk;
     const int kbufs = p.seq_kbufs;
@@ -814,6 +850,8 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     Act* Raw = reinterpret_cast<Act*>(smem + L.off_raw);   // [C + 3][ldr] raw v inputs
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
+    uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.off_bar);  // [SeqStage] (CUDA)
+    uint64_t* empty = full + kSeqStages;
     const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr;
     const size_t kq_elems = L.kq_bytes / sizeof(KQ);
     using TL = StateTiles<DVS, DKT>;
@@ -831,7 +869,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     const bool out_pairs = reinterpret_cast<uintptr_t>(p.out) % (2 * sizeof(Act)) == 0;  // row strides are even
     const int64_t slot = p.slots[r];
     if (slot == p.padding_slot) {
-        for (int64_t i = tid; i < len * DVS; i += kPrefillThreads)
+        for (int64_t i = tid; i < len * DVS; i += seq_threads<DVS>())
             out[(start + i / DVS) * out_ld + i % DVS] = from_f32<Act>(0.f);
         return;
     }
@@ -845,14 +883,72 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
     const KQ* qkm_src = static_cast<const KQ*>(p.qkm) + hv * C;
     const int nchunks = static_cast<int>((len + C - 1) / C);
     auto chunk_rows = [&](int ck) { return static_cast<int>(end - start - int64_t(ck) * C < C ? end - start - int64_t(ck) * C : C); };
+    // the buffer of k̂ of chunk ck, and which use of that buffer it is; the gates' buffer (HIP: the
+    // gates of the next chunk are staged while this chunk's are read, two buffers whatever kbufs)
+    auto kg_buffer = [&](int ck) { return kbufs == 2 ? ck & 1 : 0; };
+    auto kg_use = [&](int ck) { return kbufs == 2 ? ck >> 1 : ck; };
+    auto gate_buffer = [&](int ck) { return PRODUCE ? kg_buffer(ck) : ck & 1; };
+
+    if constexpr (PRODUCE) {
+        if (tid == 0)
+            for (int st = 0; st < kSeqStages; ++st) {
+                mbar_init(full + st, 2 * kWarpSize);     // each producer lane: its copies, its stores
+                mbar_init(empty + st, kPrefillThreads);  // every compute thread
+            }
+        __syncthreads();  // the only barrier of the whole block: the producers go their own way
+        if (warp >= kPrefillWarps) {
+            // A producer: chunk c's inputs of its stages into their buffers as soon as chunk c - 1
+            // (k̂, gates: c - kbufs) has finished reading them, in the order the compute warps need
+            // them. Stages by producer: 1: all; 2: k̂ + gates and T, q̂ + raw v and QKm; 4: one each.
+            const int pw = warp - kPrefillWarps;
+            auto mine = [&](int stage) {
+                const int order = stage == kStageKG0 ? 0 : stage - 1;  // 0 .. 3
+                return order % PRODUCERS == pw;
+            };
+            const Team tm{lane, kWarpSize};
+            for (int c = 0; c < nchunks; ++c) {
+                const int64_t cc0 = start + static_cast<int64_t>(c) * C;
+                const int nn = chunk_rows(c), b = kg_buffer(c), u = kg_use(c);
+                if (mine(kStageKG0)) {
+                    if (u > 0) mbar_wait(empty + kStageKG0 + b, (u - 1) & 1);
+                    load_tile_async<KQ>(Kb + b * kq_elems, ldkq, qk_src + cc0 * qk_ld + Dk, qk_ld, nn, Dk, tm);
+                    stage_gates(p, Gb + b * C, cc0, nn, hv, tm);
+                    stage_filled(full + kStageKG0 + b);
+                }
+                if (mine(kStageQR)) {
+                    if (c > 0) mbar_wait(empty + kStageQR, (c - 1) & 1);
+                    load_tile_async<KQ>(Qs, ldkq, qk_src + cc0 * qk_ld, qk_ld, nn, Dk, tm);
+                    stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, cc0, nn, vch, tm);
+                    stage_filled(full + kStageQR);
+                }
+                if (mine(kStageT)) {
+                    if (c > 0) mbar_wait(empty + kStageT, (c - 1) & 1);
+                    load_tile_async<KQ>(Tt, ldc, t_src + cc0 * c_ld, c_ld, nn, C, tm);
+                    stage_filled(full + kStageT);
+                }
+                if (mine(kStageQKm)) {
+                    if (c > 0) mbar_wait(empty + kStageQKm, (c - 1) & 1);
+                    load_tile_async<KQ>(QKt, ldc, qkm_src + cc0 * c_ld, c_ld, nn, C, tm);
+                    stage_filled(full + kStageQKm);
+                }
+            }
+            cp_async_wait_all();  // nothing in flight when the warp exits
+            return;
+        }
+    }
+    // From here on the compute warps only (CUDA; HIP: the whole block).
+    auto compute_sync = [] {
+        if constexpr (PRODUCE) sync_threads_named(1, kPrefillThreads);
+        else __syncthreads();
+    };
 
     // The q/k conv state of key head h: its readers (the front or prep kernel) have finished.
     if (slice == 0 && hv % p.gva == 0)
         for (int cc = tid; cc < 2 * Dk; cc += kPrefillThreads)
             write_conv_state<Act>(p, cs, start, end, cc < Dk ? h * Dk + cc : p.H * Dk + h * Dk + (cc - Dk));
 
-    // prologue: chunk 0's inputs, the state slice, the conv taps
-    {
+    // prologue: chunk 0's inputs (HIP), the state slice, the conv taps
+    if constexpr (!PRODUCE) {
         const int n0r = chunk_rows(0);
         load_tile_async<KQ>(Kb, ldkq, qk_src + start * qk_ld + Dk, qk_ld, n0r, Dk);
         load_tile_async<KQ>(Qs, ldkq, qk_src + start * qk_ld, qk_ld, n0r, Dk);
@@ -891,18 +987,26 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
         const bool more = ck + 1 < nchunks;
         const int64_t c1 = c0 + C;
         const int n1 = more ? chunk_rows(ck + 1) : 0;
-        const KQ* Ks = Kb + (kbufs == 2 ? (ck & 1) * kq_elems : 0);
-        KQ* Knext = Kb + (kbufs == 2 ? ((ck + 1) & 1) * kq_elems : 0);
-        const float4* G = Gb + (ck & 1) * C;
+        const int kb = kg_buffer(ck);
+        const KQ* Ks = Kb + kb * kq_elems;
+        KQ* Knext = Kb + kg_buffer(ck + 1) * kq_elems;
+        const float4* G = Gb + gate_buffer(ck) * C;
 
-        cp_async_wait_all();
-        __syncthreads();  // chunk ck's K, Q, T, raw v, gates have landed; chunk ck-1's readers are done
-        if (ck == 0)  // the old conv state was read in the prologue; these channels are ours
+        if constexpr (PRODUCE) {
+            mbar_wait(full + kStageKG0 + kb, kg_use(ck) & 1);
+            mbar_wait(full + kStageQR, ck & 1);
+        } else {
+            cp_async_wait_all();
+        }
+        compute_sync();  // chunk ck's K, Q, raw v, gates have landed (HIP: and T); S of chunk ck-1 is complete
+        if (ck == 0)  // the old conv state was read by the first staging of raw v; these channels are ours
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
-        if (kbufs == 2 && more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
-        load_tile_async<KQ>(QKt, ldc, qkm_src + c0 * c_ld, c_ld, n, C);
-        if (more) stage_gates(p, Gb + ((ck + 1) & 1) * C, c1, n1, hv);
-        cp_async_commit();  // group A: QKm of this chunk (and the next k̂, gates)
+        if constexpr (!PRODUCE) {
+            if (kbufs == 2 && more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
+            load_tile_async<KQ>(QKt, ldc, qkm_src + c0 * c_ld, c_ld, n, C);
+            if (more) stage_gates(p, Gb + gate_buffer(ck + 1) * C, c1, n1, hv);
+            cp_async_commit();  // group A: QKm of this chunk (and the next k̂, gates)
+        }
 
         // ---- P1: X = K S0ᵀ, O = Q S0ᵀ on the warp's tile of the C x DVS outputs; Y -> Yt ----
         float oo[MT][NT][4];
@@ -948,12 +1052,17 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                     }
             }
         }
-        __syncthreads();  // Q and the raw inputs are free; Yt is complete
-        if (more) {
-            load_tile_async<KQ>(Qs, ldkq, qk_src + c1 * qk_ld, qk_ld, n1, Dk);
-            stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, c1, n1, vch);
+        compute_sync();  // Q and the raw inputs are free; Yt is complete
+        if constexpr (PRODUCE) {
+            mbar_arrive(empty + kStageQR);
+            mbar_wait(full + kStageT, ck & 1);
+        } else {
+            if (more) {
+                load_tile_async<KQ>(Qs, ldkq, qk_src + c1 * qk_ld, qk_ld, n1, Dk);
+                stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, c1, n1, vch);
+            }
+            cp_async_commit();  // group B: the next q̂ and raw v
         }
-        cp_async_commit();  // group B: the next q̂ and raw v
 
         // ---- P2: Δ = T Y (T lower triangular: k < m0 + WM; rows past n of Y are zero) ----
         // k steps of 8 (tf32) or 16 (f16); rows past n of every operand are zero
@@ -976,10 +1085,15 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                     for (int e = 0; e < 4; ++e)
                         Dt[delta_at<EXACT>(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] = from_f32<YD>(dd[i][j][e]);
         }
-        cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
-        __syncthreads();           // Δ complete, T free
-        if (more) load_tile_async<KQ>(Tt, ldc, t_src + c1 * c_ld, c_ld, n1, C);
-        cp_async_commit();  // group C: the next T
+        if constexpr (PRODUCE) mbar_wait(full + kStageQKm, ck & 1);
+        else cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
+        compute_sync();                 // Δ complete, T free
+        if constexpr (PRODUCE) {
+            mbar_arrive(empty + kStageT);
+        } else {
+            if (more) load_tile_async<KQ>(Tt, ldc, t_src + c1 * c_ld, c_ld, n1, C);
+            cp_async_commit();  // group C: the next T
+        }
 
         // ---- P3: O += QKm Δ, written out ----
         if constexpr (EXACT)
@@ -1004,6 +1118,7 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                         o[1] = from_f32<Act>(oo[i][j][e + 1]);
                     }
                 }
+        if constexpr (PRODUCE) mbar_arrive(empty + kStageQKm);
         // ---- P4: S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
         {
             const int ntiles = (DVS / UWM) * ntn;
@@ -1053,13 +1168,15 @@ __global__ void __launch_bounds__(kPrefillThreads, SeqOccupancy<DVS>::value) gdn
                         }
             }
         }
-        if (kbufs == 1) {  // one k̂ buffer: the next chunk's copy waits for every reader of this one
+        if constexpr (PRODUCE) {
+            mbar_arrive(empty + kStageKG0 + kb);
+        } else if (kbufs == 1) {  // one k̂ buffer: the next chunk's copy waits for every reader of this one
             __syncthreads();
             if (more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
             cp_async_commit();
         }
     }
-    __syncthreads();
+    compute_sync();
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
         const int row = i / (Dk / 4), c4 = i % (Dk / 4);
         float4 v;

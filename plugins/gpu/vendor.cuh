@@ -301,6 +301,56 @@ template <int N> __device__ __forceinline__ void cp_async_wait_group() {
 }
 #endif
 
+// ---- barriers in shared memory between producer and consumer warps (CUDA, sm_80 and newer) ---------
+// An mbarrier completes a phase once `count` arrivals have been made; a waiter names the phase by
+// its parity (0 for the first phase, then 1, 0, ...) and then sees the memory the arrivals released.
+// mbar_arrive_on_copies is an arrival made when every cp.async this thread issued before it has
+// landed (it does not release the thread's plain stores: those need an mbar_arrive of their own).
+// HIP has no such barriers: its kernels keep block-wide barriers (kAsyncBarriers false), and these
+// are never called there.
+#if defined(GDN_GPU_HIP)
+constexpr bool kAsyncBarriers = false;
+__device__ __forceinline__ void mbar_init(uint64_t*, unsigned) {}
+__device__ __forceinline__ void mbar_arrive(uint64_t*) {}
+__device__ __forceinline__ void mbar_arrive_on_copies(uint64_t*) {}
+__device__ __forceinline__ void mbar_wait(uint64_t*, unsigned) {}
+__device__ __forceinline__ void sync_threads_named(int, int) { __syncthreads(); }
+#else
+constexpr bool kAsyncBarriers = true;
+__device__ __forceinline__ unsigned smem_u32(const void* p) { return static_cast<unsigned>(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
+    asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_on_copies(uint64_t* bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile(
+        "{\n.reg .pred done;\nWAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared.b64 done, [%0], %1;\n"
+        "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)),
+        "r"(parity)
+        : "memory");
+#else
+    asm volatile(
+        "{\n.reg .pred done;\nWAIT_%=:\n"
+        "mbarrier.test_wait.parity.shared.b64 done, [%0], %1;\n"
+        "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)),
+        "r"(parity)
+        : "memory");
+#endif
+}
+// A block barrier among `threads` threads (whole warps) only, by hardware barrier `id` (1..15;
+// __syncthreads is 0): the consumer warps synchronize without their producer.
+__device__ __forceinline__ void sync_threads_named(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+#endif
+
 // ---- programmatic dependent launch (sm_90 and newer) --------------------------------------------------
 // A kernel launched with gdn_rt::LaunchOn::overlap_previous may be scheduled while the kernel before
 // it in the stream is still draining. wait_previous_grid() returns once that kernel has completed
