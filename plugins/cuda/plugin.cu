@@ -404,8 +404,10 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     target.smem_limit = static_cast<size_t>(s->smem_optin);
     target.env = "GDN_CUDA";  // GDN_CUDA_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW, _OVERLAP (tests, tuning)
     target.can_overlap = s->cc_major >= 9;  // programmatic dependent launch: Hopper and newer
+    target.seq_producers = true;            // the sequential pass's producer warps (gdn_prefill.cuh)
     const LaunchPlan plan = gdn_gpu::plan_forward(
-        a, target, [&](int dvs, int kbufs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, kbufs); },
+        a, target,
+        [&](int dvs, int kbufs, int qbufs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, kbufs, qbufs); },
         [&](bool fused) { return gdn_cuda::prep_smem_bytes(Dk, exact, fused); }, s->chunks);
 
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");

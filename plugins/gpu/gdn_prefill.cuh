@@ -673,18 +673,19 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 template <int DVS> struct SeqProducers { static constexpr int value = kAsyncBarriers ? 2 : 0; };
 template <int DVS> constexpr int seq_threads() { return kPrefillThreads + kWarpSize * SeqProducers<DVS>::value; }
 // Buffer groups passed between producer and compute warps (their two mbarriers each): k̂ and the
-// gates (kbufs buffers), q̂ and the raw v inputs, T, QKm.
-enum SeqStage { kStageKG0 = 0, kStageKG1 = 1, kStageQR = 2, kStageT = 3, kStageQKm = 4, kSeqStages = 5 };
+// gates (kbufs buffers), q̂ and the raw v inputs (qbufs buffers), T, QKm.
+enum SeqStage { kStageKG0 = 0, kStageQR0 = 2, kStageT = 4, kStageQKm = 5, kSeqStages = 6 };
 struct SeqSmem {
     int ldkq, ldc, lds, ldsh, ldt, ldy, ldr;
-    size_t kq_bytes;
+    size_t kq_bytes, raw_bytes;
     size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_g, off_w, off_bar, total;
 };
 // kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
-// shared memory: the copy waits for P4). The raw v inputs are activations: f32 when exact, else
+// shared memory: the copy waits for P4). qbufs: 2 double-buffers q̂ and the raw v inputs (producer
+// warps only). The raw v inputs are activations: f32 when exact, else
 // 16-bit. 16-bit activations (not exact) run the products in f16: Y and Δ are stored in f16 and
 // the state has an f16 copy beside its f32 master (off_sh); exact keeps f32 Y, Δ and no copy.
-__host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs) {
+__host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs, int qbufs) {
     SeqSmem L{};
     const int es = exact ? 4 : 2;
     // Row strides of Dk + 8 and 64 + 8 elements: 4 (mod 32) words for the 32-bit pairs of f16
@@ -704,14 +705,15 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.kq_bytes = align16(static_cast<size_t>(kChunk) * L.ldkq * es);
     size_t o = 0;
     L.off_k = o; o += kbufs * L.kq_bytes;
-    L.off_q = o; o += L.kq_bytes;
+    L.off_q = o; o += qbufs * L.kq_bytes;
     L.off_t = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
     L.off_sh = o; o = align16(o + (exact ? 0 : static_cast<size_t>(dvs) * L.ldsh * 2));
     L.off_v = o; o = align16(o + (exact ? static_cast<size_t>(dvs) * L.ldt * es : static_cast<size_t>(kChunk) * L.ldy * 2));
     L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
-    L.off_raw = o; o = align16(o + static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
+    L.raw_bytes = align16(static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
+    L.off_raw = o; o += qbufs * L.raw_bytes;
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
     L.off_bar = o; o = align16(o + 2 * kSeqStages * 8);  // full, empty of each stage
@@ -836,10 +838,10 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
     constexpr bool PRODUCE = PRODUCERS > 0;
     extern __shared__ __align__(16) unsigned char smem[];
     const int Dk = DKT ? DKT : p.Dk;
-    const int kbufs = p.seq_kbufs;
-    const SeqSmem L = seq_smem(Dk, DVS, EXACT, kbufs);
+    const int kbufs = p.seq_kbufs, qbufs = PRODUCE ? p.seq_qbufs : 1;
+    const SeqSmem L = seq_smem(Dk, DVS, EXACT, kbufs, p.seq_qbufs);
     KQ* Kb = reinterpret_cast<KQ*>(smem + L.off_k);  // kbufs buffers, kq_bytes apart
-    KQ* Qs = reinterpret_cast<KQ*>(smem + L.off_q);
+    KQ* Qb = reinterpret_cast<KQ*>(smem + L.off_q);  // qbufs buffers, kq_bytes apart
     KQ* Tt = reinterpret_cast<KQ*>(smem + L.off_t);
     KQ* QKt = reinterpret_cast<KQ*>(smem + L.off_qk);
     using YD = typename std::conditional<EXACT, float, f16>::type;  // element of Y and Δ
@@ -847,13 +849,13 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
     f16* Sh = reinterpret_cast<f16*>(smem + L.off_sh);    // !EXACT: Ss in f16, the products' copy
     YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y: f32 transposed ([v][token]), f16 [token][v]
     YD* Dt = reinterpret_cast<YD*>(smem + L.off_d);       // Δ, transposed
-    Act* Raw = reinterpret_cast<Act*>(smem + L.off_raw);   // [C + 3][ldr] raw v inputs
+    Act* RawB = reinterpret_cast<Act*>(smem + L.off_raw);  // qbufs buffers of [C + 3][ldr] raw v inputs
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
     uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.off_bar);  // [SeqStage] (CUDA)
     uint64_t* empty = full + kSeqStages;
     const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr;
-    const size_t kq_elems = L.kq_bytes / sizeof(KQ);
+    const size_t kq_elems = L.kq_bytes / sizeof(KQ), raw_elems = L.raw_bytes / sizeof(Act);
     using TL = StateTiles<DVS, DKT>;
     constexpr int UWM = TL::UWM, UMT = TL::UMT, UNT = TL::UNT, UWN = TL::UWN;
     const int ntn = Dk / UWN;  // P4 tiles per row of tiles
@@ -888,6 +890,9 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
     auto kg_buffer = [&](int ck) { return kbufs == 2 ? ck & 1 : 0; };
     auto kg_use = [&](int ck) { return kbufs == 2 ? ck >> 1 : ck; };
     auto gate_buffer = [&](int ck) { return PRODUCE ? kg_buffer(ck) : ck & 1; };
+    // the same for q̂ and the raw v inputs
+    auto qr_buffer = [&](int ck) { return qbufs == 2 ? ck & 1 : 0; };
+    auto qr_use = [&](int ck) { return qbufs == 2 ? ck >> 1 : ck; };
 
     if constexpr (PRODUCE) {
         if (tid == 0)
@@ -902,7 +907,7 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
             // them. Stages by producer: 1: all; 2: k̂ + gates and T, q̂ + raw v and QKm; 4: one each.
             const int pw = warp - kPrefillWarps;
             auto mine = [&](int stage) {
-                const int order = stage == kStageKG0 ? 0 : stage - 1;  // 0 .. 3
+                const int order = stage == kStageKG0 ? 0 : stage == kStageQR0 ? 1 : stage - 2;  // 0 .. 3
                 return order % PRODUCERS == pw;
             };
             const Team tm{lane, kWarpSize};
@@ -915,11 +920,12 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
                     stage_gates(p, Gb + b * C, cc0, nn, hv, tm);
                     stage_filled(full + kStageKG0 + b);
                 }
-                if (mine(kStageQR)) {
-                    if (c > 0) mbar_wait(empty + kStageQR, (c - 1) & 1);
-                    load_tile_async<KQ>(Qs, ldkq, qk_src + cc0 * qk_ld, qk_ld, nn, Dk, tm);
-                    stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, cc0, nn, vch, tm);
-                    stage_filled(full + kStageQR);
+                if (mine(kStageQR0)) {
+                    const int qb = qr_buffer(c), qu = qr_use(c);
+                    if (qu > 0) mbar_wait(empty + kStageQR0 + qb, (qu - 1) & 1);
+                    load_tile_async<KQ>(Qb + qb * kq_elems, ldkq, qk_src + cc0 * qk_ld, qk_ld, nn, Dk, tm);
+                    stage_raw_v<Act, DVS>(p, RawB + qb * raw_elems, ldr, cs, start, end, cc0, nn, vch, tm);
+                    stage_filled(full + kStageQR0 + qb);
                 }
                 if (mine(kStageT)) {
                     if (c > 0) mbar_wait(empty + kStageT, (c - 1) & 1);
@@ -951,10 +957,10 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
     if constexpr (!PRODUCE) {
         const int n0r = chunk_rows(0);
         load_tile_async<KQ>(Kb, ldkq, qk_src + start * qk_ld + Dk, qk_ld, n0r, Dk);
-        load_tile_async<KQ>(Qs, ldkq, qk_src + start * qk_ld, qk_ld, n0r, Dk);
+        load_tile_async<KQ>(Qb, ldkq, qk_src + start * qk_ld, qk_ld, n0r, Dk);
         load_tile_async<KQ>(Tt, ldc, t_src + start * c_ld, c_ld, n0r, C);
         stage_gates(p, Gb, start, n0r, hv);
-        stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, start, n0r, vch);
+        stage_raw_v<Act, DVS>(p, RawB, ldr, cs, start, end, start, n0r, vch);
         cp_async_commit();
     }
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
@@ -991,10 +997,13 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
         const KQ* Ks = Kb + kb * kq_elems;
         KQ* Knext = Kb + kg_buffer(ck + 1) * kq_elems;
         const float4* G = Gb + gate_buffer(ck) * C;
+        const int qb = qr_buffer(ck);
+        const KQ* Qs = Qb + qb * kq_elems;
+        const Act* Raw = RawB + qb * raw_elems;
 
         if constexpr (PRODUCE) {
             mbar_wait(full + kStageKG0 + kb, kg_use(ck) & 1);
-            mbar_wait(full + kStageQR, ck & 1);
+            mbar_wait(full + kStageQR0 + qb, qr_use(ck) & 1);
         } else {
             cp_async_wait_all();
         }
@@ -1054,12 +1063,12 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
         }
         compute_sync();  // Q and the raw inputs are free; Yt is complete
         if constexpr (PRODUCE) {
-            mbar_arrive(empty + kStageQR);
+            mbar_arrive(empty + kStageQR0 + qb);
             mbar_wait(full + kStageT, ck & 1);
         } else {
             if (more) {
-                load_tile_async<KQ>(Qs, ldkq, qk_src + c1 * qk_ld, qk_ld, n1, Dk);
-                stage_raw_v<Act, DVS>(p, Raw, ldr, cs, start, end, c1, n1, vch);
+                load_tile_async<KQ>(Qb, ldkq, qk_src + c1 * qk_ld, qk_ld, n1, Dk);
+                stage_raw_v<Act, DVS>(p, RawB, ldr, cs, start, end, c1, n1, vch);
             }
             cp_async_commit();  // group B: the next q̂ and raw v
         }
