@@ -407,7 +407,7 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     target.seq_producers = true;            // the sequential pass's producer warps (gdn_prefill.cuh)
     const LaunchPlan plan = gdn_gpu::plan_forward(
         a, target,
-        [&](int dvs, int kbufs, int qbufs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, kbufs, qbufs); },
+        [&](int dvs, int kbufs, int sbufs) { return gdn_cuda::seq_smem_bytes(Dk, dvs, exact, kbufs, sbufs); },
         [&](bool fused) { return gdn_cuda::prep_smem_bytes(Dk, exact, fused); }, s->chunks);
 
     GDN_TRY(gdn_rt::set_device(s->device), "cudaSetDevice");

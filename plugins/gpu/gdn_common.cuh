@@ -34,7 +34,7 @@ struct GdnParams {
     int B, H, HV, Dk, Dv, Kc, conv_dim, gva;
     int nsplit;             // CTAs per (request, value head) along Dv
     int seq_kbufs;          // k̂ buffers of the sequential prefill kernel (LaunchPlan::seq_kbufs)
-    int seq_qbufs;          // q̂ / raw v buffers of the sequential prefill kernel (LaunchPlan::seq_qbufs)
+    int seq_sbufs;          // q̂ / raw v, T and QKm buffers of the sequential prefill (LaunchPlan::seq_sbufs)
     int x_vec16;            // x and its row stride 16-byte aligned: rows copy in 16-byte pieces
     int prep_heads;         // value heads per block of the prefill prep kernel (LaunchPlan::prep_heads)
     int launch_overlaps;    // launched to overlap the previous kernel (gdn_rt::LaunchOn::overlap_previous)

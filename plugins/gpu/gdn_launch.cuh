@@ -13,15 +13,15 @@ namespace gdn_gpu {
 namespace {
 
 
-inline size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int qbufs) {
-    return seq_smem(Dk, dvs, exact, kbufs, qbufs).total;
+inline size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs) {
+    return seq_smem(Dk, dvs, exact, kbufs, sbufs).total;
 }
 inline size_t prep_smem_bytes(int Dk, bool exact, bool fused) { return prep_smem(Dk, exact, fused).total; }
 
 template <typename Act, int DVS, int DKT>
 gdn_rt::Error launch_seq(GdnParams p, gdn_rt::LaunchOn on) {
     constexpr bool exact = std::is_same<Act, float>::value;
-    const size_t smem = seq_smem_bytes(p.Dk, DVS, exact, p.seq_kbufs, p.seq_qbufs);
+    const size_t smem = seq_smem_bytes(p.Dk, DVS, exact, p.seq_kbufs, p.seq_sbufs);
     auto kernel = gdn_chunk_seq_kernel<Act, DVS, DKT>;
     gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
     if (e != gdn_rt::kSuccess) return e;
@@ -45,7 +45,7 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
     constexpr bool exact = std::is_same<Act, float>::value;
     GdnParams q = p;  // with the plan's per-launch settings
     q.seq_kbufs = plan.seq_kbufs;
-    q.seq_qbufs = plan.seq_qbufs;
+    q.seq_sbufs = plan.seq_sbufs;
     q.prep_heads = plan.prep_heads;
     q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
     // The prep kernel computes q̂, k̂ itself where a lane's 16 bytes cover them (FUSED); else the

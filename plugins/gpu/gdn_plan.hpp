@@ -32,7 +32,7 @@ struct LaunchPlan {
     bool extend = false;  // some request has length >= 2
     int dvs = 128;        // prefill Dv slice per CTA
     int seq_kbufs = 2;    // k̂ buffers of the sequential prefill (2 where shared memory allows)
-    int seq_qbufs = 1;    // q̂ / raw v buffers of the sequential prefill (2: see plan_forward)
+    int seq_sbufs = 1;    // q̂ / raw v, T and QKm buffers of the sequential prefill (2: see plan_forward)
     int prep_heads = 1;   // value heads per block of the prefill prep kernel (prep_heads_per_block)
     int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
     int decode_rpw = 4;   // decode state rows per warp
@@ -284,8 +284,8 @@ struct PlanTarget {
 // The plan of one forward call, shared by the CUDA and ROCm plugins (after check_forward_args):
 // which kernels the requests need, and for extend requests the chunked prefill where its shared
 // memory fits (else the token-by-token kernel, which fits any declared shape), its Dv slice, k̂
-// and q̂ buffers, chunk list (into `chunks`) and prep heads per block; the decode kernel's rows per
-// warp. seq_bytes(dvs, kbufs, qbufs) and prep_bytes(fused) are the chunked kernels' shared memory
+// and other stage buffers, chunk list (into `chunks`) and prep heads per block; the decode kernel's rows per
+// warp. seq_bytes(dvs, kbufs, sbufs) and prep_bytes(fused) are the chunked kernels' shared memory
 // (they live with the kernels). The decode launch overlaps the previous kernel's tail where the target can.
 // Overrides, for tests and tuning: <env>_PREFILL=chunked|recurrent, <env>_DVS=16|32|64|128,
 // <env>_PREP_HEADS=1|all, <env>_DECODE_RPW=2|4|8, <env>_OVERLAP=0 (ignored where invalid).
@@ -313,11 +313,11 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
             plan.extend_rpw = recurrent_rows_per_warp(Dv, mix.live_extend * HV, tg.units);
         } else {
             plan.seq_kbufs = seq_bytes(plan.dvs, 2, 1) <= tg.smem_limit ? 2 : 1;
-            // A second q̂ buffer lets the producers stage the next chunk's q̂ a whole chunk ahead
-            // (with one, from the end of this chunk's first product), where the pass has one block
-            // per compute unit anyway, so that the shared memory it takes costs no occupancy.
+            // Second buffers of q̂ / raw v, T and QKm let the producers stage them a whole chunk
+            // ahead (with one, from the end of the product that reads them), where the pass has
+            // one block per compute unit anyway, so that the shared memory costs no occupancy.
             const int64_t ctas = mix.live_extend * HV * (Dv / plan.dvs);
-            plan.seq_qbufs =
+            plan.seq_sbufs =
                 tg.seq_producers && ctas <= tg.units && seq_bytes(plan.dvs, plan.seq_kbufs, 2) <= tg.smem_limit ? 2 : 1;
             build_chunks(a, chunks);
             plan.nchunks = static_cast<int64_t>(chunks.size());  // 0: only padding requests (outputs zeroed)

@@ -673,19 +673,19 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 template <int DVS> struct SeqProducers { static constexpr int value = kAsyncBarriers ? 2 : 0; };
 template <int DVS> constexpr int seq_threads() { return kPrefillThreads + kWarpSize * SeqProducers<DVS>::value; }
 // Buffer groups passed between producer and compute warps (their two mbarriers each): k̂ and the
-// gates (kbufs buffers), q̂ and the raw v inputs (qbufs buffers), T, QKm.
-enum SeqStage { kStageKG0 = 0, kStageQR0 = 2, kStageT = 4, kStageQKm = 5, kSeqStages = 6 };
+// gates (kbufs buffers), q̂ and the raw v inputs, T, QKm (sbufs buffers each).
+enum SeqStage { kStageKG0 = 0, kStageQR0 = 2, kStageT0 = 4, kStageQKm0 = 6, kSeqStages = 8 };
 struct SeqSmem {
     int ldkq, ldc, lds, ldsh, ldt, ldy, ldr;
-    size_t kq_bytes, raw_bytes;
+    size_t kq_bytes, raw_bytes, c_bytes;
     size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_g, off_w, off_bar, total;
 };
 // kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
-// shared memory: the copy waits for P4). qbufs: 2 double-buffers q̂ and the raw v inputs (producer
-// warps only). The raw v inputs are activations: f32 when exact, else
+// shared memory: the copy waits for P4). sbufs: 2 double-buffers q̂ and the raw v inputs, T and QKm
+// (producer warps only). The raw v inputs are activations: f32 when exact, else
 // 16-bit. 16-bit activations (not exact) run the products in f16: Y and Δ are stored in f16 and
 // the state has an f16 copy beside its f32 master (off_sh); exact keeps f32 Y, Δ and no copy.
-__host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs, int qbufs) {
+__host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbufs, int sbufs) {
     SeqSmem L{};
     const int es = exact ? 4 : 2;
     // Row strides of Dk + 8 and 64 + 8 elements: 4 (mod 32) words for the 32-bit pairs of f16
@@ -705,15 +705,16 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.kq_bytes = align16(static_cast<size_t>(kChunk) * L.ldkq * es);
     size_t o = 0;
     L.off_k = o; o += kbufs * L.kq_bytes;
-    L.off_q = o; o += qbufs * L.kq_bytes;
-    L.off_t = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
-    L.off_qk = o; o = align16(o + static_cast<size_t>(kChunk) * L.ldc * es);
+    L.off_q = o; o += sbufs * L.kq_bytes;
+    L.c_bytes = align16(static_cast<size_t>(kChunk) * L.ldc * es);
+    L.off_t = o; o += sbufs * L.c_bytes;
+    L.off_qk = o; o += sbufs * L.c_bytes;
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
     L.off_sh = o; o = align16(o + (exact ? 0 : static_cast<size_t>(dvs) * L.ldsh * 2));
     L.off_v = o; o = align16(o + (exact ? static_cast<size_t>(dvs) * L.ldt * es : static_cast<size_t>(kChunk) * L.ldy * 2));
     L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
     L.raw_bytes = align16(static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
-    L.off_raw = o; o += qbufs * L.raw_bytes;
+    L.off_raw = o; o += sbufs * L.raw_bytes;
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
     L.off_bar = o; o = align16(o + 2 * kSeqStages * 8);  // full, empty of each stage
@@ -838,24 +839,24 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
     constexpr bool PRODUCE = PRODUCERS > 0;
     extern __shared__ __align__(16) unsigned char smem[];
     const int Dk = DKT ? DKT : p.Dk;
-    const int kbufs = p.seq_kbufs, qbufs = PRODUCE ? p.seq_qbufs : 1;
-    const SeqSmem L = seq_smem(Dk, DVS, EXACT, kbufs, p.seq_qbufs);
+    const int kbufs = p.seq_kbufs, sbufs = PRODUCE ? p.seq_sbufs : 1;
+    const SeqSmem L = seq_smem(Dk, DVS, EXACT, kbufs, p.seq_sbufs);
     KQ* Kb = reinterpret_cast<KQ*>(smem + L.off_k);  // kbufs buffers, kq_bytes apart
-    KQ* Qb = reinterpret_cast<KQ*>(smem + L.off_q);  // qbufs buffers, kq_bytes apart
-    KQ* Tt = reinterpret_cast<KQ*>(smem + L.off_t);
-    KQ* QKt = reinterpret_cast<KQ*>(smem + L.off_qk);
+    KQ* Qb = reinterpret_cast<KQ*>(smem + L.off_q);  // sbufs buffers, kq_bytes apart
+    KQ* Tb = reinterpret_cast<KQ*>(smem + L.off_t);    // sbufs buffers, c_bytes apart
+    KQ* QKb = reinterpret_cast<KQ*>(smem + L.off_qk);  // sbufs buffers, c_bytes apart
     using YD = typename std::conditional<EXACT, float, f16>::type;  // element of Y and Δ
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
     f16* Sh = reinterpret_cast<f16*>(smem + L.off_sh);    // !EXACT: Ss in f16, the products' copy
     YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y: f32 transposed ([v][token]), f16 [token][v]
     YD* Dt = reinterpret_cast<YD*>(smem + L.off_d);       // Δ, transposed
-    Act* RawB = reinterpret_cast<Act*>(smem + L.off_raw);  // qbufs buffers of [C + 3][ldr] raw v inputs
+    Act* RawB = reinterpret_cast<Act*>(smem + L.off_raw);  // sbufs buffers of [C + 3][ldr] raw v inputs
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
     uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.off_bar);  // [SeqStage] (CUDA)
     uint64_t* empty = full + kSeqStages;
     const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr;
-    const size_t kq_elems = L.kq_bytes / sizeof(KQ), raw_elems = L.raw_bytes / sizeof(Act);
+    const size_t kq_elems = L.kq_bytes / sizeof(KQ), raw_elems = L.raw_bytes / sizeof(Act), c_elems = L.c_bytes / sizeof(KQ);
     using TL = StateTiles<DVS, DKT>;
     constexpr int UWM = TL::UWM, UMT = TL::UMT, UNT = TL::UNT, UWN = TL::UWN;
     const int ntn = Dk / UWN;  // P4 tiles per row of tiles
@@ -890,9 +891,9 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
     auto kg_buffer = [&](int ck) { return kbufs == 2 ? ck & 1 : 0; };
     auto kg_use = [&](int ck) { return kbufs == 2 ? ck >> 1 : ck; };
     auto gate_buffer = [&](int ck) { return PRODUCE ? kg_buffer(ck) : ck & 1; };
-    // the same for q̂ and the raw v inputs
-    auto qr_buffer = [&](int ck) { return qbufs == 2 ? ck & 1 : 0; };
-    auto qr_use = [&](int ck) { return qbufs == 2 ? ck >> 1 : ck; };
+    // the same for q̂ and the raw v inputs, T and QKm
+    auto s_buffer = [&](int ck) { return sbufs == 2 ? ck & 1 : 0; };
+    auto s_use = [&](int ck) { return sbufs == 2 ? ck >> 1 : ck; };
 
     if constexpr (PRODUCE) {
         if (tid == 0)
@@ -907,13 +908,13 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
             // them. Stages by producer: 1: all; 2: k̂ + gates and T, q̂ + raw v and QKm; 4: one each.
             const int pw = warp - kPrefillWarps;
             auto mine = [&](int stage) {
-                const int order = stage == kStageKG0 ? 0 : stage == kStageQR0 ? 1 : stage - 2;  // 0 .. 3
+                const int order = stage / 2;  // 0 .. 3
                 return order % PRODUCERS == pw;
             };
             const Team tm{lane, kWarpSize};
             for (int c = 0; c < nchunks; ++c) {
                 const int64_t cc0 = start + static_cast<int64_t>(c) * C;
-                const int nn = chunk_rows(c), b = kg_buffer(c), u = kg_use(c);
+                const int nn = chunk_rows(c), b = kg_buffer(c), u = kg_use(c), sb = s_buffer(c), su = s_use(c);
                 if (mine(kStageKG0)) {
                     if (u > 0) mbar_wait(empty + kStageKG0 + b, (u - 1) & 1);
                     load_tile_async<KQ>(Kb + b * kq_elems, ldkq, qk_src + cc0 * qk_ld + Dk, qk_ld, nn, Dk, tm);
@@ -921,21 +922,20 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
                     stage_filled(full + kStageKG0 + b);
                 }
                 if (mine(kStageQR0)) {
-                    const int qb = qr_buffer(c), qu = qr_use(c);
-                    if (qu > 0) mbar_wait(empty + kStageQR0 + qb, (qu - 1) & 1);
-                    load_tile_async<KQ>(Qb + qb * kq_elems, ldkq, qk_src + cc0 * qk_ld, qk_ld, nn, Dk, tm);
-                    stage_raw_v<Act, DVS>(p, RawB + qb * raw_elems, ldr, cs, start, end, cc0, nn, vch, tm);
-                    stage_filled(full + kStageQR0 + qb);
+                    if (su > 0) mbar_wait(empty + kStageQR0 + sb, (su - 1) & 1);
+                    load_tile_async<KQ>(Qb + sb * kq_elems, ldkq, qk_src + cc0 * qk_ld, qk_ld, nn, Dk, tm);
+                    stage_raw_v<Act, DVS>(p, RawB + sb * raw_elems, ldr, cs, start, end, cc0, nn, vch, tm);
+                    stage_filled(full + kStageQR0 + sb);
                 }
-                if (mine(kStageT)) {
-                    if (c > 0) mbar_wait(empty + kStageT, (c - 1) & 1);
-                    load_tile_async<KQ>(Tt, ldc, t_src + cc0 * c_ld, c_ld, nn, C, tm);
-                    stage_filled(full + kStageT);
+                if (mine(kStageT0)) {
+                    if (su > 0) mbar_wait(empty + kStageT0 + sb, (su - 1) & 1);
+                    load_tile_async<KQ>(Tb + sb * c_elems, ldc, t_src + cc0 * c_ld, c_ld, nn, C, tm);
+                    stage_filled(full + kStageT0 + sb);
                 }
-                if (mine(kStageQKm)) {
-                    if (c > 0) mbar_wait(empty + kStageQKm, (c - 1) & 1);
-                    load_tile_async<KQ>(QKt, ldc, qkm_src + cc0 * c_ld, c_ld, nn, C, tm);
-                    stage_filled(full + kStageQKm);
+                if (mine(kStageQKm0)) {
+                    if (su > 0) mbar_wait(empty + kStageQKm0 + sb, (su - 1) & 1);
+                    load_tile_async<KQ>(QKb + sb * c_elems, ldc, qkm_src + cc0 * c_ld, c_ld, nn, C, tm);
+                    stage_filled(full + kStageQKm0 + sb);
                 }
             }
             cp_async_wait_all();  // nothing in flight when the warp exits
@@ -958,7 +958,7 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
         const int n0r = chunk_rows(0);
         load_tile_async<KQ>(Kb, ldkq, qk_src + start * qk_ld + Dk, qk_ld, n0r, Dk);
         load_tile_async<KQ>(Qb, ldkq, qk_src + start * qk_ld, qk_ld, n0r, Dk);
-        load_tile_async<KQ>(Tt, ldc, t_src + start * c_ld, c_ld, n0r, C);
+        load_tile_async<KQ>(Tb, ldc, t_src + start * c_ld, c_ld, n0r, C);
         stage_gates(p, Gb, start, n0r, hv);
         stage_raw_v<Act, DVS>(p, RawB, ldr, cs, start, end, start, n0r, vch);
         cp_async_commit();
@@ -997,13 +997,15 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
         const KQ* Ks = Kb + kb * kq_elems;
         KQ* Knext = Kb + kg_buffer(ck + 1) * kq_elems;
         const float4* G = Gb + gate_buffer(ck) * C;
-        const int qb = qr_buffer(ck);
-        const KQ* Qs = Qb + qb * kq_elems;
-        const Act* Raw = RawB + qb * raw_elems;
+        const int sb = s_buffer(ck), su = s_use(ck);
+        const KQ* Qs = Qb + sb * kq_elems;
+        const Act* Raw = RawB + sb * raw_elems;
+        const KQ* Tt = Tb + sb * c_elems;
+        const KQ* QKt = QKb + sb * c_elems;
 
         if constexpr (PRODUCE) {
             mbar_wait(full + kStageKG0 + kb, kg_use(ck) & 1);
-            mbar_wait(full + kStageQR0 + qb, qr_use(ck) & 1);
+            mbar_wait(full + kStageQR0 + sb, su & 1);
         } else {
             cp_async_wait_all();
         }
@@ -1012,7 +1014,7 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
         if constexpr (!PRODUCE) {
             if (kbufs == 2 && more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
-            load_tile_async<KQ>(QKt, ldc, qkm_src + c0 * c_ld, c_ld, n, C);
+            load_tile_async<KQ>(QKb, ldc, qkm_src + c0 * c_ld, c_ld, n, C);
             if (more) stage_gates(p, Gb + gate_buffer(ck + 1) * C, c1, n1, hv);
             cp_async_commit();  // group A: QKm of this chunk (and the next k̂, gates)
         }
@@ -1063,8 +1065,8 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
         }
         compute_sync();  // Q and the raw inputs are free; Yt is complete
         if constexpr (PRODUCE) {
-            mbar_arrive(empty + kStageQR0 + qb);
-            mbar_wait(full + kStageT, ck & 1);
+            mbar_arrive(empty + kStageQR0 + sb);
+            mbar_wait(full + kStageT0 + sb, su & 1);
         } else {
             if (more) {
                 load_tile_async<KQ>(Qb, ldkq, qk_src + c1 * qk_ld, qk_ld, n1, Dk);
@@ -1094,13 +1096,13 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
                     for (int e = 0; e < 4; ++e)
                         Dt[delta_at<EXACT>(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] = from_f32<YD>(dd[i][j][e]);
         }
-        if constexpr (PRODUCE) mbar_wait(full + kStageQKm, ck & 1);
+        if constexpr (PRODUCE) mbar_wait(full + kStageQKm0 + sb, su & 1);
         else cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
         compute_sync();                 // Δ complete, T free
         if constexpr (PRODUCE) {
-            mbar_arrive(empty + kStageT);
+            mbar_arrive(empty + kStageT0 + sb);
         } else {
-            if (more) load_tile_async<KQ>(Tt, ldc, t_src + c1 * c_ld, c_ld, n1, C);
+            if (more) load_tile_async<KQ>(Tb, ldc, t_src + c1 * c_ld, c_ld, n1, C);
             cp_async_commit();  // group C: the next T
         }
 
@@ -1127,7 +1129,7 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) 
                         o[1] = from_f32<Act>(oo[i][j][e + 1]);
                     }
                 }
-        if constexpr (PRODUCE) mbar_arrive(empty + kStageQKm);
+        if constexpr (PRODUCE) mbar_arrive(empty + kStageQKm0 + sb);
         // ---- P4: S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
         {
             const int ntiles = (DVS / UWM) * ntn;

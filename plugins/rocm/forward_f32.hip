@@ -8,8 +8,8 @@ gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan
 } // namespace gdn_rocm
 
 namespace gdn_rocm {
-size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int qbufs) {
-    return gdn_gpu::seq_smem_bytes(Dk, dvs, exact, kbufs, qbufs);
+size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs) {
+    return gdn_gpu::seq_smem_bytes(Dk, dvs, exact, kbufs, sbufs);
 }
 // fused: the variant that computes q̂, k̂ itself (gdn_gpu::prep_fused decides, as launch_prefill does).
 size_t prep_smem_bytes(int Dk, bool exact, bool fused) { return gdn_gpu::prep_smem_bytes(Dk, exact, fused); }

@@ -483,7 +483,7 @@ gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errb
     target.env = "GDN_ROCM";  // GDN_ROCM_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW (tests, tuning)
     const LaunchPlan plan = gdn_gpu::plan_forward(
         a, target,
-        [&](int dvs, int kbufs, int qbufs) { return gdn_rocm::seq_smem_bytes(Dk, dvs, exact, kbufs, qbufs); },
+        [&](int dvs, int kbufs, int sbufs) { return gdn_rocm::seq_smem_bytes(Dk, dvs, exact, kbufs, sbufs); },
         [&](bool fused) { return gdn_rocm::prep_smem_bytes(Dk, exact, fused); }, s->chunks);
 
     GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");

@@ -320,7 +320,7 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
         // may not hold them
         const size_t per_dvs = 100 + rng() % 1000, limit = rng() % (300 * 1000), prep_need = rng() % (300 * 1000);
         std::vector<std::pair<int, int>> seq_asked;
-        std::vector<int> qbufs_asked;
+        std::vector<int> sbufs_asked;
         const bool producers = rng() % 2 == 0;
         int fused_seen = -1;
         PlanTarget tg;
@@ -331,10 +331,10 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
         std::vector<ChunkDesc> chunks{{-1, -1, -1}};
         const LaunchPlan plan = plan_forward(
             c.a, tg,
-            [&](int dvs, int kbufs, int qbufs) {
+            [&](int dvs, int kbufs, int sbufs) {
                 seq_asked.emplace_back(dvs, kbufs);
-                qbufs_asked.push_back(qbufs);
-                return size_t(dvs) * per_dvs + size_t(kbufs) * 1000 + size_t(qbufs - 1) * 1500;
+                sbufs_asked.push_back(sbufs);
+                return size_t(dvs) * per_dvs + size_t(kbufs) * 1000 + size_t(sbufs - 1) * 1500;
             },
             [&](bool fused) {
                 fused_seen = fused;
@@ -347,7 +347,7 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
         CHECK(plan.extend == mix.extend);
         CHECK(plan.decode_rpw == decode_rows_per_warp(B, 4, 64, units));
         for (const auto& q : seq_asked) CHECK((q.second == 1 || q.second == 2));
-        for (int q : qbufs_asked) CHECK((q == 1 || q == 2));
+        for (int q : sbufs_asked) CHECK((q == 1 || q == 2));
         if (!mix.extend) {
             CHECK(chunks.empty());
             continue;
@@ -363,10 +363,10 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
         CHECK(64 % plan.dvs == 0);
         CHECK(size_t(plan.dvs) * per_dvs + 1000 <= limit);
         CHECK(plan.seq_kbufs == (size_t(plan.dvs) * per_dvs + 2000 <= limit ? 2 : 1));
-        // a second q̂ buffer only with producer warps, one block per unit and room for it
+        // second stage buffers only with producer warps, one block per unit and room for them
         const bool one_wave = mix.live_extend * 4 * (64 / plan.dvs) <= units;
         const bool q2_fits = size_t(plan.dvs) * per_dvs + size_t(plan.seq_kbufs) * 1000 + 1500 <= limit;
-        CHECK(plan.seq_qbufs == (producers && one_wave && q2_fits ? 2 : 1));
+        CHECK(plan.seq_sbufs == (producers && one_wave && q2_fits ? 2 : 1));
         std::vector<ChunkDesc> expect;
         build_chunks(c.a, expect);
         REQUIRE(chunks.size() == expect.size());
