@@ -717,7 +717,7 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.off_raw = o; o += sbufs * L.raw_bytes;
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
-    L.off_bar = o; o = align16(o + 2 * kSeqStages * 8);  // full, empty of each stage
+    L.off_bar = o; o = align16(o + (kAsyncBarriers ? 2 * kSeqStages * 8 : 0));  // full, empty of each stage
     L.total = o;
     return L;
 }
