@@ -18,11 +18,11 @@ inline size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs) 
 }
 inline size_t prep_smem_bytes(int Dk, bool exact, bool fused) { return prep_smem(Dk, exact, fused).total; }
 
-template <typename Act, int DVS, int DKT>
+template <typename Act, int DVS, int DKT, int BLOCKS_PER_SM>
 gdn_rt::Error launch_seq(GdnParams p, gdn_rt::LaunchOn on) {
     constexpr bool exact = std::is_same<Act, float>::value;
     const size_t smem = seq_smem_bytes(p.Dk, DVS, exact, p.seq_kbufs, p.seq_sbufs);
-    auto kernel = gdn_chunk_seq_kernel<Act, DVS, DKT>;
+    auto kernel = gdn_chunk_seq_kernel<Act, DVS, DKT, BLOCKS_PER_SM>;
     gdn_rt::Error e = gdn_rt::set_max_dynamic_smem(kernel, static_cast<int>(smem));
     if (e != gdn_rt::kSuccess) return e;
     p.nsplit = p.Dv / DVS;
@@ -30,13 +30,25 @@ gdn_rt::Error launch_seq(GdnParams p, gdn_rt::LaunchOn on) {
     return gdn_rt::launch(kernel, grid, dim3(seq_threads<DVS>()), smem, on, p);
 }
 
+// The slice's kernel, compiled for one block per SM or two (seq_blocks_per_sm) where they differ.
+template <typename Act, int DVS, int DKT>
+gdn_rt::Error launch_seq_width(const GdnParams& p, bool one_wave, gdn_rt::LaunchOn on) {
+    constexpr int many = seq_blocks_per_sm<DVS>(false), one = seq_blocks_per_sm<DVS>(true);
+    if constexpr (many == one) {
+        (void)one_wave;
+        return launch_seq<Act, DVS, DKT, one>(p, on);
+    } else {
+        return one_wave ? launch_seq<Act, DVS, DKT, one>(p, on) : launch_seq<Act, DVS, DKT, many>(p, on);
+    }
+}
+
 template <typename Act, int DKT>
-gdn_rt::Error launch_seq_dvs(const GdnParams& p, int dvs, gdn_rt::LaunchOn on) {
+gdn_rt::Error launch_seq_dvs(const GdnParams& p, int dvs, bool one_wave, gdn_rt::LaunchOn on) {
     switch (dvs) {
-    case 128: return launch_seq<Act, 128, DKT>(p, on);
-    case 64: return launch_seq<Act, 64, DKT>(p, on);
-    case 32: return launch_seq<Act, 32, DKT>(p, on);
-    default: return launch_seq<Act, 16, DKT>(p, on);
+    case 128: return launch_seq_width<Act, 128, DKT>(p, one_wave, on);
+    case 64: return launch_seq_width<Act, 64, DKT>(p, one_wave, on);
+    case 32: return launch_seq_width<Act, 32, DKT>(p, one_wave, on);
+    default: return launch_seq_width<Act, 16, DKT>(p, one_wave, on);
     }
 }
 
@@ -67,7 +79,8 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
         e = gdn_rt::launch(kernel, grid, dim3(kPrefillThreads), smem, on, q);
         if (e != gdn_rt::kSuccess) return e;
     }
-    return p.Dk == 128 ? launch_seq_dvs<Act, 128>(q, plan.dvs, on) : launch_seq_dvs<Act, 0>(q, plan.dvs, on);
+    return p.Dk == 128 ? launch_seq_dvs<Act, 128>(q, plan.dvs, plan.seq_one_wave, on)
+                       : launch_seq_dvs<Act, 0>(q, plan.dvs, plan.seq_one_wave, on);
 }
 
 template <typename Act, int NV4, int RPW>

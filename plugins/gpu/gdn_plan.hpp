@@ -33,6 +33,7 @@ struct LaunchPlan {
     int dvs = 128;        // prefill Dv slice per CTA
     int seq_kbufs = 2;    // k̂ buffers of the sequential prefill (2 where shared memory allows)
     int seq_sbufs = 1;    // q̂ / raw v, T and QKm buffers of the sequential prefill (2: see plan_forward)
+    bool seq_one_wave = false;  // the sequential prefill has at most one block per compute unit
     int prep_heads = 1;   // value heads per block of the prefill prep kernel (prep_heads_per_block)
     int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
     int decode_rpw = 4;   // decode state rows per warp
@@ -315,10 +316,11 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
             plan.seq_kbufs = seq_bytes(plan.dvs, 2, 1) <= tg.smem_limit ? 2 : 1;
             // Second buffers of q̂ / raw v, T and QKm let the producers stage them a whole chunk
             // ahead (with one, from the end of the product that reads them), where the pass has
-            // one block per compute unit anyway, so that the shared memory costs no occupancy.
-            const int64_t ctas = mix.live_extend * HV * (Dv / plan.dvs);
+            // one block per compute unit anyway, so that the shared memory costs no occupancy (nor
+            // do the registers its kernel then may use: seq_blocks_per_sm, gdn_prefill.cuh).
+            plan.seq_one_wave = mix.live_extend * HV * (Dv / plan.dvs) <= tg.units;
             plan.seq_sbufs =
-                tg.seq_producers && ctas <= tg.units && seq_bytes(plan.dvs, plan.seq_kbufs, 2) <= tg.smem_limit ? 2 : 1;
+                tg.seq_producers && plan.seq_one_wave && seq_bytes(plan.dvs, plan.seq_kbufs, 2) <= tg.smem_limit ? 2 : 1;
             build_chunks(a, chunks);
             plan.nchunks = static_cast<int64_t>(chunks.size());  // 0: only padding requests (outputs zeroed)
             plan.prep_heads = prep_heads_per_block(plan.nchunks, H, HV / H, tg.units);

@@ -820,7 +820,12 @@ __device__ __forceinline__ int seq_state_at(int row, int col, int ntn) {
     return ((((u * TL::UMT + r / 16) * TL::UNT + c / 8) * 2 + (r % 16) / 8) * kWarpSize + lane) * 2 + (c & 1);
 }
 
-template <int DVS> struct SeqOccupancy { static constexpr int value = DVS <= 32 ? 2 : 1; };
+// Blocks per SM the sequential pass's launch bounds ask for (the registers a thread may use follow):
+// two for slices of 16 and 32 where the pass has more blocks than SMs (LaunchPlan::seq_one_wave
+// false), so that two share an SM; one otherwise. Where every block has an SM of its own anyway, the
+// registers that frees shortened its chunks (H100, 1 x 32768 at 32-wide slices: 2.05-2.06 against
+// 2.11-2.13 ms).
+template <int DVS> constexpr int seq_blocks_per_sm(bool one_wave) { return DVS <= 32 && !one_wave ? 2 : 1; }
 
 // The producer warp's arrival on a stage's full barrier once its copies (and plain stores) are in.
 __device__ __forceinline__ void stage_filled(uint64_t* full) {
@@ -828,8 +833,8 @@ __device__ __forceinline__ void stage_filled(uint64_t* full) {
     mbar_arrive(full);
 }
 
-template <typename Act, int DVS, int DKT>
-__global__ void __launch_bounds__(seq_threads<DVS>(), SeqOccupancy<DVS>::value) gdn_chunk_seq_kernel(GdnParams p) {
+template <typename Act, int DVS, int DKT, int BLOCKS_PER_SM>
+__global__ void __launch_bounds__(seq_threads<DVS>(), BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
     wait_previous_grid();  // before any global memory access (overlapped launches)
     allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;

@@ -366,6 +366,7 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
         // second stage buffers only with producer warps, one block per unit and room for them
         const bool one_wave = mix.live_extend * 4 * (64 / plan.dvs) <= units;
         const bool q2_fits = size_t(plan.dvs) * per_dvs + size_t(plan.seq_kbufs) * 1000 + 1500 <= limit;
+        CHECK(plan.seq_one_wave == one_wave);
         CHECK(plan.seq_sbufs == (producers && one_wave && q2_fits ? 2 : 1));
         std::vector<ChunkDesc> expect;
         build_chunks(c.a, expect);
