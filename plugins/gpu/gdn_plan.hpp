@@ -285,9 +285,10 @@ struct PlanTarget {
 // The plan of one forward call, shared by the CUDA and ROCm plugins (after check_forward_args):
 // which kernels the requests need, and for extend requests the chunked prefill where its shared
 // memory fits (else the token-by-token kernel, which fits any declared shape), its Dv slice, k̂
-// and other stage buffers, chunk list (into `chunks`) and prep heads per block; the decode kernel's rows per
-// warp. seq_bytes(dvs, kbufs, sbufs) and prep_bytes(fused) are the chunked kernels' shared memory
-// (they live with the kernels). The decode launch overlaps the previous kernel's tail where the target can.
+// and other stage buffers, chunk list (into `chunks`) and prep heads per block; the decode
+// kernel's rows per warp. seq_bytes(dvs, kbufs, sbufs) and prep_bytes(fused) are the chunked
+// kernels' shared memory (they live with the kernels). The decode launch overlaps the previous
+// kernel's tail where the target can.
 // Overrides, for tests and tuning: <env>_PREFILL=chunked|recurrent, <env>_DVS=16|32|64|128,
 // <env>_PREP_HEADS=1|all, <env>_DECODE_RPW=2|4|8, <env>_OVERLAP=0 (ignored where invalid).
 template <class SeqBytes, class PrepBytes>

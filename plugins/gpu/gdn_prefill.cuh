@@ -12,7 +12,8 @@
 //                           QKm = lower(Q Kᵀ ⊙ exp(γ_r - γ_s)) -> scratch, token-indexed
 //   3. gdn_chunk_seq_kernel (request, value head, Dv slice): conv + SiLU of its v channels, then
 //                           per chunk, with its slice of S (DVS x Dk, f32) in shared memory and
-//                           the next chunk's inputs in flight (see the section):
+//                           the next chunk's inputs in flight (CUDA: staged by producer warps; see
+//                           the section):
 //        Y = diag(β) (V - diag(exp γ) K S0ᵀ)       (so Δ = T Y = U - W S0ᵀ, no W needed)
 //        Δ = T Y
 //        O = diag(exp γ) Q S0ᵀ + QKm Δ
@@ -152,7 +153,7 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
 }
 
 // A team of threads that stages a tile together: the block's first kPrefillThreads (Team{}) or
-// the sequential pass's producer warp (its lanes).
+// one of the sequential pass's producer warps (its lanes).
 struct Team {
     int rank = static_cast<int>(threadIdx.x);
     int size = kPrefillThreads;
