@@ -671,8 +671,8 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 // chunk's cycles at 128-wide slices, ~40% at 32-wide ones). One producer warp could not keep
 // 32-wide slices fed (1 x 32768: 2.49 against 2.37 ms without producers), two or four could
 // (2.29 / 2.27 ms; 16 x 4096 3.11 / 3.13 ms).
-template <int DVS> struct SeqProducers { static constexpr int value = kAsyncBarriers ? 2 : 0; };
-template <int DVS> constexpr int seq_threads() { return kPrefillThreads + kWarpSize * SeqProducers<DVS>::value; }
+constexpr int kSeqProducers = kAsyncBarriers ? 2 : 0;
+constexpr int kSeqThreads = kPrefillThreads + kWarpSize * kSeqProducers;
 // Buffer groups passed between producer and compute warps (their two mbarriers each): k̂ and the
 // gates (kbufs buffers), q̂ and the raw v inputs, T, QKm (sbufs buffers each).
 enum SeqStage { kStageKG0 = 0, kStageQR0 = 2, kStageT0 = 4, kStageQKm0 = 6, kSeqStages = 8 };
@@ -835,14 +835,13 @@ __device__ __forceinline__ void stage_filled(uint64_t* full) {
 }
 
 template <typename Act, int DVS, int DKT, int BLOCKS_PER_SM>
-__global__ void __launch_bounds__(seq_threads<DVS>(), BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
+__global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
     wait_previous_grid();  // before any global memory access (overlapped launches)
     allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;
     using KQ = typename ScratchType<Act>::type;
     constexpr int C = kChunk;
-    constexpr int PRODUCERS = SeqProducers<DVS>::value;
-    constexpr bool PRODUCE = PRODUCERS > 0;
+    constexpr bool PRODUCE = kSeqProducers > 0;
     extern __shared__ __align__(16) unsigned char smem[];
     const int Dk = DKT ? DKT : p.Dk;
     const int kbufs = p.seq_kbufs, sbufs = PRODUCE ? p.seq_sbufs : 1;
@@ -878,7 +877,7 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), BLOCKS_PER_SM) gdn_chunk_s
     const bool out_pairs = reinterpret_cast<uintptr_t>(p.out) % (2 * sizeof(Act)) == 0;  // row strides are even
     const int64_t slot = p.slots[r];
     if (slot == p.padding_slot) {
-        for (int64_t i = tid; i < len * DVS; i += seq_threads<DVS>())
+        for (int64_t i = tid; i < len * DVS; i += kSeqThreads)
             out[(start + i / DVS) * out_ld + i % DVS] = from_f32<Act>(0.f);
         return;
     }
@@ -892,14 +891,12 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), BLOCKS_PER_SM) gdn_chunk_s
     const KQ* qkm_src = static_cast<const KQ*>(p.qkm) + hv * C;
     const int nchunks = static_cast<int>((len + C - 1) / C);
     auto chunk_rows = [&](int ck) { return static_cast<int>(end - start - int64_t(ck) * C < C ? end - start - int64_t(ck) * C : C); };
-    // the buffer of k̂ of chunk ck, and which use of that buffer it is; the gates' buffer (HIP: the
-    // gates of the next chunk are staged while this chunk's are read, two buffers whatever kbufs)
-    auto kg_buffer = [&](int ck) { return kbufs == 2 ? ck & 1 : 0; };
-    auto kg_use = [&](int ck) { return kbufs == 2 ? ck >> 1 : ck; };
-    auto gate_buffer = [&](int ck) { return PRODUCE ? kg_buffer(ck) : ck & 1; };
-    // the same for q̂ and the raw v inputs, T and QKm
-    auto s_buffer = [&](int ck) { return sbufs == 2 ? ck & 1 : 0; };
-    auto s_use = [&](int ck) { return sbufs == 2 ? ck >> 1 : ck; };
+    // Of a stage with nbufs buffers: the buffer of chunk ck, and which use of that buffer it is
+    // (k̂ + gates: kbufs; q̂ + raw v, T, QKm: sbufs). HIP stages the next chunk's gates while this
+    // chunk's are read: two gate buffers whatever kbufs.
+    auto buffer_of = [](int ck, int nbufs) { return nbufs == 2 ? ck & 1 : 0; };
+    auto use_of = [](int ck, int nbufs) { return nbufs == 2 ? ck >> 1 : ck; };
+    auto gate_buffer = [&](int ck) { return PRODUCE ? buffer_of(ck, kbufs) : ck & 1; };
 
     if constexpr (PRODUCE) {
         if (tid == 0)
@@ -915,12 +912,13 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), BLOCKS_PER_SM) gdn_chunk_s
             const int pw = warp - kPrefillWarps;
             auto mine = [&](int stage) {
                 const int order = stage / 2;  // 0 .. 3
-                return order % PRODUCERS == pw;
+                return order % kSeqProducers == pw;
             };
             const Team tm{lane, kWarpSize};
             for (int c = 0; c < nchunks; ++c) {
                 const int64_t cc0 = start + static_cast<int64_t>(c) * C;
-                const int nn = chunk_rows(c), b = kg_buffer(c), u = kg_use(c), sb = s_buffer(c), su = s_use(c);
+                const int nn = chunk_rows(c), b = buffer_of(c, kbufs), u = use_of(c, kbufs);
+                const int sb = buffer_of(c, sbufs), su = use_of(c, sbufs);
                 if (mine(kStageKG0)) {
                     if (u > 0) mbar_wait(empty + kStageKG0 + b, (u - 1) & 1);
                     load_tile_async<KQ>(Kb + b * kq_elems, ldkq, qk_src + cc0 * qk_ld + Dk, qk_ld, nn, Dk, tm);
@@ -999,18 +997,18 @@ __global__ void __launch_bounds__(seq_threads<DVS>(), BLOCKS_PER_SM) gdn_chunk_s
         const bool more = ck + 1 < nchunks;
         const int64_t c1 = c0 + C;
         const int n1 = more ? chunk_rows(ck + 1) : 0;
-        const int kb = kg_buffer(ck);
+        const int kb = buffer_of(ck, kbufs);
         const KQ* Ks = Kb + kb * kq_elems;
-        KQ* Knext = Kb + kg_buffer(ck + 1) * kq_elems;
+        KQ* Knext = Kb + buffer_of(ck + 1, kbufs) * kq_elems;
         const float4* G = Gb + gate_buffer(ck) * C;
-        const int sb = s_buffer(ck), su = s_use(ck);
+        const int sb = buffer_of(ck, sbufs), su = use_of(ck, sbufs);
         const KQ* Qs = Qb + sb * kq_elems;
         const Act* Raw = RawB + sb * raw_elems;
         const KQ* Tt = Tb + sb * c_elems;
         const KQ* QKt = QKb + sb * c_elems;
 
         if constexpr (PRODUCE) {
-            mbar_wait(full + kStageKG0 + kb, kg_use(ck) & 1);
+            mbar_wait(full + kStageKG0 + kb, use_of(ck, kbufs) & 1);
             mbar_wait(full + kStageQR0 + sb, su & 1);
         } else {
             cp_async_wait_all();
