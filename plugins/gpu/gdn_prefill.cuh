@@ -865,6 +865,13 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
     using TL = StateTiles<DVS, DKT>;
     constexpr int UWM = TL::UWM, UMT = TL::UMT, UNT = TL::UNT, UWN = TL::UWN;
     const int ntn = Dk / UWN;  // P4 tiles per row of tiles
+    // The f32 state slice stays in registers from chunk to chunk, each warp holding its P4 tile,
+    // where every warp has exactly one tile and the registers are there (16-bit activations, Dk =
+    // 128, slices of at most 32 columns, one block per SM: 8 or 16 values a thread); else it lives
+    // in shared memory (Ss), read and written by P4 every chunk (32 KiB a chunk at 32-wide slices,
+    // a tenth of the pass's shared-memory traffic).
+    constexpr bool RSTATE = !EXACT && DKT == 128 && DVS <= 32 && BLOCKS_PER_SM == 1;
+    static_assert(!RSTATE || (DVS / UWM) * (DKT / UWN) == kPrefillWarps, "one P4 tile per warp");
 
     const int slice = blockIdx.x, hv = blockIdx.y, r = blockIdx.z;
     const int64_t start = p.cu[r], end = p.cu[r + 1];
@@ -973,10 +980,28 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
         if constexpr (EXACT) {
             *reinterpret_cast<float4*>(Ss + row * lds + 4 * c4) = v;
         } else {
-            *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4, ntn)) = make_float2(v.x, v.y);
-            *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4 + 2, ntn)) = make_float2(v.z, v.w);
+            if constexpr (!RSTATE) {
+                *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4, ntn)) = make_float2(v.x, v.y);
+                *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4 + 2, ntn)) = make_float2(v.z, v.w);
+            }
             *reinterpret_cast<uint2*>(Sh + row * ldsh + 4 * c4) = make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
         }
+    }
+    // RSTATE: warp w's P4 tile w, rows um0 + acc_row, columns un0 + acc_col (pairs), from the pool
+    float st[UMT][UNT][4];
+    const int st_m0 = (warp / ntn) * UWM, st_n0 = (warp % ntn) * UWN;
+    if constexpr (RSTATE) {
+#pragma unroll
+        for (int i = 0; i < UMT; ++i)
+#pragma unroll
+            for (int j = 0; j < UNT; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; e += 2) {
+                    const int row = st_m0 + acc_row(i, e, g), col = st_n0 + acc_col(j, e, t);
+                    const float2 v = *reinterpret_cast<const float2*>(Sg + static_cast<int64_t>(row) * Dk + col);
+                    st[i][j][e] = v.x;
+                    st[i][j][e + 1] = v.y;
+                }
     }
     for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
         const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
@@ -1154,7 +1179,8 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
                     for (int j = 0; j < UNT; ++j)
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
-                            const float2 s = *reinterpret_cast<const float2*>(Ss + s_at(i, j, e));
+                            const float2 s = RSTATE ? make_float2(st[i][j][e], st[i][j][e + 1])
+                                                    : *reinterpret_cast<const float2*>(Ss + s_at(i, j, e));
                             acc[i][j][e] = eG * s.x;
                             acc[i][j][e + 1] = eG * s.y;
                         }
@@ -1177,7 +1203,12 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
                             const int row = um0 + acc_row(i, e, g), col = un0 + acc_col(j, e, t);
-                            *reinterpret_cast<float2*>(Ss + s_at(i, j, e)) = make_float2(acc[i][j][e], acc[i][j][e + 1]);
+                            if constexpr (RSTATE) {
+                                st[i][j][e] = acc[i][j][e];
+                                st[i][j][e + 1] = acc[i][j][e + 1];
+                            } else {
+                                *reinterpret_cast<float2*>(Ss + s_at(i, j, e)) = make_float2(acc[i][j][e], acc[i][j][e + 1]);
+                            }
                             if constexpr (!EXACT)
                                 *reinterpret_cast<uint32_t*>(Sh + row * ldsh + col) = f16x2_from(acc[i][j][e], acc[i][j][e + 1]);
                         }
@@ -1190,6 +1221,18 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
             if (more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
             cp_async_commit();
         }
+    }
+    if constexpr (RSTATE) {  // each thread its own values back to the pool
+#pragma unroll
+        for (int i = 0; i < UMT; ++i)
+#pragma unroll
+            for (int j = 0; j < UNT; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; e += 2) {
+                    const int row = st_m0 + acc_row(i, e, g), col = st_n0 + acc_col(j, e, t);
+                    *reinterpret_cast<float2*>(Sg + static_cast<int64_t>(row) * Dk + col) = make_float2(st[i][j][e], st[i][j][e + 1]);
+                }
+        return;
     }
     compute_sync();
     for (int i = tid; i < DVS * (Dk / 4); i += kPrefillThreads) {
