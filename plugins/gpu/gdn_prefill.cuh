@@ -1064,6 +1064,13 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
             // Y = β (conv(v) - e^γ X): the conv of v from the staged raw inputs, a lane's two columns
             // (2t, 2t + 1) at once (rows past n: β = 0). SiLU with the fast exponential and division,
             // as for q and k (H100, 16 x 4096: the whole prefill 4.79 -> 4.43 ms with them).
+            // the gates of the lane's rows, loaded once for all its columns (the stores to Yt
+            // between would otherwise make the compiler load them again for each)
+            float4 grs[MT][2];
+#pragma unroll
+            for (int i = 0; i < MT; ++i)
+#pragma unroll
+                for (int e = 0; e < 4; e += 2) grs[i][e / 2] = G[m0 + acc_row(i, e, g)];
 #pragma unroll
             for (int j = 0; j < NT; ++j) {
                 const int col = n0 + acc_col(j, 0, t);
@@ -1078,7 +1085,7 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
                         const float2 r2 = load_act_pair(Raw + (row + 2) * ldr + col), r3 = load_act_pair(Raw + (row + 3) * ldr + col);
                         const float c0v = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
                         const float c1v = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
-                        const float4 gr = G[row];
+                        const float4 gr = grs[i][e / 2];
                         const float y0 = gr.z * (silu_fast(c0v) - gr.x * xo[i][j][e]);
                         const float y1 = gr.z * (silu_fast(c1v) - gr.x * xo[i][j][e + 1]);
                         if constexpr (EXACT) {
