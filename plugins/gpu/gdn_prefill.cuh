@@ -1187,8 +1187,9 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
                     for (int j = 0; j < UNT; ++j)
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
-                            const float2 s = RSTATE ? make_float2(st[i][j][e], st[i][j][e + 1])
-                                                    : *reinterpret_cast<const float2*>(Ss + s_at(i, j, e));
+                            float2 s;
+                            if constexpr (RSTATE) s = make_float2(st[i][j][e], st[i][j][e + 1]);
+                            else s = *reinterpret_cast<const float2*>(Ss + s_at(i, j, e));
                             acc[i][j][e] = eG * s.x;
                             acc[i][j][e + 1] = eG * s.y;
                         }
