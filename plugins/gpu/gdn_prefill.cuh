@@ -988,10 +988,11 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
             *reinterpret_cast<uint2*>(Sh + row * ldsh + 4 * c4) = make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
         }
     }
-    // RSTATE: warp w's P4 tile w, rows um0 + acc_row, columns un0 + acc_col (pairs), from the pool
+    // RSTATE: warp w's P4 tile w, rows um0 + acc_row, columns un0 + acc_col (pairs), from the pool;
+    // st_pairs(f) calls f(i, j, e, the pair's place in the pool slot) for each pair of the lane's
     float st[UMT][UNT][4];
     const int st_m0 = (warp / ntn) * UWM, st_n0 = (warp % ntn) * UWN;
-    if constexpr (RSTATE) {
+    auto st_pairs = [&](auto&& f) {
 #pragma unroll
         for (int i = 0; i < UMT; ++i)
 #pragma unroll
@@ -999,11 +1000,15 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
 #pragma unroll
                 for (int e = 0; e < 4; e += 2) {
                     const int row = st_m0 + acc_row(i, e, g), col = st_n0 + acc_col(j, e, t);
-                    const float2 v = *reinterpret_cast<const float2*>(Sg + static_cast<int64_t>(row) * Dk + col);
-                    st[i][j][e] = v.x;
-                    st[i][j][e + 1] = v.y;
+                    f(i, j, e, reinterpret_cast<float2*>(Sg + static_cast<int64_t>(row) * Dk + col));
                 }
-    }
+    };
+    if constexpr (RSTATE)
+        st_pairs([&](int i, int j, int e, const float2* q) {
+            const float2 v = *q;
+            st[i][j][e] = v.x;
+            st[i][j][e + 1] = v.y;
+        });
     for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
         const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
         wts[i] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + cc) * p.Kc + src]) : 0.f;
@@ -1232,15 +1237,7 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
         }
     }
     if constexpr (RSTATE) {  // each thread its own values back to the pool
-#pragma unroll
-        for (int i = 0; i < UMT; ++i)
-#pragma unroll
-            for (int j = 0; j < UNT; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; e += 2) {
-                    const int row = st_m0 + acc_row(i, e, g), col = st_n0 + acc_col(j, e, t);
-                    *reinterpret_cast<float2*>(Sg + static_cast<int64_t>(row) * Dk + col) = make_float2(st[i][j][e], st[i][j][e + 1]);
-                }
+        st_pairs([&](int i, int j, int e, float2* q) { *q = make_float2(st[i][j][e], st[i][j][e + 1]); });
         return;
     }
     compute_sync();
