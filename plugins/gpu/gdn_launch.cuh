@@ -27,7 +27,7 @@ gdn_rt::Error launch_seq(GdnParams p, gdn_rt::LaunchOn on) {
     if (e != gdn_rt::kSuccess) return e;
     p.nsplit = p.Dv / DVS;
     dim3 grid(p.nsplit, p.HV, p.B);
-    return gdn_rt::launch(kernel, grid, dim3(kSeqThreads), smem, on, p);
+    return gdn_rt::launch(kernel, grid, dim3(seq_threads<DVS, BLOCKS_PER_SM>()), smem, on, p);
 }
 
 // The slice's kernel, compiled for one block per SM or two (seq_blocks_per_sm) where they differ.

@@ -673,13 +673,27 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 // (2.29 / 2.27 ms; 16 x 4096 3.11 / 3.13 ms).
 constexpr int kSeqProducers = kAsyncBarriers ? 2 : 0;
 constexpr int kSeqThreads = kPrefillThreads + kWarpSize * kSeqProducers;
+// Conv warps (CUDA, slices of 16 and 32 with one block per SM): two more warps compute SiLU(conv(v))
+// of the slice's channels from the staged raw inputs a chunk ahead, into f32 buffers (VC) that the
+// compute warps read in P1's epilogue instead of running the conv themselves (there a lane's rows
+// are 8 apart, so each of its outputs loaded and converted four inputs; here a thread walks
+// consecutive rows with a sliding window). They work only where the launch has second stage
+// buffers (sbufs 2, which the layout then gives VC too); else they leave at once.
+template <int DVS, int BLOCKS_PER_SM> constexpr int seq_conv_warps() {
+    return kAsyncBarriers && DVS <= 32 && BLOCKS_PER_SM == 1 ? 2 : 0;
+}
+template <int DVS, int BLOCKS_PER_SM> constexpr int seq_threads() {
+    return kSeqThreads + kWarpSize * seq_conv_warps<DVS, BLOCKS_PER_SM>();
+}
+__host__ __device__ constexpr bool seq_has_vc(int dvs, int sbufs) { return kAsyncBarriers && dvs <= 32 && sbufs == 2; }
 // Buffer groups passed between producer and compute warps (their two mbarriers each): k̂ and the
-// gates (kbufs buffers), q̂ and the raw v inputs, T, QKm (sbufs buffers each).
-enum SeqStage { kStageKG0 = 0, kStageQR0 = 2, kStageT0 = 4, kStageQKm0 = 6, kSeqStages = 8 };
+// gates (kbufs buffers), q̂ and the raw v inputs, T, QKm (sbufs buffers each); SiLU(conv(v)) from
+// the conv warps to the compute warps (sbufs buffers, where the conv warps work).
+enum SeqStage { kStageKG0 = 0, kStageQR0 = 2, kStageT0 = 4, kStageQKm0 = 6, kStageV0 = 8, kSeqStages = 10 };
 struct SeqSmem {
-    int ldkq, ldc, lds, ldsh, ldt, ldy, ldr;
-    size_t kq_bytes, raw_bytes, c_bytes;
-    size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_g, off_w, off_bar, total;
+    int ldkq, ldc, lds, ldsh, ldt, ldy, ldr, ldv;
+    size_t kq_bytes, raw_bytes, c_bytes, vc_bytes;
+    size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_vc, off_g, off_w, off_bar, total;
 };
 // kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
 // shared memory: the copy waits for P4). sbufs: 2 double-buffers q̂ and the raw v inputs, T and QKm
@@ -716,6 +730,11 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
     L.raw_bytes = align16(static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
     L.off_raw = o; o += sbufs * L.raw_bytes;
+    // SiLU(conv(v)), f32 [token][v]: rows dvs + 8 words apart, so that the epilogue's 64-bit loads
+    // (8 rows x 4 column pairs per warp) are free of bank conflicts at 16 and 32 columns
+    L.ldv = dvs + 8;
+    L.vc_bytes = seq_has_vc(dvs, sbufs) ? align16(static_cast<size_t>(kChunk) * L.ldv * 4) : 0;
+    L.off_vc = o; o += sbufs * L.vc_bytes;
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
     L.off_bar = o; o = align16(o + (kAsyncBarriers ? 2 * kSeqStages * 8 : 0));  // full, empty of each stage
@@ -835,7 +854,7 @@ __device__ __forceinline__ void stage_filled(uint64_t* full) {
 }
 
 template <typename Act, int DVS, int DKT, int BLOCKS_PER_SM>
-__global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
+__global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
     wait_previous_grid();  // before any global memory access (overlapped launches)
     allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;
@@ -856,12 +875,17 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
     YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y: f32 transposed ([v][token]), f16 [token][v]
     YD* Dt = reinterpret_cast<YD*>(smem + L.off_d);       // Δ, transposed
     Act* RawB = reinterpret_cast<Act*>(smem + L.off_raw);  // sbufs buffers of [C + 3][ldr] raw v inputs
+    float* VCb = reinterpret_cast<float*>(smem + L.off_vc);  // sbufs buffers of [C][ldv] SiLU(conv(v)) (convw)
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
     uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.off_bar);  // [SeqStage] (CUDA)
     uint64_t* empty = full + kSeqStages;
-    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr;
+    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr, ldv = L.ldv;
     const size_t kq_elems = L.kq_bytes / sizeof(KQ), raw_elems = L.raw_bytes / sizeof(Act), c_elems = L.c_bytes / sizeof(KQ);
+    const size_t vc_elems = L.vc_bytes / sizeof(float);
+    // The conv warps, and whether they work (seq_conv_warps)
+    constexpr int CONV_WARPS = seq_conv_warps<DVS, BLOCKS_PER_SM>();
+    const bool convw = CONV_WARPS > 0 && seq_has_vc(DVS, sbufs);
     using TL = StateTiles<DVS, DKT>;
     constexpr int UWM = TL::UWM, UMT = TL::UMT, UNT = TL::UNT, UWN = TL::UWN;
     const int ntn = Dk / UWN;  // P4 tiles per row of tiles
@@ -885,7 +909,7 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
     const bool out_pairs = reinterpret_cast<uintptr_t>(p.out) % (2 * sizeof(Act)) == 0;  // row strides are even
     const int64_t slot = p.slots[r];
     if (slot == p.padding_slot) {
-        for (int64_t i = tid; i < len * DVS; i += kSeqThreads)
+        for (int64_t i = tid; i < len * DVS; i += seq_threads<DVS, BLOCKS_PER_SM>())
             out[(start + i / DVS) * out_ld + i % DVS] = from_f32<Act>(0.f);
         return;
     }
@@ -909,10 +933,54 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
     if constexpr (PRODUCE) {
         if (tid == 0)
             for (int st = 0; st < kSeqStages; ++st) {
-                mbar_init(full + st, 2 * kWarpSize);     // each producer lane: its copies, its stores
-                mbar_init(empty + st, kPrefillThreads);  // every compute thread
+                const bool vstage = st >= kStageV0 && st < kStageV0 + 2;
+                const bool qr = st >= kStageQR0 && st < kStageQR0 + 2;
+                // full: each producer lane (its copies, its stores), or each conv thread; empty:
+                // every compute thread, and for the raw v inputs also every working conv thread
+                mbar_init(full + st, vstage ? CONV_WARPS * kWarpSize : 2 * kWarpSize);
+                mbar_init(empty + st, kPrefillThreads + (qr && convw ? CONV_WARPS * kWarpSize : 0));
             }
         __syncthreads();  // the only barrier of the whole block: the producers go their own way
+        if constexpr (CONV_WARPS > 0) {
+            if (warp >= kPrefillWarps + kSeqProducers) {
+                // A conv thread: column pair pc of rows [r0, r0 + R) of every chunk, once its raw
+                // inputs have landed and chunk c - sbufs's outputs have been read. The same products
+                // in the same order as the compute warps' own conv (P1's epilogue where !convw).
+                if (!convw) return;
+                constexpr int NCT = CONV_WARPS * kWarpSize, PAIRS = DVS / 2, SEGS = NCT / PAIRS, R = C / SEGS;
+                static_assert(NCT % PAIRS == 0 && C % SEGS == 0, "conv threads tile the chunk");
+                const int ct = tid - kPrefillThreads - kWarpSize * kSeqProducers;
+                const int pc = 2 * (ct % PAIRS), r0 = (ct / PAIRS) * R;
+                float w0[4], w1[4];  // taps of columns pc, pc + 1, right-aligned as in wts
+#pragma unroll
+                for (int m = 0; m < 4; ++m) {
+                    const int src = m - (4 - p.Kc);
+                    w0[m] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + pc) * p.Kc + src]) : 0.f;
+                    w1[m] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + pc + 1) * p.Kc + src]) : 0.f;
+                }
+                for (int c = 0; c < nchunks; ++c) {
+                    const int sb = buffer_of(c, sbufs), su = use_of(c, sbufs);
+                    mbar_wait(full + kStageQR0 + sb, su & 1);
+                    if (su > 0) mbar_wait(empty + kStageV0 + sb, (su - 1) & 1);
+                    const Act* Raw = RawB + sb * raw_elems + r0 * ldr + pc;
+                    float* V = VCb + sb * vc_elems + r0 * ldv + pc;
+                    float2 a0 = load_act_pair(Raw), a1 = load_act_pair(Raw + ldr), a2 = load_act_pair(Raw + 2 * ldr);
+#pragma unroll
+                    for (int i = 0; i < R; ++i) {
+                        const float2 a3 = load_act_pair(Raw + (i + 3) * ldr);
+                        const float c0v = fmaf(w0[0], a0.x, fmaf(w0[1], a1.x, fmaf(w0[2], a2.x, w0[3] * a3.x)));
+                        const float c1v = fmaf(w1[0], a0.y, fmaf(w1[1], a1.y, fmaf(w1[2], a2.y, w1[3] * a3.y)));
+                        *reinterpret_cast<float2*>(V + i * ldv) = make_float2(silu_fast(c0v), silu_fast(c1v));
+                        a0 = a1;
+                        a1 = a2;
+                        a2 = a3;
+                    }
+                    mbar_arrive(empty + kStageQR0 + sb);  // the raw inputs are read
+                    mbar_arrive(full + kStageV0 + sb);    // and the outputs stored
+                }
+                return;
+            }
+        }
         if (warp >= kPrefillWarps) {
             // A producer: chunk c's inputs of its stages into their buffers as soon as chunk c - 1
             // (k̂, gates: c - kbufs) has finished reading them, in the order the compute warps need
@@ -1035,6 +1103,7 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
         const int sb = buffer_of(ck, sbufs), su = use_of(ck, sbufs);
         const KQ* Qs = Qb + sb * kq_elems;
         const Act* Raw = RawB + sb * raw_elems;
+        const float* VC = VCb + sb * vc_elems;
         const KQ* Tt = Tb + sb * c_elems;
         const KQ* QKt = QKb + sb * c_elems;
 
@@ -1067,9 +1136,11 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
             else
                 warp_mma_h16_dual<MT, NT, P1_UNROLL>(xo, oo, H16A<MT>{Ks + m0 * ldkq, ldkq}, H16A<MT>{Qs + m0 * ldkq, ldkq},
                                                      H16Bnk<NT>{Sh + n0 * ldsh, ldsh}, 0, Dk);
-            // Y = β (conv(v) - e^γ X): the conv of v from the staged raw inputs, a lane's two columns
-            // (2t, 2t + 1) at once (rows past n: β = 0). SiLU with the fast exponential and division,
-            // as for q and k (H100, 16 x 4096: the whole prefill 4.79 -> 4.43 ms with them).
+            // Y = β (conv(v) - e^γ X): SiLU(conv(v)) from the conv warps (convw), else the conv of v
+            // from the staged raw inputs here, a lane's two columns (2t, 2t + 1) at once (rows past
+            // n: β = 0). SiLU with the fast exponential and division, as for q and k (H100, 16 x 4096:
+            // the whole prefill 4.79 -> 4.43 ms with them).
+            if (convw) mbar_wait(full + kStageV0 + sb, su & 1);
             // the gates of the lane's rows, loaded once for all its columns (the stores to Yt
             // between would otherwise make the compiler load them again for each)
             float4 grs[MT][2];
@@ -1080,20 +1151,29 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
 #pragma unroll
             for (int j = 0; j < NT; ++j) {
                 const int col = n0 + acc_col(j, 0, t);
-                const float4 w0 = reinterpret_cast<const float4*>(wts)[col];
-                const float4 w1 = reinterpret_cast<const float4*>(wts)[col + 1];
+                float4 w0{}, w1{};
+                if (!convw) {
+                    w0 = reinterpret_cast<const float4*>(wts)[col];
+                    w1 = reinterpret_cast<const float4*>(wts)[col + 1];
+                }
 #pragma unroll
                 for (int i = 0; i < MT; ++i)
 #pragma unroll
                     for (int e = 0; e < 4; e += 2) {
                         const int row = m0 + acc_row(i, e, g);
-                        const float2 r0 = load_act_pair(Raw + row * ldr + col), r1 = load_act_pair(Raw + (row + 1) * ldr + col);
-                        const float2 r2 = load_act_pair(Raw + (row + 2) * ldr + col), r3 = load_act_pair(Raw + (row + 3) * ldr + col);
-                        const float c0v = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
-                        const float c1v = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
+                        float2 sv;  // SiLU(conv(v)) of columns col, col + 1
+                        if (convw) {
+                            sv = *reinterpret_cast<const float2*>(VC + row * ldv + col);
+                        } else {
+                            const float2 r0 = load_act_pair(Raw + row * ldr + col), r1 = load_act_pair(Raw + (row + 1) * ldr + col);
+                            const float2 r2 = load_act_pair(Raw + (row + 2) * ldr + col), r3 = load_act_pair(Raw + (row + 3) * ldr + col);
+                            const float c0v = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
+                            const float c1v = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
+                            sv = make_float2(silu_fast(c0v), silu_fast(c1v));
+                        }
                         const float4 gr = grs[i][e / 2];
-                        const float y0 = gr.z * (silu_fast(c0v) - gr.x * xo[i][j][e]);
-                        const float y1 = gr.z * (silu_fast(c1v) - gr.x * xo[i][j][e + 1]);
+                        const float y0 = gr.z * (sv.x - gr.x * xo[i][j][e]);
+                        const float y1 = gr.z * (sv.y - gr.x * xo[i][j][e + 1]);
                         if constexpr (EXACT) {
                             Yt[ct_at(col, row, ldt)] = y0;
                             Yt[ct_at(col + 1, row, ldt)] = y1;
@@ -1105,9 +1185,10 @@ __global__ void __launch_bounds__(kSeqThreads, BLOCKS_PER_SM) gdn_chunk_seq_kern
                     }
             }
         }
-        compute_sync();  // Q and the raw inputs are free; Yt is complete
+        compute_sync();  // Q and the raw inputs (or SiLU(conv(v))) are free; Yt is complete
         if constexpr (PRODUCE) {
             mbar_arrive(empty + kStageQR0 + sb);
+            if (convw) mbar_arrive(empty + kStageV0 + sb);
             mbar_wait(full + kStageT0 + sb, su & 1);
         } else {
             if (more) {
