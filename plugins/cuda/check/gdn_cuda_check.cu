@@ -648,7 +648,10 @@ void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
         std::vector<unsigned char> poison(B * od * es, 0xFF);
         P.h2d(d_out, poison.data(), poison.size());
         expect(cudaGraphLaunch(exec, cs) == cudaSuccess, "graph: launch failed");
-        P.sync();
+        // the graph's stream: a caller's stream is not ordered with the plugin's (P.sync()), and
+        // the reads below would otherwise race the replay (seen under compute-sanitizer, which
+        // slows the kernels)
+        expect(cudaStreamSynchronize(cs) == cudaSuccess, "graph: synchronize failed");
         std::vector<double> ref;
         ref_forward(L, pl, bt, padding_slot, ref);
         Bytes o(s.dt, B * od);
