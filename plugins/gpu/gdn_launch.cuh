@@ -27,10 +27,13 @@ gdn_rt::Error launch_seq(GdnParams p, gdn_rt::LaunchOn on) {
     if (e != gdn_rt::kSuccess) return e;
     p.nsplit = p.Dv / DVS;
     dim3 grid(p.nsplit, p.HV, p.B);
-    return gdn_rt::launch(kernel, grid, dim3(seq_threads<DVS, BLOCKS_PER_SM>()), smem, on, p);
+    return gdn_rt::launch(kernel, grid, dim3(SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), smem, on, p);
 }
 
 // The slice's kernel, compiled for one block per SM or two (seq_blocks_per_sm) where they differ.
+// The kernels of one block per SM at 16- and 32-wide slices have helper warps (SeqWarps), which
+// need the second stage buffers (sbufs 2) that the layout then holds: they are launched only with
+// them (one wave with less shared memory takes the other kernel).
 template <typename Act, int DVS, int DKT>
 gdn_rt::Error launch_seq_width(const GdnParams& p, bool one_wave, gdn_rt::LaunchOn on) {
     constexpr int many = seq_blocks_per_sm<DVS>(false), one = seq_blocks_per_sm<DVS>(true);
@@ -38,7 +41,10 @@ gdn_rt::Error launch_seq_width(const GdnParams& p, bool one_wave, gdn_rt::Launch
         (void)one_wave;
         return launch_seq<Act, DVS, DKT, one>(p, on);
     } else {
-        return one_wave ? launch_seq<Act, DVS, DKT, one>(p, on) : launch_seq<Act, DVS, DKT, many>(p, on);
+        static_assert(SeqWarps<Act, DVS, one>::helpers == kAsyncBarriers && !SeqWarps<Act, DVS, many>::helpers,
+                      "helper warps in the one-block kernel only");
+        const bool one_kernel = kAsyncBarriers ? one_wave && seq_helpers(DVS, p.seq_sbufs) : one_wave;
+        return one_kernel ? launch_seq<Act, DVS, DKT, one>(p, on) : launch_seq<Act, DVS, DKT, many>(p, on);
     }
 }
 

@@ -670,29 +670,40 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 // the issue while the load/store unit was busy with the previous copies (16 x 4096: ~15% of a
 // chunk's cycles at 128-wide slices, ~40% at 32-wide ones). One producer warp could not keep
 // 32-wide slices fed (1 x 32768: 2.49 against 2.37 ms without producers), two or four could
-// (2.29 / 2.27 ms; 16 x 4096 3.11 / 3.13 ms).
+// (2.29 / 2.27 ms; 16 x 4096 3.11 / 3.13 ms). Kernels with helper warps (below) have four.
 constexpr int kSeqProducers = kAsyncBarriers ? 2 : 0;
-constexpr int kSeqThreads = kPrefillThreads + kWarpSize * kSeqProducers;
-// Conv warps (CUDA, slices of 16 and 32 with one block per SM): two more warps compute SiLU(conv(v))
-// of the slice's channels from the staged raw inputs a chunk ahead, into f32 buffers (VC) that the
-// compute warps read in P1's epilogue instead of running the conv themselves (there a lane's rows
-// are 8 apart, so each of its outputs loaded and converted four inputs; here a thread walks
-// consecutive rows with a sliding window). They work only where the launch has second stage
-// buffers (sbufs 2, which the layout then gives VC too); else they leave at once.
-template <int DVS, int BLOCKS_PER_SM> constexpr int seq_conv_warps() {
-    return kAsyncBarriers && DVS <= 32 && BLOCKS_PER_SM == 1 ? 2 : 0;
-}
-template <int DVS, int BLOCKS_PER_SM> constexpr int seq_threads() {
-    return kSeqThreads + kWarpSize * seq_conv_warps<DVS, BLOCKS_PER_SM>();
-}
-__host__ __device__ constexpr bool seq_has_vc(int dvs, int sbufs) { return kAsyncBarriers && dvs <= 32 && sbufs == 2; }
-// Buffer groups passed between producer and compute warps (their two mbarriers each): k̂ and the
-// gates (kbufs buffers), q̂ and the raw v inputs, T, QKm (sbufs buffers each); SiLU(conv(v)) from
-// the conv warps to the compute warps (sbufs buffers, where the conv warps work).
-enum SeqStage { kStageKG0 = 0, kStageQR0 = 2, kStageT0 = 4, kStageQKm0 = 6, kStageV0 = 8, kSeqStages = 10 };
+// Helper warps (CUDA; the kernels of 16- and 32-wide slices with one block per SM, which are
+// launched only with second stage buffers, sbufs 2: launch_seq_width) take the work off the
+// compute warps that the recurrence does not wait for, so that their chunk is shorter:
+// - two conv warps compute SiLU(conv(v)) of the slice's channels from the staged raw inputs a chunk
+//   ahead, into f32 buffers (VC) that P1's epilogue reads (there a lane's rows are 8 apart, so each
+//   of its outputs loaded and converted four inputs; here a thread walks consecutive rows with a
+//   sliding window; H100, 1 x 32768: 2.03-2.06 -> 1.96-1.98 ms);
+// - two output warps (16-bit activations) compute O = e^γ Q S0ᵀ + QKm Δ and write it, from a
+//   second buffer of the f16 state copy and of Δ, while the compute warps go on to the next chunk;
+//   the compute warps' P1 is then K S0ᵀ alone and P3 is theirs no more;
+// - four producer warps instead of two: with the helpers' work gone the compute warps' chunk is
+//   short enough that two could not keep it fed (H100, 1 x 32768: 1.97-1.98 -> 1.87 ms). The
+//   kernels of two blocks per SM keep two (four cost them registers: 80 a thread, and spills).
+template <typename Act, int DVS, int BLOCKS_PER_SM> struct SeqWarps {
+    static constexpr bool helpers = kAsyncBarriers && DVS <= 32 && BLOCKS_PER_SM == 1;
+    static constexpr int producers = helpers ? 4 : kSeqProducers;
+    static constexpr int conv = helpers ? 2 : 0;
+    static constexpr int out = helpers && !std::is_same<Act, float>::value ? 2 : 0;
+    static constexpr int threads = kPrefillThreads + kWarpSize * (producers + conv + out);
+};
+__host__ __device__ constexpr bool seq_helpers(int dvs, int sbufs) { return kAsyncBarriers && dvs <= 32 && sbufs == 2; }
+// Buffer groups passed between the warps (their two mbarriers each): from the producers k̂ and the
+// gates (kbufs buffers), q̂ and the raw v inputs, T, QKm (sbufs buffers each); with helper warps,
+// SiLU(conv(v)) from the conv warps to the compute warps (sbufs buffers), and the f16 state copy
+// and Δ from the compute warps to the output warps (two buffers each: chunk ck in ck & 1).
+enum SeqStage {
+    kStageKG0 = 0, kStageQR0 = 2, kStageT0 = 4, kStageQKm0 = 6, kStageV0 = 8, kStageSh0 = 10, kStageD0 = 12,
+    kSeqStages = 14
+};
 struct SeqSmem {
     int ldkq, ldc, lds, ldsh, ldt, ldy, ldr, ldv;
-    size_t kq_bytes, raw_bytes, c_bytes, vc_bytes;
+    size_t kq_bytes, raw_bytes, c_bytes, vc_bytes, sh_bytes, d_bytes;
     size_t off_k, off_q, off_t, off_qk, off_s, off_sh, off_v, off_d, off_raw, off_vc, off_g, off_w, off_bar, total;
 };
 // kbufs: 2 double-buffers k̂ (its next chunk's copy overlaps this chunk's P4), 1 does not (less
@@ -725,15 +736,18 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.off_t = o; o += sbufs * L.c_bytes;
     L.off_qk = o; o += sbufs * L.c_bytes;
     L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
-    L.off_sh = o; o = align16(o + (exact ? 0 : static_cast<size_t>(dvs) * L.ldsh * 2));
+    const bool helpers = seq_helpers(dvs, sbufs), outw = helpers && !exact;  // SeqWarps
+    L.sh_bytes = exact ? 0 : align16(static_cast<size_t>(dvs) * L.ldsh * 2);
+    L.off_sh = o; o += (outw ? 2 : 1) * L.sh_bytes;
     L.off_v = o; o = align16(o + (exact ? static_cast<size_t>(dvs) * L.ldt * es : static_cast<size_t>(kChunk) * L.ldy * 2));
-    L.off_d = o; o = align16(o + static_cast<size_t>(dvs) * L.ldt * es);
+    L.d_bytes = align16(static_cast<size_t>(dvs) * L.ldt * es);
+    L.off_d = o; o += (outw ? 2 : 1) * L.d_bytes;
     L.raw_bytes = align16(static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
     L.off_raw = o; o += sbufs * L.raw_bytes;
     // SiLU(conv(v)), f32 [token][v]: rows dvs + 8 words apart, so that the epilogue's 64-bit loads
     // (8 rows x 4 column pairs per warp) are free of bank conflicts at 16 and 32 columns
     L.ldv = dvs + 8;
-    L.vc_bytes = seq_has_vc(dvs, sbufs) ? align16(static_cast<size_t>(kChunk) * L.ldv * 4) : 0;
+    L.vc_bytes = helpers ? align16(static_cast<size_t>(kChunk) * L.ldv * 4) : 0;
     L.off_vc = o; o += sbufs * L.vc_bytes;
     L.off_g = o; o = align16(o + 2 * kChunk * 16);
     L.off_w = o; o = align16(o + 4 * dvs * 4);
@@ -853,14 +867,38 @@ __device__ __forceinline__ void stage_filled(uint64_t* full) {
     mbar_arrive(full);
 }
 
+// The output rows [m0, m0 + 16 MT) (those below n) x columns [n0, n0 + 8 NT) of the chunk at token
+// c0 from a warp's accumulators, columns 2t, 2t + 1 in one store where the output is aligned.
+template <int MT, int NT, typename Act>
+__device__ __forceinline__ void store_out_tile(Act* out, int64_t out_ld, bool out_pairs, int64_t c0, int n, int m0, int n0,
+                                               const float (&oo)[MT][NT][4]) {
+    const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; e += 2) {
+                const int row = m0 + acc_row(i, e, g);
+                Act* o = out + (c0 + row) * out_ld + n0 + acc_col(j, e, t);
+                if (row >= n) continue;
+                if (out_pairs) {
+                    store_pair(o, oo[i][j][e], oo[i][j][e + 1]);
+                } else {
+                    o[0] = from_f32<Act>(oo[i][j][e]);
+                    o[1] = from_f32<Act>(oo[i][j][e + 1]);
+                }
+            }
+}
+
 template <typename Act, int DVS, int DKT, int BLOCKS_PER_SM>
-__global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
+__global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
     wait_previous_grid();  // before any global memory access (overlapped launches)
     allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;
     using KQ = typename ScratchType<Act>::type;
     constexpr int C = kChunk;
-    constexpr bool PRODUCE = kSeqProducers > 0;
+    constexpr bool PRODUCE = kAsyncBarriers;  // producer warps (SeqWarps::producers)
     extern __shared__ __align__(16) unsigned char smem[];
     const int Dk = DKT ? DKT : p.Dk;
     const int kbufs = p.seq_kbufs, sbufs = PRODUCE ? p.seq_sbufs : 1;
@@ -871,21 +909,25 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
     KQ* QKb = reinterpret_cast<KQ*>(smem + L.off_qk);  // sbufs buffers, c_bytes apart
     using YD = typename std::conditional<EXACT, float, f16>::type;  // element of Y and Δ
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
-    f16* Sh = reinterpret_cast<f16*>(smem + L.off_sh);    // !EXACT: Ss in f16, the products' copy
+    f16* ShB = reinterpret_cast<f16*>(smem + L.off_sh);   // !EXACT: Ss in f16, the products' copy (OUTW: 2)
     YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y: f32 transposed ([v][token]), f16 [token][v]
-    YD* Dt = reinterpret_cast<YD*>(smem + L.off_d);       // Δ, transposed
+    YD* DtB = reinterpret_cast<YD*>(smem + L.off_d);      // Δ, transposed (OUTW: 2 buffers)
     Act* RawB = reinterpret_cast<Act*>(smem + L.off_raw);  // sbufs buffers of [C + 3][ldr] raw v inputs
-    float* VCb = reinterpret_cast<float*>(smem + L.off_vc);  // sbufs buffers of [C][ldv] SiLU(conv(v)) (convw)
+    float* VCb = reinterpret_cast<float*>(smem + L.off_vc);  // sbufs buffers of [C][ldv] SiLU(conv(v)) (CONVW)
     float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
     float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
     uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.off_bar);  // [SeqStage] (CUDA)
     uint64_t* empty = full + kSeqStages;
     const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr, ldv = L.ldv;
     const size_t kq_elems = L.kq_bytes / sizeof(KQ), raw_elems = L.raw_bytes / sizeof(Act), c_elems = L.c_bytes / sizeof(KQ);
-    const size_t vc_elems = L.vc_bytes / sizeof(float);
-    // The conv warps, and whether they work (seq_conv_warps)
-    constexpr int CONV_WARPS = seq_conv_warps<DVS, BLOCKS_PER_SM>();
-    const bool convw = CONV_WARPS > 0 && seq_has_vc(DVS, sbufs);
+    const size_t vc_elems = L.vc_bytes / sizeof(float), sh_elems = L.sh_bytes / sizeof(f16), d_elems = L.d_bytes / sizeof(YD);
+    // Helper warps (SeqWarps; launched with sbufs 2 only): conv warps, output warps
+    using SW = SeqWarps<Act, DVS, BLOCKS_PER_SM>;
+    constexpr bool CONVW = SW::conv > 0, OUTW = SW::out > 0;
+    constexpr int CONV_THREADS = SW::conv * kWarpSize, OUT_THREADS = SW::out * kWarpSize;
+    // Warps: compute 0-7, producers (8-9; 8-11 with helpers), then the output warps and the conv
+    // warps (each scheduler, warp % 4, then has two compute warps, a producer and a helper)
+    constexpr int OUT_WARP0 = kPrefillWarps + SW::producers, CONV_WARP0 = OUT_WARP0 + SW::out;
     using TL = StateTiles<DVS, DKT>;
     constexpr int UWM = TL::UWM, UMT = TL::UMT, UNT = TL::UNT, UWN = TL::UWN;
     const int ntn = Dk / UWN;  // P4 tiles per row of tiles
@@ -909,7 +951,7 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
     const bool out_pairs = reinterpret_cast<uintptr_t>(p.out) % (2 * sizeof(Act)) == 0;  // row strides are even
     const int64_t slot = p.slots[r];
     if (slot == p.padding_slot) {
-        for (int64_t i = tid; i < len * DVS; i += seq_threads<DVS, BLOCKS_PER_SM>())
+        for (int64_t i = tid; i < len * DVS; i += SW::threads)
             out[(start + i / DVS) * out_ld + i % DVS] = from_f32<Act>(0.f);
         return;
     }
@@ -933,23 +975,26 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
     if constexpr (PRODUCE) {
         if (tid == 0)
             for (int st = 0; st < kSeqStages; ++st) {
-                const bool vstage = st >= kStageV0 && st < kStageV0 + 2;
-                const bool qr = st >= kStageQR0 && st < kStageQR0 + 2;
-                // full: each producer lane (its copies, its stores), or each conv thread; empty:
-                // every compute thread, and for the raw v inputs also every working conv thread
-                mbar_init(full + st, vstage ? CONV_WARPS * kWarpSize : 2 * kWarpSize);
-                mbar_init(empty + st, kPrefillThreads + (qr && convw ? CONV_WARPS * kWarpSize : 0));
+                const int group = st / 2 * 2;
+                // full: each producer lane (its copies, its stores), each conv thread (VC) or each
+                // compute thread (the f16 state, Δ); empty: each of the stage's readers' threads
+                unsigned fills = 2 * kWarpSize, reads = kPrefillThreads;
+                if (group == kStageV0) fills = CONV_THREADS;
+                if (group == kStageSh0 || group == kStageD0) fills = kPrefillThreads, reads = OUT_THREADS;
+                if (group == kStageQR0) reads = (OUTW ? OUT_THREADS : kPrefillThreads) + CONV_THREADS;  // q̂ | raw v
+                if (group == kStageQKm0 && OUTW) reads = OUT_THREADS;
+                mbar_init(full + st, fills);
+                mbar_init(empty + st, reads);
             }
         __syncthreads();  // the only barrier of the whole block: the producers go their own way
-        if constexpr (CONV_WARPS > 0) {
-            if (warp >= kPrefillWarps + kSeqProducers) {
+        if constexpr (CONVW) {
+            if (warp >= CONV_WARP0) {
                 // A conv thread: column pair pc of rows [r0, r0 + R) of every chunk, once its raw
                 // inputs have landed and chunk c - sbufs's outputs have been read. The same products
-                // in the same order as the compute warps' own conv (P1's epilogue where !convw).
-                if (!convw) return;
-                constexpr int NCT = CONV_WARPS * kWarpSize, PAIRS = DVS / 2, SEGS = NCT / PAIRS, R = C / SEGS;
+                // in the same order as the compute warps' own conv (P1's epilogue without conv warps).
+                constexpr int NCT = CONV_THREADS, PAIRS = DVS / 2, SEGS = NCT / PAIRS, R = C / SEGS;
                 static_assert(NCT % PAIRS == 0 && C % SEGS == 0, "conv threads tile the chunk");
-                const int ct = tid - kPrefillThreads - kWarpSize * kSeqProducers;
+                const int ct = tid - CONV_WARP0 * kWarpSize;
                 const int pc = 2 * (ct % PAIRS), r0 = (ct / PAIRS) * R;
                 float w0[4], w1[4];  // taps of columns pc, pc + 1, right-aligned as in wts
 #pragma unroll
@@ -981,6 +1026,56 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
                 return;
             }
         }
+        if constexpr (OUTW) {
+            if (warp >= OUT_WARP0) {
+                // An output warp: rows [om0, om0 + 32) of every chunk's O, all DVS columns, from the
+                // f16 state copy at the chunk's start and its Δ (buffers c & 1, which the compute
+                // warps fill one chunk ahead at most). The same products in the same order as the
+                // compute warps' P1 and P3 without output warps (P3 here runs to the end of the
+                // 32-row tile: QKm is zero above the diagonal, so the extra steps add zeros).
+                constexpr int OMT = 2, ONT = DVS / 8;
+                static_assert(SW::out * 16 * OMT == C, "output warps tile the chunk's rows");
+                const int om0 = (warp - OUT_WARP0) * 16 * OMT;
+                for (int c = 0; c < nchunks; ++c) {
+                    const int64_t cc0 = start + static_cast<int64_t>(c) * C;
+                    const int nn = chunk_rows(c), sb = buffer_of(c, sbufs), su = use_of(c, sbufs);
+                    const int hb = c & 1, hu = c >> 1;
+                    // e^γ of the lane's rows (0 past the chunk) from global memory: the gate stage's
+                    // buffer is the compute warps', refilled as soon as they are done with it
+                    float eg[OMT][2];
+#pragma unroll
+                    for (int i = 0; i < OMT; ++i)
+#pragma unroll
+                        for (int e = 0; e < 2; ++e) {
+                            const int row = om0 + acc_row(i, 2 * e, g);
+                            eg[i][e] = row < nn ? p.gates[(cc0 + row) * p.HV + hv].x : 0.f;
+                        }
+                    float oo[OMT][ONT][4];
+                    zero_acc(oo);
+                    mbar_wait(full + kStageQR0 + sb, su & 1);
+                    mbar_wait(full + kStageSh0 + hb, hu & 1);
+                    warp_mma_h16<OMT, ONT>(oo, H16A<OMT>{Qb + sb * kq_elems + om0 * ldkq, ldkq},
+                                           H16Bnk<ONT>{ShB + hb * sh_elems, ldsh}, 0, Dk);
+                    mbar_arrive(empty + kStageSh0 + hb);
+                    mbar_arrive(empty + kStageQR0 + sb);
+#pragma unroll
+                    for (int i = 0; i < OMT; ++i)
+#pragma unroll
+                        for (int j = 0; j < ONT; ++j)
+#pragma unroll
+                            for (int e = 0; e < 4; ++e) oo[i][j][e] *= eg[i][e / 2];
+                    const int kv = (nn + 15) & ~15, kend = om0 + 16 * OMT < kv ? om0 + 16 * OMT : kv;
+                    mbar_wait(full + kStageQKm0 + sb, su & 1);
+                    mbar_wait(full + kStageD0 + hb, hu & 1);
+                    warp_mma_h16<OMT, ONT>(oo, H16A<OMT>{QKb + sb * c_elems + om0 * ldc, ldc},
+                                           H16Bnk<ONT>{DtB + hb * d_elems, ldt}, 0, kend);
+                    mbar_arrive(empty + kStageD0 + hb);
+                    mbar_arrive(empty + kStageQKm0 + sb);
+                    store_out_tile(out, out_ld, out_pairs, cc0, nn, om0, 0, oo);
+                }
+                return;
+            }
+        }
         if (warp >= kPrefillWarps) {
             // A producer: chunk c's inputs of its stages into their buffers as soon as chunk c - 1
             // (k̂, gates: c - kbufs) has finished reading them, in the order the compute warps need
@@ -988,7 +1083,7 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
             const int pw = warp - kPrefillWarps;
             auto mine = [&](int stage) {
                 const int order = stage / 2;  // 0 .. 3
-                return order % kSeqProducers == pw;
+                return order % SW::producers == pw;
             };
             const Team tm{lane, kWarpSize};
             for (int c = 0; c < nchunks; ++c) {
@@ -1053,9 +1148,10 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
                 *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4, ntn)) = make_float2(v.x, v.y);
                 *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4 + 2, ntn)) = make_float2(v.z, v.w);
             }
-            *reinterpret_cast<uint2*>(Sh + row * ldsh + 4 * c4) = make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
+            *reinterpret_cast<uint2*>(ShB + row * ldsh + 4 * c4) = make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
         }
     }
+    if constexpr (OUTW) mbar_arrive(full + kStageSh0);  // chunk 0's f16 state, for the output warps
     // RSTATE: warp w's P4 tile w, rows um0 + acc_row, columns un0 + acc_col (pairs), from the pool;
     // st_pairs(f) calls f(i, j, e, the pair's place in the pool slot) for each pair of the lane's
     float st[UMT][UNT][4];
@@ -1106,16 +1202,23 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
         const float* VC = VCb + sb * vc_elems;
         const KQ* Tt = Tb + sb * c_elems;
         const KQ* QKt = QKb + sb * c_elems;
+        // the f16 state copy at the chunk's start, and where P4 leaves the next one; Δ (OUTW: two
+        // buffers each, chunk ck in ck & 1, used hu = ck >> 1 times before)
+        const f16* Sh = ShB + (OUTW ? (ck & 1) * sh_elems : 0);
+        f16* ShNext = ShB + (OUTW ? ((ck + 1) & 1) * sh_elems : 0);
+        YD* Dt = DtB + (OUTW ? (ck & 1) * d_elems : 0);
 
         if constexpr (PRODUCE) {
             mbar_wait(full + kStageKG0 + kb, use_of(ck, kbufs) & 1);
-            mbar_wait(full + kStageQR0 + sb, su & 1);
+            if constexpr (!OUTW || !CONVW) mbar_wait(full + kStageQR0 + sb, su & 1);  // q̂ or the raw inputs are read here
         } else {
             cp_async_wait_all();
         }
         compute_sync();  // chunk ck's K, Q, raw v, gates have landed (HIP: and T); S of chunk ck-1 is complete
-        if (ck == 0)  // the old conv state was read by the first staging of raw v; these channels are ours
+        if (ck == 0) {  // the old conv state was read by the first staging of raw v; these channels are ours
+            if constexpr (PRODUCE && OUTW && CONVW) mbar_wait(full + kStageQR0, 0);  // (not waited for above)
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
+        }
         if constexpr (!PRODUCE) {
             if (kbufs == 2 && more) load_tile_async<KQ>(Knext, ldkq, qk_src + c1 * qk_ld + Dk, qk_ld, n1, Dk);
             load_tile_async<KQ>(QKb, ldc, qkm_src + c0 * c_ld, c_ld, n, C);
@@ -1123,24 +1226,27 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
             cp_async_commit();  // group A: QKm of this chunk (and the next k̂, gates)
         }
 
-        // ---- P1: X = K S0ᵀ, O = Q S0ᵀ on the warp's tile of the C x DVS outputs; Y -> Yt ----
+        // ---- P1: X = K S0ᵀ, O = Q S0ᵀ (OUTW: the output warps') on the warp's tile of the C x DVS
+        // outputs; Y -> Yt ----
         float oo[MT][NT][4];
         {
             float xo[MT][NT][4];
             zero_acc(xo);
             zero_acc(oo);
-            if constexpr (EXACT)
+            if constexpr (OUTW)
+                warp_mma_h16<MT, NT, P1_UNROLL>(xo, H16A<MT>{Ks + m0 * ldkq, ldkq}, H16Bnk<NT>{Sh + n0 * ldsh, ldsh}, 0, Dk);
+            else if constexpr (EXACT)
                 warp_mma_frag_dual<MT, NT, EXACT, P1_UNROLL>(
                     xo, oo, rows_a<MT, EXACT>(Ks + m0 * ldkq, ldkq), rows_a<MT, EXACT>(Qs + m0 * ldkq, ldkq),
                     pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Ss + (n0 + nn) * lds + k); }), 0, Dk);
             else
                 warp_mma_h16_dual<MT, NT, P1_UNROLL>(xo, oo, H16A<MT>{Ks + m0 * ldkq, ldkq}, H16A<MT>{Qs + m0 * ldkq, ldkq},
                                                      H16Bnk<NT>{Sh + n0 * ldsh, ldsh}, 0, Dk);
-            // Y = β (conv(v) - e^γ X): SiLU(conv(v)) from the conv warps (convw), else the conv of v
+            // Y = β (conv(v) - e^γ X): SiLU(conv(v)) from the conv warps (CONVW), else the conv of v
             // from the staged raw inputs here, a lane's two columns (2t, 2t + 1) at once (rows past
             // n: β = 0). SiLU with the fast exponential and division, as for q and k (H100, 16 x 4096:
             // the whole prefill 4.79 -> 4.43 ms with them).
-            if (convw) mbar_wait(full + kStageV0 + sb, su & 1);
+            if constexpr (CONVW) mbar_wait(full + kStageV0 + sb, su & 1);
             // the gates of the lane's rows, loaded once for all its columns (the stores to Yt
             // between would otherwise make the compiler load them again for each)
             float4 grs[MT][2];
@@ -1152,7 +1258,7 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
             for (int j = 0; j < NT; ++j) {
                 const int col = n0 + acc_col(j, 0, t);
                 float4 w0{}, w1{};
-                if (!convw) {
+                if constexpr (!CONVW) {
                     w0 = reinterpret_cast<const float4*>(wts)[col];
                     w1 = reinterpret_cast<const float4*>(wts)[col + 1];
                 }
@@ -1162,7 +1268,7 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
                     for (int e = 0; e < 4; e += 2) {
                         const int row = m0 + acc_row(i, e, g);
                         float2 sv;  // SiLU(conv(v)) of columns col, col + 1
-                        if (convw) {
+                        if constexpr (CONVW) {
                             sv = *reinterpret_cast<const float2*>(VC + row * ldv + col);
                         } else {
                             const float2 r0 = load_act_pair(Raw + row * ldr + col), r1 = load_act_pair(Raw + (row + 1) * ldr + col);
@@ -1180,15 +1286,17 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
                         } else {
                             store_pair<YD>(Yt + row * ldy + col, y0, y1);
                         }
-                        oo[i][j][e] *= gr.x;
-                        oo[i][j][e + 1] *= gr.x;
+                        if constexpr (!OUTW) {
+                            oo[i][j][e] *= gr.x;
+                            oo[i][j][e + 1] *= gr.x;
+                        }
                     }
             }
         }
         compute_sync();  // Q and the raw inputs (or SiLU(conv(v))) are free; Yt is complete
         if constexpr (PRODUCE) {
-            mbar_arrive(empty + kStageQR0 + sb);
-            if (convw) mbar_arrive(empty + kStageV0 + sb);
+            if constexpr (!OUTW || !CONVW) mbar_arrive(empty + kStageQR0 + sb);
+            if constexpr (CONVW) mbar_arrive(empty + kStageV0 + sb);
             mbar_wait(full + kStageT0 + sb, su & 1);
         } else {
             if (more) {
@@ -1202,6 +1310,8 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
         // k steps of 8 (tf32) or 16 (f16); rows past n of every operand are zero
         const int kv = EXACT ? (n + 7) & ~7 : (n + 15) & ~15;
         const int kend = m0 + WM < kv ? m0 + WM : kv;
+        if constexpr (OUTW)  // the output warps are done with chunk ck - 2's Δ, in this buffer
+            if (ck >= 2) mbar_wait(empty + kStageD0 + (ck & 1), ((ck >> 1) - 1) & 1);
         {
             float dd[MT][NT][4];
             zero_acc(dd);
@@ -1219,7 +1329,8 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
                     for (int e = 0; e < 4; ++e)
                         Dt[delta_at<EXACT>(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] = from_f32<YD>(dd[i][j][e]);
         }
-        if constexpr (PRODUCE) mbar_wait(full + kStageQKm0 + sb, su & 1);
+        if constexpr (OUTW) mbar_arrive(full + kStageD0 + (ck & 1));
+        else if constexpr (PRODUCE) mbar_wait(full + kStageQKm0 + sb, su & 1);
         else cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
         compute_sync();                 // Δ complete, T free
         if constexpr (PRODUCE) {
@@ -1229,31 +1340,20 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
             cp_async_commit();  // group C: the next T
         }
 
-        // ---- P3: O += QKm Δ, written out ----
-        if constexpr (EXACT)
-            warp_mma_frag<MT, NT, EXACT>(
-                oo, rows_a<MT, EXACT>(QKt + m0 * ldc, ldc),
-                pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Dt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
-        else
-            warp_mma_h16<MT, NT>(oo, H16A<MT>{QKt + m0 * ldc, ldc}, H16Bnk<NT>{Dt + n0 * ldt, ldt}, 0, kend);
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; e += 2) {  // columns 2t, 2t + 1: one store where aligned
-                    const int row = m0 + acc_row(i, e, g);
-                    Act* o = out + (c0 + row) * out_ld + n0 + acc_col(j, e, t);
-                    if (row >= n) continue;
-                    if (out_pairs) {
-                        store_pair(o, oo[i][j][e], oo[i][j][e + 1]);
-                    } else {
-                        o[0] = from_f32<Act>(oo[i][j][e]);
-                        o[1] = from_f32<Act>(oo[i][j][e + 1]);
-                    }
-                }
-        if constexpr (PRODUCE) mbar_arrive(empty + kStageQKm0 + sb);
+        // ---- P3: O += QKm Δ, written out (OUTW: by the output warps) ----
+        if constexpr (!OUTW) {
+            if constexpr (EXACT)
+                warp_mma_frag<MT, NT, EXACT>(
+                    oo, rows_a<MT, EXACT>(QKt + m0 * ldc, ldc),
+                    pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Dt + ct_at(n0 + nn, k, ldt)); }), 0, kend);
+            else
+                warp_mma_h16<MT, NT>(oo, H16A<MT>{QKt + m0 * ldc, ldc}, H16Bnk<NT>{Dt + n0 * ldt, ldt}, 0, kend);
+            store_out_tile(out, out_ld, out_pairs, c0, n, m0, n0, oo);
+            if constexpr (PRODUCE) mbar_arrive(empty + kStageQKm0 + sb);
+        }
         // ---- P4: S = exp(Γ) S + (diag(exp(Γ-γ)) Δ)ᵀ K ----
+        if constexpr (OUTW)  // the output warps are done with chunk ck - 1's f16 state, in ShNext
+            if (ck >= 1) mbar_wait(empty + kStageSh0 + ((ck + 1) & 1), (((ck + 1) >> 1) - 1) & 1);
         {
             const int ntiles = (DVS / UWM) * ntn;
             const float eG = G[n - 1].x;
@@ -1305,10 +1405,11 @@ __global__ void __launch_bounds__((seq_threads<DVS, BLOCKS_PER_SM>()), BLOCKS_PE
                                 *reinterpret_cast<float2*>(Ss + s_at(i, j, e)) = make_float2(acc[i][j][e], acc[i][j][e + 1]);
                             }
                             if constexpr (!EXACT)
-                                *reinterpret_cast<uint32_t*>(Sh + row * ldsh + col) = f16x2_from(acc[i][j][e], acc[i][j][e + 1]);
+                                *reinterpret_cast<uint32_t*>(ShNext + row * ldsh + col) = f16x2_from(acc[i][j][e], acc[i][j][e + 1]);
                         }
             }
         }
+        if constexpr (OUTW) mbar_arrive(full + kStageSh0 + ((ck + 1) & 1));  // the next chunk's f16 state
         if constexpr (PRODUCE) {
             mbar_arrive(empty + kStageKG0 + kb);
         } else if (kbufs == 1) {  // one k̂ buffer: the next chunk's copy waits for every reader of this one
