@@ -664,6 +664,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 //   P2  Δ = T Y                                         -> Dt       (reads T, Yt)
 //   P3  O = e^γ O + QKm Δ                               -> out      (reads QKm, Dt)
 //   P4  S = e^Γ S + (diag(e^(Γ-γ)) Δ)ᵀ K                -> S        (reads Dt, K, gates)
+// (With helper warps, below, the conv of v and O's products and stores are theirs.)
 // CUDA: two producer warps beside the eight compute warps issue every copy, and mbarriers pass
 // the buffers between them (full: landed; empty: read). Where the compute warps issue the copies
 // themselves (HIP), they copy at those points between block barriers; on an H100 they stalled at
