@@ -690,7 +690,7 @@ template <typename Act, int DVS, int BLOCKS_PER_SM> struct SeqWarps {
     static constexpr bool helpers = kAsyncBarriers && DVS <= 32 && BLOCKS_PER_SM == 1;
     static constexpr int producers = helpers ? 4 : kSeqProducers;
     static constexpr int conv = helpers ? 2 : 0;
-    static constexpr int out = helpers && !std::is_same<Act, float>::value ? 2 : 0;
+    static constexpr int out = helpers && !std::is_same<Act, float>::value ? 2 : 0;  // only with conv warps
     static constexpr int threads = kPrefillThreads + kWarpSize * (producers + conv + out);
 };
 __host__ __device__ constexpr bool seq_helpers(int dvs, int sbufs) { return kAsyncBarriers && dvs <= 32 && sbufs == 2; }
@@ -1211,13 +1211,14 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
 
         if constexpr (PRODUCE) {
             mbar_wait(full + kStageKG0 + kb, use_of(ck, kbufs) & 1);
-            if constexpr (!OUTW || !CONVW) mbar_wait(full + kStageQR0 + sb, su & 1);  // q̂ or the raw inputs are read here
+            // q̂ and the raw inputs are read here, but with output warps (and so conv warps) neither
+            if constexpr (!OUTW) mbar_wait(full + kStageQR0 + sb, su & 1);
         } else {
             cp_async_wait_all();
         }
         compute_sync();  // chunk ck's K, Q, raw v, gates have landed (HIP: and T); S of chunk ck-1 is complete
         if (ck == 0) {  // the old conv state was read by the first staging of raw v; these channels are ours
-            if constexpr (PRODUCE && OUTW && CONVW) mbar_wait(full + kStageQR0, 0);  // (not waited for above)
+            if constexpr (OUTW) mbar_wait(full + kStageQR0, 0);  // (not waited for above)
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
         }
         if constexpr (!PRODUCE) {
@@ -1296,7 +1297,7 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
         }
         compute_sync();  // Q and the raw inputs (or SiLU(conv(v))) are free; Yt is complete
         if constexpr (PRODUCE) {
-            if constexpr (!OUTW || !CONVW) mbar_arrive(empty + kStageQR0 + sb);
+            if constexpr (!OUTW) mbar_arrive(empty + kStageQR0 + sb);
             if constexpr (CONVW) mbar_arrive(empty + kStageV0 + sb);
             mbar_wait(full + kStageT0 + sb, su & 1);
         } else {
