@@ -58,6 +58,14 @@ constexpr int kFrontRowsPerWarp = kFrontTokens / kPrefillWarps;
 // is subnormal (c > 87: the quotient is c either way); e^-c = inf (c < -88) gives 0.
 __device__ __forceinline__ float silu_fast(float c) { return __fdividef(c, 1.0f + exp2_approx_ftz(c * -1.4426950408889634f)); }
 
+// Tap m (0..3) of channel ch's causal conv, right-aligned: tap 3 multiplies the current row, and
+// the first 4 - Kc taps are 0.
+template <typename Act>
+__device__ __forceinline__ float conv_tap(const GdnParams& p, int64_t ch, int m) {
+    const int src = m - (4 - p.Kc);
+    return src >= 0 ? to_f32(static_cast<const Act*>(p.conv_w)[ch * p.Kc + src]) : 0.f;
+}
+
 // The request of token row t: the last r with cu[r] <= t (binary search over cu).
 __device__ __forceinline__ int request_of_row(const GdnParams& p, int64_t t) {
     int lo = 0, hi = p.B - 1;
@@ -80,7 +88,6 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
     int r = request_of_row(p, t0);
     int64_t start = p.cu[r], end = p.cu[r + 1];
     const Act* X = static_cast<const Act*>(p.x);
-    const Act* W = static_cast<const Act*>(p.conv_w);
     const int Dk = p.Dk, qch = h * Dk, kch = p.H * Dk + h * Dk;
     int ch[QKPL];
     float w[QKPL][4], win[QKPL][3];
@@ -90,8 +97,7 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
         ch[j] = cc < Dk ? qch + cc : kch + (cc - Dk);
 #pragma unroll
         for (int m = 0; m < 4; ++m) {
-            const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
-            w[j][m] = (cc < 2 * Dk && src >= 0) ? to_f32(W[static_cast<int64_t>(ch[j]) * p.Kc + src]) : 0.f;
+            w[j][m] = cc < 2 * Dk ? conv_tap<Act>(p, ch[j], m) : 0.f;
         }
     }
     const float qnorm = rsqrtf(static_cast<float>(Dk));
@@ -268,15 +274,11 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
     const bool is_q = warp < 4, active = lane * CPL < Dk;  // FUSED: Dk <= 128 (<= 4 x 32 channels)
     const int col = lane * CPL, r0 = (warp % 4) * ROWS;
     const int ch0 = (is_q ? 0 : p.H * Dk) + h * Dk + col;
-    const Act* W = static_cast<const Act*>(p.conv_w);
     float w[CPL][4];
 #pragma unroll
     for (int i = 0; i < CPL; ++i)
 #pragma unroll
-        for (int m = 0; m < 4; ++m) {
-            const int src = m - (4 - p.Kc);  // right-aligned taps: w[3] multiplies the current row
-            w[i][m] = (active && src >= 0) ? to_f32(W[static_cast<int64_t>(ch0 + i) * p.Kc + src]) : 0.f;
-        }
+        for (int m = 0; m < 4; ++m) w[i][m] = active ? conv_tap<Act>(p, ch0 + i, m) : 0.f;
     const float qnorm = is_q ? rsqrtf(static_cast<float>(Dk)) : 1.0f;
     cp_async_wait_all();
     __syncthreads();
@@ -868,6 +870,15 @@ __device__ __forceinline__ void stage_filled(uint64_t* full) {
     mbar_arrive(full);
 }
 
+// SiLU(conv(v)) of columns c, c + 1 from four consecutive rows' pairs of inputs (oldest first) and
+// the columns' taps (w0: c, w1: c + 1): the one formula of P1's epilogue and of the conv warps.
+__device__ __forceinline__ float2 conv_silu_pair(const float4& w0, const float4& w1, float2 r0, float2 r1, float2 r2,
+                                                 float2 r3) {
+    const float c0 = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
+    const float c1 = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
+    return make_float2(silu_fast(c0), silu_fast(c1));
+}
+
 // The output rows [m0, m0 + 16 MT) (those below n) x columns [n0, n0 + 8 NT) of the chunk at token
 // c0 from a warp's accumulators, columns 2t, 2t + 1 in one store where the output is aligned.
 template <int MT, int NT, typename Act>
@@ -959,7 +970,6 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
     Act* cs = static_cast<Act*>(p.conv_state) + slot * p.conv_stride;
     float* Sg = p.state + slot * p.state_stride + (static_cast<int64_t>(hv) * Dv + v0) * Dk;
     const int vch = 2 * p.H * Dk + hv * Dv + v0;
-    const Act* W = static_cast<const Act*>(p.conv_w);
     const KQ* qk_src = static_cast<const KQ*>(p.qk) + h * (2 * Dk);
     const int64_t qk_ld = static_cast<int64_t>(p.H) * 2 * Dk, c_ld = static_cast<int64_t>(p.HV) * C;
     const KQ* t_src = static_cast<const KQ*>(p.tmat) + hv * C;
@@ -997,13 +1007,10 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                 static_assert(NCT % PAIRS == 0 && C % SEGS == 0, "conv threads tile the chunk");
                 const int ct = tid - CONV_WARP0 * kWarpSize;
                 const int pc = 2 * (ct % PAIRS), r0 = (ct / PAIRS) * R;
-                float w0[4], w1[4];  // taps of columns pc, pc + 1, right-aligned as in wts
-#pragma unroll
-                for (int m = 0; m < 4; ++m) {
-                    const int src = m - (4 - p.Kc);
-                    w0[m] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + pc) * p.Kc + src]) : 0.f;
-                    w1[m] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + pc + 1) * p.Kc + src]) : 0.f;
-                }
+                const float4 w0 = make_float4(conv_tap<Act>(p, vch + pc, 0), conv_tap<Act>(p, vch + pc, 1),
+                                              conv_tap<Act>(p, vch + pc, 2), conv_tap<Act>(p, vch + pc, 3));
+                const float4 w1 = make_float4(conv_tap<Act>(p, vch + pc + 1, 0), conv_tap<Act>(p, vch + pc + 1, 1),
+                                              conv_tap<Act>(p, vch + pc + 1, 2), conv_tap<Act>(p, vch + pc + 1, 3));
                 for (int c = 0; c < nchunks; ++c) {
                     const int sb = buffer_of(c, sbufs), su = use_of(c, sbufs);
                     mbar_wait(full + kStageQR0 + sb, su & 1);
@@ -1014,9 +1021,7 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
 #pragma unroll
                     for (int i = 0; i < R; ++i) {
                         const float2 a3 = load_act_pair(Raw + (i + 3) * ldr);
-                        const float c0v = fmaf(w0[0], a0.x, fmaf(w0[1], a1.x, fmaf(w0[2], a2.x, w0[3] * a3.x)));
-                        const float c1v = fmaf(w1[0], a0.y, fmaf(w1[1], a1.y, fmaf(w1[2], a2.y, w1[3] * a3.y)));
-                        *reinterpret_cast<float2*>(V + i * ldv) = make_float2(silu_fast(c0v), silu_fast(c1v));
+                        *reinterpret_cast<float2*>(V + i * ldv) = conv_silu_pair(w0, w1, a0, a1, a2, a3);
                         a0 = a1;
                         a1 = a2;
                         a2 = a3;
@@ -1175,8 +1180,7 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
             st[i][j][e + 1] = v.y;
         });
     for (int i = tid; i < 4 * DVS; i += kPrefillThreads) {
-        const int cc = i / 4, m = i % 4, src = m - (4 - p.Kc);
-        wts[i] = src >= 0 ? to_f32(W[static_cast<int64_t>(vch + cc) * p.Kc + src]) : 0.f;
+        wts[i] = conv_tap<Act>(p, vch + i / 4, i % 4);
     }
 
     constexpr int WM = DVS >= 64 ? 32 : 16;
@@ -1275,9 +1279,7 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                         } else {
                             const float2 r0 = load_act_pair(Raw + row * ldr + col), r1 = load_act_pair(Raw + (row + 1) * ldr + col);
                             const float2 r2 = load_act_pair(Raw + (row + 2) * ldr + col), r3 = load_act_pair(Raw + (row + 3) * ldr + col);
-                            const float c0v = fmaf(w0.x, r0.x, fmaf(w0.y, r1.x, fmaf(w0.z, r2.x, w0.w * r3.x)));
-                            const float c1v = fmaf(w1.x, r0.y, fmaf(w1.y, r1.y, fmaf(w1.z, r2.y, w1.w * r3.y)));
-                            sv = make_float2(silu_fast(c0v), silu_fast(c1v));
+                            sv = conv_silu_pair(w0, w1, r0, r1, r2, r3);
                         }
                         const float4 gr = grs[i][e / 2];
                         const float y0 = gr.z * (sv.x - gr.x * xo[i][j][e]);
