@@ -4,6 +4,8 @@
 // Every slot sets the device first (host threads may differ between calls), turns runtime
 // errors into a status and a message, and lets no exception escape.
 #include <gdn/plugin.h>
+#include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -100,13 +102,41 @@ gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
     return GDN_OK;
 }
 
+// The CUDA runtime answers cudaErrorInsufficientDriver both when there is no driver at all and
+// when the driver is older than the runtime; only the second is fixed by updating it.
+void explain_insufficient_driver(gdn_errbuf err) {
+    if (void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
+        dlclose(lib);
+    } else {
+        const char* why = dlerror();
+        set_error(err, "no NVIDIA driver found: libcuda.so.1 cannot be loaded (%s)", why ? why : "not found");
+        return;
+    }
+    if (access("/dev/nvidiactl", F_OK) != 0) {
+        set_error(err, "no NVIDIA driver found: libcuda.so.1 is installed but /dev/nvidiactl is missing "
+                       "(the NVIDIA kernel module is not loaded)");
+        return;
+    }
+    int driver = 0, runtime = 0;
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    gdn_rt::get_last_error();
+    set_error(err, "the NVIDIA driver supports CUDA %d.%d, this plugin needs CUDA %d.%d or newer: update the driver "
+                   "(%s)", driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10,
+              gdn_rt::error_name(gdn_rt::kErrInsufficientDriver));
+}
+
 gdn_status init(gdn_errbuf err) {
     GDN_GUARD_BEGIN
     int n = 0;
     const gdn_rt::Error e = gdn_rt::device_count(&n);
     if (e != gdn_rt::kSuccess) {
         gdn_rt::get_last_error();
-        set_error(err, "%s", gdn_rt::error_string(e));
+        if (e == gdn_rt::kErrInsufficientDriver) {
+            explain_insufficient_driver(err);
+        } else {
+            set_error(err, "%s", gdn_rt::error_string(e));
+        }
         return status_of(e);
     }
     if (n <= 0) {
