@@ -7,8 +7,8 @@
 # not stop the later ones; the exit status is non-zero if any step failed):
 #   configure + build (Release, CUDA arch from GDN_CUDA_ARCH, default 90)
 #   ctest                                       the project's test suite
-#   gdn check .golden/*.safetensors --backend cuda
-#   gdn_cuda_check --golden .golden             the CUDA plugin against the fp64 reference
+#   gdn check --backend cuda                    gdn's golden vectors (golden/)
+#   gdn_cuda_check --golden golden              the CUDA plugin against the fp64 reference
 #   the same with GDN_CUDA_PREFILL=recurrent    the token-by-token extend (the fallback where the
 #                                               chunked prefill's shared memory does not fit)
 #   gdn_cuda_check, forced variants             every Dv slice width of the sequential prefill
@@ -33,7 +33,6 @@
 #                                               then copy lib/gdn/rocm-on-cuda/libgdn_rocm.so; carry it)
 #
 # What must travel with the tree (ignored folders, name them in the device tool's `carry`):
-#   .golden     copy of the golden files (cp /work/shared/golden/*.safetensors .golden/)
 #   .gpu-deps   Debian packages the GPU machine lacks (../shared/tools/gpu-deps.sh .gpu-deps)
 #   .peer       FLA's source (git archive HEAD fla of fla-org/flash-linear-attention)
 #
@@ -87,10 +86,10 @@ step configure cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "${
     -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DGDN_BUILD_CUDA=ON
 step build cmake --build "$BUILD" -j "$(nproc)"
 step ctest ctest --test-dir "$BUILD" --output-on-failure -j 8 --timeout "${GDN_CTEST_TIMEOUT:-300}"
-step gdn-check bash -c "'$BUILD/bin/gdn' check .golden/*.safetensors --backend cuda"
-step cuda-check "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 40
-step cuda-check-recurrent env GDN_CUDA_PREFILL=recurrent "$BUILD/bin/gdn_cuda_check" --golden .golden --cases 12
-step conformance "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --json "$OUT/conformance.json"
+step gdn-check "$BUILD/bin/gdn" check --backend cuda
+step cuda-check "$BUILD/bin/gdn_cuda_check" --golden golden --cases 40
+step cuda-check-recurrent env GDN_CUDA_PREFILL=recurrent "$BUILD/bin/gdn_cuda_check" --golden golden --cases 12
+step conformance "$BUILD/bin/gdn" conformance --backend cuda --json "$OUT/conformance.json"
 step cuda-check-forced bash -c "for d in 16 32 64 128; do GDN_CUDA_DVS=\$d '$BUILD/bin/gdn_cuda_check' --cases 8 || exit 1; done
     GDN_CUDA_DECODE_RPW=8 '$BUILD/bin/gdn_cuda_check' --cases 12 || exit 1
     GDN_CUDA_PREP_HEADS=all '$BUILD/bin/gdn_cuda_check' --cases 12 || exit 1
@@ -102,7 +101,7 @@ step concurrency env GDN_TEST_BACKEND=cuda GDN_TEST_THREADS=8 "$BUILD/bin/test_c
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 SAN_LIMIT=${GDN_SANITIZER_LIMIT:-150}
 step compute-memcheck timeout "$SAN_LIMIT" "$CS" --tool memcheck --leak-check full --error-exitcode 1 \
-    "$BUILD/bin/gdn" conformance --backend cuda --golden .golden --random 6
+    "$BUILD/bin/gdn" conformance --backend cuda --random 6
 step compute-memcheck-graphs timeout "$SAN_LIMIT" "$CS" --tool memcheck --error-exitcode 1 \
     "$BUILD/bin/gdn_cuda_check" --cases 2
 step compute-racecheck timeout "$SAN_LIMIT" "$CS" --tool racecheck --racecheck-report all --error-exitcode 1 \
@@ -116,7 +115,7 @@ if [ -n "${GDN_ROCM_VERIFY_DIR:-}" ]; then
     step rocm-on-cuda env GDN_PLUGIN_PATH="$(cd "$GDN_ROCM_VERIFY_DIR" && pwd)" GDN_TEST_BACKEND=rocm bash -c "
         '$BUILD/bin/test_backend' && GDN_ROCM_PREFILL=recurrent '$BUILD/bin/test_backend' &&
         GDN_ROCM_LDS_LIMIT=65536 '$BUILD/bin/test_backend' &&
-        '$BUILD/bin/gdn' conformance --backend rocm --golden .golden"
+        '$BUILD/bin/gdn' conformance --backend rocm"
 fi
 if [ -d .peer/fla ]; then
     step fla-peer env PYTHONPATH="$PWD/.peer" PYTHONUNBUFFERED=1 python3 bench/cuda/fla_peer.py

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config clang libtbb-dev libboost-dev catch2 nlohmann-json3-dev hipcc libamdhip64-dev rocm-device-libs)
+packages=(build-essential cmake ninja-build pkg-config ccache clang libtbb-dev libboost-dev catch2 nlohmann-json3-dev hipcc libamdhip64-dev rocm-device-libs)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,8 +26,16 @@ if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null && [ -x /usr/local/cuda
   export CUDACXX=/usr/local/cuda/bin/nvcc
 fi
 
+# ccache makes a rebuild (a second build tree, a second clone) cheap. Paths under the checkout are
+# hashed relative to it, so two clones of the same commit share their objects.
+launchers=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+  launchers=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
+
 build=${BUILD_DIR:-build}
 # shellcheck disable=SC2086
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${GDN_CMAKE_ARGS:-}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" "${launchers[@]}" ${GDN_CMAKE_ARGS:-}
 cmake --build "$build" -j "$(nproc)"
 echo "setup: built into $build (gdn: $build/bin/gdn)"

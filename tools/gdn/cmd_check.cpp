@@ -1,9 +1,12 @@
 // gdn check: golden-vector files through a backend, states placed in scattered pool slots.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "gdn/conformance.hpp"
+#include "golden_dirs.hpp"
 #include "gdn/error.hpp"
 #include "gdn/harness.hpp"
 #include "gdn/registry.hpp"
@@ -15,16 +18,22 @@ int cmd_check(int argc, char** argv) {
               "Runs each golden-vector file (safetensors: inputs, states before, expected output and states after)\n"
               "through a backend and compares with the tolerances of the golden README: relative L2 of out and\n"
               "recurrent state <= 2e-5 (f32) or 5e-3 (bf16, f16); conv state exact; NaN/Inf fails.\n"
+              "Without files: gdn's own golden vectors, then those in the directories of GDN_GOLDEN_PATH.\n"
               "Exit code 0 only when every file passes.",
               {{"backend", "NAME", "backend to run on (cpu, cuda, cuda:1, ...; auto = best available)", "auto"}},
-              "FILE.safetensors...");
+              "[FILE.safetensors...]");
     if (!args.parse(argc, argv)) return 0;
-    if (args.positional().empty()) throw std::invalid_argument("no golden files given (see gdn check --help)");
+    std::vector<std::string> files = args.positional();
+    if (files.empty()) {
+        for (const auto& f : conformance::golden_files(golden_dirs(""))) files.push_back(f.string());
+        if (files.empty())
+            throw std::invalid_argument("no golden files given and none installed (see gdn check --help)");
+    }
     const Backend backend = Registry::global().open(args.str("backend"));
     std::printf("backend %s (%s)\n", backend.name().c_str(), backend.properties().name);
     std::printf("%-40s %-44s %10s %10s %6s %s\n", "file", "case", "out rel", "state rel", "conv", "result");
     int failures = 0;
-    for (const std::string& file : args.positional()) {
+    for (const std::string& file : files) {
         std::string result, desc = "-";
         char out_rel[32] = "-", state_rel[32] = "-";
         const char* conv = "-";
@@ -43,7 +52,7 @@ int cmd_check(int argc, char** argv) {
         const std::string name = std::filesystem::path(file).filename().string();
         std::printf("%-40s %-44s %10s %10s %6s %s\n", name.c_str(), desc.c_str(), out_rel, state_rel, conv, result.c_str());
     }
-    std::printf("%d of %zu files passed\n", int(args.positional().size()) - failures, args.positional().size());
+    std::printf("%d of %zu files passed\n", int(files.size()) - failures, files.size());
     return failures ? 1 : 0;
 }
 

@@ -15,6 +15,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "golden_dirs.hpp"
 #include "gdn/conformance.hpp"
 #include "gdn/error.hpp"
 #include "gdn/registry.hpp"
@@ -36,21 +37,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
     while (std::getline(ss, item, sep))
         if (!item.empty()) out.push_back(item);
     return out;
-}
-
-// Where golden vectors are when --golden is not given: an install's <prefix>/share/gdn/golden
-// (next to bin/gdn), else the directory this build was configured with.
-std::vector<fs::path> default_golden_dirs() {
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
-        const fs::path installed = exe.parent_path().parent_path() / "share" / "gdn" / "golden";
-        if (fs::is_directory(installed, ec)) return {installed};
-    }
-#ifdef GDN_GOLDEN_DIR
-    if (fs::is_directory(GDN_GOLDEN_DIR, ec)) return {fs::path(GDN_GOLDEN_DIR)};
-#endif
-    return {};
 }
 
 std::string shell_quote(const std::string& s) {
@@ -165,7 +151,7 @@ int cmd_conformance(int argc, char** argv) {
               {{"backend", "NAME", "backend to test (cpu, cuda:1, a third-party name; auto = best available)", ""},
                {"plugin", "FILE", "test this plugin file (libgdn_<name>.so), loaded on its own", ""},
                {"all", "", "test every available backend and print a matrix case x backend", ""},
-               {"golden", "DIRS", "':'-separated directories of golden *.safetensors files (default: gdn's own)", ""},
+               {"golden", "DIRS", "':'-separated directories of more golden *.safetensors files, run after gdn's own and GDN_GOLDEN_PATH's", ""},
                {"no-golden", "", "run no golden files", ""},
                {"seed", "N", "seed of the random cases, or 'random' for a fresh one", "1"},
                {"random", "N", "number of random cases", std::to_string(kDefaultRandomCases)},
@@ -186,11 +172,9 @@ int cmd_conformance(int argc, char** argv) {
     std::string repro_extra;
     if (args.flag("no-golden")) {
         repro_extra += " --no-golden";
-    } else if (!args.str("golden").empty()) {
-        for (const auto& d : split(args.str("golden"), ':')) opt.golden_dirs.push_back(d);
-        repro_extra += " --golden " + shell_quote(args.str("golden"));
     } else {
-        opt.golden_dirs = default_golden_dirs();
+        opt.golden_dirs = golden_dirs(args.str("golden"));
+        if (!args.str("golden").empty()) repro_extra += " --golden " + shell_quote(args.str("golden"));
     }
     if (args.str("seed") == "random") {
         opt.seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
