@@ -158,10 +158,21 @@ void Stream::synchronize() {
 DeviceBuffer::DeviceBuffer(const Backend& backend, std::size_t bytes)
     : backend_(backend), ptr_(backend.allocate(bytes)), bytes_(bytes) {}
 
+DeviceBuffer DeviceBuffer::borrow(const Backend& backend, void* ptr, std::size_t bytes) {
+    require_loaded(backend, "backend");
+    DeviceBuffer b;
+    b.backend_ = backend;
+    b.ptr_ = ptr;
+    b.bytes_ = bytes;
+    b.owned_ = false;
+    return b;
+}
+
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept
-    : backend_(std::move(o.backend_)), ptr_(o.ptr_), bytes_(o.bytes_) {
+    : backend_(std::move(o.backend_)), ptr_(o.ptr_), bytes_(o.bytes_), owned_(o.owned_) {
     o.ptr_ = nullptr;
     o.bytes_ = 0;
+    o.owned_ = true;
 }
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
@@ -170,16 +181,19 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
         backend_ = std::move(o.backend_);
         ptr_ = o.ptr_;
         bytes_ = o.bytes_;
+        owned_ = o.owned_;
         o.ptr_ = nullptr;
         o.bytes_ = 0;
+        o.owned_ = true;
     }
     return *this;
 }
 
 void DeviceBuffer::reset() noexcept {
-    if (ptr_) backend_.deallocate(ptr_);
+    if (ptr_ && owned_) backend_.deallocate(ptr_);
     ptr_ = nullptr;
     bytes_ = 0;
+    owned_ = true;
 }
 
 void DeviceBuffer::upload(const void* host, std::size_t bytes, std::size_t offset) {

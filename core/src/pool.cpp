@@ -5,11 +5,10 @@
 #include <string>
 
 #include "gdn/error.hpp"
+#include "pool_config.hpp"
 
-namespace gdn {
-
-namespace {
-void check_config(const PoolConfig& c) {
+namespace gdn::detail {
+void check_pool_config(const PoolConfig& c) {
     if (c.num_layers < 1) invalid_argument("num_layers", "at least 1, got " + std::to_string(c.num_layers));
     if (c.num_slots < 1) invalid_argument("num_slots", "at least 1, got " + std::to_string(c.num_slots));
     if (c.num_k_heads < 1) invalid_argument("num_k_heads", "at least 1");
@@ -32,10 +31,12 @@ void check_config(const PoolConfig& c) {
         throw Error(GDN_ERR_OUT_OF_MEMORY, "pool: " + std::to_string(c.num_layers) + " layers x " +
                                                std::to_string(c.num_slots) + " slots do not fit in memory");
 }
-}  // namespace
+}  // namespace gdn::detail
+
+namespace gdn {
 
 GDNPool::GDNPool(const Backend& backend, const PoolConfig& config)
-    : backend_(backend), config_((check_config(config), config)) {
+    : backend_(backend), config_((detail::check_pool_config(config), config)) {
     if (!backend_.valid()) invalid_argument("backend", "a loaded backend");
     const auto total_slots = std::size_t(config_.num_slots + 1);
     recurrent_ = DeviceBuffer(backend_, std::size_t(config_.num_layers) * total_slots * recurrent_slot_bytes());
@@ -44,6 +45,10 @@ GDNPool::GDNPool(const Backend& backend, const PoolConfig& config)
     s.fill(recurrent_.data(), 0, recurrent_.size());
     s.fill(conv_.data(), 0, conv_.size());
     s.synchronize();
+    init_free_list();
+}
+
+void GDNPool::init_free_list() {
     allocated_.assign(std::size_t(config_.num_slots), 0);
     free_list_.reserve(std::size_t(config_.num_slots));
     for (int64_t i = config_.num_slots; i-- > 0;) free_list_.push_back(i);  // hand out 0 first

@@ -81,7 +81,59 @@ def seeds_forward():
         write(t, "random_%02d" % i, bytes(rnd.randrange(256) for _ in range(n)))
 
 
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def slot_blob(layers=2, h=1, hv=2, dk=4, dv=4, kc=3, act=1, state=0, rnd=None):
+    """A slot blob as gdn/slot_transfer.hpp describes it (format version 1)."""
+    size = {0: 4, 1: 2, 2: 2}
+    conv_dim = 2 * h * dk + hv * dv
+    rb, cb = hv * dv * dk * size[state], conv_dim * (kc - 1) * size[act]
+    payload = bytearray()
+    for _ in range(layers):
+        if state == 0:
+            payload += struct.pack("<%df" % (rb // 4), *[rnd.uniform(-1, 1) for _ in range(rb // 4)])
+        else:
+            payload += bytes(rnd.choice((0x00, 0x3F, 0xBF, 0x80)) for _ in range(rb))
+        payload += struct.pack("<%dH" % (cb // 2), *[rnd.choice((0x3F80, 0xBF00, 0x3E00, 0)) for _ in range(cb // 2)])
+    header = (b"GDNSLOT\0" + struct.pack("<III", 1, 96, 1) + struct.pack("<6I", layers, h, hv, dk, dv, kc)
+              + struct.pack("<III", act, state, 0) + struct.pack("<QQQ", rb, cb, len(payload))
+              + struct.pack("<I", 0) + b"\0" * 12)
+    assert len(header) == 96
+    blob = bytearray(header + payload)
+    blob[80:84] = struct.pack("<I", crc32c(blob))
+    return bytes(blob)
+
+
+def seeds_slot_blob():
+    # The first byte is the target's control byte: bit 0 reseals the checksum, bits 1-2 pick the
+    # pool (0: this geometry; 1: 3 layers; 2: HV 4; 3: f16), bit 3 the slot.
+    t = "slot_blob"
+    rnd = random.Random(3)
+    good = slot_blob(rnd=rnd)
+    write(t, "valid", b"\0" + good)
+    write(t, "valid_slot1", b"\x08" + good)
+    for variant in (1, 2, 3):
+        write(t, "pool_mismatch_%d" % variant, bytes([variant << 1]) + good)
+    for n in (0, 50, 96, 200, len(good) - 1):
+        write(t, "truncated_%d" % n, b"\0" + good[:n])
+    flipped = bytearray(good)
+    flipped[150] ^= 0x04
+    write(t, "corrupt", b"\0" + bytes(flipped))
+    write(t, "version_2", b"\x01" + good[:8] + struct.pack("<I", 2) + good[12:])
+    write(t, "bf16_state", b"\x01" + slot_blob(state=1, rnd=rnd))
+    write(t, "zeros", b"\x01" + b"\0" * 96)
+    write(t, "trailing", b"\0" + good + b"\0")
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_plugin_file()
     seeds_forward()
+    seeds_slot_blob()

@@ -131,11 +131,15 @@ private:
     mutable std::mutex mutex_;
 };
 
-// Owning device memory.
+// Device memory: owned (allocated here, freed on destruction) or borrowed (someone else's, never
+// freed here).
 class GDN_API DeviceBuffer {
 public:
     DeviceBuffer() = default;
     DeviceBuffer(const Backend& backend, std::size_t bytes);
+    // Memory of `bytes` bytes at `ptr` that the caller allocated on `backend`'s device and keeps
+    // owning: this object reads and writes it but never frees it.
+    static DeviceBuffer borrow(const Backend& backend, void* ptr, std::size_t bytes);
     ~DeviceBuffer() { reset(); }
     DeviceBuffer(DeviceBuffer&& o) noexcept;
     DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
@@ -145,6 +149,7 @@ public:
     void* data() const { return ptr_; }
     std::size_t size() const { return bytes_; }
     const Backend& backend() const { return backend_; }
+    bool owned() const { return owned_; }
     void reset() noexcept;
 
     // Synchronous helpers on the backend's default stream.
@@ -155,6 +160,7 @@ private:
     Backend backend_;
     void* ptr_ = nullptr;
     std::size_t bytes_ = 0;
+    bool owned_ = true;
 };
 
 // ---- implementation of the template -----------------------------------------------------------

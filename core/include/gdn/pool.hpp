@@ -6,6 +6,10 @@
 //
 // The extra last slot is the padding slot: a padded row of a captured decode batch points at it,
 // and no forward call ever reads or writes it.
+//
+// The pool allocates both buffers on its backend, or works in place on buffers an engine already
+// allocated in this layout (EngineMemory): an engine with its own state cache hands gdn views
+// of it instead of copying states in and out.
 #pragma once
 
 #include <cstdint>
@@ -33,9 +37,33 @@ struct PoolConfig {
     int64_t conv_dim() const { return 2LL * num_k_heads * head_k_dim + int64_t(num_v_heads) * head_v_dim; }
 };
 
+// Device memory an engine allocated and keeps owning, laid out as the pool's own buffers (see the
+// top of this file). The pool reads and writes it in place and never frees it; the engine keeps
+// it alive while the pool, and every view and batch over it, is in use.
+struct EngineMemory {
+    Backend device;                  // the backend whose device holds both buffers; empty: host
+                                     // memory (accepted only by a backend the host can read)
+    void* recurrent = nullptr;       // [layers, slots + 1, HV, Dv, Dk] recurrent state
+    std::size_t recurrent_bytes = 0; // exactly layers * (slots + 1) * recurrent_slot_bytes()
+    void* conv = nullptr;            // [layers, slots + 1, conv_dim, Kc - 1] conv state
+    std::size_t conv_bytes = 0;      // exactly layers * (slots + 1) * conv_slot_bytes()
+};
+
+// The alignment an engine's buffers must have: what every plugin's mem_alloc guarantees
+// (plugin.h), so that kernels see the same base alignment as in a pool gdn allocated.
+inline constexpr std::size_t kEngineMemoryAlignment = 256;
+
 class GDN_API GDNPool {
 public:
+    // Allocates the states on `backend` and zeroes them.
     GDNPool(const Backend& backend, const PoolConfig& config);
+    // Works on `memory` in place: checks its device, sizes, alignment and that the two buffers do
+    // not overlap (Error naming the field otherwise), and keeps its contents as they are (an
+    // engine's existing states stay valid). Every slot starts free, as in a new pool.
+    GDNPool(const Backend& backend, const PoolConfig& config, const EngineMemory& memory);
+
+    // False for a pool over EngineMemory.
+    bool owns_memory() const { return owns_memory_; }
 
     const Backend& backend() const { return backend_; }
     const PoolConfig& config() const { return config_; }
@@ -75,6 +103,7 @@ public:
     std::weak_ptr<const void> lifetime() const { return lifetime_; }
 
 private:
+    void init_free_list();
     void check_slot(const char* what, int64_t slot, bool allow_padding) const;
     void check_layer(int layer) const;
     // Position of (layer, slot) counted in slots from the start of either state buffer.
@@ -84,6 +113,7 @@ private:
     PoolConfig config_;
     DeviceBuffer recurrent_;
     DeviceBuffer conv_;
+    bool owns_memory_ = true;
     std::shared_ptr<const void> lifetime_ = std::make_shared<char>();
     mutable std::mutex mutex_;  // guards the free list
     std::vector<char> allocated_;
