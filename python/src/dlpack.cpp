@@ -1,0 +1,270 @@
+// DLPack in and out (see dlpack.hpp). DLPack 0.6: a "dltensor" capsule holds a DLManagedTensor;
+// a consumer that takes ownership renames it "used_dltensor" and calls its deleter when done.
+// Imports never take ownership: the capsule stays with its name, and its own destructor hands the
+// tensor back to the producer when the last reference goes.
+#include "dlpack.hpp"
+
+#include <dlpack/dlpack.h>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include "bindings.hpp"
+#include "gdn/error.hpp"
+#include "gdn/registry.hpp"
+
+namespace gdn::python {
+
+namespace {
+
+const char* kCapsuleName = "dltensor";
+const char* kUsedCapsuleName = "used_dltensor";
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
+
+std::string device_string(const DLDevice& d) {
+    switch (d.device_type) {
+        case kDLCPU: return "host memory";
+        case kDLCUDA: return "memory on cuda:" + std::to_string(d.device_id);
+        case kDLCUDAHost: return "pinned host memory (cuda)";
+        case kDLCUDAManaged: return "managed memory on cuda:" + std::to_string(d.device_id);
+        case kDLROCM: return "memory on rocm:" + std::to_string(d.device_id);
+        case kDLROCMHost: return "pinned host memory (rocm)";
+        default: return "memory on DLPack device type " + std::to_string(int(d.device_type));
+    }
+}
+
+bool host_memory(const DLDevice& d) {
+    return d.device_type == kDLCPU || d.device_type == kDLCUDAHost || d.device_type == kDLROCMHost;
+}
+
+// The plugin name that runs on a DLPack device type, or nullptr.
+const char* plugin_for(DLDeviceType t) {
+    switch (t) {
+        case kDLCUDA:
+        case kDLCUDAManaged: return "cuda";
+        case kDLROCM: return "rocm";
+        default: return nullptr;
+    }
+}
+
+DType dtype_of(const DLDataType& t, const char* name) {
+    if (t.lanes == 1) {
+        if (t.code == kDLFloat && t.bits == 32) return DType::f32;
+        if (t.code == kDLFloat && t.bits == 16) return DType::f16;
+        if (t.code == kDLBfloat && t.bits == 16) return DType::bf16;
+        if (t.code == kDLInt && t.bits == 32) return DType::i32;
+        if (t.code == kDLInt && t.bits == 64) return DType::i64;
+    }
+    invalid_argument(name, "dtype float32, bfloat16, float16, int32 or int64, got DLPack type code " +
+                               std::to_string(int(t.code)) + " with " + std::to_string(int(t.bits)) + " bits x " +
+                               std::to_string(int(t.lanes)) + " lanes");
+}
+
+// torch.utils.dlpack.to_dlpack, once torch was imported by someone: unlike Tensor.__dlpack__ it
+// also exports tensors that require grad (parameters of an nn.Module), which the layer only reads.
+struct TorchHooks {
+    py::object tensor_type, to_dlpack;
+};
+const TorchHooks* torch_hooks() {
+    static const TorchHooks* hooks = nullptr;  // kept for the life of the process
+    if (hooks) return hooks;
+    py::dict modules = py::module_::import("sys").attr("modules");
+    if (!modules.contains("torch")) return nullptr;
+    py::module_ torch = modules["torch"];
+    hooks = new TorchHooks{torch.attr("Tensor"), torch.attr("utils").attr("dlpack").attr("to_dlpack")};
+    return hooks;
+}
+
+py::object capsule_of(py::handle obj, const char* name) {
+    if (PyCapsule_CheckExact(obj.ptr())) return py::reinterpret_borrow<py::object>(obj);
+    if (const TorchHooks* t = torch_hooks(); t && PyObject_IsInstance(obj.ptr(), t->tensor_type.ptr()) == 1)
+        return t->to_dlpack(obj);
+    if (!py::hasattr(obj, "__dlpack__"))
+        invalid_argument(name, std::string("a tensor with __dlpack__ (torch, NumPy, ...), got ") +
+                                   std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+    try {
+        return obj.attr("__dlpack__")();
+    } catch (py::error_already_set& e) {
+        invalid_argument(name, std::string("a tensor that can be exported through DLPack, but __dlpack__ raised: ") +
+                                   e.what());
+    }
+}
+
+DLManagedTensor* managed_of(const py::object& capsule, const char* name) {
+    if (!PyCapsule_IsValid(capsule.ptr(), kCapsuleName))
+        invalid_argument(name, "a 'dltensor' capsule from __dlpack__ (one not consumed before)");
+    return static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), kCapsuleName));
+}
+
+TensorView view_of(const DLTensor& t, const char* name, Backend device) {
+    if (t.ndim < 0 || t.ndim > GDN_MAX_RANK)
+        invalid_argument(name, "rank 0.." + std::to_string(GDN_MAX_RANK) + ", got " + std::to_string(t.ndim));
+    std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
+    std::vector<int64_t> strides = t.strides ? std::vector<int64_t>(t.strides, t.strides + t.ndim) : packed_strides(shape);
+    void* data = t.data ? static_cast<char*>(t.data) + t.byte_offset : nullptr;
+    return TensorView(data, dtype_of(t.dtype, name), std::move(shape), std::move(strides), std::move(device));
+}
+
+// ---- export ------------------------------------------------------------------------------------
+
+struct ExportContext {
+    DLManagedTensor managed{};
+    std::vector<int64_t> shape, strides;
+    std::shared_ptr<const void> owner;
+};
+
+void delete_export(DLManagedTensor* self) { delete static_cast<ExportContext*>(self->manager_ctx); }
+
+// A capsule nobody consumed still owns its tensor.
+void capsule_destructor(PyObject* capsule) {
+    if (PyCapsule_IsValid(capsule, kUsedCapsuleName)) return;
+    auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, kCapsuleName));
+    if (!m) {
+        PyErr_Clear();
+        return;
+    }
+    if (m->deleter) m->deleter(m);
+}
+
+DLDevice dl_device_of(const Backend& device) {
+    if (!device.valid() || device.host_accessible()) return {kDLCPU, 0};
+    const std::string plugin = lower(device.plugin().name());
+    if (plugin == "cuda") return {kDLCUDA, device.device()};
+    if (plugin == "rocm") return {kDLROCM, device.device()};
+    return {kDLExtDev, device.device()};
+}
+
+DLDataType dl_dtype_of(DType t) {
+    switch (t) {
+        case DType::f32: return {kDLFloat, 32, 1};
+        case DType::bf16: return {kDLBfloat, 16, 1};
+        case DType::f16: return {kDLFloat, 16, 1};
+        case DType::i32: return {kDLInt, 32, 1};
+        case DType::i64: return {kDLInt, 64, 1};
+    }
+    return {kDLFloat, 32, 1};
+}
+
+// gdn.TensorView: memory gdn owns, offered through DLPack.
+class ExportedView {
+public:
+    ExportedView(TensorView view, std::shared_ptr<const void> owner) : view_(std::move(view)), owner_(std::move(owner)) {}
+
+    py::capsule dlpack(const py::object& /*stream*/) const {
+        auto* ctx = new ExportContext;
+        ctx->shape = view_.shape();
+        ctx->strides = view_.strides();
+        ctx->owner = owner_;
+        DLTensor& t = ctx->managed.dl_tensor;
+        t.data = view_.data();
+        t.device = dl_device_of(view_.device());
+        t.ndim = view_.rank();
+        t.dtype = dl_dtype_of(view_.dtype());
+        t.shape = ctx->shape.data();
+        t.strides = ctx->strides.data();
+        t.byte_offset = 0;
+        ctx->managed.manager_ctx = ctx;
+        ctx->managed.deleter = delete_export;
+        PyObject* capsule = PyCapsule_New(&ctx->managed, kCapsuleName, capsule_destructor);
+        if (!capsule) {
+            delete ctx;
+            throw py::error_already_set();
+        }
+        return py::reinterpret_steal<py::capsule>(capsule);
+    }
+    py::tuple dlpack_device() const {
+        const DLDevice d = dl_device_of(view_.device());
+        return py::make_tuple(int(d.device_type), int(d.device_id));
+    }
+    const TensorView& view() const { return view_; }
+
+private:
+    TensorView view_;
+    std::shared_ptr<const void> owner_;
+};
+
+}  // namespace
+
+bool is_torch_tensor(py::handle obj) {
+    const TorchHooks* t = torch_hooks();
+    return t && PyObject_IsInstance(obj.ptr(), t->tensor_type.ptr()) == 1;
+}
+
+ImportedTensor import_tensor(py::handle obj, const char* name, const Backend& backend) {
+    py::object capsule = capsule_of(obj, name);
+    const DLTensor& t = managed_of(capsule, name)->dl_tensor;
+    Backend device;  // host memory
+    if (!host_memory(t.device)) {
+        const char* plugin = plugin_for(t.device.device_type);
+        const bool same = backend.valid() && plugin && lower(backend.plugin().name()) == plugin &&
+                          backend.device() == t.device.device_id;
+        if (!same)
+            invalid_argument(name, "memory on backend " + (backend.valid() ? backend.name() : std::string("?")) +
+                                       ", got " + device_string(t.device));
+        device = backend;
+    }
+    return {std::move(capsule), view_of(t, name, std::move(device))};
+}
+
+ImportedTensor import_tensor_any(py::handle obj, const char* name) {
+    py::object capsule = capsule_of(obj, name);
+    const DLTensor& t = managed_of(capsule, name)->dl_tensor;
+    Backend device;
+    if (!host_memory(t.device)) {
+        const char* plugin = plugin_for(t.device.device_type);
+        if (!plugin) invalid_argument(name, "host, CUDA or ROCm memory, got " + device_string(t.device));
+        device = Registry::global().open(std::string(plugin) + ":" + std::to_string(t.device.device_id));
+    }
+    return {std::move(capsule), view_of(t, name, std::move(device))};
+}
+
+py::object export_view(const TensorView& view, std::shared_ptr<const void> owner) {
+    return py::cast(ExportedView(view, std::move(owner)));
+}
+
+std::vector<double> host_doubles(const ImportedTensor& t, const char* name) {
+    const TensorView& v = t.view;
+    if (v.device().valid() && !v.device().host_accessible())
+        invalid_argument(name, "host memory (the reference runs on the host), got memory on " + v.device().name());
+    std::vector<double> out(std::size_t(std::max<int64_t>(v.numel(), 0)));
+    std::vector<int64_t> index(std::size_t(v.rank()), 0);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        int64_t offset = 0;
+        for (int d = 0; d < v.rank(); ++d) offset += index[std::size_t(d)] * v.stride(d);
+        out[i] = load_as_double(v.data(), v.dtype(), std::size_t(offset));
+        for (int d = v.rank() - 1; d >= 0; --d) {
+            if (++index[std::size_t(d)] < v.size(d)) break;
+            index[std::size_t(d)] = 0;
+        }
+    }
+    return out;
+}
+
+void bind_dlpack(py::module_& m) {
+    py::class_<ExportedView>(m, "TensorView",
+                             "Memory that gdn owns (a layer's state in a GDNPool, an output gdn allocated), offered "
+                             "through DLPack: torch.from_dlpack(v) or numpy.from_dlpack(v) alias it, never copy it. "
+                             "Each tensor made from it keeps the memory's owner alive.")
+        .def("__dlpack__", &ExportedView::dlpack, py::arg("stream") = py::none(),
+             "A DLPack capsule over the memory (the stream argument is accepted and ignored: gdn's work "
+             "on it is complete when the call that produced it returned, or is ordered on the stream it ran on).")
+        .def("__dlpack_device__", &ExportedView::dlpack_device, "(DLPack device type, device id).")
+        .def_property_readonly("shape", [](const ExportedView& v) { return py::tuple(py::cast(v.view().shape())); })
+        .def_property_readonly("strides", [](const ExportedView& v) { return py::tuple(py::cast(v.view().strides())); },
+                               "Strides in elements.")
+        .def_property_readonly("dtype", [](const ExportedView& v) { return dtype_name(v.view().dtype()); },
+                               "'f32', 'bf16', 'f16', 'i32' or 'i64'.")
+        .def("data_ptr", [](const ExportedView& v) { return reinterpret_cast<uintptr_t>(v.view().data()); },
+             "The address of the first element.")
+        .def("__repr__", [](const ExportedView& v) {
+            return "gdn.TensorView(shape=" + v.view().shape_string() + ", dtype=" + dtype_name(v.view().dtype()) +
+                   ", device=" + (v.view().device().valid() ? v.view().device().name() : std::string("host")) + ")";
+        });
+}
+
+}  // namespace gdn::python

@@ -1,0 +1,119 @@
+// gdn.RadixLinearAttention: one GDN layer, with pymllm's constructor and forward. The weights and
+// every input stay in the caller's memory (DLPack views); the output is allocated by the inputs'
+// own framework (torch in, torch out; NumPy in, NumPy out) unless the caller passes `out`.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "batch.hpp"
+#include "bindings.hpp"
+#include "dlpack.hpp"
+#include "gdn/error.hpp"
+#include "gdn/layer.hpp"
+
+namespace gdn::python {
+
+namespace {
+
+struct PyLayer {
+    ImportedTensor conv_weight, A_log, dt_bias;  // the caller's tensors, kept alive
+    std::unique_ptr<RadixLinearAttention> layer;
+};
+
+// nn.Conv1d's depthwise weight is [conv_dim, 1, Kc]: the same memory as [conv_dim, Kc].
+TensorView squeeze_conv_weight(const TensorView& w) {
+    if (w.rank() != 3 || w.size(1) != 1) return w;
+    return TensorView(w.data(), w.dtype(), {w.size(0), w.size(2)}, {w.stride(0), w.stride(2)}, w.device());
+}
+
+bool is_numpy_array(py::handle obj) {
+    static PyObject* ndarray = nullptr;  // kept for the life of the process
+    if (!ndarray) {
+        py::dict modules = py::module_::import("sys").attr("modules");
+        if (!modules.contains("numpy")) return false;
+        ndarray = py::object(modules["numpy"].attr("ndarray")).release().ptr();
+    }
+    return PyObject_IsInstance(obj.ptr(), ndarray) == 1;
+}
+
+// An uninitialised [T, HV*Dv] output where `like` (mixed_qkv) lives, from its own framework.
+py::object new_output(py::handle like, const PyLayer& L, const PyBatch& B) {
+    const int64_t rows = B.batch.num_tokens();
+    const int64_t cols = int64_t(L.layer->num_v_heads()) * L.layer->head_v_dim();
+    if (is_torch_tensor(like)) {
+        static py::object* empty = new py::object(py::module_::import("torch").attr("empty"));
+        return (*empty)(py::make_tuple(rows, cols), py::arg("dtype") = like.attr("dtype"),
+                        py::arg("device") = like.attr("device"));
+    }
+    if (is_numpy_array(like)) {
+        static py::object* empty = new py::object(py::module_::import("numpy").attr("empty"));
+        return (*empty)(py::make_tuple(rows, cols), py::arg("dtype") = like.attr("dtype"));
+    }
+    auto out = std::make_shared<Tensor>(B.batch.backend(), L.layer->activation_dtype(), std::vector<int64_t>{rows, cols});
+    return export_view(out->view(), out);
+}
+
+}  // namespace
+
+void bind_layer(py::module_& m) {
+    py::class_<PyLayer>(m, "RadixLinearAttention",
+                        "One Gated DeltaNet layer (pymllm's RadixLinearAttention). It holds the layer's parameters "
+                        "(views of the caller's tensors, never copies: keep them unchanged while the layer is used) "
+                        "and runs forward on the backend of the batch, reading and writing this layer's state "
+                        "(gdn_layer_idx) in the batch's pool.")
+        .def(py::init([](int layer_id, int gdn_layer_idx, int num_k_heads, int num_v_heads, int head_k_dim,
+                         int head_v_dim, py::handle conv_weight, py::handle A_log, py::handle dt_bias) {
+                 auto L = std::make_unique<PyLayer>();
+                 L->conv_weight = import_tensor_any(conv_weight, "conv_weight");
+                 L->A_log = import_tensor_any(A_log, "A_log");
+                 L->dt_bias = import_tensor_any(dt_bias, "dt_bias");
+                 L->layer = std::make_unique<RadixLinearAttention>(
+                     layer_id, gdn_layer_idx, num_k_heads, num_v_heads, head_k_dim, head_v_dim,
+                     squeeze_conv_weight(L->conv_weight.view), L->A_log.view, L->dt_bias.view);
+                 return L;
+             }),
+             py::arg("layer_id"), py::arg("gdn_layer_idx"), py::arg("num_k_heads"), py::arg("num_v_heads"),
+             py::arg("head_k_dim"), py::arg("head_v_dim"), py::arg("conv_weight"), py::arg("A_log"), py::arg("dt_bias"),
+             "conv_weight: [conv_dim, Kc] (or nn.Conv1d's [conv_dim, 1, Kc]) in the activation dtype, conv_dim = "
+             "2*H*Dk + HV*Dv; A_log, dt_bias: [HV] float32, finite. Any DLPack tensors (torch, NumPy) on the "
+             "device of the backend the layer will run on.")
+        .def("forward", [](const PyLayer& L, PyBatch& B, py::handle mixed_qkv, py::handle a, py::handle b, py::object out) {
+            const Backend& be = B.batch.backend();
+            ImportedTensor x = import_tensor(mixed_qkv, "mixed_qkv", be);
+            ImportedTensor ia = import_tensor(a, "a", be);
+            ImportedTensor ib = import_tensor(b, "b", be);
+            if (out.is_none()) out = new_output(mixed_qkv, L, B);
+            ImportedTensor io = import_tensor(out, "out", be);
+            B.follow_framework_stream(mixed_qkv);
+            {
+                py::gil_scoped_release unlocked;
+                L.layer->forward(B.batch, x.view, ia.view, ib.view, io.view);
+            }
+            return out;
+        }, py::arg("forward_batch"), py::arg("mixed_qkv"), py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
+            "mixed_qkv [T, conv_dim] (columns [q | k | v], head-major; a view into a wider projection is taken "
+            "as it is), a and b [T, HV], all in the activation dtype on the batch's device. Returns out [T, HV*Dv] "
+            "in the inputs' framework (torch in, torch out; NumPy in, NumPy out), or writes into `out` and "
+            "returns it. Everything is checked before anything is written: on an error the pool is unchanged. "
+            "The GIL is released while the backend runs.")
+        .def_property_readonly("layer_id", [](const PyLayer& L) { return L.layer->layer_id(); })
+        .def_property_readonly("gdn_layer_idx", [](const PyLayer& L) { return L.layer->gdn_layer_idx(); })
+        .def_property_readonly("num_k_heads", [](const PyLayer& L) { return L.layer->num_k_heads(); })
+        .def_property_readonly("num_v_heads", [](const PyLayer& L) { return L.layer->num_v_heads(); })
+        .def_property_readonly("head_k_dim", [](const PyLayer& L) { return L.layer->head_k_dim(); })
+        .def_property_readonly("head_v_dim", [](const PyLayer& L) { return L.layer->head_v_dim(); })
+        .def_property_readonly("conv_kernel", [](const PyLayer& L) { return L.layer->conv_kernel(); })
+        .def_property_readonly("conv_dim", [](const PyLayer& L) { return L.layer->conv_dim(); })
+        .def_property_readonly("dtype", [](const PyLayer& L) { return dtype_name(L.layer->activation_dtype()); },
+                               "The activation dtype ('f32', 'bf16' or 'f16').")
+        .def("__repr__", [](const PyLayer& L) {
+            const RadixLinearAttention& l = *L.layer;
+            return "gdn.RadixLinearAttention(layer_id=" + std::to_string(l.layer_id()) + ", gdn_layer_idx=" +
+                   std::to_string(l.gdn_layer_idx()) + ", H=" + std::to_string(l.num_k_heads()) + ", HV=" +
+                   std::to_string(l.num_v_heads()) + ", Dk=" + std::to_string(l.head_k_dim()) + ", Dv=" +
+                   std::to_string(l.head_v_dim()) + ", Kc=" + std::to_string(l.conv_kernel()) + ", " +
+                   dtype_name(l.activation_dtype()) + ")";
+        });
+}
+
+}  // namespace gdn::python
