@@ -4,8 +4,9 @@
 //   GDN_ERR_RUNTIME      the dynamic loader could not map the file (dlerror text in the reason)
 //   GDN_ERR_INTERNAL     the file is not a well-formed plugin: no entry, entry returned NULL,
 //                        a required slot is NULL, a bad name, or it threw across the C boundary
-//   GDN_ERR_UNSUPPORTED  a well-formed plugin this host cannot or will not use: another ABI
-//                        major, a table shorter than ABI 1.0, a name already taken
+//   GDN_ERR_UNSUPPORTED  a plugin this host cannot or will not use: a file or directory other
+//                        users can write (refused before it is mapped, plugin_trust.hpp),
+//                        another ABI major, a table shorter than ABI 1.0, a name already taken
 //   anything else        what the plugin itself returned from init or device probing
 #include "loader.hpp"
 
@@ -23,6 +24,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "elf_check.hpp"
+#include "plugin_trust.hpp"
 
 namespace fs = std::filesystem;
 
@@ -208,10 +210,12 @@ std::shared_ptr<Plugin> open_plugin(const fs::path& file, const std::shared_ptr<
     }
     try {
         // Local: two plugins may use the same symbol names (both link a runtime) without one
-        // binding to the other's. Lazy: a CUDA plugin on a machine without a driver still loads
-        // far enough to say so itself.
+        // binding to the other's. Now: every symbol is resolved here, so that a plugin built
+        // against a newer library than the one installed is a load report; bound lazily, its
+        // first call of a missing function would end the process (exit 127). A GPU plugin
+        // still loads on a machine without a driver: its runtime opens the driver itself.
         lib = std::make_shared<boost::dll::shared_library>(
-            file, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+            file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
     } catch (const std::exception& e) {
         stop(r, GDN_ERR_RUNTIME, loader_message(e));
         return nullptr;
@@ -316,6 +320,10 @@ LoadResult load_plugin(const fs::path& file, const ClaimName& claim) {
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) {
         stop(r, GDN_ERR_RUNTIME, "no such file: " + file.string());
+        return result;
+    }
+    if (std::string why = untrusted_plugin_reason(file); !why.empty()) {
+        stop(r, GDN_ERR_UNSUPPORTED, std::move(why));
         return result;
     }
 

@@ -210,6 +210,7 @@ TEST_CASE("truncated copies of a real plugin are reported, never mapped") {
     // them; touching a missing page is SIGBUS. The registry checks the file first.
     const fs::path dir = fs::temp_directory_path() / ("gdn_truncated_" + std::to_string(::getpid()));
     fs::create_directories(dir);
+    fs::permissions(dir, fs::perms(0755));  // whatever the umask: a group-writable one is refused first
     std::ifstream in(test_plugin("fake"), std::ios::binary);
     const std::vector<char> whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     REQUIRE(whole.size() > 4096);
@@ -220,6 +221,7 @@ TEST_CASE("truncated copies of a real plugin are reported, never mapped") {
             std::ofstream out(file, std::ios::binary | std::ios::trunc);
             out.write(whole.data(), std::streamsize(len));
         }
+        fs::permissions(file, fs::perms(0644));
         const Registry reg({file});
         const LoadReport r = reg.reports().at(0);
         INFO("truncated to " << len << " of " << whole.size() << " bytes: " << format_report(r));

@@ -44,6 +44,7 @@ const fs::path& work_file() {
     static const fs::path file = [] {
         const fs::path dir = fs::temp_directory_path() / ("gdn_fuzz_plugin_" + std::to_string(::getpid()));
         fs::create_directories(dir);
+        fs::permissions(dir, fs::perms(0755));  // a group-writable directory would be refused first
         return dir / "libgdn_fuzz.so";
     }();
     return file;
@@ -70,6 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fs::remove(work_file(), ec);
         std::ofstream out(work_file(), std::ios::binary | std::ios::trunc);
         out.write(bytes.data(), std::streamsize(bytes.size()));
+        out.close();
+        fs::permissions(work_file(), fs::perms(0644), ec);
     }
     const gdn::Registry reg({work_file()});
     const auto reports = reg.reports();

@@ -64,6 +64,7 @@ TEST_CASE("a shadowed plugin is never initialized") {
         // same file): the second claims a taken name.
         const fs::path copy = fs::temp_directory_path() / ("libgdn_lifecycle_copy_" + std::to_string(::getpid()) + ".so");
         fs::copy_file(lifecycle_plugin(), copy, fs::copy_options::overwrite_existing);
+        fs::permissions(copy, fs::perms(0755));
         {
             const gdn::Registry reg({lifecycle_plugin(), copy});
             CHECK(reg.reports().at(1).reason == "shadowed by " + lifecycle_plugin().string());

@@ -58,6 +58,10 @@ foreach(p IN LISTS installed_plugins)
   endif()
 endforeach()
 
+# Every installed binary and library searches only absolute or $ORIGIN-relative directories
+# (an empty RUNPATH entry would make the loader search the current working directory).
+run("no empty or relative RUNPATH entry in the install" COMMAND ${CHECK_RUNPATH} ${prefix})
+
 # 2. The installed gdn finds its own plugins relative to its libraries.
 run("the installed gdn lists the cpu backend" COMMAND ${gdn} list UNSET GDN_PLUGIN_PATH GDN_BACKEND
     MATCH "available backends:\n(  [^\n]*\n)*  cpu ")
@@ -88,6 +92,7 @@ run("build the example plugin" COMMAND ${CMAKE_COMMAND} --build ${vendor})
 if(NOT EXISTS ${plugin})
   message(FATAL_ERROR "sdk: the build did not produce ${plugin}")
 endif()
+run("no empty or relative RUNPATH entry in the example plugin" COMMAND ${CHECK_RUNPATH} ${plugin})
 run("the plugin exports gdn_plugin_entry and nothing else" COMMAND nm -D --defined-only ${plugin} OUT symbols)
 string(REGEX MATCHALL "[^\n]+" symbol_lines "${symbols}")
 foreach(line IN LISTS symbol_lines)
