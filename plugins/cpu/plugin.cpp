@@ -154,9 +154,9 @@ gdn_status mem_alloc(int32_t device, size_t bytes, void** out, gdn_errbuf err) {
         if (!out) return fail(err, GDN_ERR_INVALID_ARGUMENT, "out is NULL");
         // aligned_alloc wants a multiple of the alignment; 0 bytes still gets a unique pointer.
         const size_t rounded = bytes == 0 ? 256 : (bytes + 255) / 256 * 256;
-        if (rounded < bytes) return fail(err, GDN_ERR_OUT_OF_MEMORY, "mem_alloc: %zu bytes is too large", bytes);
+        if (rounded < bytes) return fail(err, GDN_ERR_OUT_OF_MEMORY, "%zu bytes is too large", bytes);
         void* p = std::aligned_alloc(256, rounded);
-        if (!p) return fail(err, GDN_ERR_OUT_OF_MEMORY, "mem_alloc: %zu bytes of host memory are not available", bytes);
+        if (!p) return fail(err, GDN_ERR_OUT_OF_MEMORY, "%zu bytes of host memory are not available", bytes);
         *out = p;
         return GDN_OK;
     });

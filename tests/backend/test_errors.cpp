@@ -274,6 +274,11 @@ TEST_CASE("E38-E42: buffers, empty handles, dtypes", "[errors]") {
     expect_error("dtype: unknown code 9", [] { (void)dtype_size(DType(9)); });                           // E41
     // The backend's own refusal, passed through with the call's name: memory it cannot give.
     expect_error("mem_alloc: ", [&] { (void)be.allocate(std::size_t(1) << 62); }, GDN_ERR_OUT_OF_MEMORY);  // E42
+    try {
+        (void)be.allocate(std::size_t(1) << 62);
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("mem_alloc: mem_alloc:") == std::string::npos);  // E42: named once
+    }
 }
 
 TEST_CASE("E43-E49: choosing a backend", "[errors][registry]") {

@@ -38,6 +38,7 @@ bool Args::parse(int argc, char** argv) {
             name = name.substr(0, eq);
         }
         const Option& o = find(name);
+        given_.insert(name);
         if (o.value_name.empty()) {
             if (has_value) throw std::invalid_argument("--" + name + " takes no value");
             values_[name] = "1";
@@ -68,6 +69,11 @@ bool Args::flag(const std::string& name) const {
     find(name);
     auto it = values_.find(name);
     return it != values_.end() && it->second == "1";
+}
+
+bool Args::given(const std::string& name) const {
+    find(name);
+    return given_.count(name) != 0;
 }
 
 std::string Args::str(const std::string& name) const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ public:
     void print_usage() const;
 
     bool flag(const std::string& name) const;
+    // Whether the option was on the command line (not only its default).
+    bool given(const std::string& name) const;
     std::string str(const std::string& name) const;
     long long integer(const std::string& name) const;
     std::vector<long long> integers(const std::string& name) const;  // "1,2,3"
@@ -33,6 +36,7 @@ private:
     std::string command_, summary_, positional_help_;
     std::vector<Option> options_;
     std::map<std::string, std::string> values_;
+    std::set<std::string> given_;
     std::vector<std::string> positional_;
 };
 

@@ -20,16 +20,21 @@ int cmd_check(int argc, char** argv) {
               "recurrent state <= 2e-5 (f32) or 5e-3 (bf16, f16); conv state exact; NaN/Inf fails.\n"
               "Without files: gdn's own golden vectors, then those in the directories of GDN_GOLDEN_PATH.\n"
               "Exit code 0 only when every file passes.",
-              {{"backend", "NAME", "backend to run on (cpu, cuda, cuda:1, ...; auto = best available)", "auto"}},
+              {{"backend", "NAME", "backend to run on (cpu, cuda, cuda:1, ...; auto = best available; default: GDN_BACKEND, else auto)", ""}},
               "[FILE.safetensors...]");
     if (!args.parse(argc, argv)) return 0;
     std::vector<std::string> files = args.positional();
     if (files.empty()) {
-        for (const auto& f : conformance::golden_files(golden_dirs(""))) files.push_back(f.string());
+        const auto dirs = golden_dirs("");
+        for (const auto& f : conformance::golden_files(dirs)) files.push_back(f.string());
         if (files.empty())
             throw std::invalid_argument("no golden files given and none installed (see gdn check --help)");
+        std::string shown;
+        for (const auto& d : dirs) shown += (shown.empty() ? "" : ":") + d.string();
+        std::printf("golden files: %s\n", shown.c_str());
     }
-    const Backend backend = Registry::global().open(args.str("backend"));
+    const std::string backend_arg = args.str("backend");
+    const Backend backend = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
     std::printf("backend %s (%s)\n", backend.name().c_str(), backend.properties().name);
     std::printf("%-40s %-44s %10s %10s %6s %s\n", "file", "case", "out rel", "state rel", "conv", "result");
     int failures = 0;

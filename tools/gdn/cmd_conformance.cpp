@@ -148,7 +148,7 @@ int cmd_conformance(int argc, char** argv) {
               "GVA ratios, conv widths, ragged batches, decode, mixed, strong decay), invariants, capability honesty,\n"
               "guard bands and determinism. Cases outside the backend's declared capabilities are UNSUPPORTED, not\n"
               "failures. Every case prints a command that reruns it alone. Exit code 0 only when nothing failed.",
-              {{"backend", "NAME", "backend to test (cpu, cuda:1, a third-party name; auto = best available)", ""},
+              {{"backend", "NAME", "backend to test (cpu, cuda:1, a third-party name; auto = best available; default: GDN_BACKEND, else auto)", ""},
                {"plugin", "FILE", "test this plugin file (libgdn_<name>.so), loaded on its own", ""},
                {"all", "", "test every available backend and print a matrix case x backend", ""},
                {"golden", "DIRS", "':'-separated directories of more golden *.safetensors files, run after gdn's own and GDN_GOLDEN_PATH's", ""},
@@ -208,7 +208,7 @@ int cmd_conformance(int argc, char** argv) {
         for (const Backend& b : Registry::global().available()) backends.emplace_back(b, "--backend " + b.name());
         if (backends.empty()) throw Error(GDN_ERR_NO_DEVICE, "no backend is available (see gdn list)");
     } else {
-        const Backend b = Registry::global().open(backend_arg.empty() ? "auto" : backend_arg);
+        const Backend b = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
         backends.emplace_back(b, "--backend " + b.name());
     }
 

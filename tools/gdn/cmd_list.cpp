@@ -1,6 +1,7 @@
 // gdn list: what the registry found, what each backend can do, and why the others cannot run.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "args.hpp"
 #include "commands.hpp"
@@ -42,7 +43,7 @@ std::string modes(uint32_t mask) {
 int cmd_list(int argc, char** argv) {
     Args args("list", "Lists the backend plugins found, their devices and capabilities, and a load report for each\n"
                       "plugin that cannot run here.",
-              {{"verbose", "", "full load report of every candidate, usable or not", ""}});
+              {{"verbose", "", "full load report of every candidate: those that cannot run, then the usable ones", ""}});
     if (!args.parse(argc, argv)) return 0;
     const bool verbose = args.flag("verbose");
     Registry& reg = Registry::global();
@@ -73,11 +74,9 @@ int cmd_list(int argc, char** argv) {
 
     std::printf("\nplugins that cannot run here:\n");
     int failed = 0;
-    for (const LoadReport& r : reg.reports()) {
-        if (r.usable) {
-            if (verbose) std::printf("%s\n", format_report(r).c_str());
-            continue;
-        }
+    const std::vector<LoadReport> reports = reg.reports();
+    for (const LoadReport& r : reports) {
+        if (r.usable) continue;
         ++failed;
         if (verbose) {
             std::printf("%s\n", format_report(r).c_str());
@@ -87,6 +86,13 @@ int cmd_list(int argc, char** argv) {
         }
     }
     if (!failed) std::printf("  (none)\n");
+    if (verbose) {
+        std::printf("\nload reports of the usable plugins:\n");
+        int usable = 0;
+        for (const LoadReport& r : reports)
+            if (r.usable) ++usable, std::printf("%s\n", format_report(r).c_str());
+        if (!usable) std::printf("  (none)\n");
+    }
     return 0;
 }
 

@@ -6,11 +6,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "args.hpp"
 #include "commands.hpp"
+#include "gdn/conformance.hpp"
+#include "gdn/error.hpp"
 #include "gdn/harness.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/registry.hpp"
@@ -64,6 +69,28 @@ std::vector<double> rows(const std::vector<double>& m, int64_t width, int64_t t0
 
 void append(std::vector<double>& dst, const std::vector<double>& src) { dst.insert(dst.end(), src.begin(), src.end()); }
 
+// Only the dtypes activations can have (dtype_from_name knows the index dtypes too).
+DType activation_dtype(const std::string& name) {
+    const std::string expected = "an activation dtype: f32, bf16 or f16, got '" + name + "'";
+    DType d = DType::f32;
+    try {
+        d = dtype_from_name(name);
+    } catch (const Error&) {
+        throw std::invalid_argument("--dtype: " + expected);
+    }
+    if (d != DType::f32 && d != DType::bf16 && d != DType::f16) throw std::invalid_argument("--dtype: " + expected);
+    return d;
+}
+
+std::string sci(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1e", v);
+    return b;
+}
+
+// JSON numbers cannot be NaN or Inf: those become null (and the verdict says FAIL).
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
@@ -71,36 +98,49 @@ int cmd_run(int argc, char** argv) {
               "Runs one GDN layer of a model preset with random weights on a serving-shaped workload: --requests\n"
               "requests prefilled together (--prefill tokens each), then --decode steps of one token per request,\n"
               "all through RadixLinearAttention and a GDNPool on the chosen backend. Prints per phase the time,\n"
-              "tokens/s, and the error of request 0 against the fp64 reference.",
-              {{"backend", "NAME", "cpu, cuda, cuda:1, rocm, a plugin name, or auto", "auto"},
+              "tokens/s, and the error of request 0 against the fp64 reference, then a verdict: PASS when every\n"
+              "phase's output and the final state are within the activation dtype's tolerance (the table gdn\n"
+              "conformance uses), else FAIL and exit code 1. --heads, --dims and --conv describe a custom layer and\n"
+              "imply --preset custom; with a named preset they are an error.",
+              {{"backend", "NAME", "cpu, cuda, cuda:1, rocm, a plugin name, or auto (default: GDN_BACKEND, else auto)", ""},
                {"preset", "NAME", "qwen3-next-80b-a3b, qwen3.5-0.8b, qwen3.5-9b, qwen3.5-27b, or custom", "qwen3-next-80b-a3b"},
-               {"heads", "H,HV", "key and value heads (with --preset custom)", "16,32"},
-               {"dims", "DK,DV", "key and value head dims (with --preset custom)", "128,128"},
-               {"conv", "KC", "conv kernel width (with --preset custom)", "4"},
+               {"heads", "H,HV", "key and value heads (implies --preset custom)", "16,32"},
+               {"dims", "DK,DV", "key and value head dims (implies --preset custom)", "128,128"},
+               {"conv", "KC", "conv kernel width (implies --preset custom)", "4"},
                {"dtype", "T", "activation dtype: bf16, f16 or f32", "bf16"},
                {"requests", "B", "number of requests", "8"},
                {"prefill", "N", "prefill tokens per request", "512"},
                {"decode", "D", "decode steps after the prefill", "32"},
                {"threads", "N", "worker threads for CPU backends (0 = all)", "0"},
                {"seed", "S", "seed of the random weights and inputs", "1"},
-               {"no-check", "", "skip the fp64 reference (faster for big runs)", ""}});
+               {"no-check", "", "skip the fp64 reference (faster for big runs; no verdict)", ""},
+               {"json", "FILE", "also write the result as JSON (backend, plugin, shape, timings, errors, verdict)", ""}});
     if (!args.parse(argc, argv)) return 0;
+    if (!args.positional().empty()) throw std::invalid_argument("unexpected argument '" + args.positional()[0] + "'");
 
+    const bool custom_shape = args.given("heads") || args.given("dims") || args.given("conv");
+    std::string preset = args.str("preset");
+    if (custom_shape && !args.given("preset")) preset = "custom";
+    if (custom_shape && preset != "custom")
+        throw std::invalid_argument("--heads, --dims and --conv describe a custom layer, but --preset " + preset +
+                                    " fixes the shape: use --preset custom or leave --preset out");
     Preset shape{"custom", 0, 0, 0, 0, 0, 0};
-    if (args.str("preset") == "custom") {
+    if (preset == "custom") {
         const auto heads = args.integers("heads"), dims = args.integers("dims");
         if (heads.size() != 2 || dims.size() != 2) throw std::invalid_argument("--heads and --dims take two integers each");
         shape = {"custom", int(heads[0]), int(heads[1]), int(dims[0]), int(dims[1]), int(args.integer("conv")), 1};
     } else {
-        shape = find_preset(args.str("preset"));
+        shape = find_preset(preset);
     }
-    const DType act = dtype_from_name(args.str("dtype"));
+    const DType act = activation_dtype(args.str("dtype"));
     const int64_t B = args.integer("requests"), L = args.integer("prefill"), D = args.integer("decode");
     if (B < 1 || L < 0 || D < 0) throw std::invalid_argument("--requests >= 1, --prefill >= 0 and --decode >= 0 expected");
     const uint64_t seed = uint64_t(args.integer("seed"));
     const bool check = !args.flag("no-check");
 
-    const Backend backend = Registry::global().open(args.str("backend"));
+    const std::string backend_arg = args.str("backend");
+    const Backend backend = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
+    const char* plugin_version = backend.table().version ? backend.table().version : "?";
     Stream stream(backend, int(args.integer("threads")));
 
     reference::Problem ref;  // weights now; request 0's inputs as the phases run
@@ -120,7 +160,9 @@ int cmd_run(int argc, char** argv) {
 
     std::printf("gdn run: %s layer (H=%d HV=%d Dk=%d Dv=%d Kc=%d, %s activations, f32 state)\n", shape.name.c_str(),
                 shape.num_k_heads, shape.num_v_heads, shape.head_k_dim, shape.head_v_dim, shape.conv_kernel, dtype_name(act));
-    std::printf("backend: %s — %s\n", backend.name().c_str(), backend.properties().name);
+    std::printf("backend: %s — %s\nplugin:  %s %s (ABI %u.%u), %s\n", backend.name().c_str(), backend.properties().name,
+                backend.plugin().name().c_str(), plugin_version, backend.table().abi_major, backend.table().abi_minor,
+                backend.plugin().path().c_str());
     std::printf("workload: %lld requests x %lld prefill tokens, then %lld decode steps\n\n", (long long)B, (long long)L,
                 (long long)D);
 
@@ -133,6 +175,15 @@ int cmd_run(int argc, char** argv) {
     pc.head_v_dim = shape.head_v_dim;
     pc.conv_kernel = shape.conv_kernel;
     pc.activation_dtype = act;
+    nlohmann::json result = {
+        {"backend", backend.name()},
+        {"device", backend.properties().name},
+        {"plugin", {{"name", backend.plugin().name()}, {"version", plugin_version}, {"file", backend.plugin().path()},
+                    {"abi", std::to_string(backend.table().abi_major) + "." + std::to_string(backend.table().abi_minor)}}},
+        {"layer", {{"preset", shape.name}, {"num_k_heads", shape.num_k_heads}, {"num_v_heads", shape.num_v_heads},
+                   {"head_k_dim", shape.head_k_dim}, {"head_v_dim", shape.head_v_dim}, {"conv_kernel", shape.conv_kernel},
+                   {"activation_dtype", dtype_name(act)}}},
+        {"workload", {{"requests", B}, {"prefill", L}, {"decode", D}, {"seed", seed}}}};
     GDNPool pool(backend, pc);
     std::vector<int64_t> slots;
     for (int64_t r = 0; r < B; ++r) slots.push_back(pool.alloc_slot());
@@ -169,6 +220,7 @@ int cmd_run(int argc, char** argv) {
         stream.synchronize();
         const double s = seconds_since(t0);
         std::printf("prefill: %lld tokens in %.3f ms  ->  %.0f tokens/s\n", (long long)T, s * 1e3, double(T) / s);
+        result["prefill"] = {{"tokens", T}, {"seconds", s}, {"tokens_per_second", double(T) / s}};
         if (check) {
             append(got0, rows(to_host_double(out), W, 0, L));
             append(want_in_qkv, rows(in.qkv, C, 0, L));
@@ -204,9 +256,14 @@ int cmd_run(int argc, char** argv) {
         if (check) phase_rows.push_back({"decode", std::size_t(D)});
         std::printf("decode:  %lld steps x %lld requests in %.3f ms  ->  %.3f ms/step, %.0f tokens/s\n", (long long)D,
                     (long long)B, total * 1e3, total * 1e3 / double(D), double(B * D) / total);
+        result["decode"] = {{"steps", D}, {"seconds", total}, {"tokens_per_second", double(B * D) / total}};
     }
 
     // ---- error of request 0 against the fp64 reference, prefill and decode continued ----
+    // The verdict: every phase's output and the final state within the tolerance gdn conformance
+    // holds this backend to at this dtype (NaN and Inf fail: no comparison with them holds).
+    const conformance::ToleranceTable::Entry tol = conformance::ToleranceTable().lookup(backend.plugin().name(), act);
+    std::vector<std::string> failures;
     if (check && !phase_rows.empty()) {
         const int64_t n = int64_t(got0.size()) / W;
         ref.mixed_qkv = want_in_qkv;
@@ -220,23 +277,57 @@ int cmd_run(int argc, char** argv) {
         std::printf("\nerror of request 0 against the fp64 reference (%.1f s), after rounding to %s:\n",
                     seconds_since(t0), dtype_name(act));
         std::size_t row = 0;
+        nlohmann::json errors = nlohmann::json::object();
         for (const auto& [name, count] : phase_rows) {
             const auto g = rows(got0, W, int64_t(row), int64_t(row + count));
             const auto w = rows(want, W, int64_t(row), int64_t(row + count));
-            std::printf("  %-8s rel L2 %.3e   max abs %.3e   (%zu tokens)\n", name.c_str(), reference::relative_l2(g, w),
-                        reference::max_abs_diff(g, w), count);
+            const double rel = reference::relative_l2(g, w), max_abs = reference::max_abs_diff(g, w);
+            std::printf("  %-8s rel L2 %.3e   max abs %.3e   (%zu tokens)\n", name.c_str(), rel, max_abs, count);
+            if (!(rel <= tol.tolerance.out)) failures.push_back(name + " rel L2 " + sci(rel) + " > " + sci(tol.tolerance.out));
+            errors[name] = {{"rel_l2", number_or_null(rel)}, {"max_abs", number_or_null(max_abs)}, {"tokens", count}};
             row += count;
         }
         const auto final_state = pool.read_recurrent(0, slots[0]);
         std::vector<double> fs(final_state.begin(), final_state.end());
-        std::printf("  %-8s rel L2 %.3e\n", "state", reference::relative_l2(fs, ref.recurrent_state));
+        const double state_rel = reference::relative_l2(fs, ref.recurrent_state);
+        std::printf("  %-8s rel L2 %.3e\n", "state", state_rel);
+        if (!(state_rel <= tol.tolerance.state))
+            failures.push_back("state rel L2 " + sci(state_rel) + " > " + sci(tol.tolerance.state));
+        errors["state"] = {{"rel_l2", number_or_null(state_rel)}};
+        result["error"] = errors;
     }
+    const bool checked = check && !phase_rows.empty();
+    result["tolerance"] = {{"out", tol.tolerance.out}, {"state", tol.tolerance.state}};
+    if (!tol.reason.empty()) result["tolerance"]["reason"] = tol.reason;
+    result["verdict"] = !checked ? "unchecked" : failures.empty() ? "pass" : "fail";
+    result["failures"] = failures;
 
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     std::printf("\npool: %.1f MiB (%lld slots + padding); peak resident memory: %.1f MiB\n",
                 double(pool.bytes()) / (1024.0 * 1024), (long long)B, double(ru.ru_maxrss) / 1024.0);
-    return 0;
+    result["pool_bytes"] = pool.bytes();
+    if (!checked) {
+        std::printf("verdict: none (%s)\n", check ? "no tokens were run" : "--no-check");
+    } else if (failures.empty()) {
+        std::printf("verdict: PASS (rel L2 of out <= %s and of state <= %s at %s, plugin %s %s)\n",
+                    sci(tol.tolerance.out).c_str(), sci(tol.tolerance.state).c_str(), dtype_name(act),
+                    backend.plugin().name().c_str(), plugin_version);
+    } else {
+        std::string why;
+        for (const auto& f : failures) why += (why.empty() ? "" : ", ") + f;
+        std::printf("verdict: FAIL: %s (%s tolerance%s%s; plugin %s %s, %s)\n", why.c_str(), dtype_name(act),
+                    tol.reason.empty() ? "" : ", override: ", tol.reason.c_str(), backend.plugin().name().c_str(),
+                    plugin_version, backend.plugin().path().c_str());
+    }
+    if (const std::string file = args.str("json"); !file.empty()) {
+        std::ofstream out(file);
+        if (out) out << result.dump(2) << "\n";
+        out.close();
+        if (!out) throw std::invalid_argument("--json: cannot write " + file);
+        std::printf("json: %s\n", file.c_str());
+    }
+    return checked && !failures.empty() ? 1 : 0;
 }
 
 }  // namespace gdn::cli

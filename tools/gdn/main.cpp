@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "gdn/error.hpp"
+#include "gdn/registry.hpp"
 
 namespace {
 
@@ -19,8 +20,23 @@ void usage() {
         "  check   run golden-vector files through a backend and compare\n"
         "  conformance\n"
         "          hold a backend or a plugin file to the conformance suite (report as JSON, JUnit)\n\n"
+        "  --version\n"
+        "          gdn's version, the plugin ABI it loads, and each plugin found (name, version, file)\n\n"
         "Each command takes --help. Backends are chosen with --backend NAME (cpu, cuda, cuda:1, ...)\n"
         "or GDN_BACKEND; plugins are searched in GDN_PLUGIN_PATH, then gdn's plugin directory.\n");
+}
+
+// gdn, the plugin ABI, and what each plugin file on the search path is.
+int version() {
+    std::printf("gdn %s\nplugin ABI %d.%d\nplugins:\n", GDN_VERSION, GDN_ABI_MAJOR, GDN_ABI_MINOR);
+    const auto reports = gdn::Registry::global().reports();
+    for (const gdn::LoadReport& r : reports) {
+        std::printf("  %-10s %-8s", r.name.empty() ? "?" : r.name.c_str(), r.version.empty() ? "?" : r.version.c_str());
+        if (r.stage >= gdn::LoadStage::entry_found) std::printf(" ABI %u.%u", r.abi_major, r.abi_minor);
+        std::printf("  %s%s\n", r.path.c_str(), r.usable ? "" : "  (not usable: see gdn list)");
+    }
+    if (reports.empty()) std::printf("  (none found; see gdn list)\n");
+    return 0;
 }
 
 }  // namespace
@@ -32,6 +48,7 @@ int main(int argc, char** argv) {
     }
     const std::string cmd = argv[1];
     try {
+        if (cmd == "--version" || cmd == "version") return version();
         if (cmd == "list") return gdn::cli::cmd_list(argc - 2, argv + 2);
         if (cmd == "run") return gdn::cli::cmd_run(argc - 2, argv + 2);
         if (cmd == "check") return gdn::cli::cmd_check(argc - 2, argv + 2);
