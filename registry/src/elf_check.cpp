@@ -90,6 +90,8 @@ ElfSearchPaths elf_search_paths(const std::filesystem::path& file) {
         eh.e_ident[EI_DATA] != host_data)
         return out;
     out.is_elf = true;
+    out.loadable = eh.e_type == ET_EXEC || eh.e_type == ET_DYN;
+    if (!out.loadable) return out;
     // Reads `bytes` at `offset`, inside the file only.
     auto read_at = [&](uint64_t offset, void* dst, uint64_t bytes) {
         if (offset > size || bytes > size - offset) return false;

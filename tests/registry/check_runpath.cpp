@@ -1,9 +1,10 @@
-// gdn_check_runpath DIR_OR_FILE...: reads the dynamic section of every ELF file under the given
+// gdn_check_runpath [--if-exists] DIR_OR_FILE...: reads the dynamic section of every ELF file under the given
 // directories (recursively) and fails when a DT_RPATH or DT_RUNPATH has an empty entry (the
 // dynamic loader then searches the current working directory: a library planted where a program
 // is started would run) or a relative one. Prints every file checked with its search path, and
 // each problem. Exit 0: at least one binary with a dynamic section was checked and none had a
-// problem; 1: a problem; 2: nothing to check or a bad argument.
+// problem; 1: a problem; 2: nothing to check or a bad argument. After --if-exists, paths that do
+// not exist are skipped (parts of the build that are optional).
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -16,13 +17,22 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: gdn_check_runpath DIR_OR_FILE...\n");
+        std::fprintf(stderr, "usage: gdn_check_runpath [--if-exists] DIR_OR_FILE...\n");
         return 2;
     }
     std::vector<fs::path> files;
+    bool optional = false;
     for (int i = 1; i < argc; ++i) {
         std::error_code ec;
+        if (std::string(argv[i]) == "--if-exists") {
+            optional = true;
+            continue;
+        }
         const fs::path root = argv[i];
+        if (optional && !fs::exists(root, ec)) {
+            std::printf("%s: not there, skipped\n", argv[i]);
+            continue;
+        }
         if (fs::is_regular_file(root, ec)) {
             files.push_back(root);
             continue;
@@ -39,7 +49,7 @@ int main(int argc, char** argv) {
     int checked = 0, problems = 0;
     for (const fs::path& f : files) {
         const gdn::detail::ElfSearchPaths p = gdn::detail::elf_search_paths(f);
-        if (!p.is_elf) continue;
+        if (!p.is_elf || !p.loadable) continue;
         if (!p.error.empty()) {
             std::printf("%s: malformed: %s\n", f.c_str(), p.error.c_str());
             ++problems;
