@@ -113,6 +113,10 @@ ElfSearchPaths elf_search_paths(const std::filesystem::path& file) {
     for (const Phdr& p : ph)
         if (p.p_type == PT_DYNAMIC) dynamic = &p;
     if (!dynamic) return out;  // statically linked
+    if (dynamic->p_filesz > size) {  // checked before anything is allocated for it
+        out.error = "the dynamic section lies outside the file";
+        return out;
+    }
     std::vector<Dyn> dyn(std::size_t(dynamic->p_filesz / sizeof(Dyn)));
     if (!read_at(dynamic->p_offset, dyn.data(), uint64_t(dyn.size()) * sizeof(Dyn))) {
         out.error = "the dynamic section lies outside the file";

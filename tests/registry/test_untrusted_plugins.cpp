@@ -4,10 +4,12 @@
 // directory these tests create gets its permissions set explicitly, whatever the umask.
 #include <catch2/catch.hpp>
 
+#include <elf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -203,4 +205,42 @@ TEST_CASE("search path entries: empty and relative ones are unsafe, absolute and
           std::vector<std::string>{"RPATH `lib:/usr/lib` entry 1 `lib` is relative (to the current directory)"});
     CHECK(search_path_problems("RUNPATH", "$ORIGINAL").size() == 1);
     CHECK(search_path_problems("RUNPATH", "::").size() == 3);
+}
+
+TEST_CASE("the search path reader refuses a dynamic segment larger than the file") {
+    // A crafted header must give an error, never an allocation of its size or a read past the end.
+    PluginCopy copy;
+    std::vector<char> bytes;
+    {
+        std::ifstream in(copy.file(), std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    Elf64_Ehdr eh;
+    REQUIRE(bytes.size() > sizeof eh);
+    std::memcpy(&eh, bytes.data(), sizeof eh);
+    bool patched = false;
+    for (int i = 0; i < eh.e_phnum; ++i) {
+        Elf64_Phdr ph;
+        const std::size_t at = eh.e_phoff + std::size_t(i) * sizeof ph;
+        REQUIRE(at + sizeof ph <= bytes.size());
+        std::memcpy(&ph, bytes.data() + at, sizeof ph);
+        if (ph.p_type != PT_DYNAMIC) continue;
+        ph.p_filesz = uint64_t(1) << 62;
+        std::memcpy(bytes.data() + at, &ph, sizeof ph);
+        patched = true;
+    }
+    REQUIRE(patched);
+    const fs::path crafted = copy.dir() / "libgdn_crafted.so";
+    {
+        std::ofstream out(crafted, std::ios::binary);
+        out.write(bytes.data(), std::streamsize(bytes.size()));
+    }
+    fs::permissions(crafted, fs::perms(0755));
+    const auto p = gdn::detail::elf_search_paths(crafted);
+    CHECK(p.is_elf);
+    CHECK(p.error == "the dynamic section lies outside the file");
+    const auto r = gdn::Registry({crafted}).reports().at(0);
+    INFO(gdn::format_report(r));
+    CHECK_FALSE(r.usable);
+    CHECK_THAT(r.reason, Contains("truncated ELF file"));  // the check before mapping still says why
 }
