@@ -73,10 +73,10 @@ struct TorchHooks {
 const TorchHooks* torch_hooks() {
     static const TorchHooks* hooks = nullptr;  // kept for the life of the process
     if (hooks) return hooks;
-    py::dict modules = py::module_::import("sys").attr("modules");
-    if (!modules.contains("torch")) return nullptr;
-    py::module_ torch = modules["torch"];
-    hooks = new TorchHooks{torch.attr("Tensor"), torch.attr("utils").attr("dlpack").attr("to_dlpack")};
+    PyObject* torch = loaded_module("torch");
+    if (!torch) return nullptr;
+    py::module_ m = py::reinterpret_borrow<py::module_>(torch);
+    hooks = new TorchHooks{m.attr("Tensor"), m.attr("utils").attr("dlpack").attr("to_dlpack")};
     return hooks;
 }
 
@@ -84,11 +84,14 @@ py::object capsule_of(py::handle obj, const char* name) {
     if (PyCapsule_CheckExact(obj.ptr())) return py::reinterpret_borrow<py::object>(obj);
     if (const TorchHooks* t = torch_hooks(); t && PyObject_IsInstance(obj.ptr(), t->tensor_type.ptr()) == 1)
         return t->to_dlpack(obj);
-    if (!py::hasattr(obj, "__dlpack__"))
+    PyObject* method = PyObject_GetAttrString(obj.ptr(), "__dlpack__");
+    if (!method) {
+        PyErr_Clear();
         invalid_argument(name, std::string("a tensor with __dlpack__ (torch, NumPy, ...), got ") +
                                    std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+    }
     try {
-        return obj.attr("__dlpack__")();
+        return py::reinterpret_steal<py::object>(method)();
     } catch (py::error_already_set& e) {
         invalid_argument(name, std::string("a tensor that can be exported through DLPack, but __dlpack__ raised: ") +
                                    e.what());
@@ -189,6 +192,12 @@ private:
 };
 
 }  // namespace
+
+PyObject* loaded_module(const char* name) {
+    // sys.modules itself, looked up once: a lookup per call would run the import machinery.
+    static PyObject* modules = py::object(py::module_::import("sys").attr("modules")).release().ptr();
+    return PyDict_GetItemString(modules, name);  // borrowed; NULL when never imported
+}
 
 bool is_torch_tensor(py::handle obj) {
     const TorchHooks* t = torch_hooks();

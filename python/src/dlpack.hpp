@@ -33,6 +33,9 @@ ImportedTensor import_tensor(py::handle obj, const char* name, const Backend& ba
 // device through the registry ("cuda:N", "rocm:N").
 ImportedTensor import_tensor_any(py::handle obj, const char* name);
 
+// sys.modules[name] when that module was imported (a borrowed reference), else NULL.
+PyObject* loaded_module(const char* name);
+
 // True for a torch.Tensor (without importing torch when the caller never did).
 bool is_torch_tensor(py::handle obj);
 

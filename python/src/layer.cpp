@@ -29,9 +29,9 @@ TensorView squeeze_conv_weight(const TensorView& w) {
 bool is_numpy_array(py::handle obj) {
     static PyObject* ndarray = nullptr;  // kept for the life of the process
     if (!ndarray) {
-        py::dict modules = py::module_::import("sys").attr("modules");
-        if (!modules.contains("numpy")) return false;
-        ndarray = py::object(modules["numpy"].attr("ndarray")).release().ptr();
+        PyObject* numpy = loaded_module("numpy");
+        if (!numpy) return false;
+        ndarray = py::object(py::reinterpret_borrow<py::object>(numpy).attr("ndarray")).release().ptr();
     }
     return PyObject_IsInstance(obj.ptr(), ndarray) == 1;
 }
@@ -41,9 +41,8 @@ py::object new_output(py::handle like, const PyLayer& L, const PyBatch& B) {
     const int64_t rows = B.batch.num_tokens();
     const int64_t cols = int64_t(L.layer->num_v_heads()) * L.layer->head_v_dim();
     if (is_torch_tensor(like)) {
-        static py::object* empty = new py::object(py::module_::import("torch").attr("empty"));
-        return (*empty)(py::make_tuple(rows, cols), py::arg("dtype") = like.attr("dtype"),
-                        py::arg("device") = like.attr("device"));
+        // Tensor.new_empty: the same dtype and device without parsing them again.
+        return like.attr("new_empty")(py::make_tuple(rows, cols));
     }
     if (is_numpy_array(like)) {
         static py::object* empty = new py::object(py::module_::import("numpy").attr("empty"));
