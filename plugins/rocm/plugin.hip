@@ -1,30 +1,21 @@
-// The ROCm backend plugin: the gdn_plugin table, devices, streams, memory and forward_gdn.
-//
-// The kernels are the CUDA plugin's (plugins/gpu, through the vendor layer); this file is the
-// host side. It calls the runtime only through gdn_rt, so it builds with nvcc as well: the
-// verification build (GDN_ROCM_VERIFY_ON_CUDA) runs this host logic and the kernels it picks,
-// mma emulation included, on an NVIDIA GPU, since no AMD GPU is reachable where gdn is built.
-//
-// Every slot sets the device first (host threads may differ between calls), turns runtime
-// errors into a status and a message, and lets no exception escape.
-#include <gdn/plugin.h>
-
+// The ROCm backend plugin: the vendor policy of the shared GPU host (plugins/gpu/host_plugin.cuh)
+// for AMD GPUs through HIP. The kernels are the CUDA plugin's (plugins/gpu, through the vendor
+// layer). The host calls the runtime only through gdn_rt, so this file builds with nvcc as well:
+// the verification build (GDN_ROCM_VERIFY_ON_CUDA) runs this policy and the kernels it picks, mma
+// emulation included, on an NVIDIA GPU, since no AMD GPU is reachable where gdn is built.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <new>
-#include <vector>
 
-#include "../gpu/gdn_common.cuh"
+#include "../gpu/host_plugin.cuh"
 #include "forward.hpp"
 #include "targets.hpp"
 
 namespace {
 
-using gdn_gpu::GdnParams;
-using gdn_gpu::LaunchPlan;
+using gdn_gpu::ErrorText;
+using gdn_gpu::set_error;
 
 #if defined(GDN_GPU_HIP)
 constexpr const char* kGpu = "AMD GPU";
@@ -32,549 +23,99 @@ constexpr const char* kGpu = "AMD GPU";
 constexpr const char* kGpu = "GPU (rocm plugin built with CUDA for verification)";
 #endif
 
-using gdn_gpu::set_error;
+struct Rocm {
+    static constexpr const char* kName = "rocm";
+    static constexpr const char* kDescription =
+        "AMD GPUs through HIP (this build: " GDN_ROCM_TARGETS "): the CUDA backend's kernels, mma emulated; "
+        "token-by-token extend where the chunked prefill does not fit the LDS";
+    static constexpr int kPriority = 90;
+    static constexpr const char* kBackend = "ROCm";
+    static constexpr const char* kDeviceNoun = "an AMD GPU";
+    static constexpr gdn_gpu::KernelEntries kKernels{gdn_rocm::forward_f32, gdn_rocm::forward_bf16,
+                                                     gdn_rocm::forward_f16, gdn_rocm::seq_smem_bytes,
+                                                     gdn_rocm::prep_smem_bytes};
 
-gdn_status status_of(gdn_rt::Error e) {
-    if (gdn_rt::is_driver_error(e)) return GDN_ERR_DRIVER;
-    if (e == gdn_rt::kErrNoDevice) return GDN_ERR_NO_DEVICE;
-    if (e == gdn_rt::kErrMemoryAllocation) return GDN_ERR_OUT_OF_MEMORY;
-    return GDN_ERR_RUNTIME;
-}
-
-// "<text> (<name>)", or the name alone where the runtime's text is the name (HIP 5.2).
-struct ErrorText {
-    char text[256];
-    explicit ErrorText(gdn_rt::Error e) {
-        const char* s = gdn_rt::error_string(e);
-        const char* n = gdn_rt::error_name(e);
-        if (s && n && std::strcmp(s, n) != 0)
-            std::snprintf(text, sizeof text, "%s (%s)", s, n);
-        else
-            std::snprintf(text, sizeof text, "%s", n ? n : (s ? s : "unknown error"));
-    }
-};
-
-// Reports a failed runtime call: status plus "<api><call>: <runtime text>", e.g.
-// "hipMalloc: hipErrorOutOfMemory".
-gdn_status fail(gdn_rt::Error e, gdn_errbuf err, const char* call) {
-    (void)gdn_rt::get_last_error();  // clear a non-sticky error so the next call starts clean
-    set_error(err, "%s%s: %s", gdn_rt::kApi, call, ErrorText(e).text);
-    return status_of(e);
-}
-
-#define GDN_TRY(expr, call)                                   \
-    do {                                                      \
-        const gdn_rt::Error e_ = (expr);                      \
-        if (e_ != gdn_rt::kSuccess) return fail(e_, err, call); \
-    } while (0)
-
-#define GDN_GUARD_BEGIN try {
-#define GDN_GUARD_END                                                     \
-    }                                                                     \
-    catch (const std::bad_alloc&) {                                       \
-        set_error(err, "out of host memory");                               \
-        return GDN_ERR_OUT_OF_MEMORY;                                     \
-    }                                                                     \
-    catch (...) {                                                         \
-        set_error(err, "internal error: unexpected exception in the ROCm plugin"); \
-        return GDN_ERR_INTERNAL;                                          \
-    }
-
-constexpr int kMaxKDim = 256;
-constexpr size_t kInitialCounters = 1 << 16;
-
-struct StreamImpl {
-    gdn_rt::Stream stream = nullptr;
-    bool owned = true;  // false: the caller's stream (stream_wrap); stream_destroy leaves it alone
-    int device = 0;
-    int cu_count = 0;
-    int smem_limit = 0;       // shared memory (LDS) one block may use
-    int* counters = nullptr;  // one per (request, key head), zero between launches
-    size_t counter_cap = 0;
-    void* scratch = nullptr;  // chunked prefill scratch, grow-only (decode and token-by-token need none)
-    size_t scratch_cap = 0;
-    std::vector<gdn_gpu::ChunkDesc> chunks;  // host staging of the chunked prefill's chunk list
-};
-
-// ---- devices ---------------------------------------------------------------------------------
-
-// Number of devices; 0 with GDN_ERR_NO_DEVICE and the reason a user sees in `gdn list`.
-gdn_status count_devices(int* n, gdn_errbuf err) {
-    *n = 0;
-    const gdn_rt::Error e = gdn_rt::device_count(n);
-    if (e == gdn_rt::kErrNoDevice || (e == gdn_rt::kSuccess && *n <= 0)) {
-        (void)gdn_rt::get_last_error();
+    static gdn_status count_devices(int* n, gdn_errbuf err) {
         *n = 0;
+        const gdn_rt::Error e = gdn_rt::device_count(n);
+        if (e == gdn_rt::kErrNoDevice || (e == gdn_rt::kSuccess && *n <= 0)) {
+            (void)gdn_rt::get_last_error();
+            *n = 0;
 #if defined(GDN_GPU_HIP)
-        const bool kfd = ::access("/dev/kfd", F_OK) == 0;
-        set_error(err, "no AMD GPU (%sGetDeviceCount: %s%s)", gdn_rt::kApi, ErrorText(e).text,
-                kfd ? "; /dev/kfd exists: is this user in the 'render' and 'video' groups?"
-                    : "; no /dev/kfd: no amdgpu kernel driver or no AMD GPU on this machine");
+            const bool kfd = ::access("/dev/kfd", F_OK) == 0;
+            set_error(err, "no AMD GPU (%sGetDeviceCount: %s%s)", gdn_rt::kApi, ErrorText(e).text,
+                      kfd ? "; /dev/kfd exists: is this user in the 'render' and 'video' groups?"
+                          : "; no /dev/kfd: no amdgpu kernel driver or no AMD GPU on this machine");
 #else
-        set_error(err, "no %s (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
+            set_error(err, "no %s (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
 #endif
-        return GDN_ERR_NO_DEVICE;
-    }
-    if (e != gdn_rt::kSuccess) {
-        (void)gdn_rt::get_last_error();
-        set_error(err, "%s runtime unusable (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
-        return status_of(e);
-    }
-    return GDN_OK;
-}
-
-gdn_status check_index(int32_t device, gdn_errbuf err) {
-    int n = 0;
-    if (gdn_status s = count_devices(&n, err)) return s;
-    if (device < 0 || device >= n) {
-        set_error(err, "device: %d is not an %s index (0..%d)", device, kGpu, n - 1);
-        return GDN_ERR_INVALID_ARGUMENT;
-    }
-    return GDN_OK;
-}
-
-// The build has code for the device's ISA, and the device's wavefront is the one that code was
-// compiled for. The kernels' warps are 32 lanes on every target (vendor.cuh); what must match is
-// the hardware wavefront the compiler laid the code out for (64 on gfx9, 32 on gfx10+).
-gdn_status check_usable(int32_t device, const gdn_rt::DeviceProp& dp, gdn_errbuf err) {
-    char arch[64];
-    gdn_rt::device_arch(dp, arch, sizeof arch);
-    const int wave = gdn_rocm::target_wave_size(arch);
-    if (wave == 0) {
-        set_error(err,
-                "device %d (%s, %s) is not a target of this build (it has code for %s); rebuild with "
-                "-DGDN_ROCM_TARGETS=\"...;%s\" and a ROCm whose compiler supports %s",
-                device, dp.name, arch, gdn_rocm::kTargets, arch, arch);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    if (dp.warpSize != wave) {
-        set_error(err,
-                "device %d (%s, %s) runs wavefronts of %d lanes, but this build's %s code was compiled for "
-                "%d; refusing to run it",
-                device, dp.name, arch, dp.warpSize, arch, wave);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    return GDN_OK;
-}
-
-gdn_status usable_device(int32_t device, gdn_rt::DeviceProp* dp, gdn_errbuf err) {
-    if (gdn_status s = check_index(device, err)) return s;
-    GDN_TRY(gdn_rt::device_properties(dp, device), "GetDeviceProperties");
-    return check_usable(device, *dp, err);
-}
-
-gdn_status init(gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    int n = 0;
-    if (gdn_status s = count_devices(&n, err)) return s;
-    for (int d = 0; d < n; ++d) {
-        gdn_rt::DeviceProp dp{};
-        GDN_TRY(gdn_rt::device_properties(&dp, d), "GetDeviceProperties");
-        if (gdn_status s = check_usable(d, dp, err)) return s;
-    }
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-void shutdown() {
-    // Nothing to stop: the plugin starts no threads. The HIP runtime cannot be unloaded and
-    // loaded again in one process, so the library is linked -z nodelete (see CMakeLists.txt)
-    // and the runtime lives until the process exits.
-}
-
-gdn_status device_count(int32_t* count, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    if (!count) { set_error(err, "count: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    int n = 0;
-    const gdn_status s = count_devices(&n, err);
-    *count = n;
-    return s;
-    GDN_GUARD_END
-}
-
-gdn_status device_properties(int32_t device, gdn_device_properties* props, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    if (!props) { set_error(err, "props: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (gdn_status s = check_index(device, err)) return s;
-    gdn_rt::DeviceProp dp{};
-    GDN_TRY(gdn_rt::device_properties(&dp, device), "GetDeviceProperties");
-    gdn_device_properties p{};
-    p.struct_size = props->struct_size < sizeof(p) ? props->struct_size : static_cast<uint32_t>(sizeof(p));
-    p.kind = GDN_DEVICE_GPU;
-    char arch[64];
-    gdn_rt::device_arch(dp, arch, sizeof arch);
-    std::snprintf(p.name, sizeof(p.name), "%s (%s)", dp.name, arch);
-    p.memory_bytes = dp.totalGlobalMem;
-    p.compute_units = dp.multiProcessorCount;
-    p.compute_major = dp.major;
-    p.compute_minor = dp.minor;
-    p.warp_size = dp.warpSize;
-    p.host_accessible = 0;
-    const uint32_t n = p.struct_size;
-    std::memcpy(props, &p, n);
-    props->struct_size = n;
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-// What every usable device supports: the decode kernel as on CUDA, and extend through the
-// chunked kernel where it fits the LDS, else token by token (both exact for these sets).
-gdn_capabilities caps_all() {
-    gdn_capabilities c{};
-    c.struct_size = sizeof(c);
-    c.activation_dtypes = (1u << GDN_DTYPE_F32) | (1u << GDN_DTYPE_BF16) | (1u << GDN_DTYPE_F16);
-    c.head_k_dim = {16, kMaxKDim, 16};
-    c.head_v_dim = {16, 256, 16};
-    c.conv_kernels = (1u << 2) | (1u << 3) | (1u << 4);
-    c.gva_ratios = 0;
-    for (int r = 1; r <= 8; ++r) c.gva_ratios |= 1u << r;
-    c.modes = (1u << GDN_MODE_EXTEND) | (1u << GDN_MODE_DECODE) | (1u << GDN_MODE_MIXED);
-    c.deterministic = 1;
-    return c;
-}
-
-gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    if (!caps) { set_error(err, "caps: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    gdn_rt::DeviceProp dp{};
-    if (gdn_status s = usable_device(device, &dp, err)) return s;
-    gdn_capabilities c = caps_all();
-    const uint32_t n = caps->struct_size < sizeof(c) ? caps->struct_size : static_cast<uint32_t>(sizeof(c));
-    c.struct_size = n;
-    std::memcpy(caps, &c, n);
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-// ---- streams and memory ----------------------------------------------------------------------
-
-gdn_status grow_counters(StreamImpl* s, size_t need, gdn_errbuf err) {
-    if (need <= s->counter_cap) return GDN_OK;
-    bool capturing = false;
-    GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "StreamIsCapturing");
-    if (capturing) {
-        set_error(err, "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
-                     "such call before capturing a graph", need, s->counter_cap);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    size_t cap = s->counter_cap ? s->counter_cap : kInitialCounters;
-    while (cap < need) cap *= 2;
-    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
-    if (s->counters) GDN_TRY(gdn_rt::free_device(s->counters), "Free");
-    s->counters = nullptr;
-    s->counter_cap = 0;
-    void* p = nullptr;
-    GDN_TRY(gdn_rt::malloc_device(&p, cap * sizeof(int)), "Malloc (group counters)");
-    s->counters = static_cast<int*>(p);
-    GDN_TRY(gdn_rt::memset_async(p, 0, cap * sizeof(int), s->stream), "MemsetAsync");
-    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
-    s->counter_cap = cap;
-    return GDN_OK;
-}
-
-gdn_status grow_scratch(StreamImpl* s, size_t need, gdn_errbuf err) {
-    if (need <= s->scratch_cap) return GDN_OK;
-    bool capturing = false;  // growing synchronizes, which a capturing stream must not do
-    GDN_TRY(gdn_rt::stream_is_capturing(s->stream, &capturing), "StreamIsCapturing");
-    if (capturing) {
-        set_error(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
-                     "large on the stream before capturing a graph", need, s->scratch_cap);
-        return GDN_ERR_UNSUPPORTED;
-    }
-    size_t cap = s->scratch_cap ? s->scratch_cap : (size_t(1) << 24);
-    while (cap < need) cap *= 2;
-    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
-    if (s->scratch) GDN_TRY(gdn_rt::free_device(s->scratch), "Free");
-    s->scratch = nullptr;
-    s->scratch_cap = 0;
-    const gdn_rt::Error e = gdn_rt::malloc_device(&s->scratch, cap);
-    if (e != gdn_rt::kSuccess) {
-        s->scratch = nullptr;
-        (void)gdn_rt::get_last_error();
-        set_error(err, "prefill scratch: %sMalloc of %zu bytes: %s", gdn_rt::kApi, cap, ErrorText(e).text);
-        return status_of(e);
-    }
-    s->scratch_cap = cap;
-    return GDN_OK;
-}
-
-// A stream on `device`: a new one, or the caller's `native` (not owned). Allocates the group
-// counters now, so that a first decode step can already be captured in a graph.
-gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, gdn_errbuf err) {
-    if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    *out = nullptr;
-    gdn_rt::DeviceProp dp{};
-    if (gdn_status st = usable_device(device, &dp, err)) return st;
-    GDN_TRY(gdn_rt::set_device(device), "SetDevice");
-    if (native) {
-        unsigned flags = 0;
-        const gdn_rt::Error e = gdn_rt::stream_flags(native, &flags);
+            return GDN_ERR_NO_DEVICE;
+        }
         if (e != gdn_rt::kSuccess) {
             (void)gdn_rt::get_last_error();
-            set_error(err, "native: %p is not a %s stream (%sStreamGetFlags: %s)", static_cast<void*>(native),
-                    gdn_rt::kApi, gdn_rt::kApi, ErrorText(e).text);
-            return GDN_ERR_INVALID_ARGUMENT;
+            *n = 0;
+            set_error(err, "%s runtime unusable (%sGetDeviceCount: %s)", kGpu, gdn_rt::kApi, ErrorText(e).text);
+            return gdn_gpu::status_of(e);
         }
-    }
-    auto* s = new StreamImpl;
-    s->device = device;
-    s->cu_count = dp.multiProcessorCount;
-    if (gdn_rt::device_attribute_smem_optin(&s->smem_limit, device) != gdn_rt::kSuccess) {
-        (void)gdn_rt::get_last_error();
-        s->smem_limit = static_cast<int>(dp.sharedMemPerBlock);
-    }
-    // GDN_ROCM_LDS_LIMIT=<bytes> lowers it: the verification build runs on an NVIDIA GPU with
-    // 227 KiB per block and plans as a 64 KiB AMD GPU with GDN_ROCM_LDS_LIMIT=65536.
-    if (const char* env = std::getenv("GDN_ROCM_LDS_LIMIT")) {
-        const long v = std::atol(env);
-        if (v > 0 && v < s->smem_limit) s->smem_limit = static_cast<int>(v);
-    }
-    if (native) {
-        s->stream = native;
-        s->owned = false;
-    } else if (const gdn_rt::Error e = gdn_rt::stream_create_nonblocking(&s->stream); e != gdn_rt::kSuccess) {
-        delete s;
-        return fail(e, err, "StreamCreateWithFlags");
-    }
-    if (gdn_status st = grow_counters(s, kInitialCounters, err)) {
-        if (s->counters) (void)gdn_rt::free_device(s->counters);
-        if (s->owned) (void)gdn_rt::stream_destroy(s->stream);
-        delete s;
-        return st;
-    }
-    *out = reinterpret_cast<gdn_stream>(s);
-    return GDN_OK;
-}
-
-gdn_status stream_create(int32_t device, const gdn_stream_options* /*options*/, gdn_stream* out, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    return open_stream(device, nullptr, out, err);
-    GDN_GUARD_END
-}
-
-gdn_status stream_wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    if (!native) {
-        if (out) *out = nullptr;
-        set_error(err, "native: NULL; expected a %sStream_t", gdn_rt::kApi);
-        return GDN_ERR_INVALID_ARGUMENT;
-    }
-    return open_stream(device, static_cast<gdn_rt::Stream>(native), out, err);
-    GDN_GUARD_END
-}
-
-gdn_status stream_native(gdn_stream stream, void** native, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (!native) { set_error(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    *native = static_cast<void*>(s->stream);
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-gdn_status stream_destroy(gdn_stream stream, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) return GDN_OK;
-    GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
-    gdn_rt::Error e1 = gdn_rt::stream_synchronize(s->stream);
-    gdn_rt::Error e2 = s->counters ? gdn_rt::free_device(s->counters) : gdn_rt::kSuccess;
-    const gdn_rt::Error e4 = s->scratch ? gdn_rt::free_device(s->scratch) : gdn_rt::kSuccess;
-    if (e2 == gdn_rt::kSuccess) e2 = e4;
-    gdn_rt::Error e3 = s->owned ? gdn_rt::stream_destroy(s->stream) : gdn_rt::kSuccess;
-    delete s;
-    if (e1 != gdn_rt::kSuccess) return fail(e1, err, "StreamSynchronize");
-    if (e2 != gdn_rt::kSuccess) return fail(e2, err, "Free");
-    if (e3 != gdn_rt::kSuccess) return fail(e3, err, "StreamDestroy");
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-gdn_status stream_synchronize(gdn_stream stream, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
-    GDN_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-gdn_status mem_alloc(int32_t device, size_t bytes, void** out, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    *out = nullptr;
-    GDN_TRY(gdn_rt::set_device(device), "SetDevice");
-    void* p = nullptr;
-    const gdn_rt::Error e = gdn_rt::malloc_device(&p, bytes ? bytes : 1);
-    if (e != gdn_rt::kSuccess) {
-        (void)gdn_rt::get_last_error();
-        set_error(err, "%sMalloc of %zu bytes on device %d: %s", gdn_rt::kApi, bytes, device, ErrorText(e).text);
-        return status_of(e);
-    }
-    *out = p;
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-gdn_status mem_free(int32_t device, void* ptr, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    if (!ptr) return GDN_OK;
-    GDN_TRY(gdn_rt::set_device(device), "SetDevice");
-    GDN_TRY(gdn_rt::free_device(ptr), "Free");
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-gdn_status mem_copy(gdn_stream stream, void* dst, const void* src, size_t bytes, int32_t kind, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    gdn_rt::CopyKind k;
-    switch (kind) {
-    case GDN_COPY_HOST_TO_DEVICE: k = gdn_rt::CopyKind::HostToDevice; break;
-    case GDN_COPY_DEVICE_TO_HOST: k = gdn_rt::CopyKind::DeviceToHost; break;
-    case GDN_COPY_DEVICE_TO_DEVICE: k = gdn_rt::CopyKind::DeviceToDevice; break;
-    default: set_error(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
-    }
-    if (bytes == 0) return GDN_OK;
-    GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
-    GDN_TRY(gdn_rt::memcpy_async(dst, src, bytes, k, s->stream), "MemcpyAsync");
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (bytes == 0) return GDN_OK;
-    GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
-    GDN_TRY(gdn_rt::memset_async(dst, byte_value, bytes, s->stream), "MemsetAsync");
-    return GDN_OK;
-    GDN_GUARD_END
-}
-
-// ---- the layer -------------------------------------------------------------------------------
-
-gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err) {
-    GDN_GUARD_BEGIN
-    auto* s = reinterpret_cast<StreamImpl*>(stream);
-    if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    if (!args) { set_error(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-    const gdn_forward_args& a = *args;
-    if (a.struct_size < sizeof(gdn_forward_args)) {
-        set_error(err, "args.struct_size: %u is smaller than this plugin's gdn_forward_args (%zu)", a.struct_size,
-                sizeof(gdn_forward_args));
-        return GDN_ERR_INVALID_ARGUMENT;
+        return GDN_OK;
     }
 
-    if (gdn_status st = gdn_gpu::check_forward_args(a, caps_all(), "ROCm", err)) return st;
-    const int H = a.num_k_heads, HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim, Kc = a.conv_kernel;
-    const int conv_dim = 2 * H * Dk + HV * Dv;
-    const int64_t B = a.num_requests, T = a.num_tokens;
-    if (B <= 0 || T <= 0) return GDN_OK;
-
-    const bool exact = a.activation_dtype == GDN_DTYPE_F32;
-    gdn_gpu::PlanTarget target;
-    target.units = s->cu_count;
-    target.smem_limit = static_cast<size_t>(s->smem_limit);
-    target.env = "GDN_ROCM";  // GDN_ROCM_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW (tests, tuning)
-    const LaunchPlan plan = gdn_gpu::plan_forward(
-        a, target,
-        [&](int dvs, int kbufs, int sbufs) { return gdn_rocm::seq_smem_bytes(Dk, dvs, exact, kbufs, sbufs); },
-        [&](bool fused) { return gdn_rocm::prep_smem_bytes(Dk, exact, fused); }, s->chunks);
-
-    GDN_TRY(gdn_rt::set_device(s->device), "SetDevice");
-    if (gdn_status st = grow_counters(s, static_cast<size_t>(B) * H, err)) return st;
-    const bool chunked = plan.extend && plan.extend_rpw == 0;
-    gdn_gpu::PrefillScratch sl;
-    if (chunked) {  // token-indexed scratch of the chunked prefill (see gdn_prefill.cuh)
-        sl = gdn_gpu::prefill_scratch(T, H, HV, Dk, exact, s->chunks.size());
-        if (gdn_status st = grow_scratch(s, sl.bytes, err)) return st;
-        if (!s->chunks.empty())
-            GDN_TRY(gdn_rt::memcpy_async(static_cast<char*>(s->scratch) + sl.chunks, s->chunks.data(),
-                                         s->chunks.size() * sizeof(gdn_gpu::ChunkDesc), gdn_rt::CopyKind::HostToDevice,
-                                         s->stream),
-                    "MemcpyAsync (prefill chunk list)");
+    // The build has code for the device's ISA, and the device's wavefront is the one that code was
+    // compiled for. The kernels' warps are 32 lanes on every target (vendor.cuh); what must match
+    // is the hardware wavefront the compiler laid the code out for (64 on gfx9, 32 on gfx10+).
+    static gdn_status check_usable(int32_t device, const gdn_rt::DeviceProp& dp, gdn_errbuf err) {
+        char arch[64];
+        gdn_rt::device_arch(dp, arch, sizeof arch);
+        const int wave = gdn_rocm::target_wave_size(arch);
+        if (wave == 0) {
+            set_error(err, "device %d (%s, %s) is not a target of this build (it has code for %s); rebuild with "
+                           "-DGDN_ROCM_TARGETS=\"...;%s\" and a ROCm whose compiler supports %s",
+                      device, dp.name, arch, gdn_rocm::kTargets, arch, arch);
+            return GDN_ERR_UNSUPPORTED;
+        }
+        if (dp.warpSize != wave) {
+            set_error(err, "device %d (%s, %s) runs wavefronts of %d lanes, but this build's %s code was compiled "
+                           "for %d; refusing to run it",
+                      device, dp.name, arch, dp.warpSize, arch, wave);
+            return GDN_ERR_UNSUPPORTED;
+        }
+        return GDN_OK;
     }
 
-    GdnParams p{};
-    p.x = a.mixed_qkv.data;
-    p.a = a.a.data;
-    p.b = a.b.data;
-    p.conv_w = a.conv_weight.data;
-    p.A_log = static_cast<const float*>(a.A_log.data);
-    p.dt_bias = static_cast<const float*>(a.dt_bias.data);
-    p.cu = static_cast<const int64_t*>(a.cu_seqlens.data);
-    p.slots = static_cast<const int64_t*>(a.slots.data);
-    p.state = static_cast<float*>(a.recurrent_state.data);
-    p.conv_state = a.conv_state.data;
-    p.out = a.out.data;
-    p.counters = s->counters;
-    p.x_stride = a.mixed_qkv.strides[0];
-    p.a_stride = a.a.strides[0];
-    p.b_stride = a.b.strides[0];
-    p.state_stride = a.recurrent_state.strides[0];
-    p.conv_stride = a.conv_state.strides[0];
-    p.padding_slot = a.padding_slot;
-    p.num_slots = a.recurrent_state.shape[0];
-    p.B = static_cast<int>(B);
-    p.H = H;
-    p.HV = HV;
-    p.Dk = Dk;
-    p.Dv = Dv;
-    p.Kc = Kc;
-    p.conv_dim = conv_dim;
-    p.gva = HV / H;
-    p.T = T;
-    if (chunked) {
-        char* base = static_cast<char*>(s->scratch);
-        p.qk = base + sl.qk;
-        p.tmat = base + sl.tmat;
-        p.qkm = base + sl.qkm;
-        p.gates = reinterpret_cast<float4*>(base + sl.gates);
-        p.chunks = reinterpret_cast<const gdn_gpu::ChunkDesc*>(base + sl.chunks);
+    static void device_name(const gdn_rt::DeviceProp& dp, char* out, size_t cap) {
+        char arch[64];
+        gdn_rt::device_arch(dp, arch, sizeof arch);
+        std::snprintf(out, cap, "%s (%s)", dp.name, arch);
     }
 
-    gdn_rt::Error e;
-    switch (a.activation_dtype) {
-    case GDN_DTYPE_F32: e = gdn_rocm::forward_f32(p, plan, s->stream); break;
-    case GDN_DTYPE_BF16: e = gdn_rocm::forward_bf16(p, plan, s->stream); break;
-    default: e = gdn_rocm::forward_f16(p, plan, s->stream); break;
-    }
-    if (e != gdn_rt::kSuccess) return fail(e, err, "LaunchKernel (forward_gdn)");
-    return GDN_OK;
-    GDN_GUARD_END
-}
+    // Every usable device: extend through the chunked kernel where it fits the LDS, else token by
+    // token (gdn_recurrent.cuh); decode as on CUDA.
+    static gdn_capabilities capabilities(const gdn_rt::DeviceProp&) { return gdn_gpu::kernel_capabilities(); }
 
-const gdn_plugin kTable = {
-    sizeof(gdn_plugin),
-    GDN_ABI_MAJOR,
-    GDN_ABI_MINOR,
-    "rocm",
-    "0.1.0",
-    "AMD GPUs through HIP (this build: " GDN_ROCM_TARGETS "): the CUDA backend's kernels, mma emulated; "
-    "token-by-token extend where the chunked prefill does not fit the LDS",
-    90,
-    init,
-    shutdown,
-    device_count,
-    device_properties,
-    device_capabilities,
-    stream_create,
-    stream_destroy,
-    stream_synchronize,
-    mem_alloc,
-    mem_free,
-    mem_copy,
-    mem_set,
-    forward_gdn,
-    stream_wrap,
-    stream_native,
+    // The LDS one work-group may use. GDN_ROCM_LDS_LIMIT=<bytes> lowers it: the verification build
+    // runs on an NVIDIA GPU with 227 KiB per block and plans as a 64 KiB AMD GPU with 65536.
+    static int smem_limit(const gdn_rt::DeviceProp& dp, int device) {
+        int v = 0;
+        if (gdn_rt::device_attribute_smem_optin(&v, device) != gdn_rt::kSuccess) {
+            (void)gdn_rt::get_last_error();
+            v = static_cast<int>(dp.sharedMemPerBlock);
+        }
+        if (const char* env = std::getenv("GDN_ROCM_LDS_LIMIT")) {
+            const long lower = std::atol(env);
+            if (lower > 0 && lower < v) v = static_cast<int>(lower);
+        }
+        return v;
+    }
+
+    static gdn_gpu::PlanTarget plan_target(const gdn_rt::DeviceProp&) {
+        gdn_gpu::PlanTarget t;
+        t.env = "GDN_ROCM";  // GDN_ROCM_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW
+        return t;
+    }
 };
 
-} // namespace
+constexpr gdn_plugin kTable = gdn_gpu::HostPlugin<Rocm>::table();
+
+}  // namespace
 
 extern "C" GDN_PLUGIN_EXPORT const gdn_plugin* gdn_plugin_entry(void) { return &kTable; }
