@@ -105,6 +105,8 @@ gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbu
         for (int r = 1; r <= kMaxGvaRatio; ++r) full.gva_ratios |= 1u << r;
         full.modes = (1u << GDN_MODE_EXTEND) | (1u << GDN_MODE_DECODE) | (1u << GDN_MODE_MIXED);
         full.deterministic = 1;  // every sum has a fixed order, independent of threads
+        full.state_dtypes = kStateDtypes;
+        full.features = kFeatures;
         copy_prefix(full, caps);
         return GDN_OK;
     });

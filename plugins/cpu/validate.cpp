@@ -56,9 +56,12 @@ gdn_status check_tensor(const gdn_tensor& t, const char* name, int32_t dtype,
 }  // namespace
 
 gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
-    if (a.struct_size < sizeof(gdn_forward_args))
-        return fail(err, GDN_ERR_INVALID_ARGUMENT, "gdn_forward_args.struct_size: %u is smaller than %zu",
-                    a.struct_size, sizeof(gdn_forward_args));
+    // Any host from ABI 1.0 on: the 1.2 fields are read only from a struct that has them.
+    if (a.struct_size < GDN_FORWARD_ARGS_MIN_SIZE_V1_0)
+        return fail(err, GDN_ERR_INVALID_ARGUMENT, "gdn_forward_args.struct_size: %u is smaller than ABI 1.0's %zu",
+                    a.struct_size, GDN_FORWARD_ARGS_MIN_SIZE_V1_0);
+    if (const char* field = gdn_forward_args_unsupported(&a, kStateDtypes, kFeatures))
+        return fail(err, GDN_ERR_UNSUPPORTED, "%s: not supported by the cpu backend", field);
     if (a.mode < GDN_MODE_EXTEND || a.mode > GDN_MODE_MIXED)
         return fail(err, GDN_ERR_INVALID_ARGUMENT, "mode: %d is not extend (0), decode (1) or mixed (2)", a.mode);
     if (a.activation_dtype != GDN_DTYPE_F32 && a.activation_dtype != GDN_DTYPE_BF16 &&

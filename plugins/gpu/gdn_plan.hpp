@@ -82,6 +82,12 @@ inline gdn_status plan_error(gdn_errbuf err, gdn_status status, const char* fmt,
 inline gdn_status check_forward_args(const gdn_forward_args& a, const gdn_capabilities& caps, const char* backend,
                                      gdn_errbuf err) {
     constexpr gdn_status U = GDN_ERR_UNSUPPORTED;
+    // Any host from ABI 1.0 on; the 1.2 serving features are not in these kernels yet.
+    if (a.struct_size < GDN_FORWARD_ARGS_MIN_SIZE_V1_0)
+        return plan_error(err, GDN_ERR_INVALID_ARGUMENT, "gdn_forward_args.struct_size: %u is smaller than ABI 1.0's %u",
+                          a.struct_size, unsigned(GDN_FORWARD_ARGS_MIN_SIZE_V1_0));
+    if (const char* field = gdn_forward_args_unsupported(&a, caps.state_dtypes, caps.features))
+        return plan_error(err, U, "%s: not supported by the %s backend", field, backend);
     if (a.activation_dtype < 0 || a.activation_dtype > 31 || !(caps.activation_dtypes >> a.activation_dtype & 1u))
         return plan_error(err, U, "activation_dtype: %d is not supported by the %s backend on this device",
                           a.activation_dtype, backend);

@@ -488,11 +488,6 @@ struct HostPlugin {
         if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
         if (!args) { set_error(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
         const gdn_forward_args& a = *args;
-        if (a.struct_size < sizeof(gdn_forward_args)) {
-            set_error(err, "args.struct_size: %u is smaller than this plugin's gdn_forward_args (%zu)", a.struct_size,
-                      sizeof(gdn_forward_args));
-            return GDN_ERR_INVALID_ARGUMENT;
-        }
         if (gdn_status st = check_forward_args(a, s->caps, V::kBackend, err)) return st;
         if (a.num_requests <= 0 || a.num_tokens <= 0) return GDN_OK;
 

@@ -15,6 +15,8 @@ enum { ABI_FIELD, ABI_SIZE, ABI_CONST };
 
 const struct abi_item* abi_items_v1_0(size_t* count);
 const struct abi_item* abi_items_current(size_t* count);
+size_t forward_args_size_v1_0(void);     /* sizeof(gdn_forward_args) in the frozen 1.0 header */
+size_t forward_args_min_size_v1_0(void); /* GDN_FORWARD_ARGS_MIN_SIZE_V1_0 of the live header */
 
 /* The table body, identical in both translation units. */
 #define FIELD(s, m) {#s "." #m, ABI_FIELD, offsetof(s, m), sizeof(((s*)0)->m), 0},

@@ -10,3 +10,6 @@ const struct abi_item* abi_items_current(size_t* count) {
     *count = sizeof items / sizeof items[0];
     return items;
 }
+
+/* What the live header calls the ABI 1.0 size of gdn_forward_args. */
+size_t forward_args_min_size_v1_0(void) { return GDN_FORWARD_ARGS_MIN_SIZE_V1_0; }

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "gdn/layer.hpp"
 #include "gdn/registry.hpp"
 
 using namespace gdn;
@@ -58,4 +59,45 @@ TEST_CASE("a plugin of another ABI major is refused with a reason naming both ma
     CHECK(r.reason.find("ABI major 99") != std::string::npos);
     CHECK(r.reason.find("host " + std::to_string(GDN_ABI_MAJOR)) != std::string::npos);
     CHECK_THROWS_WITH(reg.open("wrong_major"), Catch::Contains("ABI major 99"));
+}
+
+namespace {
+// A tiny f32 layer (H=1, HV=2, Dk=Dv=8, Kc=4) with host-memory weights, for the marker plugins.
+struct TinyLayer {
+    std::vector<float> conv_weight = std::vector<float>(32 * 4, 0.1f), A_log{0.f, 0.f}, dt_bias{0.f, 0.f};
+    RadixLinearAttention layer{0, 0, 1, 2, 8, 8,
+                               TensorView(conv_weight.data(), DType::f32, {32, 4}),
+                               TensorView(A_log.data(), DType::f32, {2}),
+                               TensorView(dt_bias.data(), DType::f32, {2})};
+};
+}  // namespace
+
+TEST_CASE("a plugin built against the frozen ABI 1.1 header runs under this host's longer arguments") {
+    Registry reg(std::vector<std::filesystem::path>{});
+    const LoadReport r = load(reg, abi_dir + "/libgdn_abi_v1_1.so");
+    INFO(format_report(r));
+    REQUIRE(r.usable);
+    CHECK(r.abi_minor == 1u);
+    const Backend be = reg.open("abi_v1_1");
+    // What a 1.1 plugin cannot declare reads as nothing: f32 state only, no 1.2 feature.
+    CHECK(be.capabilities().state_dtypes == 0u);
+    CHECK(be.capabilities().features == 0u);
+
+    PoolConfig pc;
+    pc.num_slots = 4;
+    pc.num_k_heads = 1;
+    pc.num_v_heads = 2;
+    pc.head_k_dim = pc.head_v_dim = 8;
+    pc.activation_dtype = DType::f32;
+    GDNPool pool(be, pc);
+    TinyLayer tiny;
+    std::vector<float> qkv(5 * 32, 0.5f), a(5 * 2, 0.f), b(5 * 2, 0.f), out(5 * 16, -1.f);
+    ForwardBatch batch = ForwardBatch::extend(pool, {3, 1}, {2, 3});
+    tiny.layer.forward(batch, TensorView(qkv.data(), DType::f32, {5, 32}), TensorView(a.data(), DType::f32, {5, 2}),
+                       TensorView(b.data(), DType::f32, {5, 2}), TensorView(out.data(), DType::f32, {5, 16}));
+    // The plugin read this host's 1.0 fields where they are: rows t -> t + 1, the slots' counts.
+    for (int t = 0; t < 5; ++t)
+        for (int j = 0; j < 16; ++j) REQUIRE(out[std::size_t(t * 16 + j)] == float(t + 1));
+    CHECK(pool.read_recurrent(0, 3)[0] == 2.f);
+    CHECK(pool.read_recurrent(0, 1)[0] == 3.f);
 }

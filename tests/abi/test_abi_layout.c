@@ -29,6 +29,12 @@ int main(void) {
             bad = 1;
         }
     }
+    /* A plugin accepts any struct from this size up: it must be exactly what a 1.0 host passes. */
+    if (forward_args_min_size_v1_0() != forward_args_size_v1_0()) {
+        printf("GDN_FORWARD_ARGS_MIN_SIZE_V1_0 is %zu, but a 1.0 host's gdn_forward_args has %zu bytes\n",
+               forward_args_min_size_v1_0(), forward_args_size_v1_0());
+        bad = 1;
+    }
     printf("%zu ABI 1.0 items checked: %s\n", n_old, bad ? "MISMATCH" : "all compatible");
     return bad;
 }

@@ -117,6 +117,14 @@ TEST_CASE("a valid call passes; each thing outside the capabilities or the layou
         {"state data not 16-byte aligned", [](gdn_forward_args& a) { a.recurrent_state.data = static_cast<char*>(a.recurrent_state.data) + 4; }, GDN_ERR_INVALID_ARGUMENT, "16-byte alignment"},
         {"no host lengths", [](gdn_forward_args& a) { a.host_cu_seqlens = nullptr; }, GDN_ERR_INVALID_ARGUMENT, "host_cu_seqlens: NULL"},
         {"no host slots", [](gdn_forward_args& a) { a.host_slots = nullptr; }, GDN_ERR_INVALID_ARGUMENT, "host_slots: NULL"},
+        {"struct shorter than ABI 1.0's", [](gdn_forward_args& a) { a.struct_size = GDN_FORWARD_ARGS_MIN_SIZE_V1_0 - 8; }, GDN_ERR_INVALID_ARGUMENT, "struct_size"},
+        // ABI 1.2 serving features: not in the GPU kernels yet, refused by name.
+        {"bf16 state", [](gdn_forward_args& a) { a.state_dtype = GDN_DTYPE_BF16; }, GDN_ERR_UNSUPPORTED, "state_dtype: not supported by the TEST backend"},
+        {"f16 state", [](gdn_forward_args& a) { a.state_dtype = GDN_DTYPE_F16; }, GDN_ERR_UNSUPPORTED, "state_dtype"},
+        {"write slots", [](gdn_forward_args& a) { a.host_write_slots = a.host_slots; a.write_slots.data = const_cast<int64_t*>(a.host_slots); }, GDN_ERR_UNSUPPORTED, "write_slots"},
+        {"no output", [](gdn_forward_args& a) { a.out.data = nullptr; }, GDN_ERR_UNSUPPORTED, "out (no output)"},
+        {"accepted", [](gdn_forward_args& a) { a.host_accepted = a.host_slots; a.accepted.data = const_cast<int64_t*>(a.host_slots); }, GDN_ERR_UNSUPPORTED, "accepted"},
+        {"checkpoints", [](gdn_forward_args& a) { a.num_checkpoints = 1; }, GDN_ERR_UNSUPPORTED, "checkpoints"},
     };
     for (const Bad& b : cases) {
         INFO(b.name);
@@ -127,6 +135,13 @@ TEST_CASE("a valid call passes; each thing outside the capabilities or the layou
         CHECK(s == b.status);
         CHECK(msg.find(b.says) != std::string::npos);
     }
+    // A host of ABI 1.0 or 1.1 passes the shorter struct: accepted, and the 1.2 fields beyond it
+    // are never read (here they hold values that would be refused).
+    Call old({3, 1, 0, 70}, 9, {0, 1, 2, 9});
+    old.a.struct_size = GDN_FORWARD_ARGS_MIN_SIZE_V1_0;
+    old.a.state_dtype = GDN_DTYPE_BF16;
+    old.a.num_checkpoints = 5;
+    CHECK(check(old.a, msg) == GDN_OK);
     // An empty batch needs no host indices.
     Call empty({}, 9, {});
     empty.a.host_cu_seqlens = nullptr;

@@ -20,11 +20,21 @@
  *   - Required slots are listed in gdn_plugin; the host refuses a plugin that leaves one NULL.
  *     Slots added by a later minor are optional: NULL means "not supported by this plugin", and
  *     the host reports GDN_ERR_UNSUPPORTED to its caller instead of calling it.
+ *   - Structs the host fills (gdn_forward_args) have a minimum size per minor
+ *     (GDN_FORWARD_ARGS_MIN_SIZE_V1_x). A plugin accepts any struct_size from the 1.0 minimum
+ *     up and reads a field added by a later minor only when struct_size covers it; a shorter
+ *     struct means that field's documented default. A plugin never refuses a host for being
+ *     older than itself.
+ *   - Fields and slots are tagged below with the minor that added them (untagged: 1.0).
  *
  * History
  *   1.0  the table through forward_gdn.
  *   1.1  optional native-stream slots (stream_wrap, stream_native): an engine runs gdn on its own
  *        CUDA/HIP stream and captures gdn's work in its own device graphs.
+ *   1.2  serving-state features: gdn_forward_args gains the recurrent-state dtype, separate write
+ *        slots (or none), optional output, checkpoints inside an extend and accepted-token
+ *        counts (speculative decoding's commit); gdn_capabilities gains state_dtypes and
+ *        features (GDN_FEATURE_*). GDN_FORWARD_ARGS_MIN_SIZE_V1_0 / _V1_2 name the prefixes.
  *
  * Errors
  *   Every fallible call returns a gdn_status and, on failure, writes a NUL-terminated message
@@ -50,7 +60,7 @@ extern "C" {
 #endif
 
 #define GDN_ABI_MAJOR 1
-#define GDN_ABI_MINOR 1
+#define GDN_ABI_MINOR 2
 
 /* The one symbol a plugin exports. */
 #define GDN_PLUGIN_ENTRY_SYMBOL "gdn_plugin_entry"
@@ -146,7 +156,23 @@ typedef struct gdn_capabilities {
     uint32_t gva_ratios;         /* bit (1u << (HV/H)) per supported ratio, ratios 1..31 */
     uint32_t modes;              /* bit (1u << gdn_mode) per supported mode */
     int32_t deterministic;       /* 1: the same call twice gives bitwise-equal results */
+
+    /* ---- ABI 1.2 (zero from a plugin of an older minor: f32 state, no features) ---- */
+    uint32_t state_dtypes;       /* bit (1u << gdn_dtype) per recurrent-state dtype; f32 is implied */
+    uint32_t features;           /* GDN_FEATURE_* bits */
 } gdn_capabilities;
+
+/* ABI 1.2 optional features of forward_gdn (gdn_capabilities.features). The host passes a
+ * non-default value of a 1.2 field only to a plugin that declares the matching bit. */
+#define GDN_FEATURE_WRITE_SLOTS 0x1u     /* write_slots: new state to another slot, or none */
+#define GDN_FEATURE_NO_OUTPUT 0x2u       /* out.data NULL: no output is computed or written */
+#define GDN_FEATURE_CHECKPOINTS 0x4u     /* checkpoint_*: states after given token counts */
+#define GDN_FEATURE_ACCEPTED 0x8u        /* accepted: only a prefix of each request advances */
+#define GDN_FEATURE_BATCH_INVARIANT 0x10u /* a request's output and state are bitwise the same
+                                            whatever else is in the batch */
+
+/* A write slot meaning "no state write" (ABI 1.2). */
+#define GDN_SLOT_NONE (-1)
 
 /* ---- streams and copies -------------------------------------------------------------------- */
 
@@ -194,6 +220,26 @@ typedef enum gdn_copy_kind {
  * Index tensors live on the device so that a decode step can be captured in a device graph;
  * `host_cu_seqlens` and `host_slots` are host copies of the same values (never NULL) for
  * plugins that plan work on the host. They are valid only during the call.
+ *
+ * ABI 1.2 (each field read only when struct_size covers it; the default is what a shorter
+ * struct means, and what a host passes when it does not use the feature):
+ *   state_dtype      gdn_dtype of recurrent_state: F32 (default), BF16 or F16. The plugin reads
+ *                    the state, computes in f32 and stores the new state rounded to nearest even.
+ *   write_slots      [B] i64, request r's new state goes to write_slots[r] instead of slots[r];
+ *                    GDN_SLOT_NONE writes no state (recurrent or conv). data NULL (default):
+ *                    every request writes its read slot. A write slot is never another request's
+ *                    read slot, nor another request's write slot. Padding requests write nothing.
+ *   out              data NULL (only with GDN_FEATURE_NO_OUTPUT): nothing is written as output.
+ *   accepted         [B] i64, 0..L_r: only the first accepted[r] tokens of request r advance its
+ *                    state (0 leaves it as it was, conv state included); its other tokens are not
+ *                    run. Requires out.data NULL. data NULL (default): every token.
+ *   checkpoint_cu    [B+1] i64, delimits request r's checkpoints in checkpoint_pos/_slots.
+ *   checkpoint_pos   [N] i64, per request increasing, in 1..(accepted[r] or L_r): the number of
+ *                    the request's tokens after which its state is taken.
+ *   checkpoint_slots [N] i64, the pool slot that receives that recurrent and conv state; never a
+ *                    read or write slot of the call, nor the padding slot, each at most once.
+ *                    num_checkpoints = N; 0 (default): none, and the tensors are ignored.
+ * Host copies (host_*) of every index tensor given are never NULL when the tensor's data is set.
  */
 typedef struct gdn_forward_args {
     uint32_t struct_size;
@@ -222,7 +268,28 @@ typedef struct gdn_forward_args {
 
     const int64_t* host_cu_seqlens;
     const int64_t* host_slots;
+
+    /* ---- ABI 1.2 ---- */
+    int32_t state_dtype; /* gdn_dtype */
+    int32_t reserved_1_2; /* 0 */
+    int64_t num_checkpoints;
+    gdn_tensor write_slots;
+    gdn_tensor accepted;
+    gdn_tensor checkpoint_cu;
+    gdn_tensor checkpoint_pos;
+    gdn_tensor checkpoint_slots;
+    const int64_t* host_write_slots;
+    const int64_t* host_accepted;
+    const int64_t* host_checkpoint_cu;
+    const int64_t* host_checkpoint_pos;
+    const int64_t* host_checkpoint_slots;
 } gdn_forward_args;
+
+/* The sizes of gdn_forward_args at each minor that changed it: a plugin refuses only a struct
+ * shorter than the 1.0 one, and reads the 1.2 fields only from a struct of at least 1.2's. */
+#define GDN_FORWARD_ARGS_MIN_SIZE_V1_0 (offsetof(gdn_forward_args, host_slots) + sizeof(const int64_t*))
+#define GDN_FORWARD_ARGS_MIN_SIZE_V1_2                                                            \
+    (offsetof(gdn_forward_args, host_checkpoint_slots) + sizeof(const int64_t*))
 
 /* ---- the table ----------------------------------------------------------------------------- */
 
@@ -283,6 +350,25 @@ typedef struct gdn_plugin {
      * to synchronize against, to wait on with an event, or to capture a graph on. */
     gdn_status (*stream_native)(gdn_stream stream, void** native, gdn_errbuf err);
 } gdn_plugin;
+
+/* For plugins: the first ABI 1.2 field of `a` that asks for something outside `state_dtypes`
+ * (bits of gdn_dtype; f32 is implied) and `features` (GDN_FEATURE_*), as its name, or NULL when
+ * the plugin can run the call. A struct shorter than 1.2's asks for nothing new. */
+static inline const char* gdn_forward_args_unsupported(const gdn_forward_args* a, uint32_t state_dtypes,
+                                                       uint32_t features) {
+    if (a->struct_size < GDN_FORWARD_ARGS_MIN_SIZE_V1_2) return NULL;
+    if (a->state_dtype != GDN_DTYPE_F32 &&
+        (a->state_dtype < 0 || a->state_dtype > 31 || !((state_dtypes >> a->state_dtype) & 1u)))
+        return "state_dtype";
+    if (a->write_slots.data && !(features & GDN_FEATURE_WRITE_SLOTS)) return "write_slots";
+    if (!a->out.data && a->num_tokens > 0 && !(features & GDN_FEATURE_NO_OUTPUT)) return "out (no output)";
+    if (a->accepted.data && !(features & GDN_FEATURE_ACCEPTED)) return "accepted";
+    if (a->num_checkpoints != 0 && !(features & GDN_FEATURE_CHECKPOINTS)) return "checkpoints";
+    return NULL;
+}
+
+/* The capabilities a plugin of ABI 1.2 or later fills in (older plugins fill the 1.0 prefix). */
+#define GDN_CAPABILITIES_MIN_SIZE_V1_2 (offsetof(gdn_capabilities, features) + sizeof(uint32_t))
 
 /* The prefix every plugin table of ABI 1.x has (the ABI 1.0 table, through forward_gdn): a host
  * refuses tables shorter than this. Fixed for all of 1.x; later minors append after it. */

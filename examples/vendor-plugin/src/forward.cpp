@@ -46,7 +46,12 @@ void l2_normalize(std::vector<double>& x, int64_t first, int n, double scale) {
 gdn_status check_forward(const gdn_forward_args& a, gdn_errbuf err) {
     // The host validated everything against our declared capabilities before calling. These
     // checks are for a host that did not: refuse cleanly rather than read out of bounds.
-    if (a.struct_size < sizeof(gdn_forward_args)) return invalid(err, "gdn_forward_args is smaller than ABI 1.0's");
+    if (a.struct_size < GDN_FORWARD_ARGS_MIN_SIZE_V1_0) return invalid(err, "gdn_forward_args is smaller than ABI 1.0's");
+    // No ABI 1.2 serving feature (16-bit state, write slots, checkpoints, ...): refuse, never guess.
+    if (const char* field = gdn_forward_args_unsupported(&a, 0, 0)) {
+        if (err.text && err.capacity) std::snprintf(err.text, err.capacity, "myvendor: %s is not supported", field);
+        return GDN_ERR_UNSUPPORTED;
+    }
     const int32_t dt = a.activation_dtype;
     if (dt != GDN_DTYPE_F32 && dt != GDN_DTYPE_BF16 && dt != GDN_DTYPE_F16)
         return refuse(err, GDN_ERR_UNSUPPORTED, "activation dtype", dt);
