@@ -55,10 +55,24 @@ void reseal(std::vector<uint8_t>& blob) {
 }  // namespace
 
 TEST_CASE("crc32c is CRC-32C (Castagnoli) and chains", "[slot-transfer]") {
+    const uint64_t seed = test::seed("crc32c is CRC-32C (Castagnoli) and chains");
     const char* text = "123456789";
     CHECK(crc32c(text, 9) == 0xE3069283u);
+    CHECK(crc32c_portable(text, 9) == 0xE3069283u);
     CHECK(crc32c(text + 4, 5, crc32c(text, 4)) == 0xE3069283u);
     CHECK(crc32c(nullptr, 0) == 0u);
+    // The instruction path (where the CPU has one) and the tables agree at every length and
+    // alignment, chained or not.
+    std::mt19937_64 rng(seed);
+    std::vector<uint8_t> bytes(4096 + 16);
+    for (auto& b : bytes) b = uint8_t(rng());
+    for (int i = 0; i < 200; ++i) {
+        const std::size_t at = rng() % 16, n = rng() % 4096, cut = n ? rng() % n : 0;
+        INFO("offset " << at << ", " << n << " bytes, chained at " << cut);
+        const uint32_t whole = crc32c_portable(bytes.data() + at, n);
+        CHECK(crc32c(bytes.data() + at, n) == whole);
+        CHECK(crc32c(bytes.data() + at + cut, n - cut, crc32c(bytes.data() + at, cut)) == whole);
+    }
 }
 
 TEST_CASE("a request moved mid-decode to another pool, through another backend, continues bit-identically",
@@ -87,6 +101,10 @@ TEST_CASE("a request moved mid-decode to another pool, through another backend, 
     CHECK(info.state_dtype == a.recurrent_state(0).dtype());
     CHECK(info.activation_dtype == DType::bf16);
     CHECK(blob.size() == kSlotBlobHeaderBytes + 2 * (a.recurrent_slot_bytes() + a.conv_slot_bytes()));
+    CHECK(slot_blob_size(a) == blob.size());
+    std::vector<uint8_t> into(blob.size(), 0xA5);  // export into the caller's memory: the same bytes
+    export_slot(a, 1, into.data(), into.size());
+    CHECK(into == blob);
     GDNPool elsewhere(fake_backend(), pool_config(c0, 1, 2));
     import_slot(elsewhere, 0, blob);
     const std::vector<uint8_t> relayed = export_slot(elsewhere, 0);
@@ -193,6 +211,10 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
     // The slot must be one of the pool's.
     test::expect_error("slot: a slot in 0..2, got 3", [&] { import_slot(dst, 3, blob); });
     test::expect_error("slot: a slot in 0..1, got -1", [&] { (void)export_slot(src, -1); });
+    std::vector<uint8_t> small(blob.size() - 1);
+    test::expect_error("size: slot_blob_size(pool) = " + std::to_string(blob.size()) + " bytes, got " +
+                           std::to_string(small.size()),
+                       [&] { export_slot(src, 0, small.data(), small.size()); });
 
     CHECK(dst.snapshot() == before);  // nothing refused wrote anything
     import_slot(dst, 1, blob);        // and the good blob goes in

@@ -85,6 +85,10 @@ private:
 
 // Slot `slot` (not the padding slot) of every layer of `pool`, as a blob.
 GDN_API std::vector<uint8_t> export_slot(const GDNPool& pool, int64_t slot);
+// The same into memory the caller owns (a reused, pinned or network-registered buffer), of
+// exactly slot_blob_size(pool) bytes.
+GDN_API void export_slot(const GDNPool& pool, int64_t slot, uint8_t* out, std::size_t size);
+GDN_API std::size_t slot_blob_size(const GDNPool& pool);
 // Checks the blob (header, sizes, checksum, then against the pool) and writes it into `slot` of
 // every layer. Throws SlotBlobError (or Error for a slot out of range) before writing anything.
 GDN_API void import_slot(GDNPool& pool, int64_t slot, const uint8_t* data, std::size_t size);
@@ -97,6 +101,9 @@ GDN_API SlotBlobInfo read_slot_blob(const uint8_t* data, std::size_t size);
 
 // CRC-32C (Castagnoli, reflected, initial and final value 0xFFFFFFFF) of `size` bytes: the blob's
 // checksum. crc32c("123456789") = 0xE3069283.
+// Uses the CPU's crc32 instruction where it has one (x86-64 with SSE4.2), crc32c_portable
+// otherwise: the same function, computed with tables.
 GDN_API uint32_t crc32c(const void* data, std::size_t size, uint32_t crc = 0);
+GDN_API uint32_t crc32c_portable(const void* data, std::size_t size, uint32_t crc = 0);
 
 }  // namespace gdn
