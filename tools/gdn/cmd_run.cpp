@@ -137,6 +137,13 @@ int cmd_run(int argc, char** argv) {
     if (B < 1 || L < 0 || D < 0) throw std::invalid_argument("--requests >= 1, --prefill >= 0 and --decode >= 0 expected");
     const uint64_t seed = uint64_t(args.integer("seed"));
     const bool check = !args.flag("no-check");
+    // Opened before anything runs: a path that cannot be written is a usage error up front.
+    const std::string json_file = args.str("json");
+    std::ofstream json_out;
+    if (!json_file.empty()) {
+        json_out.open(json_file);
+        if (!json_out) throw std::invalid_argument("--json: cannot write " + json_file);
+    }
 
     const std::string backend_arg = args.str("backend");
     const Backend backend = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
@@ -320,12 +327,11 @@ int cmd_run(int argc, char** argv) {
                     tol.reason.empty() ? "" : ", override: ", tol.reason.c_str(), backend.plugin().name().c_str(),
                     plugin_version, backend.plugin().path().c_str());
     }
-    if (const std::string file = args.str("json"); !file.empty()) {
-        std::ofstream out(file);
-        if (out) out << result.dump(2) << "\n";
-        out.close();
-        if (!out) throw std::invalid_argument("--json: cannot write " + file);
-        std::printf("json: %s\n", file.c_str());
+    if (!json_file.empty()) {
+        json_out << result.dump(2) << "\n";
+        json_out.close();
+        if (!json_out) throw std::invalid_argument("--json: writing " + json_file + " failed");
+        std::printf("json: %s\n", json_file.c_str());
     }
     return checked && !failures.empty() ? 1 : 0;
 }
