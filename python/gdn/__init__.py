@@ -40,11 +40,14 @@ from ._gdn import (  # noqa: F401  (the public API)
     Unsupported,
     backends,
     check,
+    export_slot,
+    import_slot,
     load_golden,
     load_plugin,
     load_reports,
     open,
     plugin_directory,
+    read_slot_blob,
     reference_forward,
     status_name,
 )
@@ -54,6 +57,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend", "CheckResult", "Driver", "Error", "ForwardBatch", "ForwardMode", "GDNPool", "Internal",
     "InvalidArgument", "LoadReport", "NoDevice", "OutOfMemory", "PoolConfig", "RadixLinearAttention",
-    "Runtime", "Stream", "TensorView", "Unsupported", "backends", "check", "load_golden", "load_plugin",
-    "load_reports", "open", "plugin_directory", "reference_forward", "status_name",
+    "Runtime", "Stream", "TensorView", "Unsupported", "backends", "check", "export_slot", "import_slot", "load_golden", "load_plugin",
+    "load_reports", "open", "plugin_directory", "read_slot_blob", "reference_forward", "status_name",
 ]

@@ -15,5 +15,6 @@ void bind_pool(py::module_& m);       // pool.cpp: GDNPool
 void bind_batch(py::module_& m);      // batch.cpp: ForwardBatch
 void bind_layer(py::module_& m);      // layer.cpp: RadixLinearAttention
 void bind_reference(py::module_& m);  // reference.cpp: the fp64 reference and golden-file checks
+void bind_serving(py::module_& m);    // serving.cpp: pools over engine memory, slot transfer blobs
 
 }  // namespace gdn::python

@@ -108,7 +108,12 @@ TensorView view_of(const DLTensor& t, const char* name, Backend device) {
     if (t.ndim < 0 || t.ndim > GDN_MAX_RANK)
         invalid_argument(name, "rank 0.." + std::to_string(GDN_MAX_RANK) + ", got " + std::to_string(t.ndim));
     std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
-    std::vector<int64_t> strides = t.strides ? std::vector<int64_t>(t.strides, t.strides + t.ndim) : packed_strides(shape);
+    std::vector<int64_t> strides = packed_strides(shape);
+    // The stride of a dimension of size 1 is never used, and producers write anything there
+    // (torch writes 1): keep the packed one, so that packed memory is seen as packed.
+    if (t.strides)
+        for (int d = 0; d < t.ndim; ++d)
+            if (shape[std::size_t(d)] > 1) strides[std::size_t(d)] = t.strides[d];
     void* data = t.data ? static_cast<char*>(t.data) + t.byte_offset : nullptr;
     return TensorView(data, dtype_of(t.dtype, name), std::move(shape), std::move(strides), std::move(device));
 }

@@ -12,4 +12,5 @@ PYBIND11_MODULE(_gdn, m) {
     bind_batch(m);
     bind_layer(m);
     bind_reference(m);
+    bind_serving(m);
 }

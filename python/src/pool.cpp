@@ -46,6 +46,8 @@ void bind_pool(py::module_& m) {
         .def_property_readonly("num_slots", &GDNPool::num_slots, "Usable slots (the padding slot not counted).")
         .def_property_readonly("padding_slot", &GDNPool::padding_slot, "The padding slot's index (num_slots).")
         .def_property_readonly("nbytes", &GDNPool::bytes, "Bytes of both states.")
+        .def_property_readonly("owns_memory", &GDNPool::owns_memory,
+                               "False for a pool over an engine's memory (GDNPool.over_memory).")
         .def("alloc_slot", &GDNPool::alloc_slot, "Takes a free slot and zeroes it (a new request).")
         .def("free_slot", &GDNPool::free_slot, py::arg("slot"), "Returns a slot to the free list (its contents stay).")
         .def("is_allocated", &GDNPool::is_allocated, py::arg("slot"))
