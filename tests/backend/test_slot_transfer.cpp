@@ -215,6 +215,8 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
     test::expect_error("size: slot_blob_size(pool) = " + std::to_string(blob.size()) + " bytes, got " +
                            std::to_string(small.size()),
                        [&] { export_slot(src, 0, small.data(), small.size()); });
+    test::expect_error("out: non-null memory", [&] { export_slot(src, 0, nullptr, blob.size()); });
+    test::expect_error("blob: non-null data", [&] { import_slot(dst, 1, nullptr, blob.size()); });
 
     CHECK(dst.snapshot() == before);  // nothing refused wrote anything
     import_slot(dst, 1, blob);        // and the good blob goes in
