@@ -18,11 +18,9 @@ using namespace gdn;
 
 namespace {
 
-// Shard `s` of `shards`: the slices of every per-channel and per-head input of the full case.
-Case shard_of(const Case& full, int s, int shards) {
-    const auto& p = full.problem;
+// The conv channels of shard `s` of `shards` of the full problem `p`.
+std::vector<int64_t> shard_channels(const reference::Problem& p, int s, int shards) {
     const int H = p.num_k_heads / shards, HV = p.num_v_heads / shards, Dk = p.head_k_dim, Dv = p.head_v_dim;
-    const int64_t C = p.conv_dim(), T = p.num_tokens();
     // doc:tp-channels begin
     // The conv channels of shard s, in mixed_qkv's order: its q, its k, its v columns. They index
     // the columns of mixed_qkv and the rows of conv_weight (and of the conv state).
@@ -32,6 +30,15 @@ Case shard_of(const Case& full, int s, int shards) {
     for (int64_t i = 0; i < int64_t(HV) * Dv; ++i)
         channels.push_back(2LL * p.num_k_heads * Dk + int64_t(s) * HV * Dv + i);
     // doc:tp-channels end
+    return channels;
+}
+
+// Shard `s` of `shards`: the slices of every per-channel and per-head input of the full case.
+Case shard_of(const Case& full, int s, int shards) {
+    const auto& p = full.problem;
+    const int H = p.num_k_heads / shards, HV = p.num_v_heads / shards;
+    const int64_t C = p.conv_dim(), T = p.num_tokens();
+    const std::vector<int64_t> channels = shard_channels(p, s, shards);
     Case c = full;
     auto& q = c.problem;
     q.num_k_heads = H;
@@ -107,6 +114,15 @@ TEST_CASE("two head shards of a layer compute exactly the full layer's heads", "
                     const std::vector<float> slice(full_state.begin() + std::ptrdiff_t(s * n),
                                                    full_state.begin() + std::ptrdiff_t((s + 1) * n));
                     if (bitwise) CHECK(part == slice);
+                    // Its conv state is the full conv state's rows of its channels.
+                    const auto full_conv = full_pool.read_conv_bytes(0, slot);
+                    const auto conv = shard_pool[s].read_conv_bytes(0, slot);
+                    const std::size_t row = full_conv.size() / std::size_t(full.problem.conv_dim());
+                    std::vector<uint8_t> rows;
+                    for (int64_t ch : shard_channels(full.problem, s, 2))
+                        rows.insert(rows.end(), full_conv.begin() + std::ptrdiff_t(std::size_t(ch) * row),
+                                    full_conv.begin() + std::ptrdiff_t(std::size_t(ch + 1) * row));
+                    CHECK(conv == rows);  // the conv state is a copy of inputs: exact on every backend
                 }
             }
         };
