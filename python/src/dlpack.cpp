@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <string>
 
 #include "bindings.hpp"
@@ -69,6 +70,12 @@ DType dtype_of(const DLDataType& t, const char* name) {
 // also exports tensors that require grad (parameters of an nn.Module), which the layer only reads.
 struct TorchHooks {
     py::object tensor_type, to_dlpack;
+    // The direct path's constants: dtypes by identity, the strided layout, and the plugin that runs
+    // on torch's "cuda" devices (a HIP build of torch calls its AMD devices "cuda" too).
+    PyObject* dtypes[5];
+    DType gdn_dtypes[5];
+    py::object strided;
+    const char* gpu_plugin;
 };
 const TorchHooks* torch_hooks() {
     static const TorchHooks* hooks = nullptr;  // kept for the life of the process
@@ -76,8 +83,81 @@ const TorchHooks* torch_hooks() {
     PyObject* torch = loaded_module("torch");
     if (!torch) return nullptr;
     py::module_ m = py::reinterpret_borrow<py::module_>(torch);
-    hooks = new TorchHooks{m.attr("Tensor"), m.attr("utils").attr("dlpack").attr("to_dlpack")};
+    auto* h = new TorchHooks{m.attr("Tensor"), m.attr("utils").attr("dlpack").attr("to_dlpack"), {}, {},
+                             m.attr("strided"), m.attr("version").attr("hip").is_none() ? "cuda" : "rocm"};
+    const char* names[5] = {"float32", "bfloat16", "float16", "int32", "int64"};
+    const DType types[5] = {DType::f32, DType::bf16, DType::f16, DType::i32, DType::i64};
+    for (int i = 0; i < 5; ++i) {
+        h->dtypes[i] = py::object(m.attr(names[i])).release().ptr();
+        h->gdn_dtypes[i] = types[i];
+    }
+    hooks = h;
     return hooks;
+}
+
+// A torch tensor read from its own metadata (data_ptr, sizes, strides, dtype, device): the
+// description its DLPack export would give, at a fraction of the cost of to_dlpack (which
+// allocates and frees a DLManagedTensor per call), on the per-call path of forward. False when the
+// tensor is anything this path does not describe (another layout or dtype, a negative view, a
+// device other than cpu and cuda): the DLPack path then takes it, or refuses it with its message.
+bool torch_view(py::handle obj, const char* name, const Backend& backend, const TorchHooks& h, ImportedTensor& out) {
+    static const bool dlpack_only = [] {
+        const char* e = std::getenv("GDN_PYTHON_DLPACK_ONLY");
+        return e && *e && std::string(e) != "0";
+    }();
+    if (dlpack_only) return false;
+    static PyObject* s_layout = PyUnicode_InternFromString("layout");
+    static PyObject* s_dtype = PyUnicode_InternFromString("dtype");
+    static PyObject* s_is_cuda = PyUnicode_InternFromString("is_cuda");
+    static PyObject* s_is_cpu = PyUnicode_InternFromString("is_cpu");
+    static PyObject* s_is_neg = PyUnicode_InternFromString("is_neg");
+    static PyObject* s_get_device = PyUnicode_InternFromString("get_device");
+    static PyObject* s_shape = PyUnicode_InternFromString("shape");
+    static PyObject* s_stride = PyUnicode_InternFromString("stride");
+    static PyObject* s_data_ptr = PyUnicode_InternFromString("data_ptr");
+    auto attr = [&](PyObject* n) { return py::reinterpret_steal<py::object>(PyObject_GetAttr(obj.ptr(), n)); };
+    auto call = [&](PyObject* n) { return py::reinterpret_steal<py::object>(PyObject_CallMethodNoArgs(obj.ptr(), n)); };
+
+    py::object layout = attr(s_layout), dtype = attr(s_dtype), is_cuda = attr(s_is_cuda), neg = call(s_is_neg);
+    if (!layout || !dtype || !is_cuda || !neg) {
+        PyErr_Clear();
+        return false;
+    }
+    if (!layout.is(h.strided) || neg.ptr() != Py_False) return false;
+    int which = -1;
+    for (int i = 0; i < 5; ++i)
+        if (dtype.ptr() == h.dtypes[i]) which = i;
+    if (which < 0) return false;
+
+    Backend device;  // host memory
+    if (is_cuda.ptr() == Py_True) {
+        const int index = call(s_get_device).cast<int>();
+        const bool same = backend.valid() && lower(backend.plugin().name()) == h.gpu_plugin && backend.device() == index;
+        if (!same)
+            invalid_argument(name, "memory on backend " + (backend.valid() ? backend.name() : std::string("?")) +
+                                       ", got memory on " + h.gpu_plugin + ":" + std::to_string(index));
+        device = backend;
+    } else {
+        py::object is_cpu = attr(s_is_cpu);
+        if (!is_cpu || is_cpu.ptr() != Py_True) {
+            PyErr_Clear();
+            return false;
+        }
+    }
+    py::object shape_obj = attr(s_shape), stride_obj = call(s_stride), data_obj = call(s_data_ptr);
+    if (!shape_obj || !stride_obj || !data_obj) throw py::error_already_set();
+    const auto rank = py::len(shape_obj);
+    if (rank > GDN_MAX_RANK) return false;
+    std::vector<int64_t> shape(rank), strides;
+    for (std::size_t d = 0; d < rank; ++d) shape[d] = PyLong_AsLongLong(PyTuple_GET_ITEM(shape_obj.ptr(), d));
+    strides = packed_strides(shape);
+    for (std::size_t d = 0; d < rank; ++d)  // as in view_of: size-1 dimensions keep the packed stride
+        if (shape[d] > 1) strides[d] = PyLong_AsLongLong(PyTuple_GET_ITEM(stride_obj.ptr(), d));
+    void* data = reinterpret_cast<void*>(PyLong_AsUnsignedLongLong(data_obj.ptr()));
+    if (PyErr_Occurred()) throw py::error_already_set();
+    out.capsule = py::reinterpret_borrow<py::object>(obj);  // the tensor itself keeps its memory
+    out.view = TensorView(data, h.gdn_dtypes[which], std::move(shape), std::move(strides), std::move(device));
+    return true;
 }
 
 py::object capsule_of(py::handle obj, const char* name) {
@@ -210,6 +290,10 @@ bool is_torch_tensor(py::handle obj) {
 }
 
 ImportedTensor import_tensor(py::handle obj, const char* name, const Backend& backend) {
+    if (const TorchHooks* h = torch_hooks(); h && PyObject_IsInstance(obj.ptr(), h->tensor_type.ptr()) == 1) {
+        ImportedTensor direct;
+        if (torch_view(obj, name, backend, *h, direct)) return direct;
+    }
     py::object capsule = capsule_of(obj, name);
     const DLTensor& t = managed_of(capsule, name)->dl_tensor;
     Backend device;  // host memory

@@ -21,11 +21,15 @@ namespace gdn::python {
 namespace py = pybind11;
 
 struct ImportedTensor {
-    py::object capsule;  // owns the producer's DLManagedTensor until it is released
+    // Keeps the producer's memory: the DLPack capsule (its DLManagedTensor is given back when the
+    // capsule goes), or a torch tensor itself where it was read directly (import_tensor).
+    py::object capsule;
     TensorView view;
 };
 
-// `obj` as a view of the producer's memory. Host memory becomes a host view (the layer checks
+// `obj` as a view of the producer's memory. torch tensors are read from their own metadata (the
+// description DLPack would give, without allocating one per call); GDN_PYTHON_DLPACK_ONLY=1 sends
+// them through DLPack too. Host memory becomes a host view (the layer checks
 // that the backend can read it); device memory must be on `backend`'s device, and becomes a
 // view on it. Errors name `name`.
 ImportedTensor import_tensor(py::handle obj, const char* name, const Backend& backend);

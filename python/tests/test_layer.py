@@ -139,3 +139,39 @@ def test_reference_forward_matches_the_torch_recurrence(seed):
     assert rel_l2(out, want_out) <= 1e-12
     assert rel_l2(rec, want_rec) <= 1e-12
     assert np.array_equal(conv, want_conv.numpy())
+
+
+class DLPackOnly:
+    """A producer gdn knows only through the DLPack protocol (as CuPy or JAX arrays are)."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __dlpack__(self, stream=None):
+        return self.tensor.__dlpack__()
+
+    def __dlpack_device__(self):
+        return self.tensor.__dlpack_device__()
+
+
+def test_dlpack_producers_and_torch_tensors_read_the_same_memory(cpu, seed):
+    """torch tensors are read from their own metadata, other producers through __dlpack__: the
+    same strided bf16 views give bit-identical outputs and states either way."""
+    p = Problem(dtype="bf16", lens=(5, 4))
+    T = sum(p.lens)
+    fused = torch.zeros(T, p.C + 2 * p.HV + 3, dtype=torch.bfloat16)
+    fused[:, 3:3 + p.C] = p.mixed_qkv
+    fused[:, 3 + p.C:3 + p.C + p.HV] = p.a
+    fused[:, 3 + p.C + p.HV:] = p.b
+    views = (fused[:, 3:3 + p.C], fused[:, 3 + p.C:3 + p.C + p.HV], fused[:, 3 + p.C + p.HV:])
+    results = []
+    for wrap in (lambda t: t, DLPackOnly):
+        pool = p.pool(cpu)
+        p.place_states(pool, [1, 9])
+        out = torch.full((T, p.HV * p.Dv), float("nan"), dtype=torch.bfloat16)
+        got = p.layer().forward(gdn.ForwardBatch.extend(pool, [1, 9], p.lens), *(wrap(v) for v in views),
+                                wrap(out))
+        assert got is out or isinstance(got, DLPackOnly)
+        results.append((out, pool.snapshot()))
+    assert torch.equal(results[0][0], results[1][0]) and results[0][1] == results[1][1]
+    check_against_torch(p, pool, [1, 9], results[1][0])
