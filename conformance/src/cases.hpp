@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -11,11 +12,41 @@
 
 namespace gdn::conformance::detail {
 
+// ---- the declared capability space (declared_space.cpp) --------------------------------------
+
+// The values of each axis a backend declares that the random cases must run: every activation
+// dtype, mode, conv width and GVA ratio it declares, and of each head-dim range its ends and the
+// typical sizes 48, 64, 100 and 128 where they fall inside (rounded down to the range's steps).
+struct DeclaredSpace {
+    std::vector<DType> dtypes;
+    std::vector<ForwardMode> modes;
+    std::vector<int> conv_kernels, gva_ratios, head_k_dims, head_v_dims;
+    bool empty() const;
+};
+DeclaredSpace declared_space(const gdn_capabilities& caps);
+// How many random cases cover `space`: the number of values of its longest axis, at least 24.
+int random_cases_needed(const DeclaredSpace& space);
+// Options::random_cases, or random_cases_needed() when that is automatic (negative).
+int random_case_count(const Options& options, const DeclaredSpace& space);
+
+// What the random cases ran (the plugin computed a result), filled as they run.
+struct Coverage {
+    std::set<DType> dtypes;
+    std::set<ForwardMode> modes;
+    std::set<int> conv_kernels, gva_ratios, head_k_dims, head_v_dims;
+    bool strong_decay = false;
+    int cases_ran = 0;
+    void add(const RandomCaseSpec& spec);
+    // "activation dtype f16; conv width 3; strong decay" for what `space` has and this lacks.
+    std::vector<std::string> missing(const DeclaredSpace& space) const;
+};
+
 // What a case runs against.
 struct Context {
     const Backend& backend;
     const Options& options;
     std::string plugin_name;  // for the tolerance table
+    Coverage* coverage;       // what the random cases ran
 
     ToleranceTable::Entry tolerance(DType dtype) const { return options.tolerances.lookup(plugin_name, dtype); }
     const gdn_capabilities& caps() const { return backend.capabilities(); }
@@ -30,11 +61,12 @@ struct CaseDef {
 
 // The families, in the order they run.
 std::vector<CaseDef> golden_cases(const Options& options);
-std::vector<CaseDef> random_cases(const Options& options);
+std::vector<CaseDef> random_cases(const Options& options, const gdn_capabilities& caps);
 std::vector<CaseDef> capability_cases(const gdn_capabilities& caps);
 std::vector<CaseDef> invariant_cases();
 std::vector<CaseDef> guard_cases(const gdn_capabilities& caps);
 std::vector<CaseDef> determinism_cases();
+std::vector<CaseDef> coverage_cases(const Options& options, const gdn_capabilities& caps);
 
 // ---- verdicts (verdict.cpp) -------------------------------------------------------------------
 

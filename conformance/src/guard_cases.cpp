@@ -45,10 +45,13 @@ std::vector<CaseDef> guard_cases(const gdn_capabilities& caps) {
             CaseDef d;
             d.id = std::string("guard-") + dtype_names[t] + "-" + mode_names[m];
             d.category = "guard";
-            d.description = "guard bands, slot gaps, wide input rows, poisoned output, padding requests";
+            static const char* const kExercises =
+                "exercises guard bands around every buffer, gaps between state slots, input rows wider than conv_dim "
+                "(strided views), a NaN-poisoned output, padding requests";
+            d.description = kExercises;
             d.run = [spec, padding](const Context& ctx, CaseOutcome& out) {
                 const Case c = random_case(spec, 0x6A09E667F3BCC908ull + uint64_t(spec.mode) * 3 + uint64_t(spec.activation_dtype));
-                out.description = describe(c) + " with padding requests, guarded";
+                out.description = describe(c) + "; " + kExercises;
                 judge_direct(ctx, c, padding, direct_call(ctx.backend, c, padding), out);
             };
             cases.push_back(std::move(d));

@@ -1,9 +1,13 @@
-// Seeded random cases against the fp64 reference. Case i covers, by construction, every
-// activation dtype (i mod 3) and mode (i/3 mod 3); the rest (head dims, GVA ratio, conv width,
-// batch shape) is drawn. Extend batches always hold a zero-length and a short request (shorter
-// than the conv window) once they have three requests; some f32/bf16 extend cases have strong
-// decay (cumulative log decay far below -100 inside one chunk). A case depends on (seed, i) only,
-// so every backend runs the same random-i and `--case random-i --seed S` reruns it.
+// Seeded random cases against the fp64 reference, drawn from what the backend declares
+// (declared_space.cpp). Case i runs dtype i mod |dtypes| in mode i/|dtypes| mod |modes|, so every
+// declared dtype runs in every declared mode; conv width, GVA ratio and both head dims each cycle
+// through their declared values from an offset drawn from the seed, so that a count of cases
+// equal to the longest axis runs every value. The rest (number of heads, batch shape, the data)
+// is drawn. Extend batches always hold a zero-length and a short request (shorter than the conv
+// window) once they have three requests; every other round of dtype x mode runs the first
+// declared mode with strong decay (cumulative log decay far below -100 inside one chunk). A case
+// depends on (seed, i) and the declaration only, so backends declaring the same capabilities run
+// the same random-i and `--case random-i --seed S` reruns it.
 #include <algorithm>
 #include <random>
 
@@ -12,6 +16,8 @@
 namespace gdn::conformance::detail {
 
 namespace {
+
+constexpr int64_t kMaxStatePerSlot = int64_t(1) << 16;  // HV x Dk x Dv, so that a case stays small
 
 uint64_t splitmix(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
@@ -30,19 +36,40 @@ struct Drawn {
     uint64_t data_seed;
 };
 
-Drawn draw(uint64_t seed, int i) {
+Drawn draw(uint64_t seed, int i, const DeclaredSpace& sp) {
+    // Offsets of the cycling axes: a function of the seed alone, the same for every case.
+    std::mt19937_64 axes(splitmix(seed ^ 0x5EED0FF5E7ull));
+    auto cycle = [&](const std::vector<int>& values, std::size_t shift = 0) {
+        const std::size_t offset = axes() % values.size();
+        return values[(std::size_t(i) + shift + offset) % values.size()];
+    };
+    const int conv_kernel = cycle(sp.conv_kernels), ratio = cycle(sp.gva_ratios);
+    // The value dim shifts by one each round, so that it meets every key dim.
+    const int dk = cycle(sp.head_k_dims), dv = cycle(sp.head_v_dims, std::size_t(i) / sp.head_v_dims.size());
+
     std::mt19937_64 rng(splitmix(seed ^ splitmix(uint64_t(i))));
     RandomCaseSpec s;
-    const DType dtypes[] = {DType::f32, DType::bf16, DType::f16};
-    const ForwardMode modes[] = {ForwardMode::extend, ForwardMode::decode, ForwardMode::mixed};
-    s.activation_dtype = dtypes[i % 3];
-    s.mode = modes[(i / 3) % 3];
+    const std::size_t nd = sp.dtypes.size(), nm = sp.modes.size();
+    s.activation_dtype = sp.dtypes[std::size_t(i) % nd];
+    s.mode = sp.modes[(std::size_t(i) / nd) % nm];
+    s.strong_decay = (std::size_t(i) / (nd * nm)) % 2 == 0 && s.mode == sp.modes.front();
+    s.conv_kernel = conv_kernel;
     s.num_k_heads = pick(rng, {1, 2, 3, 4});
-    s.num_v_heads = s.num_k_heads * pick(rng, {1, 2, 3, 4});
-    s.head_k_dim = pick(rng, {8, 16, 20, 32, 48, 64, 100, 128});
-    s.head_v_dim = pick(rng, {8, 16, 24, 32, 40, 64, 128});
-    s.conv_kernel = pick(rng, {2, 3, 4});
-    s.strong_decay = s.mode == ForwardMode::extend && s.activation_dtype != DType::f16 && (i / 9) % 2 == 0;
+    s.num_v_heads = s.num_k_heads * ratio;
+    s.head_k_dim = dk;
+    s.head_v_dim = dv;
+    // A large state: one head group, then the smallest declared size for one of the dims, the
+    // key dim in one round of the head-dim cycle and the value dim in the next, so that each
+    // large size runs in some round.
+    auto state = [&] { return int64_t(s.num_v_heads) * s.head_k_dim * s.head_v_dim; };
+    if (state() > kMaxStatePerSlot) {
+        s.num_k_heads = 1;
+        s.num_v_heads = ratio;
+    }
+    if (state() > kMaxStatePerSlot) {
+        const bool shrink_v = (std::size_t(i) / std::max(sp.head_k_dims.size(), sp.head_v_dims.size())) % 2 == 0;
+        (shrink_v ? s.head_v_dim : s.head_k_dim) = (shrink_v ? sp.head_v_dims : sp.head_k_dims).front();
+    }
 
     s.lengths.clear();
     switch (s.mode) {
@@ -64,8 +91,8 @@ Drawn draw(uint64_t seed, int i) {
         case ForwardMode::mixed: {
             const int B = pick(rng, {2, 3, 4, 6});
             for (int r = 0; r < B; ++r) s.lengths.push_back(rng() % 2 ? 1 : pick<int64_t>(rng, {0, 2, 3, 40, 100}));
-            s.lengths[0] = 1;    // at least one decode row
-            s.lengths[1] = 70;   // and one prefill
+            s.lengths[0] = 1;                          // at least one decode row
+            s.lengths[1] = s.strong_decay ? 150 : 70;  // and one prefill
             break;
         }
     }
@@ -74,30 +101,55 @@ Drawn draw(uint64_t seed, int i) {
     auto work = [&] {
         int64_t t = 0;
         for (int64_t l : s.lengths) t += l;
-        return t * s.num_v_heads * s.head_k_dim * s.head_v_dim;
+        return t * state();
     };
-    while (work() > 40'000'000) {
+    while (work() > 10'000'000) {
         auto longest = std::max_element(s.lengths.begin(), s.lengths.end());
         *longest /= 2;
     }
     return {s, rng()};
 }
 
+// What a drawn case exercises beyond its shape, for its description.
+std::string exercises(const RandomCaseSpec& s) {
+    std::vector<std::string> what;
+    if (s.strong_decay) what.push_back("strong decay (cumulative log decay below -100 inside a chunk)");
+    if (s.mode != ForwardMode::decode) {
+        bool empty = false, short_one = false, chunks = false;
+        for (int64_t l : s.lengths) {
+            empty = empty || l == 0;
+            short_one = short_one || (l > 0 && l < s.conv_kernel - 1);
+            chunks = chunks || l > 64;
+        }
+        if (empty) what.push_back("a request with no new tokens");
+        if (short_one) what.push_back("a request shorter than the conv window");
+        if (chunks) what.push_back("a request longer than one chunk");
+    }
+    if (s.mode == ForwardMode::mixed) what.push_back("decode and prefill rows in one batch");
+    if (s.num_v_heads > s.num_k_heads) what.push_back("GVA ratio " + std::to_string(s.num_v_heads / s.num_k_heads));
+    std::string out;
+    for (const auto& w : what) out += (out.empty() ? "; exercises " : ", ") + w;
+    return out;
+}
+
 }  // namespace
 
-std::vector<CaseDef> random_cases(const Options& options) {
+std::vector<CaseDef> random_cases(const Options& options, const gdn_capabilities& caps) {
+    const DeclaredSpace space = declared_space(caps);
     std::vector<CaseDef> cases;
-    for (int i = 0; i < options.random_cases; ++i) {
-        const Drawn d = draw(options.seed, i);
+    if (space.empty()) return cases;  // capability-declared says why
+    const int count = random_case_count(options, space);
+    for (int i = 0; i < count; ++i) {
+        const Drawn d = draw(options.seed, i, space);
         CaseDef def;
         def.id = "random-" + std::to_string(i);
         def.category = "random";
-        Case c = random_case(d.spec, d.data_seed);
-        def.description = describe(c) + (d.spec.strong_decay ? " strong decay" : "");
+        def.description = describe(random_case(d.spec, d.data_seed)) + exercises(d.spec);
         def.run = [d](const Context& ctx, CaseOutcome& out) {
             const Case c = random_case(d.spec, d.data_seed);
             run_numeric(ctx, c, out);
-            if (d.spec.strong_decay) out.description += " strong decay";
+            out.description += exercises(d.spec);
+            if (out.metrics) ctx.coverage->add(d.spec);
         };
         cases.push_back(std::move(def));
     }

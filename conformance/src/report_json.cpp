@@ -91,8 +91,11 @@ json backend_json(const BackendReport& r) {
         o["reason"] = e.reason;
         overrides.push_back(o);
     }
-    json cases = json::array();
-    for (const auto& c : r.cases) cases.push_back(case_json(c));
+    json cases = json::array(), failed = json::array();
+    for (const auto& c : r.cases) {
+        cases.push_back(case_json(c));
+        if (c.status == Status::fail) failed.push_back(c.id);
+    }
     return {{"backend", r.backend},
             {"plugin",
              {{"name", r.plugin_name},
@@ -105,6 +108,7 @@ json backend_json(const BackendReport& r) {
             {"seconds", r.seconds},
             {"passed", r.passed()},
             {"summary", summary_json({&r})},
+            {"failed_cases", failed},
             {"tolerance_overrides", overrides},
             {"cases", cases}};
 }

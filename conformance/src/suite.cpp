@@ -32,11 +32,12 @@ std::vector<detail::CaseDef> plan(const Options& o, const gdn_capabilities& caps
         for (auto& d : more) all.push_back(std::move(d));
     };
     add(detail::golden_cases(o));
-    add(detail::random_cases(o));
+    add(detail::random_cases(o, caps));
     add(detail::capability_cases(caps));
     add(detail::invariant_cases());
     add(detail::guard_cases(caps));
     add(detail::determinism_cases());
+    add(detail::coverage_cases(o, caps));  // last: it judges what the random cases ran
     if (o.case_patterns.empty()) return all;
     std::vector<detail::CaseDef> chosen;
     for (auto& d : all)
@@ -57,6 +58,10 @@ std::string tidy(std::string s) {
 }  // namespace
 
 Suite::Suite(Options options) : options_(std::move(options)) {}
+
+int Suite::random_case_count(const Backend& backend) const {
+    return detail::random_case_count(options_, detail::declared_space(backend.capabilities()));
+}
 
 std::vector<std::string> Suite::case_ids(const Backend& backend) const {
     std::vector<std::string> ids;
@@ -79,7 +84,8 @@ BackendReport Suite::run(const Backend& backend, const ProgressFn& progress) con
     report.seed = options_.seed;
     report.tolerance_overrides = options_.tolerances.overrides(report.plugin_name);
 
-    const detail::Context ctx{backend, options_, report.plugin_name};
+    detail::Coverage coverage;
+    const detail::Context ctx{backend, options_, report.plugin_name, &coverage};
     std::vector<detail::CaseDef> cases = plan(options_, backend.capabilities());
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const detail::CaseDef& d = cases[i];

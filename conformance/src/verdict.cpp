@@ -92,7 +92,9 @@ void judge_direct(const Context& ctx, const Case& c, const std::vector<bool>& pa
     const int64_t rec_n = W * p.head_k_dim, conv_n = p.conv_dim() * (p.conv_kernel - 1);
 
     std::vector<double> got_out, want_out, want_rec, want_conv;
-    std::vector<int64_t> nonzero_padding_rows;
+    std::vector<int64_t> nonzero_padding_rows, live;
+    // The whole output with padding rows as expected, to say where a live row is off.
+    std::vector<double> got_live_rows = r.out;
     for (int64_t req = 0; req < p.num_requests(); ++req) {
         const bool pad = req < int64_t(padding.size()) && padding[std::size_t(req)];
         for (int64_t t = p.cu_seqlens[std::size_t(req)]; t < p.cu_seqlens[std::size_t(req + 1)]; ++t) {
@@ -100,12 +102,14 @@ void judge_direct(const Context& ctx, const Case& c, const std::vector<bool>& pa
             if (pad) {
                 if (std::any_of(r.out.begin() + row, r.out.begin() + row + W, [](double x) { return x != 0.0; }))
                     nonzero_padding_rows.push_back(t);
+                std::copy_n(want_all.begin() + row, W, got_live_rows.begin() + row);
                 continue;
             }
             got_out.insert(got_out.end(), r.out.begin() + row, r.out.begin() + row + W);
             want_out.insert(want_out.end(), want_all.begin() + row, want_all.begin() + row + W);
         }
         if (pad) continue;
+        live.push_back(req);
         want_rec.insert(want_rec.end(), q.recurrent_state.begin() + std::ptrdiff_t(req * rec_n),
                         q.recurrent_state.begin() + std::ptrdiff_t((req + 1) * rec_n));
         for (int64_t i = 0; i < conv_n; ++i)
@@ -133,6 +137,15 @@ void judge_direct(const Context& ctx, const Case& c, const std::vector<bool>& pa
     if (!(m.out_rel_l2 <= tol.tolerance.out)) why << "out rel L2 " << m.out_rel_l2 << " > " << tol.tolerance.out << "; ";
     if (!(m.state_rel_l2 <= tol.tolerance.state)) why << "state rel L2 " << m.state_rel_l2 << " > " << tol.tolerance.state << "; ";
     if (tol.tolerance.conv_exact && !m.conv_exact) why << "conv state not exact; ";
+    if (!(m.out_rel_l2 <= tol.tolerance.out) || !finite(got_out))
+        why << "first outside tolerance: " << first_outside(p, ResultKind::out, got_live_rows, want_all, tol.tolerance.out) << "; ";
+    if (!(m.state_rel_l2 <= tol.tolerance.state) || !finite(r.recurrent))
+        why << "first outside tolerance: "
+            << first_outside(p, ResultKind::recurrent_state, r.recurrent, want_rec, tol.tolerance.state, live) << "; ";
+    if ((tol.tolerance.conv_exact && !m.conv_exact) || !finite(r.conv))
+        why << "first outside tolerance: "
+            << first_outside(p, ResultKind::conv_state, r.conv, want_conv, tol.tolerance.conv_exact ? 0.0 : tol.tolerance.out, live)
+            << "; ";
     out.message = why.str();
     out.status = out.message.empty() ? Status::pass : Status::fail;
 }

@@ -180,6 +180,87 @@ DeviceLayer::DeviceLayer(const Backend& backend, const reference::Problem& p, DT
                                                     p.head_v_dim, conv_weight_.view(), A_log_.view(), dt_bias_.view());
 }
 
+// ---- where results differ ----------------------------------------------------------------------
+
+namespace {
+
+// "q head 1 column 3" for a channel of mixed_qkv / the conv state.
+std::string channel_name(const reference::Problem& p, int64_t ch) {
+    const int64_t qk = int64_t(p.num_k_heads) * p.head_k_dim;
+    std::ostringstream o;
+    o << "channel " << ch << " (";
+    if (ch < 2 * qk) {
+        const int64_t i = ch % qk;
+        o << (ch < qk ? "q" : "k") << " head " << i / p.head_k_dim << " column " << i % p.head_k_dim;
+    } else {
+        const int64_t i = ch - 2 * qk;
+        o << "v head " << i / p.head_v_dim << " column " << i % p.head_v_dim;
+    }
+    o << ")";
+    return o.str();
+}
+
+std::string element_name(const reference::Problem& p, ResultKind kind, std::size_t index,
+                         const std::vector<int64_t>& requests) {
+    std::ostringstream o;
+    const int64_t i = int64_t(index);
+    auto request_of_block = [&](int64_t block) {
+        return requests.empty() || block >= int64_t(requests.size()) ? block : requests[std::size_t(block)];
+    };
+    switch (kind) {
+        case ResultKind::out: {
+            const int64_t W = int64_t(p.num_v_heads) * p.head_v_dim, row = i / W, col = i % W;
+            int64_t r = 0;
+            while (r + 1 < p.num_requests() && p.cu_seqlens[std::size_t(r + 1)] <= row) ++r;
+            o << "out request " << r << " token " << row - p.cu_seqlens[std::size_t(r)] << " (row " << row << ") head "
+              << col / p.head_v_dim << " column " << col % p.head_v_dim;
+            break;
+        }
+        case ResultKind::recurrent_state: {
+            const int64_t per = int64_t(p.num_v_heads) * p.head_v_dim * p.head_k_dim, j = i % per;
+            o << "recurrent state request " << request_of_block(i / per) << " head "
+              << j / (int64_t(p.head_v_dim) * p.head_k_dim) << " row " << (j / p.head_k_dim) % p.head_v_dim
+              << " column " << j % p.head_k_dim;
+            break;
+        }
+        case ResultKind::conv_state: {
+            const int64_t taps = p.conv_kernel - 1, per = p.conv_dim() * taps, j = i % per;
+            o << "conv state request " << request_of_block(i / per) << " " << channel_name(p, j / taps) << " tap "
+              << j % taps;
+            break;
+        }
+    }
+    return o.str();
+}
+
+}  // namespace
+
+std::string first_outside(const reference::Problem& p, ResultKind kind, const std::vector<double>& got,
+                          const std::vector<double>& want, double tol, const std::vector<int64_t>& requests) {
+    const std::size_t n = std::min(got.size(), want.size());
+    double want_max = 0;
+    for (double x : want) want_max = std::max(want_max, std::abs(x));
+    const double limit = tol * want_max;
+    std::size_t largest = n;
+    double largest_diff = 0;
+    auto describe_at = [&](const char* lead, std::size_t i) {
+        std::ostringstream o;
+        o << lead << element_name(p, kind, i, requests) << ": got " << got[i] << ", want " << want[i];
+        return o.str();
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        const double d = std::abs(got[i] - want[i]);
+        if (!std::isfinite(got[i]) || d > limit || (tol == 0 && got[i] != want[i])) return describe_at("", i);
+        if (d > largest_diff) {
+            largest_diff = d;
+            largest = i;
+        }
+    }
+    if (got.size() != want.size())
+        return "sizes differ: got " + std::to_string(got.size()) + " values, want " + std::to_string(want.size());
+    return largest < n ? describe_at("largest difference: ", largest) : std::string();
+}
+
 // ---- running a case ------------------------------------------------------------------------------
 
 CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol, const RunOptions& opt) {
@@ -275,11 +356,22 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
         }
 
     std::ostringstream why;
+    const bool out_bad = !(res.out_rel_l2 <= tol.out) || !all_finite(got_out);
+    const bool state_bad = !(res.state_rel_l2 <= tol.state) || !all_finite(got_rec);
+    const bool conv_bad = (tol.conv_exact && !res.conv_exact) || !all_finite(got_conv);
     if (!res.finite) why << "NaN/Inf in the results (unwritten output or overflow); ";
     if (res.degenerate) why << "output is all zero (degenerate); ";
     if (!(res.out_rel_l2 <= tol.out)) why << "out rel L2 " << res.out_rel_l2 << " > " << tol.out << "; ";
     if (!(res.state_rel_l2 <= tol.state)) why << "state rel L2 " << res.state_rel_l2 << " > " << tol.state << "; ";
     if (tol.conv_exact && !res.conv_exact) why << "conv state not exact; ";
+    if (out_bad) why << "first outside tolerance: " << first_outside(p, ResultKind::out, got_out, want.out, tol.out) << "; ";
+    if (state_bad)
+        why << "first outside tolerance: "
+            << first_outside(p, ResultKind::recurrent_state, got_rec, want.recurrent_state, tol.state) << "; ";
+    if (conv_bad)
+        why << "first outside tolerance: "
+            << first_outside(p, ResultKind::conv_state, got_conv, rounded(act, want.conv_state), tol.conv_exact ? 0.0 : tol.out)
+            << "; ";
     if (!res.others_untouched) why << "wrote outside its slots (other slots, padding slot or another layer); ";
     res.message = why.str();
     res.passed = res.message.empty();

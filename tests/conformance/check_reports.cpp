@@ -255,6 +255,11 @@ std::map<std::string, Counts> check_json(const nlohmann::json& j) {
             unsupported += st == "unsupported";
             skipped += st == "skipped";
         }
+        std::vector<std::string> failed_ids;
+        for (const auto& c : b.value("cases", nlohmann::json::array()))
+            if (c.value("status", "") == "fail") failed_ids.push_back(c.value("id", ""));
+        if (!b.contains("failed_cases") || b["failed_cases"] != nlohmann::json(failed_ids))
+            problem("json: " + name + ": 'failed_cases' is not the ids of its failed cases, in order");
         n.cases = int(ids.size());
         n.fail = fails;
         n.not_run = unsupported + skipped;

@@ -2,7 +2,9 @@
 // each mutant is a bug the conformance suite must catch, and a test checks that it does, with
 // the right case and the right reason. NARROW is correct but declares f32 only; NATIVE_STREAMS
 // is correct and offers native streams (its "native stream" is a host object standing for a
-// runtime stream), which WRAP_IGNORES_NATIVE gets wrong.
+// runtime stream), which WRAP_IGNORES_NATIVE gets wrong. GPU_LIKE is correct and declares what a
+// GPU backend typically does (bf16 only, head dims 64 and 128, conv widths 2..4, GVA ratios
+// 1..8); DECLARES_CONV5 declares conv width 5 as well and then refuses it.
 #include <cstdint>
 #include <cstring>
 
@@ -20,6 +22,8 @@
 #define MUTANT_NARROW 8
 #define MUTANT_NATIVE_STREAMS 9         // correct, with ABI 1.1 native streams
 #define MUTANT_WRAP_IGNORES_NATIVE 10   // native streams, but stream_wrap makes a stream of its own
+#define MUTANT_GPU_LIKE 11              // correct, with a narrow GPU-like declaration
+#define MUTANT_DECLARES_CONV5 12        // declares conv width 5, which its layer refuses
 
 namespace {
 
@@ -42,6 +46,14 @@ gdn_status capabilities(int32_t, gdn_capabilities* c, gdn_errbuf) {
     full.modes = 7u;
     full.deterministic = 1;
     if (MUTANT == MUTANT_NARROW) full.activation_dtypes = 1u << GDN_DTYPE_F32;
+    if (MUTANT == MUTANT_GPU_LIKE) {
+        full.activation_dtypes = 1u << GDN_DTYPE_BF16;
+        full.head_k_dim = {64, 128, 64};
+        full.head_v_dim = full.head_k_dim;
+        full.gva_ratios = 0;
+        for (int r = 1; r <= 8; ++r) full.gva_ratios |= 1u << r;
+    }
+    if (MUTANT == MUTANT_DECLARES_CONV5) full.conv_kernels |= 1u << 5;
     const size_t n = c->struct_size < sizeof full ? c->struct_size : sizeof full;
     full.struct_size = uint32_t(n);
     std::memcpy(c, &full, n);

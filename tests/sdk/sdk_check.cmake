@@ -115,7 +115,7 @@ run("the myvendor reports are valid" COMMAND ${CHECK_REPORTS} --json ${WORK_DIR}
 
 # 7. The cross-vendor matrix: cpu and myvendor side by side.
 run("gdn conformance --all prints the matrix for cpu and myvendor"
-    COMMAND ${gdn} conformance --all --random 8 --json ${WORK_DIR}/all.json --junit ${WORK_DIR}/all.xml
+    COMMAND ${gdn} conformance --all --json ${WORK_DIR}/all.json --junit ${WORK_DIR}/all.xml
     ENV GDN_PLUGIN_PATH=${vendor} OUT matrix
     MATCH "conformance matrix \\(case x backend\\)\ncase [^\n]* cpu +myvendor" "\ngolden-[a-z0-9_]+ +PASS +PASS"
           "\ninvariant-padding-slot +PASS +PASS" "conformance: PASSED")

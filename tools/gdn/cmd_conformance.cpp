@@ -28,8 +28,6 @@ namespace {
 
 namespace cf = gdn::conformance;
 
-constexpr int kDefaultRandomCases = 24;
-
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;
     std::stringstream ss(s);
@@ -71,7 +69,7 @@ public:
         std::printf("%s[%3zu/%zu] %-11s %-34s %-22s %6.2fs  %s\n", tty_ ? "\r\033[K" : "", i + 1, n,
                     cf::status_name(c.status), c.id.c_str(), numbers.c_str(), c.seconds, c.description.c_str());
         if (!c.message.empty() && c.status != cf::Status::pass) std::printf("          %s\n", c.message.c_str());
-        if (!c.reproduce.empty() && (verbose_ || c.status == cf::Status::fail || c.category == "random"))
+        if (!c.reproduce.empty() && (verbose_ || c.status == cf::Status::fail))
             std::printf("          reproduce: %s\n", c.reproduce.c_str());
         std::fflush(stdout);
     }
@@ -80,11 +78,13 @@ private:
     bool verbose_, tty_;
 };
 
-void print_header(const Backend& b, const cf::Options& o, std::size_t golden_files) {
+void print_header(const Backend& b, const cf::Suite& suite, std::size_t golden_files) {
+    const cf::Options& o = suite.options();
     const auto& t = b.table();
     std::printf("\n== %s: plugin %s %s (ABI %u.%u), %s\n   %s\n", b.name().c_str(), b.plugin().name().c_str(),
                 t.version ? t.version : "?", t.abi_major, t.abi_minor, b.properties().name, b.plugin().path().c_str());
-    std::printf("   seed %llu, %d random cases, %zu golden files", (unsigned long long)o.seed, o.random_cases, golden_files);
+    std::printf("   seed %llu, %d random cases, %zu golden files", (unsigned long long)o.seed, suite.random_case_count(b),
+                golden_files);
     if (!o.case_patterns.empty()) {
         std::printf(", cases matching");
         for (const auto& p : o.case_patterns) std::printf(" %s", p.c_str());
@@ -93,6 +93,19 @@ void print_header(const Backend& b, const cf::Options& o, std::size_t golden_fil
     for (const auto& [dtype, e] : o.tolerances.overrides(b.plugin().name()))
         std::printf("   tolerance override %s: out %g, state %g%s — reason: %s\n", dtype_name(dtype), e.tolerance.out,
                     e.tolerance.state, e.tolerance.conv_exact ? ", conv exact" : "", e.reason.c_str());
+}
+
+// Every failed case again, after all the rows: what it exercises, where it failed, how to rerun it.
+void print_failures(const std::vector<cf::BackendReport>& reports) {
+    bool any = false;
+    for (const auto& r : reports)
+        for (const auto& c : r.cases) {
+            if (c.status != cf::Status::fail) continue;
+            if (!any) std::printf("\nfailed cases:\n");
+            any = true;
+            std::printf("  %s %s: %s\n      %s\n", r.backend.c_str(), c.id.c_str(), c.description.c_str(), c.message.c_str());
+            if (!c.reproduce.empty()) std::printf("      reproduce: %s\n", c.reproduce.c_str());
+        }
 }
 
 void print_summary(const cf::BackendReport& r) {
@@ -154,7 +167,7 @@ int cmd_conformance(int argc, char** argv) {
                {"golden", "DIRS", "':'-separated directories of more golden *.safetensors files, run after gdn's own and GDN_GOLDEN_PATH's", ""},
                {"no-golden", "", "run no golden files", ""},
                {"seed", "N", "seed of the random cases, or 'random' for a fresh one", "1"},
-               {"random", "N", "number of random cases", std::to_string(kDefaultRandomCases)},
+               {"random", "N", "number of random cases ('auto': enough to run every declared value, at least 24)", "auto"},
                {"case", "PATTERNS", "','-separated shell patterns of case ids to run (e.g. 'golden-*,random-17')", ""},
                {"tolerances", "FILE", "JSON tolerance table: defaults per dtype, overrides per backend with a reason", ""},
                {"json", "FILE", "write the report as JSON", ""},
@@ -183,9 +196,12 @@ int cmd_conformance(int argc, char** argv) {
         if (s < 0) throw std::invalid_argument("--seed: a non-negative integer or 'random'");
         opt.seed = uint64_t(s);
     }
-    opt.random_cases = int(args.integer("random"));
-    if (opt.random_cases < 0) throw std::invalid_argument("--random: a count >= 0");
-    if (opt.random_cases != kDefaultRandomCases) repro_extra += " --random " + std::to_string(opt.random_cases);
+    if (args.str("random") != "auto") {
+        const long long n = args.integer("random");
+        if (n < 0 || n > 100000) throw std::invalid_argument("--random: a count in 0..100000 or 'auto'");
+        opt.random_cases = int(n);
+        repro_extra += " --random " + std::to_string(opt.random_cases);
+    }
     opt.case_patterns = split(args.str("case"), ',');
     if (!args.str("tolerances").empty()) {
         opt.tolerances.merge_json_file(args.str("tolerances"));
@@ -229,7 +245,7 @@ int cmd_conformance(int argc, char** argv) {
         cf::Options o = opt;
         o.reproduce_prefix = "gdn conformance " + selector + repro_extra;
         const cf::Suite suite(o);
-        print_header(b, o, golden_count);
+        print_header(b, suite, golden_count);
         const std::vector<std::string> ids = suite.case_ids(b);
         if (ids.empty()) {
             const std::string why = "no case of " + b.name() + " matches --case '" + args.str("case") + "' (see --list)";
@@ -246,6 +262,7 @@ int cmd_conformance(int argc, char** argv) {
     }
     if (reports.empty()) throw std::invalid_argument("no case ran (see --list)");
     if (reports.size() > 1 || all) print_matrix(reports);
+    print_failures(reports);
 
     if (!args.str("json").empty())
         write_file(args.str("json"), "json", [&](std::ostream& out) { cf::write_json(reports, out); });

@@ -9,8 +9,11 @@
 //   gdn::conformance::write_json({r}, std::cout);   // r.passed(): nothing failed
 //
 // Every case has a stable id ("golden-tiny_f32_extend", "random-17", "invariant-padding-slot",
-// ...). Random cases are a function of (seed, id) alone, so `--case random-17 --seed 123`
-// reruns exactly one, on any backend.
+// ...). Random cases are drawn from what the backend declares: a function of (seed, id) and the
+// declaration alone, so `--case random-17 --seed 123` reruns exactly one, on any backend that
+// declares the same capabilities. The last case, coverage-declared, fails with "insufficient
+// coverage: never ran ..." when some declared dtype, mode, conv width, GVA ratio, head dim or
+// strong decay was never run by a random case.
 #pragma once
 
 #include <cstdint>
@@ -86,7 +89,9 @@ private:
 struct Options {
     std::vector<std::filesystem::path> golden_dirs;  // every *.safetensors in each (sorted)
     uint64_t seed = 1;                               // random cases are a function of (seed, id)
-    int random_cases = 24;                           // random-0 .. random-(N-1)
+    // random-0 .. random-(N-1), drawn from the backend's declared capabilities; negative: as many
+    // as it takes to run every declared value once (at least 24).
+    int random_cases = -1;
     std::vector<std::string> case_patterns;          // shell patterns over ids; empty: every case
     ToleranceTable tolerances;
     // How a user reruns a case: this prefix, then " --case ID --seed N" is appended, e.g.
@@ -132,6 +137,9 @@ public:
     // The ids this suite runs on `backend` (the capability probes depend on what it declares),
     // after the case patterns.
     std::vector<std::string> case_ids(const Backend& backend) const;
+    // The number of random cases it runs on `backend` (Options::random_cases, or as many as its
+    // declaration needs).
+    int random_case_count(const Backend& backend) const;
     // Runs every selected case. Never throws for a backend's failure: that is an outcome.
     BackendReport run(const Backend& backend, const ProgressFn& progress = {}) const;
 

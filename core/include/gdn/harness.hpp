@@ -64,8 +64,23 @@ struct CaseResult {
     bool finite = true;       // no NaN or Inf anywhere in the outputs
     bool others_untouched = true;  // slots not named, the padding slot and other layers unchanged
     bool passed = false;
-    std::string message;      // why it failed
+    std::string message;      // why it failed, with where (first_outside) for each result out of tolerance
 };
+
+// The three results of a forward call.
+enum class ResultKind { out, recurrent_state, conv_state };
+
+// Where `got` first differs from `want` by more than `tol` times the largest |want| (by anything
+// when `tol` is 0; a NaN or Inf always counts), as "out request 1 token 5 (row 77) head 2 column
+// 7: got 1.25, want 0.5". The output [T, HV*Dv] is named by request, token, head and column; the
+// recurrent state [B, HV, Dv, Dk] by request, head, row (Dv) and column (Dk); the conv state
+// [B, conv_dim, Kc-1] by request, channel (q, k or v head and column) and tap. When no single
+// element is that far off (a relative L2 made of many small differences), the largest difference
+// ("largest difference: ..."). Empty when the two are equal. `requests[i]` is the request of the
+// i-th state block in got/want (empty: 0, 1, ...; for states of some requests only).
+GDN_API std::string first_outside(const reference::Problem& p, ResultKind kind, const std::vector<double>& got,
+                                  const std::vector<double>& want, double tol,
+                                  const std::vector<int64_t>& requests = {});
 
 struct RunOptions {
     Stream* stream = nullptr;  // default: the backend's default stream
