@@ -35,6 +35,14 @@ void check_pool_config(const PoolConfig& c) {
 
 namespace gdn {
 
+std::size_t GDNPool::bytes_required(const PoolConfig& c) {
+    detail::check_pool_config(c);  // also: the total fits in ptrdiff_t
+    const std::size_t per_slot = std::size_t(c.num_v_heads) * std::size_t(c.head_v_dim) * std::size_t(c.head_k_dim) *
+                                     sizeof(float) +
+                                 std::size_t(c.conv_dim()) * std::size_t(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
+    return per_slot * (std::size_t(c.num_slots) + 1) * std::size_t(c.num_layers);
+}
+
 GDNPool::GDNPool(const Backend& backend, const PoolConfig& config)
     : backend_(backend), config_((detail::check_pool_config(config), config)) {
     if (!backend_.valid()) invalid_argument("backend", "a loaded backend");

@@ -27,6 +27,30 @@ std::vector<float> pattern(std::size_t n, float base) {
 }
 }  // namespace
 
+TEST_CASE("a pool's size is known before it is allocated", "[pool]") {
+    for (int64_t slots : {1, 5, 64}) {
+        const PoolConfig pc = small_config(slots);
+        GDNPool pool(test::backend(), pc);
+        CHECK(GDNPool::bytes_required(pc) == pool.bytes());
+    }
+    // Qwen3-Next-80B-A3B: 36 GDN layers, H=16, HV=32, Dk=Dv=128, Kc=4, bf16; 256 slots.
+    PoolConfig qwen;
+    qwen.num_layers = 36;
+    qwen.num_slots = 256;
+    qwen.num_k_heads = 16;
+    qwen.num_v_heads = 32;
+    qwen.head_k_dim = qwen.head_v_dim = 128;
+    qwen.conv_kernel = 4;
+    qwen.activation_dtype = DType::bf16;
+    const std::size_t per_slot = 32 * 128 * 128 * 4 + (2 * 16 * 128 + 32 * 128) * 3 * 2;  // recurrent + conv
+    CHECK(GDNPool::bytes_required(qwen) == 36 * 257 * per_slot);
+    CHECK(GDNPool::bytes_required(qwen) > std::size_t(18) << 30);  // about 18.5 GiB
+    qwen.num_slots = 0;
+    CHECK_THROWS_WITH(GDNPool::bytes_required(qwen), "num_slots: at least 1, got 0");
+    qwen.num_slots = INT64_MAX - 1;
+    CHECK_THROWS_WITH(GDNPool::bytes_required(qwen), Catch::Contains("do not fit in memory"));
+}
+
 TEST_CASE("the pool allocates exactly its states plus one padding slot, zeroed", "[pool]") {
     GDNPool pool(test::backend(), small_config(5));
     const PoolConfig& c = pool.config();

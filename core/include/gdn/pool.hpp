@@ -55,6 +55,11 @@ inline constexpr std::size_t kEngineMemoryAlignment = 256;
 
 class GDN_API GDNPool {
 public:
+    // The bytes a pool of `config` allocates on its device (both states, every layer, the padding
+    // slot included), without allocating: what an engine checks against its memory budget first.
+    // Checks `config` as the constructor does (the same errors).
+    static std::size_t bytes_required(const PoolConfig& config);
+
     // Allocates the states on `backend` and zeroes them.
     GDNPool(const Backend& backend, const PoolConfig& config);
     // Works on `memory` in place: checks its device, sizes, alignment and that the two buffers do
