@@ -109,7 +109,8 @@ void compare(const Guarded& g, const std::vector<uint8_t>& after, const std::vec
 
 }  // namespace
 
-DirectResult direct_call(const Backend& backend, const Case& c, const std::vector<bool>& padding_in) {
+DirectResult direct_call(const Backend& backend, const Case& c, const std::vector<bool>& padding_in,
+                         const std::function<void(gdn_forward_args&)>& edit) {
     const reference::Problem& p = c.problem;
     const DType act = c.activation_dtype;
     const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim(), Kc = p.conv_kernel;
@@ -176,6 +177,7 @@ DirectResult direct_call(const Backend& backend, const Case& c, const std::vecto
     args.out = tensor(out.data(), act, {T, HV * Dv}, {HV * Dv, 1});
     args.host_cu_seqlens = p.cu_seqlens.data();
     args.host_slots = slots.data();
+    if (edit) edit(args);
 
     DirectResult res;
     Stream& stream = backend.default_stream();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct DirectResult {
 
 // Runs `c` with request r marked as padding when padding[r] (its slot is the padding slot; its
 // state in c.problem is ignored). `padding` may be empty.
-DirectResult direct_call(const Backend& backend, const Case& c, const std::vector<bool>& padding);
+// `edit`, when given, changes the arguments just before the call (the ABI 1.2 refusal cases).
+DirectResult direct_call(const Backend& backend, const Case& c, const std::vector<bool>& padding,
+                         const std::function<void(gdn_forward_args&)>& edit = {});
 
 }  // namespace gdn::conformance::detail

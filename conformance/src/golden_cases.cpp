@@ -16,6 +16,11 @@ std::vector<std::filesystem::path> golden_files(const std::vector<std::filesyste
         std::vector<std::filesystem::path> here;
         for (const auto& entry : std::filesystem::directory_iterator(dir))
             if (entry.path().extension() == ".safetensors") here.push_back(entry.path());
+        // Serving-state files (state dtype, checkpoints, verify + commit) sit in serving/; a
+        // backend that does not declare those features gets UNSUPPORTED for them.
+        if (std::filesystem::is_directory(dir / "serving", ec))
+            for (const auto& entry : std::filesystem::directory_iterator(dir / "serving"))
+                if (entry.path().extension() == ".safetensors") here.push_back(entry.path());
         std::sort(here.begin(), here.end());
         files.insert(files.end(), here.begin(), here.end());
     }

@@ -35,6 +35,13 @@ std::optional<std::string> outside_capabilities(const gdn_capabilities& caps, co
     if (!has_bit(caps.conv_kernels, p.conv_kernel))
         return "conv kernel " + std::to_string(p.conv_kernel) + " is not declared";
     if (!has_bit(caps.gva_ratios, ratio)) return "GVA ratio " + std::to_string(ratio) + " is not declared";
+    // ABI 1.2 serving features (f32 state is implied).
+    if (c.state_dtype != DType::f32 && !has_bit(int(caps.state_dtypes), int(c.state_dtype)))
+        return std::string("recurrent state dtype ") + dtype_name(c.state_dtype) + " is not declared";
+    if (!c.checkpoint_pos.empty() && !(caps.features & GDN_FEATURE_CHECKPOINTS)) return std::string("checkpoints are not declared");
+    if (!c.accepted.empty() && (caps.features & (GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT)) !=
+                                   (GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT))
+        return std::string("verify + commit (write slots, accepted counts, no output) are not all declared");
     return std::nullopt;
 }
 

@@ -9,6 +9,7 @@
 #include "gdn/error.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/safetensors.hpp"
+#include "serving_case.hpp"
 
 namespace gdn {
 
@@ -44,6 +45,7 @@ Case load_golden(const std::filesystem::path& file) {
     if (mode == "extend") c.mode = ForwardMode::extend;
     else if (mode == "decode") c.mode = ForwardMode::decode;
     else if (mode == "mixed") c.mode = ForwardMode::mixed;
+    else if (mode == "verify" && f.metadata().count("state_dtype")) c.mode = ForwardMode::extend;  // serving file
     else throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": metadata 'mode' must be extend, decode or mixed, got '" + mode + "'");
 
     p.mixed_qkv = f.at("mixed_qkv").to_double();
@@ -57,6 +59,7 @@ Case load_golden(const std::filesystem::path& file) {
     p.recurrent_state = f.at("recurrent_state_in").to_double();
     c.expected = Case::Expected{f.at("out").to_double(), f.at("conv_state_out").to_double(),
                                 f.at("recurrent_state_out").to_double()};
+    if (f.metadata().count("state_dtype")) detail::load_serving_fields(f, file, c);
 
     // Shapes must agree with the metadata before anything indexes with them.
     const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim();
@@ -264,6 +267,7 @@ std::string first_outside(const reference::Problem& p, ResultKind kind, const st
 // ---- running a case ------------------------------------------------------------------------------
 
 CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol, const RunOptions& opt) {
+    if (c.uses_serving_features()) return run_serving_case(backend, c, tol, opt);
     const reference::Problem& p = c.problem;
     const DType act = c.activation_dtype;
     const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim(), Kc = p.conv_kernel;

@@ -112,6 +112,10 @@ Tensor RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixe
                                      const TensorView& b) const {
     // The token count comes from the batch: check the input agrees before allocating for it.
     expect_tensor("mixed_qkv", mixed_qkv, activation_dtype(), {batch.num_tokens(), conv_dim()}, batch.backend(), true);
+    if (!batch.writes_output()) {  // a commit: the state advances, nothing is output
+        forward(batch, mixed_qkv, a, b, TensorView());
+        return Tensor();
+    }
     Tensor out(batch.backend(), activation_dtype(), {batch.num_tokens(), int64_t(num_v_heads_) * head_v_dim_});
     forward(batch, mixed_qkv, a, b, out.view());
     return out;
@@ -142,7 +146,11 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     expect_tensor("mixed_qkv", mixed_qkv, act, {T, conv_dim()}, be, true);
     expect_tensor("a", a, act, {T, HV}, be, true);
     expect_tensor("b", b, act, {T, HV}, be, true);
-    expect_tensor("out", out, act, {T, HV * head_v_dim_}, be);
+    // No output tensor (an empty view): a commit, or a caller that wants only the state.
+    const bool has_out = out.data() != nullptr || out.rank() != 0;
+    if (!batch.writes_output() && has_out)
+        invalid_argument("out", "no output tensor for a commit batch (it writes no output), got " + out.shape_string());
+    if (has_out) expect_tensor("out", out, act, {T, HV * head_v_dim_}, be);
 
     // What the backend declared it can run; outside that it is "unsupported", never a guess.
     const gdn_capabilities& caps = be.capabilities();
@@ -155,6 +163,16 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     const int ratio = num_v_heads_ / num_k_heads_;
     if (ratio >= 32 || !(caps.gva_ratios & (1u << unsigned(ratio)))) unsupported(be, "GVA ratio " + str(ratio));
     if (!(caps.modes & (1u << unsigned(batch.mode())))) unsupported(be, std::string("mode ") + mode_name(batch.mode()));
+    // ABI 1.2: a plugin of an older minor reads as zero here, so it is never passed these.
+    const DType state = pc.state_dtype;
+    if (state != DType::f32 && !(caps.state_dtypes & (1u << unsigned(state))))
+        unsupported(be, std::string("recurrent state dtype ") + dtype_name(state));
+    if (batch.has_write_slots() && !(caps.features & GDN_FEATURE_WRITE_SLOTS))
+        unsupported(be, "write slots (a state written elsewhere than read, or not at all)");
+    if (!has_out && T > 0 && !(caps.features & GDN_FEATURE_NO_OUTPUT)) unsupported(be, "a call without output");
+    if (!batch.accepted().empty() && !(caps.features & GDN_FEATURE_ACCEPTED))
+        unsupported(be, "accepted-token counts (speculative decoding's commit)");
+    if (batch.num_checkpoints() > 0 && !(caps.features & GDN_FEATURE_CHECKPOINTS)) unsupported(be, "checkpoints");
 
     gdn_forward_args args{};
     args.struct_size = sizeof args;
@@ -178,9 +196,27 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     args.slots = batch.device_slots().to_c();
     args.recurrent_state = pool.recurrent_state(gdn_layer_idx_).to_c();
     args.conv_state = pool.conv_state(gdn_layer_idx_).to_c();
-    args.out = out.to_c();
+    args.out = has_out ? out.to_c() : gdn_tensor{};
     args.host_cu_seqlens = batch.cu_seqlens().data();
     args.host_slots = batch.req_pool_indices().data();
+    args.state_dtype = int32_t(state);
+    if (batch.has_write_slots()) {
+        args.write_slots = batch.device_write_slots().to_c();
+        args.host_write_slots = batch.write_slots().data();
+    }
+    if (!batch.accepted().empty()) {
+        args.accepted = batch.device_accepted().to_c();
+        args.host_accepted = batch.accepted().data();
+    }
+    if (batch.num_checkpoints() > 0) {
+        args.num_checkpoints = batch.num_checkpoints();
+        args.checkpoint_cu = batch.device_checkpoint_cu().to_c();
+        args.checkpoint_pos = batch.device_checkpoint_pos().to_c();
+        args.checkpoint_slots = batch.device_checkpoint_slots().to_c();
+        args.host_checkpoint_cu = batch.checkpoint_cu().data();
+        args.host_checkpoint_pos = batch.checkpoint_pos().data();
+        args.host_checkpoint_slots = batch.checkpoint_slots().data();
+    }
 
     Stream& stream = batch.stream();
     const auto hold = stream.lock();

@@ -21,10 +21,12 @@ void check_pool_config(const PoolConfig& c) {
     if (c.conv_kernel < 2) invalid_argument("conv_kernel", "at least 2, got " + std::to_string(c.conv_kernel));
     if (!is_activation_dtype(c.activation_dtype))
         invalid_argument("activation_dtype", std::string("f32, bf16 or f16, got ") + dtype_name(c.activation_dtype));
+    if (!is_activation_dtype(c.state_dtype))
+        invalid_argument("state_dtype", std::string("f32, bf16 or f16, got ") + dtype_name(c.state_dtype));
     // The byte counts below are size_t products: refuse a pool whose size would wrap around
     // (it would be allocated small and then written in full).
     using wide = unsigned __int128;
-    const wide per_slot = wide(c.num_v_heads) * wide(c.head_v_dim) * wide(c.head_k_dim) * sizeof(float) +
+    const wide per_slot = wide(c.num_v_heads) * wide(c.head_v_dim) * wide(c.head_k_dim) * dtype_size(c.state_dtype) +
                           wide(c.conv_dim()) * wide(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
     const wide total = per_slot * (wide(c.num_slots) + 1) * wide(c.num_layers);
     if (total > wide(PTRDIFF_MAX))
@@ -64,7 +66,7 @@ void GDNPool::init_free_list() {
 
 std::size_t GDNPool::recurrent_slot_bytes() const {
     return std::size_t(config_.num_v_heads) * std::size_t(config_.head_v_dim) *
-           std::size_t(config_.head_k_dim) * sizeof(float);
+           std::size_t(config_.head_k_dim) * dtype_size(config_.state_dtype);
 }
 
 std::size_t GDNPool::conv_slot_bytes() const {
@@ -153,7 +155,7 @@ TensorView GDNPool::recurrent_state(int layer) const {
     check_layer(layer);
     const std::size_t total = std::size_t(config_.num_slots + 1);
     char* base = static_cast<char*>(recurrent_.data()) + std::size_t(layer) * total * recurrent_slot_bytes();
-    return TensorView(base, DType::f32,
+    return TensorView(base, config_.state_dtype,
                       {int64_t(total), config_.num_v_heads, config_.head_v_dim, config_.head_k_dim}, backend_);
 }
 
@@ -168,9 +170,11 @@ TensorView GDNPool::conv_state(int layer) const {
 std::vector<float> GDNPool::read_recurrent(int layer, int64_t slot) const {
     check_layer(layer);
     check_slot("slot", slot, true);
-    std::vector<float> v(recurrent_slot_bytes() / sizeof(float));
+    std::vector<uint8_t> bytes(recurrent_slot_bytes());
     const std::size_t off = slot_index(layer, slot) * recurrent_slot_bytes();
-    recurrent_.download(v.data(), recurrent_slot_bytes(), off);
+    recurrent_.download(bytes.data(), bytes.size(), off);
+    std::vector<float> v(bytes.size() / dtype_size(config_.state_dtype));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = float(load_as_double(bytes.data(), config_.state_dtype, i));
     return v;
 }
 
@@ -186,10 +190,12 @@ std::vector<uint8_t> GDNPool::read_conv_bytes(int layer, int64_t slot) const {
 void GDNPool::write_recurrent(int layer, int64_t slot, const std::vector<float>& host) {
     check_layer(layer);
     check_slot("slot", slot, false);
-    if (host.size() * sizeof(float) != recurrent_slot_bytes())
-        invalid_argument("state", "HV*Dv*Dk = " + std::to_string(recurrent_slot_bytes() / 4) + " floats");
+    const std::size_t n = recurrent_slot_bytes() / dtype_size(config_.state_dtype);
+    if (host.size() != n) invalid_argument("state", "HV*Dv*Dk = " + std::to_string(n) + " floats");
+    std::vector<uint8_t> bytes(recurrent_slot_bytes());
+    for (std::size_t i = 0; i < n; ++i) store_from_double(bytes.data(), config_.state_dtype, i, host[i]);
     const std::size_t off = slot_index(layer, slot) * recurrent_slot_bytes();
-    recurrent_.upload(host.data(), recurrent_slot_bytes(), off);
+    recurrent_.upload(bytes.data(), bytes.size(), off);
 }
 
 void GDNPool::write_conv_bytes(int layer, int64_t slot, const std::vector<uint8_t>& host) {

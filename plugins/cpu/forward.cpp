@@ -6,8 +6,10 @@
 // blocks of a state are independent tasks (each recomputes the group's cheap k-side work).
 #include "forward.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -33,6 +35,18 @@ bool use_chunked(PrefillPath path, int64_t length) {
     }
 }
 
+// Both states of request r, read slot to write slot, unchanged (a request that runs no token).
+void copy_request_state(const Problem& p, int64_t r) {
+    const std::size_t state_bytes = std::size_t(p.HV) * p.Dv * p.Dk * (p.state == GDN_DTYPE_F32 ? 4 : 2);
+    const std::size_t conv_bytes = std::size_t(p.conv_dim) * (p.Kc - 1) * (p.act == GDN_DTYPE_F32 ? 4 : 2);
+    const std::size_t state_el = p.state == GDN_DTYPE_F32 ? 4 : 2, conv_el = p.act == GDN_DTYPE_F32 ? 4 : 2;
+    const int64_t from = p.slots[r], to = p.write_slot(r);
+    char* rs = static_cast<char*>(p.rstate);
+    char* cs = static_cast<char*>(p.cstate);
+    std::memcpy(rs + to * p.rstate_stride * state_el, rs + from * p.rstate_stride * state_el, state_bytes);
+    std::memcpy(cs + to * p.cstate_stride * conv_el, cs + from * p.cstate_stride * conv_el, conv_bytes);
+}
+
 }  // namespace
 
 const Kernels& select_kernels() {
@@ -45,20 +59,72 @@ const Kernels& select_kernels() {
     return v4 && !force_v3 ? v4::kernels() : v3::kernels();
 }
 
+#ifdef GDN_CPU_MUTANT
+// Conformance mutants (tests/conformance builds this file again with GDN_CPU_MUTANT set): each
+// gets one serving feature subtly wrong, and the suite must say which and why.
+#define GDN_CPU_MUTANT_CHECKPOINT_LATE 1  // every checkpoint one token late (clamped to the length)
+#define GDN_CPU_MUTANT_VERIFY_WRITES 2    // a write slot "none" writes the read slot
+#define GDN_CPU_MUTANT_COMMIT_PLUS_ONE 3  // commit advances accepted + 1 tokens
+#define GDN_CPU_MUTANT_BF16_TRUNCATES 4   // a bf16 state is stored by truncation
+#define GDN_CPU_MUTANT_BATCH_VARIANT 5    // claims batch invariance, but plans by batch size
+namespace {
+struct Mutated {
+    std::vector<int64_t> pos, writes, accepted;
+};
+void mutate(Problem& p, Mutated& m) {
+    switch (GDN_CPU_MUTANT) {
+        case GDN_CPU_MUTANT_CHECKPOINT_LATE:
+            if (!p.ck_cu) break;
+            m.pos.assign(p.ck_pos, p.ck_pos + p.ck_cu[p.B]);
+            for (int64_t r = 0; r < p.B; ++r)
+                for (int64_t i = p.ck_cu[r]; i < p.ck_cu[r + 1]; ++i)
+                    m.pos[std::size_t(i)] = std::min(m.pos[std::size_t(i)] + 1, p.run_length(r));
+            p.ck_pos = m.pos.data();
+            break;
+        case GDN_CPU_MUTANT_VERIFY_WRITES:
+            if (!p.write_slots) break;
+            m.writes.assign(p.write_slots, p.write_slots + p.B);
+            for (int64_t r = 0; r < p.B; ++r)
+                if (m.writes[std::size_t(r)] == GDN_SLOT_NONE) m.writes[std::size_t(r)] = p.slots[r];
+            p.write_slots = m.writes.data();
+            p.state_copies = true;
+            break;
+        case GDN_CPU_MUTANT_COMMIT_PLUS_ONE:
+            if (!p.accepted) break;
+            m.accepted.assign(p.accepted, p.accepted + p.B);
+            for (int64_t r = 0; r < p.B; ++r)
+                m.accepted[std::size_t(r)] = std::min(m.accepted[std::size_t(r)] + 1, p.cu[r + 1] - p.cu[r]);
+            p.accepted = m.accepted.data();
+            break;
+        case GDN_CPU_MUTANT_BF16_TRUNCATES:
+            p.truncate_state = true;
+            break;
+    }
+}
+}  // namespace
+#endif
+
 gdn_status forward(Stream& stream, const gdn_forward_args& args, gdn_errbuf err) {
     Problem p;
     if (const gdn_status s = validate(args, p, err); s != GDN_OK) return s;
+#ifdef GDN_CPU_MUTANT
+    Mutated mutated;
+    mutate(p, mutated);
+#endif
     const Kernels& k = *stream.kernels;
 
     // Padding requests: zero output rows, state untouched. Counting live groups on the way.
     const std::size_t row_bytes = std::size_t(p.HV) * p.Dv * (p.act == GDN_DTYPE_F32 ? 4 : 2);
+    // A request that runs no token but writes elsewhere than it reads: its state moves as it is.
     int64_t live_groups = 0;
     for (int64_t r = 0; r < p.B; ++r) {
-        const int64_t L = p.cu[r + 1] - p.cu[r];
+        const int64_t L = p.run_length(r);
         if (p.slots[r] == p.padding_slot) {
-            if (L > 0) std::memset(static_cast<char*>(p.out) + p.cu[r] * row_bytes, 0, L * row_bytes);
+            if (L > 0 && p.out) std::memset(static_cast<char*>(p.out) + p.cu[r] * row_bytes, 0, L * row_bytes);
         } else if (L > 0) {
             live_groups += p.H;
+        } else if (p.write_slot(r) != p.slots[r] && p.write_slot(r) != GDN_SLOT_NONE) {
+            copy_request_state(p, r);
         }
     }
     if (live_groups == 0) return GDN_OK;
@@ -80,13 +146,16 @@ gdn_status forward(Stream& stream, const gdn_forward_args& args, gdn_errbuf err)
         for (int64_t i = begin; i < end; ++i) {
             GroupTask t;
             t.req = i / (int64_t(p.H) * blocks);
-            const int64_t L = p.cu[t.req + 1] - p.cu[t.req];
+            const int64_t L = p.run_length(t.req);
             if (L == 0 || p.slots[t.req] == p.padding_slot) continue;
             t.h = int(i / blocks % p.H);
             const int block = int(i % blocks);
             t.col0 = block * width;
             t.col1 = t.col0 + width < p.Dv ? t.col0 + width : p.Dv;
             t.chunked = use_chunked(stream.prefill, L);
+#ifdef GDN_CPU_MUTANT
+            if (GDN_CPU_MUTANT == GDN_CPU_MUTANT_BATCH_VARIANT && p.B > 1) t.chunked = false;
+#endif
             t.write_conv_state = blocks == 1;
             k.run_group(p, t, scratch);
         }
@@ -95,7 +164,7 @@ gdn_status forward(Stream& stream, const gdn_forward_args& args, gdn_errbuf err)
     // block is done.
     auto update_conv_states = [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r)
-            if (p.cu[r + 1] > p.cu[r] && p.slots[r] != p.padding_slot) k.update_conv_state(p, r);
+            if (p.run_length(r) > 0 && p.slots[r] != p.padding_slot) k.update_conv_state(p, r);
     };
     if (stream.num_threads == 1) {  // no oneTBB: the tasks in order on the calling thread
         run_tasks(0, tasks, stream.serial_scratch.get(scratch_floats));

@@ -124,12 +124,65 @@ void update_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t slot, in
     }
 }
 
+template <class Act>
+void copy_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t src, int64_t dst, int ch0, int width) {
+    using S = typename Act::storage;
+    const int64_t K1 = p.Kc - 1;
+    const S* x = static_cast<const S*>(p.qkv);
+    const S* from = static_cast<const S*>(p.cstate) + src * p.cstate_stride + int64_t(ch0) * K1;
+    S* to = static_cast<S*>(p.cstate) + dst * p.cstate_stride + int64_t(ch0) * K1;
+    for (int64_t q = 0; q < K1; ++q) {
+        const int64_t at = L + q;  // position in [old state (K1); rows (L)]
+        if (at < K1) {
+            for (int j = 0; j < width; ++j) to[j * K1 + q] = from[j * K1 + at];
+        } else {
+            const S* row = x + (s0 + at - K1) * p.qkv_ld + ch0;
+            for (int j = 0; j < width; ++j) to[j * K1 + q] = row[j];
+        }
+    }
+}
+
+namespace {
+int64_t state_offset(const Problem& p, int64_t slot, int hv, int col0) {
+    return slot * p.rstate_stride + (int64_t(hv) * p.Dv + col0) * p.Dk;
+}
+}  // namespace
+
+void load_state(const Problem& p, int64_t slot, int hv, int col0, int ncols, float* dst) {
+    const int64_t at = state_offset(p, slot, hv, col0), n = int64_t(ncols) * p.Dk;
+    if (p.state == GDN_DTYPE_F32) {
+        std::memcpy(dst, static_cast<const float*>(p.rstate) + at, sizeof(float) * n);
+        return;
+    }
+    const uint16_t* src = static_cast<const uint16_t*>(p.rstate) + at;
+    if (p.state == GDN_DTYPE_BF16)
+        for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+    else
+        for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+}
+
+void store_state(const Problem& p, const float* src, int64_t slot, int hv, int col0, int ncols) {
+    const int64_t at = state_offset(p, slot, hv, col0), n = int64_t(ncols) * p.Dk;
+    if (p.state == GDN_DTYPE_F32) {
+        std::memcpy(static_cast<float*>(p.rstate) + at, src, sizeof(float) * n);
+        return;
+    }
+    uint16_t* dst = static_cast<uint16_t*>(p.rstate) + at;
+    if (p.state == GDN_DTYPE_BF16 && p.truncate_state)
+        for (int64_t i = 0; i < n; ++i) dst[i] = uint16_t(std::bit_cast<uint32_t>(src[i]) >> 16);
+    else if (p.state == GDN_DTYPE_BF16)
+        for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+    else
+        for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+}
+
 #define GDN_CPU_INSTANTIATE(Act)                                                                  \
     template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int,   \
                                  float*, int, float*, float*);                                     \
     template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                   \
     template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);      \
-    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);
+    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);            \
+    template void copy_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int64_t, int, int);
 GDN_CPU_INSTANTIATE(F32)
 GDN_CPU_INSTANTIATE(BF16)
 GDN_CPU_INSTANTIATE(F16)

@@ -33,4 +33,14 @@ void write_rows(const Problem& p, int64_t row0, int n, int col, int ncols, const
 template <class Act>
 void update_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t slot, int ch0, int width);
 
+// The same into another slot: dst gets the last Kc-1 rows of [src's conv state; the L rows from
+// s0]; src is unchanged (dst != src).
+template <class Act>
+void copy_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t src, int64_t dst, int ch0, int width);
+
+// Request r's recurrent state of value head hv, columns [col0, col0 + ncols), between the pool
+// (slot, state dtype) and f32 rows of Dk; storing rounds to nearest even.
+void load_state(const Problem& p, int64_t slot, int hv, int col0, int ncols, float* dst);
+void store_state(const Problem& p, const float* src, int64_t slot, int hv, int col0, int ncols);
+
 }  // namespace gdn_cpu::GDN_CPU_ISA

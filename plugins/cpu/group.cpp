@@ -56,11 +56,12 @@ struct Layout {
         X = take(std::size_t(C) * dvp);
         O = take(std::size_t(C) * dvp);
         St = take(std::size_t(p.ratio) * dkp * (dvp + kStatePad));
+        S32 = p.state_copies ? take(std::size_t(p.ratio) * dvp * dkp) : at;
         total = at;
     }
     int dkp, dvp;
     std::size_t xw, wt, Q, K, Kt, KK, QK, V, g, beta, gamma, eg, dcy, E, A, Tm, T1, T2, P, W, U, X,
-        O, St, total;
+        O, St, S32, total;
 };
 
 // The pool keeps a state as S [Dv][Dk]; the chunked form works on St = S^T in scratch, with a
@@ -75,10 +76,22 @@ void store_transposed(const float* St, int64_t ldst, int rows, int Dk, float* S)
         for (int j = 0; j < Dk; ++j) S[int64_t(c) * Dk + j] = St[j * ldst + c];
 }
 
+// The conv state of request `req`, channels [ch0, ch0 + width), after the call: each checkpoint's
+// (from the read slot, before it changes), then the final one into the write slot.
+template <class Act>
+void finish_conv_state(const Problem& p, int64_t req, int ch0, int width) {
+    const int64_t s0 = p.cu[req], L = p.run_length(req), rslot = p.slots[req], wslot = p.write_slot(req);
+    for (int64_t k = p.checkpoints_begin(req); k < p.checkpoints_end(req); ++k)
+        copy_conv_state<Act>(p, s0, p.ck_pos[k], rslot, p.ck_slots[k], ch0, width);
+    if (wslot == GDN_SLOT_NONE) return;
+    if (wslot == rslot) update_conv_state<Act>(p, s0, L, rslot, ch0, width);
+    else copy_conv_state<Act>(p, s0, L, rslot, wslot, ch0, width);
+}
+
 template <class Act>
 void run_group(const Problem& p, const GroupTask& t, float* base) {
     const Layout lay(p);
-    const int64_t s0 = p.cu[t.req], L = p.cu[t.req + 1] - s0, slot = p.slots[t.req];
+    const int64_t s0 = p.cu[t.req], L = p.run_length(t.req), slot = p.slots[t.req], wslot = p.write_slot(t.req);
     const int C = kChunk, Dk = p.Dk, Dv = p.Dv, dkp = lay.dkp;
     const int ncols = t.col1 - t.col0, ldv = round_up(ncols, kTileCols), ldst = ldv + kStatePad;
     const int hv0 = t.h * p.ratio;
@@ -96,10 +109,17 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
                          base + lay.P, base + lay.W, base + lay.U, base + lay.X,
                          reinterpret_cast<double*>(base + lay.gamma), base + lay.eg, base + lay.dcy};
 
-    // The states of the group's value heads, restricted to our value columns.
-    float* pool = p.rstate + slot * p.rstate_stride;
-    auto state_of = [&](int i) { return pool + (int64_t(hv0 + i) * Dv + t.col0) * Dk; };
+    // The states of the group's value heads, restricted to our value columns: in the pool itself
+    // (f32, written where read, no snapshot), else an f32 copy in scratch, read from the read
+    // slot and stored (rounded) to the write slot and the checkpoint slots.
+    const bool in_place = p.in_place(t.req);
+    float* pool = static_cast<float*>(p.rstate) + slot * p.rstate_stride;
+    auto state_of = [&](int i) {
+        return in_place ? pool + (int64_t(hv0 + i) * Dv + t.col0) * Dk : base + lay.S32 + int64_t(i) * ncols * Dk;
+    };
     auto scratch_state = [&](int i) { return St + int64_t(i) * dkp * ldst; };
+    if (!in_place)
+        for (int i = 0; i < p.ratio; ++i) load_state(p, slot, hv0 + i, t.col0, ncols, state_of(i));
 
     if (t.chunked) {  // load transposed: St[j][c] = S[c][j], zero padded
         for (int i = 0; i < p.ratio; ++i) {
@@ -109,10 +129,15 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
         }
     }
 
+    // Chunks end at every checkpoint too, so that the state after exactly that many tokens exists.
+    int64_t ck = p.checkpoints_begin(t.req);
+    const int64_t ck_end = p.checkpoints_end(t.req);
     const float q_scale = 1.0f / std::sqrt(float(Dk));
-    for (int64_t c0 = 0; c0 < L; c0 += C) {
+    for (int64_t c0 = 0; c0 < L;) {
+        int64_t stop = c0 + C < L ? c0 + C : L;
+        if (ck < ck_end && p.ck_pos[ck] < stop) stop = p.ck_pos[ck];
         // Only the chunked form reads rows past n (zeroed up to np, a whole register tile).
-        const int n = int(L - c0 < C ? L - c0 : C), np = t.chunked ? round_up(n, kTileRows) : n;
+        const int n = int(stop - c0), np = t.chunked ? round_up(n, kTileRows) : n;
         conv_silu<Act>(p, s0, slot, c0, n, np, t.h * Dk, Dk, Q, dkp, xw, wt);
         conv_silu<Act>(p, s0, slot, c0, n, np, (p.H + t.h) * Dk, Dk, K, dkp, xw, wt);
         l2_normalize_rows(Q, dkp, n, dkp, q_scale);
@@ -133,17 +158,26 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
                     recurrent_step(S, Dk, Dk, ncols, K + r * dkp, Q + r * dkp, V + r * ldv,
                                    std::exp(g[r]), beta[r], O + r * ldv);
             }
-            write_rows<Act>(p, s0 + c0, n, hv * Dv + t.col0, ncols, O, ldv);
+            if (p.out) write_rows<Act>(p, s0 + c0, n, hv * Dv + t.col0, ncols, O, ldv);
         }
+        c0 = stop;
+        for (; ck < ck_end && p.ck_pos[ck] == c0; ++ck)
+            for (int i = 0; i < p.ratio; ++i) {
+                // The chunked form's state is in St; its f32 copy (read once at the start) is free.
+                if (t.chunked) store_transposed(scratch_state(i), ldst, ncols, Dk, state_of(i));
+                store_state(p, state_of(i), p.ck_slots[ck], hv0 + i, t.col0, ncols);
+            }
     }
 
     if (t.chunked) {
         for (int i = 0; i < p.ratio; ++i) store_transposed(scratch_state(i), ldst, ncols, Dk, state_of(i));
     }
+    if (!in_place && wslot != GDN_SLOT_NONE)
+        for (int i = 0; i < p.ratio; ++i) store_state(p, state_of(i), wslot, hv0 + i, t.col0, ncols);
     if (t.write_conv_state) {
-        update_conv_state<Act>(p, s0, L, slot, t.h * Dk, Dk);
-        update_conv_state<Act>(p, s0, L, slot, (p.H + t.h) * Dk, Dk);
-        update_conv_state<Act>(p, s0, L, slot, 2 * p.H * Dk + hv0 * Dv, p.ratio * Dv);
+        finish_conv_state<Act>(p, t.req, t.h * Dk, Dk);
+        finish_conv_state<Act>(p, t.req, (p.H + t.h) * Dk, Dk);
+        finish_conv_state<Act>(p, t.req, 2 * p.H * Dk + hv0 * Dv, p.ratio * Dv);
     }
 }
 
@@ -158,11 +192,10 @@ void run_group_any(const Problem& p, const GroupTask& t, float* scratch) {
 }
 
 void update_request_conv_state(const Problem& p, int64_t req) {
-    const int64_t s0 = p.cu[req], L = p.cu[req + 1] - s0, slot = p.slots[req];
     switch (p.act) {
-        case GDN_DTYPE_F32: update_conv_state<F32>(p, s0, L, slot, 0, p.conv_dim); break;
-        case GDN_DTYPE_BF16: update_conv_state<BF16>(p, s0, L, slot, 0, p.conv_dim); break;
-        default: update_conv_state<F16>(p, s0, L, slot, 0, p.conv_dim); break;
+        case GDN_DTYPE_F32: finish_conv_state<F32>(p, req, 0, p.conv_dim); break;
+        case GDN_DTYPE_BF16: finish_conv_state<BF16>(p, req, 0, p.conv_dim); break;
+        default: finish_conv_state<F16>(p, req, 0, p.conv_dim); break;
     }
 }
 

@@ -15,6 +15,11 @@
 #include "kernels.hpp"
 #include "stream.hpp"
 
+// The conformance suite builds these sources again as mutant plugins under other names.
+#ifndef GDN_CPU_PLUGIN_NAME
+#define GDN_CPU_PLUGIN_NAME "cpu"
+#endif
+
 namespace gdn_cpu {
 namespace {
 
@@ -206,7 +211,7 @@ const gdn_plugin kTable = {
     sizeof(gdn_plugin),
     GDN_ABI_MAJOR,
     GDN_ABI_MINOR,
-    "cpu",
+    GDN_CPU_PLUGIN_NAME,
     "0.1.0",
     "oneTBB CPU backend: chunked (WY/UT) prefill, token-by-token decode; f32/bf16/f16 activations",
     10,

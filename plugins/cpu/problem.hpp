@@ -25,11 +25,35 @@ struct Problem {
     const float* dt_bias;  // [HV]
     const int64_t* cu;  // [B + 1], host copy
     const int64_t* slots;  // [B], host copy
-    float* rstate;  // [slots, HV, Dv, Dk], slot stride rstate_stride
+    void* rstate;  // [slots, HV, Dv, Dk] in `state`, slot stride rstate_stride
     int64_t rstate_stride;
+    gdn_dtype state;  // recurrent-state dtype: f32, bf16 or f16
     void* cstate;  // [slots, conv_dim, Kc - 1], slot stride cstate_stride
     int64_t cstate_stride;
-    void* out;  // [T, HV * Dv], packed
+    void* out;  // [T, HV * Dv], packed; NULL: no output
+
+    // ABI 1.2 (NULL when the call does not use them).
+    const int64_t* write_slots;  // [B], GDN_SLOT_NONE: no state write; NULL: the read slots
+    const int64_t* accepted;     // [B], tokens that run; NULL: all
+    const int64_t* ck_cu;        // [B + 1] into ck_pos / ck_slots; NULL: no checkpoints
+    const int64_t* ck_pos;
+    const int64_t* ck_slots;
+    // Conformance mutants only (never set by the plugin itself): store 16-bit states by
+    // truncation instead of rounding to nearest even.
+    bool truncate_state = false;
+    // Some request's state goes through an f32 copy in scratch (16-bit state, a write slot,
+    // checkpoints): the scratch holds room for it.
+    bool state_copies = false;
+
+    int64_t write_slot(int64_t r) const { return write_slots ? write_slots[r] : slots[r]; }
+    // The tokens of request r that run (and advance its state).
+    int64_t run_length(int64_t r) const { return accepted ? accepted[r] : cu[r + 1] - cu[r]; }
+    int64_t checkpoints_begin(int64_t r) const { return ck_cu ? ck_cu[r] : 0; }
+    int64_t checkpoints_end(int64_t r) const { return ck_cu ? ck_cu[r + 1] : 0; }
+    // The state can be updated in place in the pool: f32, written where it was read, no snapshot.
+    bool in_place(int64_t r) const {
+        return state == GDN_DTYPE_F32 && write_slot(r) == slots[r] && checkpoints_begin(r) == checkpoints_end(r);
+    }
 };
 
 // One unit of parallel work: request `req`, key head `h` and all value heads that read it,

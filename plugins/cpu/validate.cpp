@@ -103,10 +103,13 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
     if ((s = check_tensor(a.conv_weight, "conv_weight", act, {conv_dim, Kc}, 0, rows, err))) return s;
     if ((s = check_tensor(a.A_log, "A_log", GDN_DTYPE_F32, {HV}, 0, rows, err))) return s;
     if ((s = check_tensor(a.dt_bias, "dt_bias", GDN_DTYPE_F32, {HV}, 0, rows, err))) return s;
-    if ((s = check_tensor(a.recurrent_state, "recurrent_state", GDN_DTYPE_F32, {-1, HV, Dv, Dk}, 1, false, err)))
+    const bool v1_2 = a.struct_size >= GDN_FORWARD_ARGS_MIN_SIZE_V1_2;
+    const int32_t state = v1_2 ? a.state_dtype : int32_t(GDN_DTYPE_F32);
+    const bool has_out = !v1_2 || a.out.data || !rows;
+    if ((s = check_tensor(a.recurrent_state, "recurrent_state", state, {-1, HV, Dv, Dk}, 1, false, err)))
         return s;
     if ((s = check_tensor(a.conv_state, "conv_state", act, {-1, conv_dim, Kc - 1}, 1, false, err))) return s;
-    if ((s = check_tensor(a.out, "out", act, {T, HV * Dv}, 0, rows, err))) return s;
+    if (has_out && (s = check_tensor(a.out, "out", act, {T, HV * Dv}, 0, rows, err))) return s;
 
     const int64_t* cu = a.host_cu_seqlens;
     if (cu[0] != 0)
@@ -130,6 +133,56 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
                         a.recurrent_state.data ? "conv_state" : "recurrent_state");
     }
 
+    // ABI 1.2 indices: ranges, so that no index reaches outside the pool or the rows (the host
+    // has checked the rest: conflicts between slots, increasing positions).
+    p.write_slots = p.accepted = p.ck_cu = p.ck_pos = p.ck_slots = nullptr;
+    if (v1_2) {
+        const int64_t nslots = rslots < cslots ? rslots : cslots;
+        if (a.write_slots.data) {
+            if (!a.host_write_slots) return fail(err, GDN_ERR_INVALID_ARGUMENT, "host_write_slots is NULL");
+            for (int64_t r = 0; r < B; ++r) {
+                const int64_t w = a.host_write_slots[r];
+                if (w != GDN_SLOT_NONE && w != a.padding_slot && (w < 0 || w >= nslots))
+                    return fail(err, GDN_ERR_INVALID_ARGUMENT, "write_slots[%" PRId64 "]: %" PRId64 " is outside the pool",
+                                r, w);
+            }
+            p.write_slots = a.host_write_slots;
+        }
+        if (a.accepted.data) {
+            if (!a.host_accepted) return fail(err, GDN_ERR_INVALID_ARGUMENT, "host_accepted is NULL");
+            if (a.out.data) return fail(err, GDN_ERR_INVALID_ARGUMENT, "out: must be absent with accepted");
+            for (int64_t r = 0; r < B; ++r)
+                if (a.host_accepted[r] < 0 || a.host_accepted[r] > cu[r + 1] - cu[r])
+                    return fail(err, GDN_ERR_INVALID_ARGUMENT, "accepted[%" PRId64 "]: %" PRId64 " is outside 0..%" PRId64,
+                                r, a.host_accepted[r], cu[r + 1] - cu[r]);
+            p.accepted = a.host_accepted;
+        }
+        if (a.num_checkpoints > 0) {
+            if (!a.host_checkpoint_cu || !a.host_checkpoint_pos || !a.host_checkpoint_slots)
+                return fail(err, GDN_ERR_INVALID_ARGUMENT, "host_checkpoint_*: NULL");
+            const int64_t* ck = a.host_checkpoint_cu;
+            if (ck[0] != 0 || ck[B] != a.num_checkpoints)
+                return fail(err, GDN_ERR_INVALID_ARGUMENT, "checkpoint_cu: must run from 0 to num_checkpoints");
+            for (int64_t r = 0; r < B; ++r) {
+                if (ck[r + 1] < ck[r])
+                    return fail(err, GDN_ERR_INVALID_ARGUMENT, "checkpoint_cu[%" PRId64 "]: decreasing", r + 1);
+                const int64_t len = a.host_accepted ? a.host_accepted[r] : cu[r + 1] - cu[r];
+                int64_t last = 0;
+                for (int64_t i = ck[r]; i < ck[r + 1]; ++i) {
+                    const int64_t pos = a.host_checkpoint_pos[i], slot = a.host_checkpoint_slots[i];
+                    if (pos <= last || pos > len)
+                        return fail(err, GDN_ERR_INVALID_ARGUMENT, "checkpoint_pos[%" PRId64 "]: %" PRId64 " is not in %" PRId64
+                                    "..%" PRId64, i, pos, last + 1, len);
+                    if (slot < 0 || slot >= nslots || slot == a.padding_slot)
+                        return fail(err, GDN_ERR_INVALID_ARGUMENT, "checkpoint_slots[%" PRId64 "]: %" PRId64 " is outside the pool",
+                                    i, slot);
+                    last = pos;
+                }
+            }
+            p.ck_cu = ck, p.ck_pos = a.host_checkpoint_pos, p.ck_slots = a.host_checkpoint_slots;
+        }
+    }
+
     p.H = int(H), p.HV = int(HV), p.Dk = int(Dk), p.Dv = int(Dv), p.Kc = int(Kc);
     p.ratio = ratio, p.conv_dim = int(conv_dim);
     p.T = T, p.B = B, p.padding_slot = a.padding_slot;
@@ -141,9 +194,11 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
     p.A_log = static_cast<const float*>(a.A_log.data);
     p.dt_bias = static_cast<const float*>(a.dt_bias.data);
     p.cu = cu, p.slots = a.host_slots;
-    p.rstate = static_cast<float*>(a.recurrent_state.data), p.rstate_stride = a.recurrent_state.strides[0];
+    p.rstate = a.recurrent_state.data, p.rstate_stride = a.recurrent_state.strides[0];
+    p.state = gdn_dtype(state);
     p.cstate = a.conv_state.data, p.cstate_stride = a.conv_state.strides[0];
-    p.out = a.out.data;
+    p.out = has_out ? a.out.data : nullptr;
+    p.state_copies = p.state != GDN_DTYPE_F32 || p.write_slots || p.ck_cu;
     return GDN_OK;
 }
 

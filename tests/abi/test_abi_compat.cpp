@@ -4,6 +4,7 @@
 // table beyond the version is trusted.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 
 #include "gdn/layer.hpp"
@@ -100,4 +101,34 @@ TEST_CASE("a plugin built against the frozen ABI 1.1 header runs under this host
         for (int j = 0; j < 16; ++j) REQUIRE(out[std::size_t(t * 16 + j)] == float(t + 1));
     CHECK(pool.read_recurrent(0, 3)[0] == 2.f);
     CHECK(pool.read_recurrent(0, 1)[0] == 3.f);
+
+    // S15: the host never hands a 1.1 plugin what it cannot see; each 1.2 feature is refused by
+    // name before the plugin is called (its marker would change `out` and the pool).
+    std::fill(out.begin(), out.end(), -1.f);
+    const TensorView q(qkv.data(), DType::f32, {5, 32}), av(a.data(), DType::f32, {5, 2}), bv(b.data(), DType::f32, {5, 2}),
+        ov(out.data(), DType::f32, {5, 16});
+    auto refused = [&](GDNPool& p, ForwardBatch& fb, const char* says, bool with_out = true) {
+        const auto before = p.snapshot();
+        try {
+            tiny.layer.forward(fb, q, av, bv, with_out ? ov : TensorView());
+            FAIL("accepted: " << says);
+        } catch (const Error& e) {
+            CHECK(e.status() == GDN_ERR_UNSUPPORTED);
+            CHECK_THAT(e.what(), Catch::Contains(says));
+        }
+        CHECK(p.snapshot() == before);
+        CHECK(std::all_of(out.begin(), out.end(), [](float x) { return x == -1.f; }));
+    };
+    PoolConfig half = pc;
+    half.state_dtype = DType::bf16;
+    GDNPool half_pool(be, half);
+    ForwardBatch on_half = ForwardBatch::extend(half_pool, {3, 1}, {2, 3});
+    refused(half_pool, on_half, "does not support recurrent state dtype bf16");
+    ForwardBatch verify = ForwardBatch::verify(pool, {3, 1}, {2, 3});
+    refused(pool, verify, "does not support write slots");
+    ForwardBatch commit = ForwardBatch::commit(pool, {3, 1}, {2, 3}, {1, 1});
+    refused(pool, commit, "does not support a call without output", false);
+    ForwardBatch ck = ForwardBatch::extend(pool, {3, 1}, {2, 3});
+    ck.set_checkpoints({{{1, 0}}, {}});
+    refused(pool, ck, "does not support checkpoints");
 }

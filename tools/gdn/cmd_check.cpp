@@ -39,7 +39,7 @@ int cmd_check(int argc, char** argv) {
     std::printf("%-40s %-44s %10s %10s %6s %s\n", "file", "case", "out rel", "state rel", "conv", "result");
     int failures = 0;
     for (const std::string& file : files) {
-        std::string result, desc = "-";
+        std::string result, desc = "-", serving;
         char out_rel[32] = "-", state_rel[32] = "-";
         const char* conv = "-";
         try {
@@ -50,12 +50,29 @@ int cmd_check(int argc, char** argv) {
             std::snprintf(state_rel, sizeof state_rel, "%.2e", r.state_rel_l2);
             conv = r.conv_exact ? "exact" : "DIFF";
             result = r.passed ? "PASS" : "FAIL: " + r.message;
+            if (c.uses_serving_features()) {
+                char line[256];
+                std::snprintf(line, sizeof line, "    recurrent state %s", dtype_name(c.state_dtype));
+                serving = line;
+                if (c.state_dtype != DType::f32) {
+                    std::snprintf(line, sizeof line, ", %.1f%% of stored elements rounded to nearest even", 100 * r.state_rounding_match);
+                    serving += line;
+                }
+                if (!c.checkpoint_pos.empty()) {
+                    std::snprintf(line, sizeof line, ", %zu checkpoints: state rel %.2e, conv %s", c.checkpoint_pos.size(),
+                                  r.checkpoint_rel_l2, r.checkpoint_conv_exact ? "exact" : "DIFF");
+                    serving += line;
+                }
+                if (!c.accepted.empty()) serving += r.verify_untouched ? ", verify left the pool bit-identical, then commit"
+                                                                      : ", verify CHANGED the pool";
+            }
         } catch (const Error& e) {
             result = std::string(e.status() == GDN_ERR_UNSUPPORTED ? "UNSUPPORTED: " : "ERROR: ") + e.what();
         }
         if (result != "PASS") ++failures;
         const std::string name = std::filesystem::path(file).filename().string();
         std::printf("%-40s %-44s %10s %10s %6s %s\n", name.c_str(), desc.c_str(), out_rel, state_rel, conv, result.c_str());
+        if (!serving.empty()) std::printf("%s\n", serving.c_str());
     }
     std::printf("%d of %zu files passed\n", int(files.size()) - failures, files.size());
     return failures ? 1 : 0;

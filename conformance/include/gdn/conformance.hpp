@@ -147,7 +147,8 @@ private:
     Options options_;
 };
 
-// The files a set of golden directories contributes (sorted, *.safetensors). Throws Error when a
+// The files a set of golden directories contributes (sorted, *.safetensors, with those of each
+// directory's serving/ subdirectory). Throws Error when a
 // directory does not exist.
 GDN_API std::vector<std::filesystem::path> golden_files(const std::vector<std::filesystem::path>& dirs);
 

@@ -30,6 +30,21 @@ struct GDN_API Case {
         std::vector<double> out, conv_state, recurrent_state;
     };
     std::optional<Expected> expected;  // empty: computed with the reference on demand
+
+    // Serving-state features (ABI 1.2); a case using any of them runs through
+    // run_serving_case. With `accepted`, expected.out is the verify call's output and the
+    // expected states are those after the commit.
+    DType state_dtype = DType::f32;              // the pool's recurrent-state dtype
+    std::vector<int64_t> checkpoint_cu;          // [B+1] into checkpoint_pos; empty: none
+    std::vector<int64_t> checkpoint_pos;         // token counts, per request increasing
+    std::vector<int64_t> accepted;               // [B]: verify, then commit these counts
+    struct ExpectedCheckpoints {
+        std::vector<double> recurrent, conv;     // [N, HV, Dv, Dk], [N, conv_dim, Kc-1]
+    };
+    std::optional<ExpectedCheckpoints> expected_checkpoints;
+    bool uses_serving_features() const {
+        return state_dtype != DType::f32 || !checkpoint_pos.empty() || !accepted.empty();
+    }
 };
 
 // Shape of a random case.
@@ -63,6 +78,13 @@ struct CaseResult {
     bool conv_exact = true;   // conv state bit-identical to the expected one
     bool finite = true;       // no NaN or Inf anywhere in the outputs
     bool others_untouched = true;  // slots not named, the padding slot and other layers unchanged
+    // Serving cases: checkpoints against the expected ones, verify left the pool bit-identical,
+    // and the share of a 16-bit state's elements equal to the expected state rounded to nearest
+    // even (near 1 when the backend rounds so; about 0.5 when it truncates).
+    double checkpoint_rel_l2 = 0;
+    bool checkpoint_conv_exact = true;
+    bool verify_untouched = true;
+    double state_rounding_match = 1.0;
     bool passed = false;
     std::string message;      // why it failed, with where (first_outside) for each result out of tolerance
 };
@@ -90,6 +112,13 @@ struct RunOptions {
 // with the output poisoned, checks everything against `c.expected` (or the reference), and that
 // nothing outside the named slots of layer 1 changed.
 GDN_API CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol, const RunOptions& opt = {});
+// A case with serving-state features (run_case hands those here): the pool in c.state_dtype,
+// checkpoints into extra slots, or verify then commit; tolerance of a 16-bit state at least 5e-3.
+GDN_API CaseResult run_serving_case(const Backend& backend, const Case& c, const Tolerance& tol,
+                                    const RunOptions& opt = {});
+// The reference's states of request r of `p` after its first n tokens: {recurrent, conv}.
+GDN_API std::pair<std::vector<double>, std::vector<double>> reference_prefix_state(const reference::Problem& p,
+                                                                                  int64_t r, int64_t n);
 
 // ---- building blocks ----------------------------------------------------------------------------
 

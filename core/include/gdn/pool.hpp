@@ -1,7 +1,7 @@
 // GDNPool: the recurrent and conv state of every GDN layer for every request slot, on one
 // backend's device. The pool is the only source of truth for a request's state.
 //
-//   recurrent state  f32              [layers, slots + 1, HV, Dv, Dk]   (Dk contiguous)
+//   recurrent state  state dtype      [layers, slots + 1, HV, Dv, Dk]   (Dk contiguous)
 //   conv state       activation dtype [layers, slots + 1, conv_dim, Kc - 1]  (oldest first)
 //
 // The extra last slot is the padding slot: a padded row of a captured decode batch points at it,
@@ -33,6 +33,9 @@ struct PoolConfig {
     int head_v_dim = 0;       // Dv
     int conv_kernel = 4;      // Kc
     DType activation_dtype = DType::bf16;
+    // The recurrent state's storage: f32, or bf16 / f16 to fit more requests (backends compute
+    // in f32 and round to nearest even when they store; docs/numerics-state-dtype.md has the cost).
+    DType state_dtype = DType::f32;
 
     int64_t conv_dim() const { return 2LL * num_k_heads * head_k_dim + int64_t(num_v_heads) * head_v_dim; }
 };
@@ -91,7 +94,8 @@ public:
     TensorView recurrent_state(int layer) const;
     TensorView conv_state(int layer) const;
 
-    // Host copies, for tests and tools.
+    // Host copies, for tests and tools. The recurrent state as f32 whatever the state dtype
+    // (write_recurrent rounds to nearest even into a bf16 or f16 pool).
     std::vector<float> read_recurrent(int layer, int64_t slot) const;   // [HV, Dv, Dk]
     std::vector<uint8_t> read_conv_bytes(int layer, int64_t slot) const;  // [conv_dim, Kc-1]
     void write_recurrent(int layer, int64_t slot, const std::vector<float>& host);

@@ -1,0 +1,239 @@
+// ABI 1.2 serving-state features through the C++ API, on random data with printed seeds:
+// 16-bit recurrent state (bitwise the f32 result rounded to nearest even where the backend is
+// deterministic), separate write slots and "no write", checkpoints, verify then commit; and every
+// invalid serving option refused naming the argument, the pool bit-identical (rows S1-S15 of
+// docs/errors.md). Backends that do not declare a feature get GDN_ERR_UNSUPPORTED instead.
+#include <catch2/catch.hpp>
+
+#include <functional>
+
+#include "runner.hpp"
+
+using namespace gdn;
+
+namespace {
+
+bool declares(uint32_t features) { return (test::backend().capabilities().features & features) == features; }
+bool declares_state(DType t) { return t == DType::f32 || (test::backend().capabilities().state_dtypes & (1u << unsigned(t))); }
+
+// A small f32 case and its layer, pool and device inputs; slot s holds request s % B's state.
+struct Serving {
+    Case c;
+    PoolConfig pc;
+    GDNPool pool;
+    DeviceLayer layer;
+    Tensor qkv, a, b;
+    Serving(uint64_t seed, std::vector<int64_t> lens, DType state = DType::f32, int64_t slots = 10)
+        : c(make(seed, std::move(lens))), pc(config(c, state, slots)), pool(test::backend(), pc),
+          layer(test::backend(), c.problem, DType::f32, 0),
+          qkv(to_device(test::backend(), DType::f32, c.problem.mixed_qkv, {c.problem.num_tokens(), c.problem.conv_dim()})),
+          a(to_device(test::backend(), DType::f32, c.problem.a, {c.problem.num_tokens(), 4})),
+          b(to_device(test::backend(), DType::f32, c.problem.b, {c.problem.num_tokens(), 4})) {
+        const auto& p = c.problem;
+        const std::size_t rec_n = 4 * 32 * 32, conv_n = std::size_t(p.conv_dim()) * 3;
+        const std::size_t B = std::size_t(p.num_requests());
+        for (int64_t s = 0; s < slots; ++s) {
+            const std::size_t r = std::size_t(s) % B;
+            std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n), p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
+            std::vector<uint8_t> conv(conv_n * 4);
+            for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), DType::f32, i, p.conv_state[r * conv_n + i]);
+            pool.write_recurrent(0, s, rec);
+            pool.write_conv_bytes(0, s, conv);
+        }
+    }
+    static Case make(uint64_t seed, std::vector<int64_t> lens) {
+        RandomCaseSpec spec;
+        spec.num_k_heads = 2;
+        spec.num_v_heads = 4;
+        spec.head_k_dim = spec.head_v_dim = 32;
+        spec.activation_dtype = DType::f32;
+        spec.lengths = std::move(lens);
+        return random_case(spec, seed);
+    }
+    static PoolConfig config(const Case& c, DType state, int64_t slots) {
+        PoolConfig pc = pool_config(c, slots);
+        pc.state_dtype = state;
+        return pc;
+    }
+    std::vector<double> run(ForwardBatch& batch, bool output = true) {
+        if (!output) {
+            layer.layer().forward(batch, qkv.view(), a.view(), b.view(), TensorView());
+            batch.stream().synchronize();
+            return {};
+        }
+        Tensor out = layer.layer().forward(batch, qkv.view(), a.view(), b.view());
+        batch.stream().synchronize();
+        return to_host_double(out);
+    }
+};
+
+void expect_rejected(GDNPool& pool, const std::string& fragment, const std::function<void()>& call,
+                     gdn_status status = GDN_ERR_INVALID_ARGUMENT) {
+    const auto before = pool.snapshot();
+    test::expect_error(fragment, call, status);
+    CHECK(pool.snapshot() == before);
+}
+
+}  // namespace
+
+TEST_CASE("a 16-bit recurrent state is the f32 result rounded to nearest even", "[serving]") {
+    const uint64_t seed = test::seed("a 16-bit recurrent state is the f32 result rounded to nearest even");
+    for (DType st : {DType::bf16, DType::f16}) {
+        INFO("state dtype " << dtype_name(st));
+        Serving wide(seed, {40, 1, 7}), narrow(seed, {40, 1, 7}, st);
+        // Both start from states representable in the 16-bit dtype.
+        for (int64_t s = 0; s < 3; ++s) wide.pool.write_recurrent(0, s, narrow.pool.read_recurrent(0, s));
+        ForwardBatch bw = ForwardBatch::extend(wide.pool, {0, 1, 2}, {40, 1, 7});
+        ForwardBatch bn = ForwardBatch::extend(narrow.pool, {0, 1, 2}, {40, 1, 7});
+        if (!declares_state(st)) {
+            expect_rejected(narrow.pool, std::string("does not support recurrent state dtype ") + dtype_name(st),
+                            [&] { narrow.run(bn); }, GDN_ERR_UNSUPPORTED);
+            continue;
+        }
+        const auto out_w = wide.run(bw), out_n = narrow.run(bn);
+        CHECK(reference::relative_l2(out_n, out_w) == 0.0);  // same f32 state read, same arithmetic
+        for (int64_t s = 0; s < 3; ++s) {
+            const auto w = wide.pool.read_recurrent(0, s), n = narrow.pool.read_recurrent(0, s);
+            std::size_t exact = 0;
+            for (std::size_t i = 0; i < w.size(); ++i) exact += float(round_to(st, w[i])) == n[i];
+            if (test::backend().capabilities().deterministic) CHECK(exact == w.size());
+            else CHECK(reference::relative_l2(std::vector<double>(n.begin(), n.end()), std::vector<double>(w.begin(), w.end())) < 5e-3);
+        }
+    }
+}
+
+TEST_CASE("write slots: a fork leaves its source bit-identical, no write leaves the pool bit-identical", "[serving]") {
+    Serving s(test::seed("write slots: a fork leaves its source bit-identical"), {33, 5, 1});
+    if (!declares(GDN_FEATURE_WRITE_SLOTS)) {
+        ForwardBatch fb = ForwardBatch::extend(s.pool, {0, 1, 2}, {33, 5, 1});
+        fb.set_write_slots({3, 4, 5});
+        expect_rejected(s.pool, "does not support write slots", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
+        return;
+    }
+    // In place on slots 0..2 of one pool; forked 3..5 -> 6..8 (same initial states) on another.
+    Serving t(0, {33, 5, 1});
+    t.pool.write_recurrent(0, 0, s.pool.read_recurrent(0, 0));
+    ForwardBatch in_place = ForwardBatch::extend(s.pool, {0, 1, 2}, {33, 5, 1});
+    const auto src = s.pool.snapshot();
+    ForwardBatch fork = ForwardBatch::extend(s.pool, {3, 4, 5}, {33, 5, 1});
+    fork.set_write_slots({6, 7, 8});
+    const auto before_fork_slots = std::vector{s.pool.read_recurrent(0, 3), s.pool.read_recurrent(0, 4), s.pool.read_recurrent(0, 5)};
+    const auto out_fork = s.run(fork);
+    const auto out_in_place = s.run(in_place);
+    CHECK(out_fork == out_in_place);
+    for (int64_t r = 0; r < 3; ++r) {
+        CHECK(s.pool.read_recurrent(0, 3 + r) == before_fork_slots[std::size_t(r)]);  // the source kept
+        CHECK(s.pool.read_recurrent(0, 6 + r) == s.pool.read_recurrent(0, r));        // the fork = in place
+        CHECK(s.pool.read_conv_bytes(0, 6 + r) == s.pool.read_conv_bytes(0, r));
+    }
+    (void)src;
+    // No write: outputs as in place, the pool unchanged to the bit.
+    Serving v(test::seed("write slots: no write"), {9, 16});
+    ForwardBatch verify = ForwardBatch::verify(v.pool, {0, 1}, {9, 16});
+    const auto before = v.pool.snapshot();
+    const auto out_verify = v.run(verify);
+    CHECK(v.pool.snapshot() == before);
+    ForwardBatch plain = ForwardBatch::extend(v.pool, {0, 1}, {9, 16});
+    CHECK(v.run(plain) == out_verify);
+}
+
+TEST_CASE("commit advances each request by its accepted drafts, as an extend of those tokens", "[serving]") {
+    const uint64_t seed = test::seed("commit advances each request by its accepted drafts");
+    Serving s(seed, {4, 16, 1, 7});
+    const std::vector<int64_t> drafts{4, 16, 1, 7}, accepted{2, 16, 0, 5};
+    if (!declares(GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT)) {
+        ForwardBatch commit = ForwardBatch::commit(s.pool, {0, 1, 2, 3}, drafts, accepted);
+        expect_rejected(s.pool, "does not support", [&] { s.run(commit, false); }, GDN_ERR_UNSUPPORTED);
+        return;
+    }
+    ForwardBatch commit = ForwardBatch::commit(s.pool, {0, 1, 2, 3}, drafts, accepted);
+    CHECK_FALSE(commit.writes_output());
+    s.run(commit, false);
+    const auto& p = s.c.problem;
+    for (std::size_t r = 0; r < 4; ++r) {
+        INFO("request " << r << " accepted " << accepted[r] << " of " << drafts[r]);
+        const auto [want, conv] = reference_prefix_state(p, int64_t(r), accepted[r]);
+        const auto got = s.pool.read_recurrent(0, int64_t(r));
+        CHECK(reference::relative_l2(std::vector<double>(got.begin(), got.end()), want) < 2e-5);
+        const auto cb = s.pool.read_conv_bytes(0, int64_t(r));
+        for (std::size_t i = 0; i < conv.size(); ++i) REQUIRE(load_as_double(cb.data(), DType::f32, i) == float(conv[i]));
+    }
+}
+
+TEST_CASE("checkpoints hold the state after exactly their token counts", "[serving]") {
+    const uint64_t seed = test::seed("checkpoints hold the state after exactly their token counts");
+    Serving s(seed, {70, 5, 33}, DType::f32, 16);
+    const std::vector<std::vector<Checkpoint>> cks{{{1, 5}, {31, 6}, {32, 7}, {64, 8}, {70, 9}}, {{5, 10}}, {{17, 11}}};
+    ForwardBatch fb = ForwardBatch::extend(s.pool, {0, 1, 2}, {70, 5, 33});
+    fb.set_checkpoints(cks);
+    if (!declares(GDN_FEATURE_CHECKPOINTS)) {
+        expect_rejected(s.pool, "does not support checkpoints", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
+        return;
+    }
+    s.run(fb);
+    for (std::size_t r = 0; r < cks.size(); ++r)
+        for (const Checkpoint& ck : cks[r]) {
+            INFO("request " << r << " after " << ck.tokens << " tokens in slot " << ck.slot);
+            const auto [want, conv] = reference_prefix_state(s.c.problem, int64_t(r), ck.tokens);
+            const auto got = s.pool.read_recurrent(0, ck.slot);
+            CHECK(reference::relative_l2(std::vector<double>(got.begin(), got.end()), want) < 2e-5);
+            const auto cb = s.pool.read_conv_bytes(0, ck.slot);
+            bool exact = true;
+            for (std::size_t i = 0; i < conv.size(); ++i) exact = exact && load_as_double(cb.data(), DType::f32, i) == float(conv[i]);
+            CHECK(exact);
+        }
+    // The checkpoint at L equals the final state.
+    CHECK(s.pool.read_recurrent(0, 9) == s.pool.read_recurrent(0, 0));
+}
+
+TEST_CASE("invalid serving options are refused naming the argument, the pool bit-identical", "[serving][validation]") {
+    Serving s(test::seed("invalid serving options are refused"), {3, 4}, DType::f32, 6);
+    GDNPool& pool = s.pool;
+    ForwardBatch fb = ForwardBatch::extend(pool, {0, 1}, {3, 4});
+    // S1-S5: write slots.
+    expect_rejected(pool, "write_slots: one slot per request (2), got 1", [&] { fb.set_write_slots({2}); });
+    expect_rejected(pool, "write_slots[1]: a slot in 0..5 or kNoStateWrite (-1), got 6", [&] { fb.set_write_slots({2, 6}); });
+    expect_rejected(pool, "write_slots[0]: a slot no other request of the call reads, but request 1 reads slot 1",
+                    [&] { fb.set_write_slots({1, 3}); });
+    expect_rejected(pool, "write_slots[1]: a slot no other request writes, but request 0 writes slot 3 too",
+                    [&] { fb.set_write_slots({3, 3}); });
+    ForwardBatch padded = ForwardBatch::decode(pool, {0, 6});
+    expect_rejected(pool, "write_slots[1]: kNoStateWrite (-1) or the padding slot 6 for a padding request, got 2",
+                    [&] { padded.set_write_slots({0, 2}); });
+    // S6-S9: checkpoints.
+    expect_rejected(pool, "checkpoints: one list per request (2), got 1", [&] { fb.set_checkpoints({{}}); });
+    expect_rejected(pool, "checkpoints[1][1].tokens: a token count in 3..4 (increasing, at most the request's 4 tokens), got 2",
+                    [&] { fb.set_checkpoints({{}, {{2, 3}, {2, 4}}}); });
+    expect_rejected(pool, "checkpoints[0][0].tokens: a token count in 1..3", [&] { fb.set_checkpoints({{{4, 3}}, {}}); });
+    expect_rejected(pool, "checkpoints[0][0].tokens: a token count in 1..3", [&] { fb.set_checkpoints({{{0, 3}}, {}}); });
+    expect_rejected(pool, "checkpoint slot 0: a slot the call does not otherwise use, but slot 1 is a request's read slot",
+                    [&] { fb.set_checkpoints({{{1, 1}}, {}}); });
+    expect_rejected(pool, "checkpoint slot 1: a slot the call does not otherwise use, but slot 3 is another checkpoint's slot",
+                    [&] { fb.set_checkpoints({{{1, 3}, {2, 3}}, {}}); });
+    expect_rejected(pool, "checkpoint slot 0: a slot in 0..5, got 6", [&] { fb.set_checkpoints({{{1, 6}}, {}}); });
+    {
+        ForwardBatch w = ForwardBatch::extend(pool, {0, 1}, {3, 4});
+        w.set_write_slots({2, 1});
+        expect_rejected(pool, "but slot 2 is a request's write slot", [&] { w.set_checkpoints({{{1, 2}}, {}}); });
+        ForwardBatch c = ForwardBatch::extend(pool, {0, 1}, {3, 4});
+        c.set_checkpoints({{{1, 3}}, {}});
+        expect_rejected(pool, "checkpoint slot 0: a slot the call does not otherwise use, but slot 3 is a request's write slot",
+                        [&] { c.set_write_slots({3, 1}); });
+        expect_rejected(pool, "slot 3 is a request's read slot", [&] { c.update_slots({3, 1}); });
+    }
+    expect_rejected(pool, "checkpoints[1][0]: no checkpoint for a padding request", [&] { padded.set_checkpoints({{}, {{1, 3}}}); });
+    // S10-S13: verify and commit.
+    expect_rejected(pool, "draft_lens[1]: 1..16 draft tokens, got 17", [&] { ForwardBatch::verify(pool, {0, 1}, {3, 17}); });
+    expect_rejected(pool, "draft_lens[0]: 1..16 draft tokens, got 0", [&] { ForwardBatch::commit(pool, {0, 1}, {0, 2}, {0, 0}); });
+    expect_rejected(pool, "accepted: one count per request (2), got 1", [&] { ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1}); });
+    expect_rejected(pool, "accepted[1]: 0..4 (its draft tokens), got 5", [&] { ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1, 5}); });
+    ForwardBatch commit = ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1, 2});
+    Tensor out(test::backend(), DType::f32, {7, 128});
+    expect_rejected(pool, "out: no output tensor for a commit batch (it writes no output), got [7, 128]", [&] {
+        s.layer.layer().forward(commit, s.qkv.view(), s.a.view(), s.b.view(), out.view());
+    });
+    // S14: the pool's state dtype.
+    PoolConfig bad = s.pc;
+    bad.state_dtype = DType::i32;
+    test::expect_error("state_dtype: f32, bf16 or f16, got i32", [&] { GDNPool p(test::backend(), bad); });
+}
