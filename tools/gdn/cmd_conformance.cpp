@@ -157,10 +157,12 @@ void write_file(const std::string& file, const char* what, const std::function<v
 
 int cmd_conformance(int argc, char** argv) {
     Args args("conformance",
-              "Holds a backend to the conformance suite: golden vectors, seeded random cases (dtypes, head dims,\n"
-              "GVA ratios, conv widths, ragged batches, decode, mixed, strong decay), invariants, capability honesty,\n"
-              "guard bands and determinism. Cases outside the backend's declared capabilities are UNSUPPORTED, not\n"
-              "failures. Every case prints a command that reruns it alone. Exit code 0 only when nothing failed.",
+              "Holds a backend to the conformance suite: golden vectors, seeded random cases drawn from what the\n"
+              "backend declares (every declared dtype, mode, conv width, GVA ratio and head dim, ragged batches,\n"
+              "strong decay; coverage-declared fails when one never ran), invariants, capability honesty, guard\n"
+              "bands and determinism. Cases outside the declared capabilities are UNSUPPORTED, not failures. A\n"
+              "failure names its first element outside tolerance and prints a command that reruns it alone; the\n"
+              "failed cases are listed again at the end. Exit code 0 only when nothing failed.",
               {{"backend", "NAME", "backend to test (cpu, cuda:1, a third-party name; auto = best available; default: GDN_BACKEND, else auto)", ""},
                {"plugin", "FILE", "test this plugin file (libgdn_<name>.so), loaded on its own", ""},
                {"all", "", "test every available backend and print a matrix case x backend", ""},
