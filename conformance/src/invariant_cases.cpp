@@ -51,12 +51,29 @@ void needs_modes(const Context& ctx, std::initializer_list<ForwardMode> modes, C
         }
 }
 
-// Appends "what rel L2 x > tol; " when two results differ by more than the tolerance.
+// Appends "what rel L2 x > tol; " when two results differ by more than the tolerance, with the
+// first element outside it when `shape` gives the case's dimensions (an output of one request or
+// of the case's batch, or one request's recurrent state).
 void expect_close(std::ostringstream& why, const std::string& what, const std::vector<double>& got,
-                  const std::vector<double>& want, double tol, double& worst) {
+                  const std::vector<double>& want, double tol, double& worst, const reference::Problem* shape = nullptr,
+                  ResultKind kind = ResultKind::out) {
     const double d = reference::relative_l2(got, want);
     worst = std::max(worst, d);
-    if (!(d <= tol)) why << what << " rel L2 " << d << " > " << tol << "; ";
+    if (d <= tol) return;
+    why << what << " rel L2 " << d << " > " << tol;
+    if (shape) {
+        reference::Problem s;
+        s.num_k_heads = shape->num_k_heads;
+        s.num_v_heads = shape->num_v_heads;
+        s.head_k_dim = shape->head_k_dim;
+        s.head_v_dim = shape->head_v_dim;
+        s.conv_kernel = shape->conv_kernel;
+        const int64_t W = int64_t(s.num_v_heads) * s.head_v_dim;
+        s.cu_seqlens = int64_t(got.size()) == shape->num_tokens() * W ? shape->cu_seqlens
+                                                                     : std::vector<int64_t>{0, int64_t(got.size()) / W};
+        why << ", first outside tolerance: " << first_outside(s, kind, got, want, tol);
+    }
+    why << "; ";
 }
 
 void finish(CaseOutcome& out, const std::ostringstream& why, double worst) {
@@ -86,8 +103,9 @@ void prefill_then_decode(const Context& ctx, CaseOutcome& out) {
             split.insert(split.end(), row.begin(), row.end());
         }
         const std::string at = "prefill " + std::to_string(k) + " + decode " + std::to_string(N - k) + ": ";
-        expect_close(why, at + "out", split, whole, tol, worst);
-        expect_close(why, at + "state", r.recurrent(3), r.recurrent(1), out.tolerance->state, worst);
+        expect_close(why, at + "out", split, whole, tol, worst, &c->problem);
+        expect_close(why, at + "state", r.recurrent(3), r.recurrent(1), out.tolerance->state, worst, &c->problem,
+                     ResultKind::recurrent_state);
         if (r.pool().read_conv_bytes(0, 3) != r.pool().read_conv_bytes(0, 1)) why << at << "conv state differs; ";
     }
     out.description = "prefill of 150 = prefill of k (0, 1, 64, 100) then decode; " + out.description;
@@ -113,10 +131,11 @@ void batch_vs_one_by_one(const Context& ctx, CaseOutcome& out) {
     }
     std::ostringstream why;
     double worst = 0;
-    expect_close(why, "out", batch, alone, out.tolerance->out, worst);
+    expect_close(why, "out", batch, alone, out.tolerance->out, worst, &c->problem);
     for (std::size_t i = 0; i < lens.size(); ++i) {
         const std::string req = "request " + std::to_string(i) + " (length " + std::to_string(lens[i]) + ") ";
-        expect_close(why, req + "state", r.recurrent(batch_slots[i]), r.recurrent(alone_slots[i]), out.tolerance->state, worst);
+        expect_close(why, req + "state", r.recurrent(batch_slots[i]), r.recurrent(alone_slots[i]), out.tolerance->state,
+                     worst, &c->problem, ResultKind::recurrent_state);
         if (r.pool().read_conv_bytes(0, batch_slots[i]) != r.pool().read_conv_bytes(0, alone_slots[i]))
             why << req << "conv state differs; ";
     }
@@ -174,8 +193,9 @@ void prefix_snapshot(const Context& ctx, CaseOutcome& out) {
     const auto b = r.run(ForwardMode::extend, {2}, {40}, 40);
     std::ostringstream why;
     double worst = 0;
-    expect_close(why, "out after the copy", b, a, out.tolerance->out, worst);
-    expect_close(why, "state after the copy", r.recurrent(2), r.recurrent(0), out.tolerance->state, worst);
+    expect_close(why, "out after the copy", b, a, out.tolerance->out, worst, &c->problem);
+    expect_close(why, "state after the copy", r.recurrent(2), r.recurrent(0), out.tolerance->state, worst, &c->problem,
+                 ResultKind::recurrent_state);
     out.description = "a copied slot (prefix-cache snapshot) continues like the original; " + out.description;
     finish(out, why, worst);
 }
