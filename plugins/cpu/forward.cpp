@@ -7,8 +7,11 @@
 #include "forward.hpp"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include <oneapi/tbb/blocked_range.h>
@@ -31,8 +34,73 @@ bool use_chunked(PrefillPath path, int64_t length) {
     switch (path) {
         case PrefillPath::chunked: return true;
         case PrefillPath::recurrent: return false;
-        default: return length >= kMinChunkedLength;
+        case PrefillPath::automatic: break;
     }
+    return length >= kMinChunkedLength;
+}
+
+const char* act_name(gdn_dtype t) {
+    switch (t) {
+        case GDN_DTYPE_F32: return "f32";
+        case GDN_DTYPE_BF16: return "bf16";
+        case GDN_DTYPE_F16: return "f16";
+        case GDN_DTYPE_I32:
+        case GDN_DTYPE_I64: break;
+    }
+    return "?";
+}
+
+// GDN_VERBOSE=plan: one line per call on stderr, each group of requests with the path it takes
+// and why, then how the groups are split over the threads.
+void print_plan(const Stream& stream, const Problem& p, int blocks, int width, int64_t live_groups) {
+    // [decode, extend] x [token by token, chunked] live requests
+    int64_t count[2][2] = {{0, 0}, {0, 0}}, padding = 0, empty = 0;
+    for (int64_t r = 0; r < p.B; ++r) {
+        const int64_t L = p.run_length(r);
+        if (L == 0) ++empty;
+        else if (p.slots[r] == p.padding_slot) ++padding;
+        else ++count[L > 1][use_chunked(stream.prefill, L)];
+    }
+    char chunked_len[32], recurrent_len[32];
+    std::snprintf(chunked_len, sizeof chunked_len, "length >= %d tokens", int(kMinChunkedLength));
+    std::snprintf(recurrent_len, sizeof recurrent_len, "length < %d tokens", int(kMinChunkedLength));
+    const char* why_chunked[2] = {"forced by GDN_CPU_PREFILL=chunked", chunked_len};
+    const char* why_recurrent[2] = {"forced by GDN_CPU_PREFILL=recurrent", recurrent_len};
+    const bool automatic = stream.prefill == PrefillPath::automatic;
+    std::string line;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "gdn_verbose,plan,cpu,%s,%s,requests=%" PRId64 ",tokens=%" PRId64 ",threads=%d:",
+                  stream.kernels->isa, act_name(p.act), p.B, p.T, stream.num_threads);
+    line = buf;
+    const char* sep = " ";
+    const auto add = [&](const char* text) {
+        line += sep;
+        line += text;
+        sep = "; ";
+    };
+    for (int extend = 1; extend >= 0; --extend)
+        for (int chunked = 1; chunked >= 0; --chunked) {
+            if (count[extend][chunked] == 0) continue;
+            const char* why = chunked ? why_chunked[automatic] : extend ? why_recurrent[automatic] : "one token";
+            std::snprintf(buf, sizeof buf, "%s x%" PRId64 " -> %s (%s)", extend ? "extend" : "decode",
+                          count[extend][chunked], chunked ? "chunked" : "token by token", why);
+            add(buf);
+        }
+    if (padding) {
+        std::snprintf(buf, sizeof buf, "padding x%" PRId64 " -> outputs zeroed, state untouched", padding);
+        add(buf);
+    }
+    if (empty) {
+        std::snprintf(buf, sizeof buf, "empty x%" PRId64 " -> nothing", empty);
+        add(buf);
+    }
+    if (blocks > 1)
+        std::snprintf(buf, sizeof buf, "groups in %d value-column blocks of %d (%" PRId64 " groups < 2 x %d threads)",
+                      blocks, width, live_groups, stream.num_threads);
+    else
+        std::snprintf(buf, sizeof buf, "whole groups (%" PRId64 " (request, key head) groups)", live_groups);
+    add(buf);
+    std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 // Both states of request r, read slot to write slot, unchanged (a request that runs no token).
@@ -127,18 +195,19 @@ gdn_status forward(Stream& stream, const gdn_forward_args& args, gdn_errbuf err)
             copy_request_state(p, r);
         }
     }
-    if (live_groups == 0) return GDN_OK;
 
     // Column blocks: enough tasks for about two per thread, blocks at least 32 columns wide.
     int blocks = 1, width = p.Dv;
     const int64_t want = 2 * int64_t(stream.num_threads);
-    if (live_groups < want && p.Dv >= 64) {
+    if (live_groups > 0 && live_groups < want && p.Dv >= 64) {
         const int64_t per_group = (want + live_groups - 1) / live_groups, most = p.Dv / 32;
         blocks = int(per_group < most ? per_group : most);
         width = (p.Dv + blocks - 1) / blocks;
         width = (width + 15) / 16 * 16;
         blocks = (p.Dv + width - 1) / width;
     }
+    if (stream.verbose_plan) print_plan(stream, p, blocks, width, live_groups);
+    if (live_groups == 0) return GDN_OK;
 
     const std::size_t scratch_floats = k.scratch_floats(p);
     const int64_t tasks = p.B * p.H * blocks;

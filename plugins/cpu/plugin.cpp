@@ -125,6 +125,19 @@ PrefillPath prefill_path_from_env() {
     return PrefillPath::automatic;
 }
 
+// GDN_VERBOSE, a comma-separated list ("plan", "all"), asks for the plan of every call.
+bool verbose_plan_from_env() {
+    const char* env = std::getenv("GDN_VERBOSE");
+    if (!env) return false;
+    for (const char* p = env; *p;) {
+        const std::size_t len = std::strcspn(p, ",");
+        if ((len == 4 && std::strncmp(p, "plan", 4) == 0) || (len == 3 && std::strncmp(p, "all", 3) == 0)) return true;
+        p += len;
+        if (*p == ',') ++p;
+    }
+    return false;
+}
+
 gdn_status stream_create(int32_t device, const gdn_stream_options* options, gdn_stream* out, gdn_errbuf err) {
     return guarded(err, [&] {
         if (gdn_status s = check_device(device, err)) return s;
@@ -134,7 +147,7 @@ gdn_status stream_create(int32_t device, const gdn_stream_options* options, gdn_
             threads = options->num_threads;
         if (threads < 0) return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_threads: %d is negative", threads);
         if (threads == 0) threads = default_threads();
-        *out = new gdn_stream_impl(threads, prefill_path_from_env(), select_kernels());
+        *out = new gdn_stream_impl(threads, prefill_path_from_env(), verbose_plan_from_env(), select_kernels());
         return GDN_OK;
     });
 }

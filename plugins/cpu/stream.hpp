@@ -24,13 +24,14 @@ enum class PrefillPath {
 };
 
 struct Stream {
-    Stream(int threads, PrefillPath path, const Kernels& k)
-        : arena(threads), num_threads(threads), prefill(path), kernels(&k) {
+    Stream(int threads, PrefillPath path, bool verbose, const Kernels& k)
+        : arena(threads), num_threads(threads), prefill(path), verbose_plan(verbose), kernels(&k) {
         if (threads > 1) arena.initialize();
     }
     tbb::task_arena arena;
     int num_threads;
     PrefillPath prefill;
+    bool verbose_plan;  // GDN_VERBOSE=plan when the stream was created: one line per call on stderr
     const Kernels* kernels;  // the ISA's compute kernels (kernels.hpp)
     // The per-worker storage comes from std::allocator, not oneTBB's default (its scalable
     // allocator): a leak checker run while the stream lives (LeakSanitizer, valgrind) does not

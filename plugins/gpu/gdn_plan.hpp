@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "gdn/plugin.h"
@@ -270,22 +271,68 @@ inline PrefillKernel prefill_kernel_from(const char* setting) {
     return PrefillKernel::automatic;
 }
 
-// A tuning and test override: the environment variable <prefix>_<name> ("GDN_CUDA" + "DVS"), or NULL.
-inline const char* plan_setting(const char* prefix, const char* name) {
-    if (!prefix) return nullptr;
-    char var[64];
-    std::snprintf(var, sizeof var, "%s_%s", prefix, name);
-    return std::getenv(var);
+// Tuning and test overrides of the planner, read once per stream from the environment
+// variables <prefix>_PREFILL=chunked|recurrent, _DVS=16|32|64|128, _PREP_HEADS=1|all,
+// _DECODE_RPW=2|4|8 and _OVERLAP=0 (prefix "GDN_CUDA", "GDN_ROCM"). Values the planner cannot use
+// where it plans (a slice that does not divide Dv, ...) are ignored there.
+struct PlanOverrides {
+    PrefillKernel prefill = PrefillKernel::automatic;
+    int dvs = 0;          // Dv slice of the sequential prefill; 0: the planner's choice
+    int prep_heads = 0;   // 1, or -1 for all of a key head's value heads; 0: the planner's choice
+    int decode_rpw = 0;   // decode state rows per warp; 0: the planner's choice
+    bool overlap = true;  // false: never overlap launches
+};
+
+inline PlanOverrides read_plan_overrides(const char* prefix) {
+    PlanOverrides o;
+    if (!prefix) return o;
+    const auto setting = [&](const char* name) -> const char* {
+        char var[64];
+        std::snprintf(var, sizeof var, "%s_%s", prefix, name);
+        return std::getenv(var);
+    };
+    o.prefill = prefill_kernel_from(setting("PREFILL"));
+    if (const char* v = setting("DVS")) o.dvs = std::atoi(v);
+    if (const char* v = setting("PREP_HEADS")) o.prep_heads = std::strcmp(v, "1") == 0 ? 1 : std::strcmp(v, "all") == 0 ? -1 : 0;
+    if (const char* v = setting("DECODE_RPW")) o.decode_rpw = std::atoi(v);
+    if (const char* v = setting("OVERLAP")) o.overlap = std::strcmp(v, "0") != 0;
+    return o;
+}
+
+// Whether GDN_VERBOSE (a comma-separated list: "plan", "all") asks for `topic`; read once per
+// stream, like the overrides.
+inline bool verbose_wants(const char* topic) {
+    const char* v = std::getenv("GDN_VERBOSE");
+    if (!v) return false;
+    const size_t n = std::strlen(topic);
+    for (const char* p = v; *p;) {
+        const char* end = std::strchr(p, ',');
+        const size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
+        if ((len == n && std::strncmp(p, topic, n) == 0) || (len == 3 && std::strncmp(p, "all", 3) == 0)) return true;
+        if (!end) break;
+        p = end + 1;
+    }
+    return false;
 }
 
 // The device and kernel facts a plan depends on.
 struct PlanTarget {
     int units = 1;              // compute units (SMs, CUs)
     size_t smem_limit = 0;      // shared memory one block may use
-    const char* env = nullptr;  // prefix of the overrides (<env>_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW,
-                                // _OVERLAP); none if NULL
+    const char* env = nullptr;  // prefix of the overrides ("GDN_CUDA"), for messages
+    PlanOverrides overrides;    // read_plan_overrides(env), once per stream
     bool can_overlap = false;   // the device and runtime launch kernels that overlap the previous one
     bool seq_producers = false; // the sequential prefill stages its inputs by producer warps
+};
+
+// Why the planner chose what it chose, for GDN_VERBOSE=plan (static strings, never NULL).
+struct PlanWhy {
+    const char* extend = "";      // the extend kernel
+    const char* dvs = "";         // the Dv slice
+    const char* prep_heads = "";  // value heads per prep block
+    const char* decode = "";      // decode rows per warp
+    const char* overlap = "";     // overlapped launches
+    size_t prep_bytes = 0;        // the prep kernel's shared memory (0: not asked)
 };
 
 // The plan of one forward call, shared by the CUDA and ROCm plugins (after check_forward_args):
@@ -294,32 +341,38 @@ struct PlanTarget {
 // and other stage buffers, chunk list (into `chunks`) and prep heads per block; the decode
 // kernel's rows per warp. seq_bytes(dvs, kbufs, sbufs) and prep_bytes(fused) are the chunked
 // kernels' shared memory (they live with the kernels). The decode launch overlaps the previous
-// kernel's tail where the target can.
-// Overrides, for tests and tuning: <env>_PREFILL=chunked|recurrent, <env>_DVS=16|32|64|128,
-// <env>_PREP_HEADS=1|all, <env>_DECODE_RPW=2|4|8, <env>_OVERLAP=0 (ignored where invalid).
+// kernel's tail where the target can. tg.overrides force choices (tests, tuning); `why`, when
+// given, receives the reason for each choice.
 template <class SeqBytes, class PrepBytes>
 LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqBytes seq_bytes, PrepBytes prep_bytes,
-                        std::vector<ChunkDesc>& chunks) {
+                        std::vector<ChunkDesc>& chunks, PlanWhy* why = nullptr) {
     const int H = a.num_k_heads, HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim;
     const bool exact = a.activation_dtype == GDN_DTYPE_F32;
+    const PlanOverrides& o = tg.overrides;
     const RequestMix mix = scan_requests(a);
+    PlanWhy w;
     LaunchPlan plan;
     plan.decode = mix.decode;
     plan.extend = mix.extend;
     chunks.clear();
     if (plan.extend) {
         const bool fused = prep_fused(a.mixed_qkv.data, a.mixed_qkv.strides[0], Dk, exact ? 4 : 2);
-        const bool prep_fits = prep_bytes(fused) <= tg.smem_limit;
-        const bool forced = prefill_kernel_from(plan_setting(tg.env, "PREFILL")) == PrefillKernel::recurrent;
-        const char* dvs_env = plan_setting(tg.env, "DVS");
+        w.prep_bytes = prep_bytes(fused);
+        const bool prep_fits = w.prep_bytes <= tg.smem_limit;
+        const bool forced = o.prefill == PrefillKernel::recurrent;
         plan.dvs = forced || !prep_fits ? 0
                                         : pick_dv_slice(Dv, mix.live_extend * HV, tg.units,
                                                         [&](int dvs) { return seq_bytes(dvs, 1, 1) <= tg.smem_limit; },
-                                                        dvs_env ? std::atoi(dvs_env) : 0);
+                                                        o.dvs);
         if (plan.dvs == 0) {  // the chunked kernels do not fit (or are not wanted): token by token
-            plan.dvs = 16;    // unused
+            w.extend = forced       ? "forced by <env>_PREFILL=recurrent"
+                       : !prep_fits ? "the chunked prep kernel does not fit shared memory"
+                                    : "no Dv slice of the chunked prefill fits shared memory";
+            plan.dvs = 16;  // unused
             plan.extend_rpw = recurrent_rows_per_warp(Dv, mix.live_extend * HV, tg.units);
         } else {
+            w.extend = "its kernels fit shared memory";
+            w.dvs = plan.dvs == o.dvs ? "forced by <env>_DVS" : "least estimated time for the (request, value head) pairs";
             plan.seq_kbufs = seq_bytes(plan.dvs, 2, 1) <= tg.smem_limit ? 2 : 1;
             // Second buffers of q̂ / raw v, T and QKm let the producers stage them a whole chunk
             // ahead (with one, from the end of the product that reads them), where the pass has
@@ -331,20 +384,94 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
             build_chunks(a, chunks);
             plan.nchunks = static_cast<int64_t>(chunks.size());  // 0: only padding requests (outputs zeroed)
             plan.prep_heads = prep_heads_per_block(plan.nchunks, H, HV / H, tg.units);
-            if (const char* env = plan_setting(tg.env, "PREP_HEADS")) {
-                if (std::strcmp(env, "1") == 0) plan.prep_heads = 1;
-                if (std::strcmp(env, "all") == 0) plan.prep_heads = HV / H;
+            w.prep_heads = HV == H                   ? "one value head per key head"
+                           : plan.prep_heads == HV / H ? "chunks x key heads give every unit 4 blocks"
+                                                       : "too few chunks x key heads to group value heads";
+            if (o.prep_heads != 0) {
+                plan.prep_heads = o.prep_heads == 1 ? 1 : HV / H;
+                w.prep_heads = "forced by <env>_PREP_HEADS";
             }
         }
     }
     plan.decode_rpw = decode_rows_per_warp(a.num_requests, HV, Dv, tg.units);
-    if (const char* env = plan_setting(tg.env, "DECODE_RPW")) {
-        const int want = std::atoi(env);
-        if ((want == 2 && Dv % 16 == 0) || (want == 4 && Dv % 32 == 0) || (want == 8 && Dv % 64 == 0)) plan.decode_rpw = want;
+    w.decode = "rows per warp that still give every unit enough blocks";
+    if ((o.decode_rpw == 2 && Dv % 16 == 0) || (o.decode_rpw == 4 && Dv % 32 == 0) || (o.decode_rpw == 8 && Dv % 64 == 0)) {
+        plan.decode_rpw = o.decode_rpw;
+        w.decode = "forced by <env>_DECODE_RPW";
     }
-    const char* overlap_env = plan_setting(tg.env, "OVERLAP");
-    plan.overlap_launches = tg.can_overlap && !(overlap_env && std::strcmp(overlap_env, "0") == 0);
+    plan.overlap_launches = tg.can_overlap && o.overlap;
+    w.overlap = !tg.can_overlap ? "the device has no overlapped launches" : o.overlap ? "the device overlaps launches"
+                                                                                    : "off by <env>_OVERLAP=0";
+    if (why) *why = w;
     return plan;
+}
+
+// One line for GDN_VERBOSE=plan: the call, then each group of requests with the path it takes and
+// why, e.g.
+//   gdn_verbose,plan,cuda,bf16,requests=3,tokens=301: extend x2 -> chunked prefill dvs=32 ...
+//   (its kernels fit shared memory ...); decode x1 -> decode kernel rpw=4 ...; padding x0
+// `backend` names the plugin ("cuda"); "<env>" in the reasons becomes tg.env.
+inline std::string describe_plan(const char* backend, const gdn_forward_args& a, const PlanTarget& tg,
+                                 const LaunchPlan& plan, const PlanWhy& why) {
+    int64_t extend = 0, decode = 0, padding = 0, empty = 0;
+    for (int64_t r = 0; r < a.num_requests; ++r) {
+        const int64_t len = a.host_cu_seqlens[r + 1] - a.host_cu_seqlens[r];
+        if (len == 0) ++empty;
+        else if (a.host_slots[r] == a.padding_slot) ++padding;
+        else if (len == 1) ++decode;
+        else ++extend;
+    }
+    const auto reason = [&](const char* r) {
+        std::string t(r);
+        const std::string key = "<env>";
+        if (const size_t at = t.find(key); at != std::string::npos) t.replace(at, key.size(), tg.env ? tg.env : "GDN");
+        return t;
+    };
+    const char* dtype = a.activation_dtype == GDN_DTYPE_F32    ? "f32"
+                        : a.activation_dtype == GDN_DTYPE_BF16 ? "bf16"
+                        : a.activation_dtype == GDN_DTYPE_F16  ? "f16"
+                                                               : "?";
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "gdn_verbose,plan,%s,%s,requests=%lld,tokens=%lld,units=%d,smem=%zu:", backend,
+                  dtype, static_cast<long long>(a.num_requests), static_cast<long long>(a.num_tokens), tg.units,
+                  tg.smem_limit);
+    std::string line = buf;
+    const char* sep = " ";
+    if (extend) {
+        if (plan.extend_rpw)
+            std::snprintf(buf, sizeof buf, "extend x%lld -> token-by-token extend rpw=%d (%s)",
+                          static_cast<long long>(extend), plan.extend_rpw, reason(why.extend).c_str());
+        else
+            std::snprintf(buf, sizeof buf,
+                          "extend x%lld -> chunked prefill (%s) dvs=%d (%s) kbufs=%d sbufs=%d chunks=%lld "
+                          "prep_heads=%d (%s)",
+                          static_cast<long long>(extend), reason(why.extend).c_str(), plan.dvs,
+                          reason(why.dvs).c_str(), plan.seq_kbufs, plan.seq_sbufs,
+                          static_cast<long long>(plan.nchunks), plan.prep_heads, reason(why.prep_heads).c_str());
+        line += sep;
+        line += buf;
+        sep = "; ";
+    }
+    if (decode) {
+        std::snprintf(buf, sizeof buf, "decode x%lld -> decode kernel rpw=%d (%s) overlap=%s (%s)",
+                      static_cast<long long>(decode), plan.decode_rpw, reason(why.decode).c_str(),
+                      plan.overlap_launches ? "on" : "off", reason(why.overlap).c_str());
+        line += sep;
+        line += buf;
+        sep = "; ";
+    }
+    if (padding) {
+        std::snprintf(buf, sizeof buf, "padding x%lld -> outputs zeroed, state untouched", static_cast<long long>(padding));
+        line += sep;
+        line += buf;
+        sep = "; ";
+    }
+    if (empty) {
+        std::snprintf(buf, sizeof buf, "empty x%lld -> nothing", static_cast<long long>(empty));
+        line += sep;
+        line += buf;
+    }
+    return line;
 }
 
 }  // namespace gdn_gpu

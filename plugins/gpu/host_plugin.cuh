@@ -125,7 +125,8 @@ struct StreamImpl {
     bool owned = true;  // false: the caller's stream; stream_destroy leaves it alone
     int device = 0;
     gdn_capabilities caps{};  // what the device supports (checked per call)
-    PlanTarget target;        // compute units, shared memory, overrides
+    PlanTarget target;        // compute units, shared memory, overrides (read once, at creation)
+    bool verbose_plan = false;  // GDN_VERBOSE=plan at creation: one line per call on stderr
     int* counters = nullptr;  // one per (request, key head), zero between launches (decode)
     size_t counter_cap = 0;
     void* scratch = nullptr;  // chunked prefill scratch, grow-only (decode and token-by-token need none)
@@ -351,6 +352,8 @@ struct HostPlugin {
         s->target = V::plan_target(dp);
         s->target.units = dp.multiProcessorCount;
         s->target.smem_limit = static_cast<size_t>(V::smem_limit(dp, device));
+        s->target.overrides = read_plan_overrides(s->target.env);
+        s->verbose_plan = verbose_wants("plan");
         if (native) {
             s->stream = native;
             s->owned = false;
@@ -503,10 +506,12 @@ struct HostPlugin {
         }
         const int Dk = a.head_k_dim;
         const bool exact = a.activation_dtype == GDN_DTYPE_F32;
+        PlanWhy why;
         const LaunchPlan plan = plan_forward(
             a, s->target,
             [&](int dvs, int kbufs, int sbufs) { return V::kKernels.seq_smem_bytes(Dk, dvs, exact, kbufs, sbufs); },
-            [&](bool fused) { return V::kKernels.prep_smem_bytes(Dk, exact, fused); }, s->chunks);
+            [&](bool fused) { return V::kKernels.prep_smem_bytes(Dk, exact, fused); }, s->chunks, &why);
+        if (s->verbose_plan) std::fprintf(stderr, "%s\n", describe_plan(V::kName, a, s->target, plan, why).c_str());
 
         GDN_HOST_TRY(gdn_rt::set_device(s->device), "SetDevice");
         if (gdn_status st = grow_counters(s, static_cast<size_t>(a.num_requests) * a.num_k_heads, err)) return st;

@@ -390,7 +390,8 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
         CHECK(plan.prep_heads == prep_heads_per_block(plan.nchunks, 2, 2, units));
     }
 
-    // the overrides, by the target's prefix; invalid values are ignored
+    // the overrides, by the target's prefix, read when a stream is created (here: before each
+    // plan); invalid values are ignored
     Call c({300, 1, 200}, 40, {0, 1, 2});
     PlanTarget tg;
     tg.units = 132;
@@ -398,6 +399,7 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
     tg.env = "GDN_TEST_PLAN";
     std::vector<ChunkDesc> chunks;
     auto plan_now = [&] {
+        tg.overrides = read_plan_overrides(tg.env);
         return plan_forward(c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; },
                             [](bool) { return size_t(1000); }, chunks);
     };
@@ -440,4 +442,77 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
     setenv("GDN_TEST_PLAN_PREFILL", "recurrent", 1);
     CHECK(plan_now().extend_rpw == 0);
     unsetenv("GDN_TEST_PLAN_PREFILL");
+}
+
+TEST_CASE("plan overrides are read once: a later change of the environment does not reach a target") {
+    Call c({300, 1, 200}, 40, {0, 1, 2});
+    PlanTarget tg;
+    tg.units = 132;
+    tg.smem_limit = 1 << 20;
+    tg.env = "GDN_TEST_ONCE";
+    setenv("GDN_TEST_ONCE_DVS", "16", 1);
+    tg.overrides = read_plan_overrides(tg.env);  // as a stream does when it is created
+    setenv("GDN_TEST_ONCE_DVS", "64", 1);
+    setenv("GDN_TEST_ONCE_PREFILL", "recurrent", 1);
+    std::vector<ChunkDesc> chunks;
+    const LaunchPlan plan = plan_forward(c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; },
+                                         [](bool) { return size_t(1000); }, chunks);
+    unsetenv("GDN_TEST_ONCE_DVS");
+    unsetenv("GDN_TEST_ONCE_PREFILL");
+    CHECK(plan.extend_rpw == 0);
+    CHECK(plan.dvs == 16);
+}
+
+TEST_CASE("GDN_VERBOSE=plan: one line per call, every request in a group, each choice with its reason") {
+    std::mt19937_64 rng(seed_for("describe plan"));
+    for (int trial = 0; trial < 200; ++trial) {
+        const int B = 1 + int(rng() % 10);
+        const int64_t pad = 40;
+        std::vector<int64_t> lens, slots;
+        int64_t want[4] = {0, 0, 0, 0};  // extend, decode, padding, empty
+        for (int r = 0; r < B; ++r) {
+            const int kind = int(rng() % 4);
+            lens.push_back(kind == 0 ? 1 : kind == 1 ? 0 : 2 + int64_t(rng() % 300));
+            slots.push_back(rng() % 5 == 0 ? pad : r);
+            ++want[lens.back() == 0 ? 3 : slots.back() == pad ? 2 : lens.back() == 1 ? 1 : 0];
+        }
+        Call c(lens, pad, slots);
+        PlanTarget tg;
+        tg.units = 1 + int(rng() % 200);
+        tg.smem_limit = rng() % 2 ? (1 << 20) : 500;  // the chunked kernels fit, or do not
+        tg.env = "GDN_TEST_VERBOSE";
+        tg.can_overlap = rng() % 2 == 0;
+        tg.overrides.prefill = rng() % 4 == 0 ? PrefillKernel::recurrent : PrefillKernel::automatic;
+        std::vector<ChunkDesc> chunks;
+        PlanWhy why;
+        const LaunchPlan plan = plan_forward(c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; },
+                                             [](bool) { return size_t(1000); }, chunks, &why);
+        const std::string line = describe_plan("test", c.a, tg, plan, why);
+        INFO(line);
+        CHECK(line.rfind("gdn_verbose,plan,test,bf16,requests=" + std::to_string(B) + ",tokens=" +
+                             std::to_string(c.cu.back()) + ",", 0) == 0);
+        CHECK(line.find('\n') == std::string::npos);
+        CHECK(line.find("<env>") == std::string::npos);  // every reason names the real variable
+        const char* kinds[4] = {"extend x", "decode x", "padding x", "empty x"};
+        for (int k = 0; k < 4; ++k) {
+            const size_t at = line.find(kinds[k]);
+            if (want[k] == 0) {
+                CHECK(at == std::string::npos);
+                continue;
+            }
+            REQUIRE(at != std::string::npos);
+            CHECK(std::atoll(line.c_str() + at + std::strlen(kinds[k])) == want[k]);
+        }
+        if (want[0] == 0) continue;
+        if (tg.overrides.prefill == PrefillKernel::recurrent) {
+            CHECK(line.find("token-by-token extend") != std::string::npos);
+            CHECK(line.find("forced by GDN_TEST_VERBOSE_PREFILL=recurrent") != std::string::npos);
+        } else if (tg.smem_limit == 500) {
+            CHECK(line.find("token-by-token extend") != std::string::npos);
+            CHECK(line.find("does not fit shared memory") != std::string::npos);
+        } else {
+            CHECK(line.find("chunked prefill (its kernels fit shared memory) dvs=" + std::to_string(plan.dvs)) !=
+                  std::string::npos);
+        }
+    }
 }

@@ -434,6 +434,7 @@ void random_case(Plugin& P, uint64_t seed) {
     const int dvs_menu[5] = {0, 16, 32, 64, 128};
     const int dvs = dvs_menu[rng() % 5];
     if (dvs) setenv("GDN_CUDA_DVS", std::to_string(dvs).c_str(), 1); else unsetenv("GDN_CUDA_DVS");
+    P.reopen_stream();
     Layer L = make_layer(P, s, rng, rng() % 5 == 0);
     Pool pl = make_pool(P, s, nslots, rng, 0.1);
     Batch bt = make_batch(s, lens, slots, rng, 0.0);
@@ -443,6 +444,7 @@ void random_case(Plugin& P, uint64_t seed) {
     std::printf("] dvs=%s\n", dvs ? std::to_string(dvs).c_str() : "auto");
     run_and_check(P, L, pl, bt, padding_slot, lab.c_str());
     unsetenv("GDN_CUDA_DVS");
+    P.reopen_stream();
     free_pool(P, pl);
     free_layer(P, L);
 }
@@ -521,6 +523,7 @@ void prep_heads_grouped(Plugin& P, const Shape& s, uint64_t seed, const std::vec
     const char* before = std::getenv("GDN_CUDA_PREP_HEADS");
     const std::string saved = before ? before : "";
     setenv("GDN_CUDA_PREP_HEADS", "all", 1);
+    P.reopen_stream();
     std::mt19937_64 rng(seed);
     std::printf("grouped prep heads seed=%" PRIu64 ": %s, x rows %s\n", seed, s.str().c_str(),
                 aligned ? "16-byte aligned" : "unaligned");
@@ -534,6 +537,7 @@ void prep_heads_grouped(Plugin& P, const Shape& s, uint64_t seed, const std::vec
     free_layer(P, L);
     if (before) setenv("GDN_CUDA_PREP_HEADS", saved.c_str(), 1);
     else unsetenv("GDN_CUDA_PREP_HEADS");
+    P.reopen_stream();
 }
 
 void strong_decay(Plugin& P, int dt, uint64_t seed) {

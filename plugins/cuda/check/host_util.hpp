@@ -70,6 +70,12 @@ struct Plugin {
         sync();
     }
     void sync() { check(t->stream_synchronize(stream, eb()), "stream_synchronize"); }
+    // A new stream: the plugin reads its GDN_CUDA_* overrides when a stream is created.
+    void reopen_stream() {
+        check(t->stream_destroy(stream, eb()), "stream_destroy");
+        stream = nullptr;
+        check(t->stream_create(0, nullptr, &stream, eb()), "stream_create");
+    }
 };
 
 // ---- dtypes ---------------------------------------------------------------------------------------
