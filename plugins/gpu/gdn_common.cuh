@@ -1,5 +1,5 @@
 // Shared pieces of the GDN kernels: the launch parameters and the per-element math of the layer
-// (conv taps, SiLU, gates). See /work/shared/golden/README.md for the exact function.
+// (conv taps, SiLU, gates). The golden vectors' README (golden/README.md) defines the exact function.
 #pragma once
 
 #include "gdn_plan.hpp"  // ChunkDesc, LaunchPlan

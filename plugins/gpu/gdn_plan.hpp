@@ -188,12 +188,12 @@ inline PrefillScratch prefill_scratch(int64_t T, int H, int HV, int Dk, bool exa
 // Estimated time of the sequential prefill with Dv slices of width `dvs`, in units of one
 // chunk step of a 16-wide CTA sharing its SM with another: waves of CTAs (pairs x Dv/dvs of them;
 // 16- and 32-wide ones run two per compute unit, wider ones one) times the time of a chunk step at
-// that width and residency. Measured on an H100 (Qwen3-Next shape, bf16; the per-slice sweep of
-// scripts/gpu-check.sh, 2026-11-27 15:32 UTC, docs/performance-cuda.md): a step takes 1.0 / 1.4 units
-// at 16 / 32 with two CTAs per SM, 0.92 / 1.41 / 2.2 at 32 / 64 / 128 with one (wider slices reload
-// k̂, q̂, T and QKm less often per column; a CTA alone on its SM runs faster). A 16-wide CTA alone,
-// 0.75, is an estimate (not measured). Picks on 132 SMs: 128 for 16 x 4096 tokens, 32 for one
-// 32768-token request (2.45 ms against 2.60 at 16 in that sweep).
+// that width and residency. Wider slices reload k̂, q̂, T and QKm less often per column, so a step
+// costs less than proportionally more; a CTA alone on its compute unit runs faster than one that
+// shares it. The step costs are those of the per-slice sweep (docs/performance-cuda.md, under "Dv
+// slice"); the one of a 16-wide CTA alone is an estimate. With them the planner picks the widest
+// slices for many requests (fewer reloads) and narrow ones for few long requests (every unit
+// busy).
 inline double dv_slice_cost(int dvs, int Dv, int64_t pairs, int units) {
     const int64_t ctas = pairs * (Dv / dvs);
     const int per_unit = dvs <= 32 && ctas > units ? 2 : 1;
