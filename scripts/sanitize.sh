@@ -14,6 +14,8 @@
 #                worker threads themselves)
 #   TARGETS_ASAN, TARGETS_TSAN   build only these targets (default: everything); for a subset of
 #                the tests, name the test programs they need (and gdn_test_plugins, gdn_plugin_cpu)
+#   SANITIZE_PYTHON=1  also build the Python package in the ASan build and run its pytest suites
+#                there, with the runtimes preloaded (not in CI: it adds the package's instrumented build)
 #   JOBS         build and ctest parallelism (default: nproc)
 #   CC, CXX      compilers (default gcc, g++)
 set -euo pipefail
@@ -23,10 +25,10 @@ jobs=${JOBS:-$(nproc)}
 export CC=${CC:-gcc} CXX=${CXX:-g++}
 
 configure() {  # <dir> <sanitizer flags> [targets]
-  # The Python package is left out: an instrumented extension needs the sanitizer runtime preloaded
-  # into python3 and torch (docs/reliability.md); its tests run in the normal build.
+  # The Python package only where asked for (SANITIZE_PYTHON=1, ASan only): its tests need the
+  # sanitizer runtime preloaded into python3 (docs/reliability.md).
   cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDN_BUILD_CUDA=OFF -DGDN_BUILD_ROCM=OFF -DGDN_BUILD_BENCH=OFF \
-    -DGDN_BUILD_PYTHON=OFF \
+    -DGDN_BUILD_PYTHON="${python_build:-OFF}" \
     -DCMAKE_C_FLAGS="$2" -DCMAKE_CXX_FLAGS="$2" \
     -DCMAKE_EXE_LINKER_FLAGS="$2" -DCMAKE_SHARED_LINKER_FLAGS="$2" -DCMAKE_MODULE_LINKER_FLAGS="$2" >/dev/null
   local targets=()
@@ -46,6 +48,8 @@ for san in ${SANITIZERS:-asan tsan}; do
   case $san in
     asan)
       # -O1 keeps the build and the runs fast; the CPU kernels keep their own -O3.
+      python_build=OFF
+      [ "${SANITIZE_PYTHON:-0}" = 1 ] && python_build=ON
       configure build-asan "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
         "${TARGETS_ASAN:-}"
       # allocator_may_return_null: the tests ask for absurd sizes on purpose and expect an
@@ -53,9 +57,19 @@ for san in ${SANITIZERS:-asan tsan}; do
       ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:strict_string_checks=1:detect_stack_use_after_return=1" \
       UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
       LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0" \
-        run_tests build-asan "${TESTS_ASAN:-}"
+        run_tests build-asan "${TESTS_ASAN:-}" "python/"
+      if [ "$python_build" = ON ]; then
+        # The pytest suites under ASan + UBSan: the runtimes preloaded into python3 (which is not
+        # instrumented); no LeakSanitizer (the interpreter keeps its allocations until exit).
+        echo "sanitize: asan, the Python package's tests (runtimes preloaded)"
+        LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" GDN_SANITIZER=asan \
+        ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=0:allocator_may_return_null=1" \
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+          run_tests build-asan "python/"
+      fi
       ;;
     tsan)
+      python_build=OFF
       configure build-tsan "-O1 -g -fsanitize=thread -fno-omit-frame-pointer" "${TARGETS_TSAN:-}"
       # history_size=7: the deepest access history, so that the stack of the earlier access of a
       # race can be restored (and, in the second pass, matched against the suppressions).

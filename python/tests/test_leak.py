@@ -54,5 +54,6 @@ def test_no_leak_over_ten_thousand_calls(cpu, seed):
     # 50,000 calls that each leaked even one 64-byte capsule would add ~3 MB.
     growth = rss_bytes() - rss
     print(f"resident memory growth over {len(workloads) * CALLS} calls: {growth} bytes")
-    assert growth < 1 << 20
+    if os.environ.get("GDN_SANITIZER") != "asan":  # ASan's quarantine keeps freed memory resident
+        assert growth < 1 << 20
     assert np.isfinite(out.numpy()).all()
