@@ -30,6 +30,8 @@ from ._gdn import (  # noqa: F401  (the public API)
     Internal,
     InvalidArgument,
     LoadReport,
+    MAX_DRAFT_TOKENS,
+    NO_STATE_WRITE,
     NoDevice,
     OutOfMemory,
     PoolConfig,
@@ -56,7 +58,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Backend", "CheckResult", "Driver", "Error", "ForwardBatch", "ForwardMode", "GDNPool", "Internal",
-    "InvalidArgument", "LoadReport", "NoDevice", "OutOfMemory", "PoolConfig", "RadixLinearAttention",
+    "InvalidArgument", "LoadReport", "MAX_DRAFT_TOKENS", "NO_STATE_WRITE", "NoDevice", "OutOfMemory", "PoolConfig", "RadixLinearAttention",
     "Runtime", "Stream", "TensorView", "Unsupported", "backends", "check", "export_slot", "import_slot", "load_golden", "load_plugin",
     "load_reports", "open", "plugin_directory", "read_slot_blob", "reference_forward", "status_name",
 ]

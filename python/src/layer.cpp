@@ -81,9 +81,14 @@ void bind_layer(py::module_& m) {
             ImportedTensor x = import_tensor(mixed_qkv, "mixed_qkv", be);
             ImportedTensor ia = import_tensor(a, "a", be);
             ImportedTensor ib = import_tensor(b, "b", be);
+            B.follow_framework_stream(mixed_qkv);
+            if (out.is_none() && !B.batch.writes_output()) {  // a commit: the state advances, no output
+                py::gil_scoped_release unlocked;
+                L.layer->forward(B.batch, x.view, ia.view, ib.view, TensorView());
+                return py::object(py::none());
+            }
             if (out.is_none()) out = new_output(mixed_qkv, L, B);
             ImportedTensor io = import_tensor(out, "out", be);
-            B.follow_framework_stream(mixed_qkv);
             {
                 py::gil_scoped_release unlocked;
                 L.layer->forward(B.batch, x.view, ia.view, ib.view, io.view);
