@@ -1,6 +1,7 @@
 """The ABI 1.2 serving options from Python (cpu backend): verify + commit, write slots, checkpoints
 and a 16-bit recurrent state, each against plain extends of the same tokens."""
 
+import pytest
 import torch
 
 import gdn
@@ -82,3 +83,12 @@ def test_bf16_recurrent_state(cpu, seed):
     assert got.dtype == torch.bfloat16
     # The f32 result rounded to bf16 once: within bf16's half-ulp of it.
     assert torch.allclose(got.float(), want, rtol=2 ** -8, atol=1e-30)
+
+
+def test_a_checkpoint_is_a_pair(cpu):
+    pool = gdn.GDNPool(cpu, 1, 4, 1, 2, 8, 8, 4, "f32")
+    batch = gdn.ForwardBatch.extend(pool, [0], [4])
+    before = pool.snapshot()
+    with pytest.raises(gdn.InvalidArgument, match=r"^checkpoints\[0\]\[1\]: a pair \(tokens, slot\), got 3 values$"):  # PY14
+        batch.set_checkpoints([[(2, 1), (3, 2, 9)]])
+    assert batch.num_checkpoints == 0 and pool.snapshot() == before
