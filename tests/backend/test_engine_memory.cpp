@@ -145,7 +145,7 @@ TEST_CASE("a CPU engine's host memory is accepted where the backend reads host m
         CHECK(static_cast<float*>(r)[rb / 3 / 4] == 1.5f);  // slot 1 starts one slot in
     } else {
         test::expect_error("memory.device: memory on backend " + be.name() + ", got host memory",
-                           [&] { GDNPool p(be, pc, EngineMemory{Backend{}, r, rb, v, cb}); });
+                           [&] { GDNPool p(be, pc, EngineMemory{Backend{}, r, rb, v, cb}); });  // M6 (backends that cannot read host memory)
     }
     std::free(r);
     std::free(v);
@@ -178,17 +178,17 @@ TEST_CASE("engine memory too small, too large, misaligned, overlapping or on ano
     const std::string want_rb = std::to_string(rb), want_cb = std::to_string(cb);
     refused("memory.recurrent_bytes: num_layers x (num_slots + 1) x recurrent slot bytes = 3 x 3 x " +
                 std::to_string(sizes.recurrent_slot_bytes()) + " = " + want_rb + " bytes, got " + std::to_string(rb - 4),
-            with([&](EngineMemory& m) { m.recurrent_bytes = rb - 4; }));
-    refused("memory.recurrent_bytes", with([&](EngineMemory& m) { m.recurrent_bytes = rb + 256; }));
+            with([&](EngineMemory& m) { m.recurrent_bytes = rb - 4; }));  // M1
+    refused("memory.recurrent_bytes", with([&](EngineMemory& m) { m.recurrent_bytes = rb + 256; }));  // M1
     refused("memory.conv_bytes: num_layers x (num_slots + 1) x conv slot bytes = 3 x 3 x " +
                 std::to_string(sizes.conv_slot_bytes()) + " = " + want_cb + " bytes, got 0",
-            with([&](EngineMemory& m) { m.conv_bytes = 0; }));
-    refused("memory.recurrent: an address aligned to 256 bytes", with([&](EngineMemory& m) { m.recurrent = r + 4; }));
-    refused("memory.conv: an address aligned to 256 bytes", with([&](EngineMemory& m) { m.conv = v + 128; }));
-    refused("memory.recurrent: non-null data", with([&](EngineMemory& m) { m.recurrent = nullptr; }));
-    refused("memory.conv: a buffer apart from memory.recurrent", with([&](EngineMemory& m) { m.conv = r; }));
+            with([&](EngineMemory& m) { m.conv_bytes = 0; }));  // M1
+    refused("memory.recurrent: an address aligned to 256 bytes", with([&](EngineMemory& m) { m.recurrent = r + 4; }));  // M2
+    refused("memory.conv: an address aligned to 256 bytes", with([&](EngineMemory& m) { m.conv = v + 128; }));  // M2
+    refused("memory.recurrent: non-null data", with([&](EngineMemory& m) { m.recurrent = nullptr; }));  // M3
+    refused("memory.conv: a buffer apart from memory.recurrent", with([&](EngineMemory& m) { m.conv = r; }));  // M4
     refused("memory.device: memory on backend " + be.name() + ", got memory on fake:1",
-            with([&](EngineMemory& m) { m.device = other_backend(); }));
+            with([&](EngineMemory& m) { m.device = other_backend(); }));  // M5
     // Nothing was written into the engine's memory by any refused pool.
     CHECK(rec.read() == rec_bytes);
     CHECK(conv.read() == conv_bytes);

@@ -145,7 +145,7 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
     for (std::size_t n : cuts) {
         INFO("first " << n << " bytes");
         refused(SlotBlobProblem::truncated, "blob: truncated: " + std::to_string(n) + " bytes",
-                std::vector<uint8_t>(blob.begin(), blob.begin() + std::ptrdiff_t(n)));
+                std::vector<uint8_t>(blob.begin(), blob.begin() + std::ptrdiff_t(n)));  // X1
     }
     auto edited = [&](std::size_t at, auto value, bool seal) {
         auto b = blob;
@@ -153,18 +153,18 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
         if (seal) reseal(b);
         return b;
     };
-    refused(SlotBlobProblem::not_a_blob, "blob: not a gdn slot blob", edited(0, uint8_t('X'), true));
-    refused(SlotBlobProblem::version, "blob: format version 2, this build reads version 1", edited(8, uint32_t(2), true));
-    refused(SlotBlobProblem::malformed, "blob: layout 9", edited(16, uint32_t(9), true));
-    refused(SlotBlobProblem::malformed, "blob: reserved header bytes not zero", edited(90, uint8_t(1), true));
-    refused(SlotBlobProblem::malformed, "blob: num_v_heads 0 outside", edited(28, uint32_t(0), true));
-    refused(SlotBlobProblem::malformed, "blob: dtype code 7", edited(44, uint32_t(7), true));
-    refused(SlotBlobProblem::malformed, "blob: per-layer sizes", edited(56, uint64_t(12), true));
-    refused(SlotBlobProblem::malformed, "blob: payload of", edited(72, uint64_t(1) << 40, true));
+    refused(SlotBlobProblem::not_a_blob, "blob: not a gdn slot blob", edited(0, uint8_t('X'), true));  // X2
+    refused(SlotBlobProblem::version, "blob: format version 2, this build reads version 1", edited(8, uint32_t(2), true));  // X3
+    refused(SlotBlobProblem::malformed, "blob: layout 9", edited(16, uint32_t(9), true));  // X4
+    refused(SlotBlobProblem::malformed, "blob: reserved header bytes not zero", edited(90, uint8_t(1), true));  // X4
+    refused(SlotBlobProblem::malformed, "blob: num_v_heads 0 outside", edited(28, uint32_t(0), true));  // X4
+    refused(SlotBlobProblem::malformed, "blob: dtype code 7", edited(44, uint32_t(7), true));  // X4
+    refused(SlotBlobProblem::malformed, "blob: per-layer sizes", edited(56, uint64_t(12), true));  // X4
+    refused(SlotBlobProblem::malformed, "blob: payload of", edited(72, uint64_t(1) << 40, true));  // X4
     auto longer = blob;
     longer.push_back(0);
-    refused(SlotBlobProblem::trailing_bytes, "1 more than the header announces", longer);
-    refused(SlotBlobProblem::corrupt, "blob: checksum mismatch (corrupt blob)", edited(80, uint8_t(blob[80] ^ 1), false));
+    refused(SlotBlobProblem::trailing_bytes, "1 more than the header announces", longer);  // X5
+    refused(SlotBlobProblem::corrupt, "blob: checksum mismatch (corrupt blob)", edited(80, uint8_t(blob[80] ^ 1), false));  // X6
     // Every single-bit error is caught (CRC-32C detects them all); a sample of positions.
     for (int i = 0; i < 300; ++i) {
         auto bad = blob;
@@ -186,13 +186,13 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
     GDNPool three_layers(be, other([](PoolConfig& pc) { pc.num_layers = 3; }));
     expect_refused(SlotBlobProblem::dims_mismatch,
                    "blob: a slot of layers=2 H=2 HV=4 Dk=32 Dv=48 Kc=4, the pool has layers=3 H=2 HV=4 Dk=32 Dv=48 Kc=4",
-                   [&] { import_slot(three_layers, 0, blob); });
+                   [&] { import_slot(three_layers, 0, blob); });  // X7
     GDNPool more_heads(be, other([](PoolConfig& pc) { pc.num_v_heads = 8; }));
     expect_refused(SlotBlobProblem::dims_mismatch, "the pool has layers=2 H=2 HV=8",
-                   [&] { import_slot(more_heads, 0, blob); });
+                   [&] { import_slot(more_heads, 0, blob); });  // X7
     GDNPool f16(be, other([](PoolConfig& pc) { pc.activation_dtype = DType::f16; }));
     expect_refused(SlotBlobProblem::dtype_mismatch, "blob: activation (conv state) dtype bf16, the pool's is f16",
-                   [&] { import_slot(f16, 0, blob); });
+                   [&] { import_slot(f16, 0, blob); });  // X9
     // A blob whose recurrent state is stored in another dtype than the pool's (sizes consistent).
     const DType pool_state = dst.recurrent_state(0).dtype();
     const DType other_state = pool_state == DType::bf16 ? DType::f16 : DType::bf16;
@@ -207,16 +207,16 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
     reseal(narrow);
     refused(SlotBlobProblem::dtype_mismatch,
             std::string("blob: recurrent state dtype ") + dtype_name(other_state) + ", the pool stores " + dtype_name(pool_state),
-            narrow);
+            narrow);  // X8
     // The slot must be one of the pool's.
-    test::expect_error("slot: a slot in 0..2, got 3", [&] { import_slot(dst, 3, blob); });
-    test::expect_error("slot: a slot in 0..1, got -1", [&] { (void)export_slot(src, -1); });
+    test::expect_error("slot: a slot in 0..2, got 3", [&] { import_slot(dst, 3, blob); });  // X10
+    test::expect_error("slot: a slot in 0..1, got -1", [&] { (void)export_slot(src, -1); });  // X10
     std::vector<uint8_t> small(blob.size() - 1);
     test::expect_error("size: slot_blob_size(pool) = " + std::to_string(blob.size()) + " bytes, got " +
                            std::to_string(small.size()),
-                       [&] { export_slot(src, 0, small.data(), small.size()); });
-    test::expect_error("out: non-null memory", [&] { export_slot(src, 0, nullptr, blob.size()); });
-    test::expect_error("blob: non-null data", [&] { import_slot(dst, 1, nullptr, blob.size()); });
+                       [&] { export_slot(src, 0, small.data(), small.size()); });  // X11
+    test::expect_error("out: non-null memory", [&] { export_slot(src, 0, nullptr, blob.size()); });  // X11
+    test::expect_error("blob: non-null data", [&] { import_slot(dst, 1, nullptr, blob.size()); });  // X12
 
     CHECK(dst.snapshot() == before);  // nothing refused wrote anything
     import_slot(dst, 1, blob);        // and the good blob goes in
