@@ -35,6 +35,16 @@ void check_buffer(const std::string& field, const void* data, std::size_t bytes,
 
 }  // namespace
 
+EngineMemorySizes engine_memory_sizes(const PoolConfig& c) {
+    detail::check_pool_config(c);  // also: the sizes fit in ptrdiff_t
+    const std::size_t slots = std::size_t(c.num_layers) * std::size_t(c.num_slots + 1);
+    EngineMemorySizes s;
+    s.recurrent_bytes = slots * std::size_t(c.num_v_heads) * std::size_t(c.head_v_dim) * std::size_t(c.head_k_dim) *
+                        sizeof(float);
+    s.conv_bytes = slots * std::size_t(c.conv_dim()) * std::size_t(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
+    return s;
+}
+
 GDNPool::GDNPool(const Backend& backend, const PoolConfig& config, const EngineMemory& memory)
     : backend_(backend), config_((detail::check_pool_config(config), config)), owns_memory_(false) {
     if (!backend_.valid()) invalid_argument("backend", "a loaded backend");

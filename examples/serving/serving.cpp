@@ -135,18 +135,16 @@ PoolConfig pool_config(int64_t slots) {
 
 // doc:engine-memory begin
 // The engine's own state cache, allocated by the engine on gdn's backend in gdn's layout:
-// [layers, slots + 1, HV, Dv, Dk] f32 and [layers, slots + 1, conv_dim, Kc - 1] bf16.
+// [layers, slots + 1, HV, Dv, Dk] recurrent state and [layers, slots + 1, conv_dim, Kc - 1] conv
+// state, of the sizes engine_memory_sizes gives.
 struct EngineStateCache {
     Backend backend;
     std::size_t recurrent_bytes, conv_bytes;
     void *recurrent, *conv;
     EngineStateCache(const Backend& be, const PoolConfig& pc)
-        : backend(be),
-          recurrent_bytes(std::size_t(pc.num_layers) * std::size_t(pc.num_slots + 1) * std::size_t(pc.num_v_heads) *
-                          std::size_t(pc.head_v_dim) * std::size_t(pc.head_k_dim) * sizeof(float)),
-          conv_bytes(std::size_t(pc.num_layers) * std::size_t(pc.num_slots + 1) * std::size_t(pc.conv_dim()) *
-                     std::size_t(pc.conv_kernel - 1) * dtype_size(pc.activation_dtype)),
-          recurrent(be.allocate(recurrent_bytes)), conv(be.allocate(conv_bytes)) {}
+        : backend(be), recurrent_bytes(engine_memory_sizes(pc).recurrent_bytes),
+          conv_bytes(engine_memory_sizes(pc).conv_bytes), recurrent(be.allocate(recurrent_bytes)),
+          conv(be.allocate(conv_bytes)) {}
     ~EngineStateCache() {  // the engine frees its memory; gdn never does
         backend.deallocate(recurrent);
         backend.deallocate(conv);

@@ -131,6 +131,22 @@ TEST_CASE("a pool over engine memory keeps the engine's states and computes in p
     CHECK(rec.read().size() == rb);
 }
 
+TEST_CASE("engine_memory_sizes are the sizes a pool of the configuration uses", "[pool][engine-memory]") {
+    for (const int64_t slots : {1, 5, 64})
+        for (const DType act : {DType::f32, DType::bf16, DType::f16}) {
+            PoolConfig pc = pool_config(small_case(1), slots, 3);
+            pc.activation_dtype = act;
+            GDNPool pool(test::backend(), pc);
+            const EngineMemorySizes sizes = engine_memory_sizes(pc);
+            INFO(slots << " slots, " << dtype_name(act));
+            CHECK(sizes.recurrent_bytes == std::size_t(3 * (slots + 1)) * pool.recurrent_slot_bytes());
+            CHECK(sizes.conv_bytes == std::size_t(3 * (slots + 1)) * pool.conv_slot_bytes());
+            CHECK(sizes.recurrent_bytes + sizes.conv_bytes == pool.bytes());
+        }
+    PoolConfig bad = pool_config(small_case(1), 0, 1);
+    test::expect_error("num_slots: at least 1, got 0", [&] { (void)engine_memory_sizes(bad); });  // M7
+}
+
 TEST_CASE("a CPU engine's host memory is accepted where the backend reads host memory", "[pool][engine-memory]") {
     const Backend& be = test::backend();
     const PoolConfig pc = pool_config(small_case(1), 2, 1);

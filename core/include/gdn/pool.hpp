@@ -52,6 +52,14 @@ struct EngineMemory {
     std::size_t conv_bytes = 0;      // exactly layers * (slots + 1) * conv_slot_bytes()
 };
 
+// The exact sizes of EngineMemory's two buffers for `config` (checked as the pool's constructor
+// checks it, with the same errors): what an engine allocates.
+struct EngineMemorySizes {
+    std::size_t recurrent_bytes = 0;
+    std::size_t conv_bytes = 0;
+};
+GDN_API EngineMemorySizes engine_memory_sizes(const PoolConfig& config);
+
 // The alignment an engine's buffers must have: what every plugin's mem_alloc guarantees
 // (plugin.h), so that kernels see the same base alignment as in a pool gdn allocated.
 inline constexpr std::size_t kEngineMemoryAlignment = 256;
