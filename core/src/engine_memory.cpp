@@ -40,7 +40,7 @@ EngineMemorySizes engine_memory_sizes(const PoolConfig& c) {
     const std::size_t slots = std::size_t(c.num_layers) * std::size_t(c.num_slots + 1);
     EngineMemorySizes s;
     s.recurrent_bytes = slots * std::size_t(c.num_v_heads) * std::size_t(c.head_v_dim) * std::size_t(c.head_k_dim) *
-                        sizeof(float);
+                        dtype_size(c.state_dtype);
     s.conv_bytes = slots * std::size_t(c.conv_dim()) * std::size_t(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
     return s;
 }

@@ -40,7 +40,7 @@ namespace gdn {
 std::size_t GDNPool::bytes_required(const PoolConfig& c) {
     detail::check_pool_config(c);  // also: the total fits in ptrdiff_t
     const std::size_t per_slot = std::size_t(c.num_v_heads) * std::size_t(c.head_v_dim) * std::size_t(c.head_k_dim) *
-                                     sizeof(float) +
+                                     dtype_size(c.state_dtype) +
                                  std::size_t(c.conv_dim()) * std::size_t(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
     return per_slot * (std::size_t(c.num_slots) + 1) * std::size_t(c.num_layers);
 }

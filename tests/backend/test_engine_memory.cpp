@@ -133,16 +133,28 @@ TEST_CASE("a pool over engine memory keeps the engine's states and computes in p
 
 TEST_CASE("engine_memory_sizes are the sizes a pool of the configuration uses", "[pool][engine-memory]") {
     for (const int64_t slots : {1, 5, 64})
-        for (const DType act : {DType::f32, DType::bf16, DType::f16}) {
-            PoolConfig pc = pool_config(small_case(1), slots, 3);
-            pc.activation_dtype = act;
-            GDNPool pool(test::backend(), pc);
-            const EngineMemorySizes sizes = engine_memory_sizes(pc);
-            INFO(slots << " slots, " << dtype_name(act));
-            CHECK(sizes.recurrent_bytes == std::size_t(3 * (slots + 1)) * pool.recurrent_slot_bytes());
-            CHECK(sizes.conv_bytes == std::size_t(3 * (slots + 1)) * pool.conv_slot_bytes());
-            CHECK(sizes.recurrent_bytes + sizes.conv_bytes == pool.bytes());
-        }
+        for (const DType act : {DType::f32, DType::bf16, DType::f16})
+            for (const DType state : {DType::f32, DType::bf16, DType::f16}) {
+                PoolConfig pc = pool_config(small_case(1), slots, 3);
+                pc.activation_dtype = act;
+                pc.state_dtype = state;
+                GDNPool pool(test::backend(), pc);
+                const EngineMemorySizes sizes = engine_memory_sizes(pc);
+                INFO(slots << " slots, " << dtype_name(act) << " activations, " << dtype_name(state) << " state");
+                CHECK(sizes.recurrent_bytes == std::size_t(3 * (slots + 1)) * pool.recurrent_slot_bytes());
+                CHECK(sizes.conv_bytes == std::size_t(3 * (slots + 1)) * pool.conv_slot_bytes());
+                CHECK(sizes.recurrent_bytes + sizes.conv_bytes == pool.bytes());
+                CHECK(GDNPool::bytes_required(pc) == pool.bytes());
+                // A pool over engine memory of those sizes takes it.
+                std::vector<uint8_t> engine(sizes.recurrent_bytes + sizes.conv_bytes + 512);
+                if (test::backend().host_accessible()) {
+                    auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<std::uintptr_t>(engine.data()) + 255) / 256 * 256);
+                    uint8_t* conv = base + (sizes.recurrent_bytes + 255) / 256 * 256;
+                    if (conv + sizes.conv_bytes <= engine.data() + engine.size())
+                        CHECK_NOTHROW(GDNPool(test::backend(), pc,
+                                              EngineMemory{Backend{}, base, sizes.recurrent_bytes, conv, sizes.conv_bytes}));
+                }
+            }
     PoolConfig bad = pool_config(small_case(1), 0, 1);
     test::expect_error("num_slots: at least 1, got 0", [&] { (void)engine_memory_sizes(bad); });  // M7
 }

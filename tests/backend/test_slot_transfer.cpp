@@ -218,6 +218,27 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
     test::expect_error("out: non-null memory", [&] { export_slot(src, 0, nullptr, blob.size()); });  // X11
     test::expect_error("blob: non-null data", [&] { import_slot(dst, 1, nullptr, blob.size()); });  // X12
 
+    // Pools with a 16-bit recurrent state: their blobs say so and round-trip; an f32-state pool
+    // refuses them, and they refuse f32-state blobs.
+    for (const DType state : {DType::bf16, DType::f16}) {
+        if (!(test::backend().capabilities().state_dtypes & (1u << unsigned(state)))) continue;
+        PoolConfig pc = pool_config(c, 2, 2);
+        pc.state_dtype = state;
+        GDNPool narrow_src(be, pc), narrow_dst(be, pc);
+        test::run_rows(c, layer.layer(), narrow_src, ForwardMode::extend, {0}, {20}, 0);
+        const std::vector<uint8_t> b16 = export_slot(narrow_src, 0);
+        CHECK(read_slot_blob(b16.data(), b16.size()).state_dtype == state);
+        CHECK(b16.size() == kSlotBlobHeaderBytes + 2 * (narrow_src.recurrent_slot_bytes() + narrow_src.conv_slot_bytes()));
+        import_slot(narrow_dst, 1, b16);
+        CHECK(export_slot(narrow_dst, 1) == b16);
+        expect_refused(SlotBlobProblem::dtype_mismatch,
+                       std::string("blob: recurrent state dtype ") + dtype_name(state) + ", the pool stores f32",
+                       [&] { import_slot(dst, 1, b16); });  // X8
+        expect_refused(SlotBlobProblem::dtype_mismatch,
+                       std::string("blob: recurrent state dtype f32, the pool stores ") + dtype_name(state),
+                       [&] { import_slot(narrow_dst, 0, blob); });  // X8
+    }
+
     CHECK(dst.snapshot() == before);  // nothing refused wrote anything
     import_slot(dst, 1, blob);        // and the good blob goes in
     CHECK(dst.read_recurrent(1, 1) == src.read_recurrent(1, 0));
