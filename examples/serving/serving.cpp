@@ -111,6 +111,7 @@ struct Model {
             Tensor out = layers[std::size_t(l)].attn->forward(batch, in.rows(in.qkv, l, from, T), in.rows(in.a, l, from, T),
                                                               in.rows(in.b, l, from, T));
             batch.stream().synchronize();
+            if (!batch.writes_output()) continue;  // a commit outputs nothing
             const auto bytes = out.to_host<uint8_t>();
             all.insert(all.end(), bytes.begin(), bytes.end());
         }
@@ -167,14 +168,16 @@ void prefix_caching(const Model& m, GDNPool& pool) {
     const int64_t first = pool.alloc_slot(), cached = pool.alloc_slot(), second = pool.alloc_slot();
 
     // doc:prefix-cache begin
-    // Request 1 prefills the shared prefix; the engine keeps a snapshot of its state after it.
+    // Request 1 prefills the shared prefix; a checkpoint writes the state after its last prefix
+    // token to `cached` (checkpoints at every page boundary work the same way).
     ForwardBatch prefill = ForwardBatch::extend(pool, {first}, {prefix});
+    prefill.set_checkpoints({{Checkpoint{prefix, cached}}});
     m.step(prefill, in, 0);
-    pool.copy_slot(first, cached);  // every layer's recurrent and conv state of the slot
 
-    // Request 2 has the same prefix: it starts from the snapshot and prefills only its suffix.
-    pool.copy_slot(cached, second);
-    ForwardBatch rest = ForwardBatch::extend(pool, {second}, {suffix});
+    // Request 2 has the same prefix: it reads the snapshot and writes its own slot (the snapshot
+    // stays as it is, nothing is copied) while it prefills only its suffix.
+    ForwardBatch rest = ForwardBatch::extend(pool, {cached}, {suffix});
+    rest.set_write_slots({second});
     const auto second_out = m.step(rest, in, prefix);
     // doc:prefix-cache end
 
@@ -191,17 +194,15 @@ void speculative_decoding(const Model& m, GDNPool& pool) {
     std::mt19937_64 rng(11);
     const int64_t drafts = 4, accepted = 2;
     Inputs in(m.backend, rng, drafts);
-    const int64_t slot = pool.alloc_slot(), scratch = pool.alloc_slot(), oracle = pool.alloc_slot();
+    const int64_t slot = pool.alloc_slot(), oracle = pool.alloc_slot();
     pool.copy_slot(slot, oracle);
 
     // doc:speculative begin
-    // Verify: run every draft token and keep the state from before them.
-    pool.copy_slot(slot, scratch);
-    ForwardBatch verify = ForwardBatch::extend(pool, {slot}, {drafts});
-    const auto draft_out = m.step(verify, in, 0);  // outputs for all drafts: the model accepts some
-    // Commit: back to the state before the drafts, then advance by the accepted tokens only.
-    pool.copy_slot(scratch, slot);
-    ForwardBatch commit = ForwardBatch::extend(pool, {slot}, {accepted});
+    // Verify: every draft token runs and has an output; no state is written.
+    ForwardBatch verify = ForwardBatch::verify(pool, {slot}, {drafts});
+    const auto draft_out = m.step(verify, in, 0);  // the model accepts some of the drafts
+    // Commit, from the same inputs: the state advances by the accepted tokens only (no output).
+    ForwardBatch commit = ForwardBatch::commit(pool, {slot}, {drafts}, {accepted});
     m.step(commit, in, 0);
     // doc:speculative end
 
@@ -211,7 +212,7 @@ void speculative_decoding(const Model& m, GDNPool& pool) {
         check(pool.read_recurrent(l, slot) == pool.read_recurrent(l, oracle) &&
                   pool.read_conv_bytes(l, slot) == pool.read_conv_bytes(l, oracle),
               "speculative: the committed state is the state after the accepted tokens");
-    for (int64_t s : {slot, scratch, oracle}) pool.free_slot(s);
+    for (int64_t s : {slot, oracle}) pool.free_slot(s);
     std::printf("speculative decoding: %lld drafts verified, %lld committed, state exact\n", (long long)drafts,
                 (long long)accepted);
 }
