@@ -16,8 +16,10 @@ namespace {
 
 constexpr int kLargestProbedDim = 65536;  // ranges declared beyond this are probed here
 
-const char* const kDtypeNames[] = {"f32", "bf16", "f16"};
-const char* const kModeNames[] = {"extend", "decode", "mixed"};
+const char* const kDtypeNames[] = {"f32", "bf16", "f16"};  // by activation dtype code
+const char* const kModeNames[] = {"extend", "decode", "mixed"};  // by mode code
+static_assert(sizeof(kDtypeNames) / sizeof(kDtypeNames[0]) == kActivationDTypeCount);
+static_assert(sizeof(kModeNames) / sizeof(kModeNames[0]) == kForwardModeCount);
 
 RandomCaseSpec preferred_base() {
     RandomCaseSpec s;

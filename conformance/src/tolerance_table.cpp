@@ -9,7 +9,7 @@
 namespace gdn::conformance {
 
 ToleranceTable::ToleranceTable() {
-    for (DType t : {DType::f32, DType::bf16, DType::f16}) defaults_[t] = default_tolerance(t);
+    for (DType t : kActivationDTypes) defaults_[t] = default_tolerance(t);
 }
 
 ToleranceTable::Entry ToleranceTable::lookup(const std::string& backend, DType dtype) const {

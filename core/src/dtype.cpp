@@ -114,8 +114,10 @@ double round_to(DType t, double v) {
         case DType::f32: return float(v);
         case DType::bf16: return bf16_to_float(float_to_bf16(float(v)));
         case DType::f16: return f16_to_float(float_to_f16(float(v)));
-        default: return v;
+        case DType::i32:
+        case DType::i64: return v;  // integers are indices, never rounded as activations
     }
+    return v;
 }
 
 }  // namespace gdn

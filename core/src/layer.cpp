@@ -72,9 +72,16 @@ std::vector<float> read_f32(const TensorView& t) {
 RadixLinearAttention::RadixLinearAttention(int layer_id, int gdn_layer_idx, int num_k_heads, int num_v_heads,
                                            int head_k_dim, int head_v_dim, TensorView conv_weight,
                                            TensorView A_log, TensorView dt_bias)
-    : layer_id_(layer_id), gdn_layer_idx_(gdn_layer_idx), num_k_heads_(num_k_heads), num_v_heads_(num_v_heads),
-      head_k_dim_(head_k_dim), head_v_dim_(head_v_dim), conv_weight_(std::move(conv_weight)),
-      A_log_(std::move(A_log)), dt_bias_(std::move(dt_bias)) {
+    : RadixLinearAttention(LayerConfig{layer_id, gdn_layer_idx, num_k_heads, num_v_heads, head_k_dim, head_v_dim},
+                           std::move(conv_weight), std::move(A_log), std::move(dt_bias)) {}
+
+RadixLinearAttention::RadixLinearAttention(const LayerConfig& config, TensorView conv_weight, TensorView A_log,
+                                           TensorView dt_bias)
+    : layer_id_(config.layer_id), gdn_layer_idx_(config.gdn_layer_idx), num_k_heads_(config.num_k_heads),
+      num_v_heads_(config.num_v_heads), head_k_dim_(config.head_k_dim), head_v_dim_(config.head_v_dim),
+      conv_weight_(std::move(conv_weight)), A_log_(std::move(A_log)), dt_bias_(std::move(dt_bias)) {
+    const int gdn_layer_idx = gdn_layer_idx_, num_k_heads = num_k_heads_, num_v_heads = num_v_heads_;
+    const int head_k_dim = head_k_dim_, head_v_dim = head_v_dim_;
     if (gdn_layer_idx < 0) invalid_argument("gdn_layer_idx", ">= 0, got " + str(gdn_layer_idx));
     if (num_k_heads < 1) invalid_argument("num_k_heads", ">= 1, got " + str(num_k_heads));
     if (num_v_heads < 1 || num_v_heads % num_k_heads != 0)

@@ -183,11 +183,15 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
 
 std::size_t scratch_floats(const Problem& p) { return Layout(p).total; }
 
+// One instantiation per activation dtype (plugin.cpp ties the count to gdn::kActivationDTypes);
+// validate() admits no other dtype.
 void run_group_any(const Problem& p, const GroupTask& t, float* scratch) {
     switch (p.act) {
         case GDN_DTYPE_F32: run_group<F32>(p, t, scratch); break;
         case GDN_DTYPE_BF16: run_group<BF16>(p, t, scratch); break;
-        default: run_group<F16>(p, t, scratch); break;
+        case GDN_DTYPE_F16: run_group<F16>(p, t, scratch); break;
+        case GDN_DTYPE_I32:
+        case GDN_DTYPE_I64: break;
     }
 }
 
@@ -195,7 +199,9 @@ void update_request_conv_state(const Problem& p, int64_t req) {
     switch (p.act) {
         case GDN_DTYPE_F32: finish_conv_state<F32>(p, req, 0, p.conv_dim); break;
         case GDN_DTYPE_BF16: finish_conv_state<BF16>(p, req, 0, p.conv_dim); break;
-        default: finish_conv_state<F16>(p, req, 0, p.conv_dim); break;
+        case GDN_DTYPE_F16: finish_conv_state<F16>(p, req, 0, p.conv_dim); break;
+        case GDN_DTYPE_I32:
+        case GDN_DTYPE_I64: break;
     }
 }
 

@@ -9,6 +9,8 @@
 #include <oneapi/tbb/global_control.h>
 
 #include "device.hpp"
+#include "gdn/dtype.hpp"
+#include "gdn/forward_batch.hpp"
 #include "errors.hpp"
 #include "forward.hpp"
 #include "gdn/plugin.h"
@@ -102,6 +104,9 @@ gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbu
         if (!caps) return fail(err, GDN_ERR_INVALID_ARGUMENT, "caps is NULL");
         if (caps->struct_size < sizeof(uint32_t))
             return fail(err, GDN_ERR_INVALID_ARGUMENT, "caps->struct_size: %u is too small", caps->struct_size);
+        // Every activation dtype and mode (group.cpp instantiates the kernels per dtype).
+        static_assert(gdn::kActivationDTypeCount == 3, "an activation dtype was added: mask, group.cpp, half.hpp");
+        static_assert(gdn::kForwardModeCount == 3, "a mode was added: the modes mask and validate.cpp");
         gdn_capabilities full{};
         full.activation_dtypes = (1u << GDN_DTYPE_F32) | (1u << GDN_DTYPE_BF16) | (1u << GDN_DTYPE_F16);
         full.head_k_dim = {kMinHeadDim, kMaxHeadDim, 1};

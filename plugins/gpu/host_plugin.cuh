@@ -34,6 +34,7 @@
 #include <new>
 #include <vector>
 
+#include "gdn/dtype.hpp"
 #include "gdn_common.cuh"
 
 namespace gdn_gpu {
@@ -42,6 +43,8 @@ using ForwardEntry = gdn_rt::Error (*)(const GdnParams&, const LaunchPlan&, gdn_
 
 // The kernels a plugin built: one forward entry per activation dtype, and the shared memory of
 // the chunked prefill's kernels (the planner checks them against the device).
+static_assert(gdn::kActivationDTypeCount == 3, "an activation dtype was added: KernelEntries, forward_gdn, "
+                                                "kernel_capabilities, and each plugin's forward_<dtype> file");
 struct KernelEntries {
     ForwardEntry f32, bf16, f16;
     size_t (*seq_smem_bytes)(int Dk, int dvs, bool exact, int kbufs, int sbufs);

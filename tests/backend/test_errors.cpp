@@ -83,7 +83,8 @@ TEST_CASE("E1-E9: invalid layer construction", "[errors]") {
     Tensor w = f32(std::vector<double>(std::size_t(C * 4), 0.1), {C, 4});
     Tensor A = f32({-1.0, -0.5}, {2}), dt = f32({0.1, 0.2}, {2});
     auto layer = [&](int H, int HV, int Dk, int Dv, const TensorView& cw, const TensorView& al, const TensorView& db) {
-        return RadixLinearAttention(0, 0, H, HV, Dk, Dv, cw, al, db);
+        return RadixLinearAttention(
+            LayerConfig{.num_k_heads = H, .num_v_heads = HV, .head_k_dim = Dk, .head_v_dim = Dv}, cw, al, db);
     };
     expect_error("num_k_heads: >= 1, got 0", [&] { layer(0, 2, 16, 16, w, A, dt); });                       // E1
     expect_error("head_k_dim: >= 1, got 0", [&] { layer(1, 2, 0, 16, w, A, dt); });                         // E2

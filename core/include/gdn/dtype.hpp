@@ -20,6 +20,14 @@ enum class DType : int32_t {
     i64 = GDN_DTYPE_I64,
 };
 
+// How many dtypes there are, and the activation dtypes in code order. Every table that lists
+// dtypes checks itself against these (static_assert), so adding a dtype fails the build until each
+// table has it (docs/extending.md lists them).
+inline constexpr int kDTypeCount = 5;
+inline constexpr DType kActivationDTypes[] = {DType::f32, DType::bf16, DType::f16};
+inline constexpr int kActivationDTypeCount = int(sizeof(kActivationDTypes) / sizeof(kActivationDTypes[0]));
+static_assert(GDN_DTYPE_I64 + 1 == kDTypeCount, "DType mirrors gdn_dtype: one enumerator per value");
+
 GDN_API std::size_t dtype_size(DType t);
 GDN_API const char* dtype_name(DType t);           // "f32", "bf16", ...
 GDN_API DType dtype_from_name(std::string_view s);  // accepts "f32"/"float32"/"F32" ...; throws Error

@@ -18,6 +18,11 @@ enum class ForwardMode {
     decode = GDN_MODE_DECODE,  // one token per request
     mixed = GDN_MODE_MIXED,    // some requests extend, some decode
 };
+// How many modes there are, in code order; tables of modes check themselves against these.
+inline constexpr ForwardMode kForwardModes[] = {ForwardMode::extend, ForwardMode::decode, ForwardMode::mixed};
+inline constexpr int kForwardModeCount = int(sizeof(kForwardModes) / sizeof(kForwardModes[0]));
+static_assert(GDN_MODE_MIXED + 1 == kForwardModeCount, "ForwardMode mirrors gdn_mode: one enumerator per value");
+
 GDN_API const char* mode_name(ForwardMode m);
 
 // A write slot that means "no state write": the request's new state is computed and dropped

@@ -9,10 +9,24 @@
 
 namespace gdn {
 
+// What a layer is, by name (the head dims have no default: a config that leaves one out is refused):
+//   gdn::LayerConfig{.layer_id = 3, .gdn_layer_idx = 2, .num_k_heads = 16, .num_v_heads = 32,
+//                    .head_k_dim = 128, .head_v_dim = 128}
+struct LayerConfig {
+    int layer_id = 0;       // the model's layer index
+    int gdn_layer_idx = 0;  // this layer's index among the pool's GDN layers
+    int num_k_heads = 1;    // H
+    int num_v_heads = 1;    // HV, a multiple of H
+    int head_k_dim = 0;     // Dk
+    int head_v_dim = 0;     // Dv
+};
+
 class GDN_API RadixLinearAttention {
 public:
     // conv_weight [conv_dim, Kc] in the activation dtype (conv_dim = 2*H*Dk + HV*Dv);
     // A_log, dt_bias [HV] f32, finite. The views must stay valid while the layer is used.
+    RadixLinearAttention(const LayerConfig& config, TensorView conv_weight, TensorView A_log, TensorView dt_bias);
+    // The same in pymllm's positional order.
     RadixLinearAttention(int layer_id, int gdn_layer_idx, int num_k_heads, int num_v_heads,
                          int head_k_dim, int head_v_dim, TensorView conv_weight, TensorView A_log,
                          TensorView dt_bias);
@@ -26,6 +40,9 @@ public:
     void forward(ForwardBatch& batch, const TensorView& mixed_qkv, const TensorView& a,
                  const TensorView& b, const TensorView& out) const;
 
+    LayerConfig config() const {
+        return LayerConfig{layer_id_, gdn_layer_idx_, num_k_heads_, num_v_heads_, head_k_dim_, head_v_dim_};
+    }
     int layer_id() const { return layer_id_; }
     int gdn_layer_idx() const { return gdn_layer_idx_; }
     int num_k_heads() const { return num_k_heads_; }
