@@ -68,6 +68,7 @@ std::vector<CaseDef> guard_cases(const gdn_capabilities& caps);
 std::vector<CaseDef> determinism_cases();
 std::vector<CaseDef> coverage_cases(const Options& options, const gdn_capabilities& caps);
 std::vector<CaseDef> serving_cases(const gdn_capabilities& caps);
+std::vector<CaseDef> decay_cases(const gdn_capabilities& caps);
 
 // ---- verdicts (verdict.cpp) -------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ std::vector<detail::CaseDef> plan(const Options& o, const gdn_capabilities& caps
     add(detail::guard_cases(caps));
     add(detail::determinism_cases());
     add(detail::serving_cases(caps));
+    add(detail::decay_cases(caps));
     add(detail::coverage_cases(o, caps));  // last: it judges what the random cases ran
     if (o.case_patterns.empty()) return all;
     std::vector<detail::CaseDef> chosen;

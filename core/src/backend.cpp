@@ -196,15 +196,24 @@ void DeviceBuffer::reset() noexcept {
     owned_ = true;
 }
 
+namespace {
+// offset + bytes <= size, without computing offset + bytes (a sum that wraps around would pass).
+void check_range(const char* what, std::size_t bytes, std::size_t offset, std::size_t size) {
+    if (bytes > size || offset > size - bytes)
+        invalid_argument(what, "range within the buffer (" + std::to_string(size) + " bytes), got " +
+                                   std::to_string(bytes) + " bytes at offset " + std::to_string(offset));
+}
+}  // namespace
+
 void DeviceBuffer::upload(const void* host, std::size_t bytes, std::size_t offset) {
-    if (offset + bytes > bytes_) invalid_argument("upload", "range within the buffer");
+    check_range("upload", bytes, offset, bytes_);
     Stream& s = backend_.default_stream();
     s.copy(static_cast<char*>(ptr_) + offset, host, bytes, GDN_COPY_HOST_TO_DEVICE);
     s.synchronize();
 }
 
 void DeviceBuffer::download(void* host, std::size_t bytes, std::size_t offset) const {
-    if (offset + bytes > bytes_) invalid_argument("download", "range within the buffer");
+    check_range("download", bytes, offset, bytes_);
     Stream& s = backend_.default_stream();
     s.copy(host, static_cast<const char*>(ptr_) + offset, bytes, GDN_COPY_DEVICE_TO_HOST);
     s.synchronize();

@@ -201,6 +201,7 @@ void ForwardBatch::check_slots(const std::vector<int64_t>& slots) const {
                                        std::to_string(s) + " appears twice");
         seen[std::size_t(s)] = 1;
     }
+    pool().check_allocated("req_pool_indices", slots);
 }
 
 void ForwardBatch::pool_destroyed() {

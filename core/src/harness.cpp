@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -30,57 +31,112 @@ bool all_finite(const std::vector<double>& v) {
 
 // ---- cases ------------------------------------------------------------------------------------
 
+namespace {
+
+// A golden file's integers as int64, exactly (through double they would round above 2^53).
+std::vector<int64_t> integers(const std::string& origin, const SafetensorsTensor& t) {
+    if (t.dtype != DType::i64 && t.dtype != DType::i32)
+        throw Error(GDN_ERR_INVALID_ARGUMENT, origin + ": tensor '" + t.name + "' must be I64 or I32, got " + dtype_name(t.dtype));
+    std::vector<int64_t> v(std::size_t(t.numel()));
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (t.dtype == DType::i64) {
+            std::memcpy(&v[i], t.bytes.data() + 8 * i, 8);
+        } else {
+            int32_t x;
+            std::memcpy(&x, t.bytes.data() + 4 * i, 4);
+            v[i] = x;
+        }
+    }
+    return v;
+}
+
+}  // namespace
+
 Case load_golden(const std::filesystem::path& file) {
-    const SafetensorsFile f = SafetensorsFile::read(file);
+    return load_golden(SafetensorsFile::read(file), file.string());
+}
+
+Case load_golden(const SafetensorsFile& f, const std::string& origin) {
+    auto bad = [&](const std::string& what) -> Error { return Error(GDN_ERR_INVALID_ARGUMENT, origin + ": " + what); };
     Case c;
-    c.name = file.filename().string();
+    c.name = std::filesystem::path(origin).filename().string();
     reference::Problem& p = c.problem;
-    p.num_k_heads = f.meta_int("num_k_heads");
-    p.num_v_heads = f.meta_int("num_v_heads");
-    p.head_k_dim = f.meta_int("head_k_dim");
-    p.head_v_dim = f.meta_int("head_v_dim");
-    p.conv_kernel = f.meta_int("conv_kernel");
-    c.activation_dtype = dtype_from_name(f.meta("activation_dtype"));
+    // The geometry, as the layer takes it (RadixLinearAttention checks the same ranges).
+    auto dim = [&](const char* key, int lo, int hi) {
+        const int v = f.meta_int(key);
+        if (v < lo || v > hi)
+            throw bad(std::string("metadata '") + key + "' must be " +
+                      (hi == std::numeric_limits<int>::max() ? ">= " + std::to_string(lo)
+                                                             : "in " + std::to_string(lo) + ".." + std::to_string(hi)) +
+                      ", got " + std::to_string(v));
+        return v;
+    };
+    const int big = std::numeric_limits<int>::max();
+    p.num_k_heads = dim("num_k_heads", 1, big);
+    p.num_v_heads = dim("num_v_heads", 1, big);
+    p.head_k_dim = dim("head_k_dim", 1, big);
+    p.head_v_dim = dim("head_v_dim", 1, big);
+    p.conv_kernel = dim("conv_kernel", 2, 31);
+    if (p.num_v_heads % p.num_k_heads != 0)
+        throw bad("metadata 'num_v_heads' must be a multiple of num_k_heads (" + std::to_string(p.num_k_heads) + "), got " +
+                  std::to_string(p.num_v_heads));
+    const std::string& act = f.meta("activation_dtype");
+    if (act != "f32" && act != "bf16" && act != "f16")
+        throw bad("metadata 'activation_dtype' must be f32, bf16 or f16, got '" + act + "'");
+    c.activation_dtype = dtype_from_name(act);
     const std::string mode = f.meta("mode");
     if (mode == "extend") c.mode = ForwardMode::extend;
     else if (mode == "decode") c.mode = ForwardMode::decode;
     else if (mode == "mixed") c.mode = ForwardMode::mixed;
     else if (mode == "verify" && f.metadata().count("state_dtype")) c.mode = ForwardMode::extend;  // serving file
-    else throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": metadata 'mode' must be extend, decode or mixed, got '" + mode + "'");
+    else throw bad("metadata 'mode' must be extend, decode or mixed, got '" + mode + "'");
 
-    p.mixed_qkv = f.at("mixed_qkv").to_double();
-    p.a = f.at("a").to_double();
-    p.b = f.at("b").to_double();
-    p.conv_weight = f.at("conv_weight").to_double();
-    p.A_log = f.at("A_log").to_double();
-    p.dt_bias = f.at("dt_bias").to_double();
-    for (double v : f.at("cu_seqlens").to_double()) p.cu_seqlens.push_back(int64_t(v));
-    p.conv_state = f.at("conv_state_in").to_double();
-    p.recurrent_state = f.at("recurrent_state_in").to_double();
-    c.expected = Case::Expected{f.at("out").to_double(), f.at("conv_state_out").to_double(),
-                                f.at("recurrent_state_out").to_double()};
-    if (f.metadata().count("state_dtype")) detail::load_serving_fields(f, file, c);
+    // The request lengths, checked before any size is derived from them.
+    const SafetensorsTensor& cu = f.at("cu_seqlens");
+    if (cu.shape.size() != 1 || cu.shape[0] < 1)
+        throw bad("tensor 'cu_seqlens' must have shape [B+1] with B >= 0, got " + shape_to_string(cu.shape));
+    p.cu_seqlens = integers(origin, cu);
+    if (p.cu_seqlens.front() != 0) throw bad("cu_seqlens must start at 0, got " + std::to_string(p.cu_seqlens.front()));
+    for (std::size_t r = 1; r < p.cu_seqlens.size(); ++r)
+        if (p.cu_seqlens[r] < p.cu_seqlens[r - 1])
+            throw bad("cu_seqlens must be non-decreasing, but entry " + std::to_string(r) + " (" +
+                      std::to_string(p.cu_seqlens[r]) + ") < entry " + std::to_string(r - 1) + " (" +
+                      std::to_string(p.cu_seqlens[r - 1]) + ")");
 
-    // Shapes must agree with the metadata before anything indexes with them.
-    const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim();
-    const int64_t HV = p.num_v_heads, Kc = p.conv_kernel;
-    auto expect = [&](const char* name, std::size_t got, int64_t want) {
-        if (int64_t(got) != want)
-            throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": tensor '" + name + "' has " + std::to_string(got) +
-                                                      " elements, expected " + std::to_string(want));
+    // Every size below is a product of values from the file: computed with overflow checks, then
+    // compared with the shape of the tensor actually read, whose bytes the file holds. A size
+    // that does not fit cannot match any tensor of the file: it is refused, never wrapped.
+    auto mul = [&](const char* what, int64_t x, int64_t y) {
+        int64_t r;
+        if (__builtin_mul_overflow(x, y, &r)) throw bad(std::string(what) + " overflows int64");
+        return r;
     };
-    if (B < 0 || p.cu_seqlens.front() != 0) throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": cu_seqlens must start at 0");
-    expect("mixed_qkv", p.mixed_qkv.size(), T * C);
-    expect("a", p.a.size(), T * HV);
-    expect("b", p.b.size(), T * HV);
-    expect("conv_weight", p.conv_weight.size(), C * Kc);
-    expect("A_log", p.A_log.size(), HV);
-    expect("dt_bias", p.dt_bias.size(), HV);
-    expect("conv_state_in", p.conv_state.size(), B * C * (Kc - 1));
-    expect("recurrent_state_in", p.recurrent_state.size(), B * HV * p.head_v_dim * p.head_k_dim);
-    expect("out", c.expected->out.size(), T * HV * p.head_v_dim);
-    expect("conv_state_out", c.expected->conv_state.size(), B * C * (Kc - 1));
-    expect("recurrent_state_out", c.expected->recurrent_state.size(), B * HV * p.head_v_dim * p.head_k_dim);
+    int64_t conv_dim;
+    if (__builtin_add_overflow(mul("2*num_k_heads*head_k_dim", 2 * int64_t(p.num_k_heads), p.head_k_dim),
+                               mul("num_v_heads*head_v_dim", p.num_v_heads, p.head_v_dim), &conv_dim))
+        throw bad("conv_dim = 2*num_k_heads*head_k_dim + num_v_heads*head_v_dim overflows int64");
+    const int64_t T = p.num_tokens(), B = p.num_requests(), HV = p.num_v_heads, Kc = p.conv_kernel;
+    const int64_t width = mul("num_v_heads*head_v_dim", HV, p.head_v_dim);
+    const std::vector<int64_t> tokens_by_qkv{T, conv_dim}, tokens_by_heads{T, HV}, tokens_by_out{T, width},
+        conv_state{B, conv_dim, Kc - 1}, recurrent_state{B, HV, p.head_v_dim, p.head_k_dim};
+    auto read = [&](const char* name, const std::vector<int64_t>& shape) {
+        const SafetensorsTensor& t = f.at(name);
+        if (t.shape != shape)
+            throw bad(std::string("tensor '") + name + "' has shape " + shape_to_string(t.shape) + ", expected " +
+                      shape_to_string(shape));
+        return t.to_double();
+    };
+    p.mixed_qkv = read("mixed_qkv", tokens_by_qkv);
+    p.a = read("a", tokens_by_heads);
+    p.b = read("b", tokens_by_heads);
+    p.conv_weight = read("conv_weight", {conv_dim, Kc});
+    p.A_log = read("A_log", {HV});
+    p.dt_bias = read("dt_bias", {HV});
+    p.conv_state = read("conv_state_in", conv_state);
+    p.recurrent_state = read("recurrent_state_in", recurrent_state);
+    c.expected = Case::Expected{read("out", tokens_by_out), read("conv_state_out", conv_state),
+                                read("recurrent_state_out", recurrent_state)};
+    if (f.metadata().count("state_dtype")) detail::load_serving_fields(f, origin, c);
     return c;
 }
 
@@ -117,6 +173,14 @@ Case random_case(const RandomCaseSpec& s, uint64_t seed) {
         p.A_log[std::size_t(h)] = float(std::log(s.strong_decay ? 2.0 + 2.0 * uniform(rng) : 0.05 + 0.5 * uniform(rng)));
         p.dt_bias[std::size_t(h)] = float(0.1 * normal(rng));
     }
+    using Extreme = RandomCaseSpec::ExtremeDecay;
+    if (s.extreme_decay != Extreme::none)
+        for (int h = 0; h < HV; h += 2) {
+            if (s.extreme_decay == Extreme::huge_softplus) p.dt_bias[std::size_t(h)] = 1e30;
+            else p.A_log[std::size_t(h)] = 89.0;
+            if (s.extreme_decay == Extreme::rate_times_tiny)
+                for (int64_t t = 0; t < T; ++t) p.a[std::size_t(t * HV + h)] = -200.0;  // exact in bf16 and f16
+        }
     p.recurrent_state.resize(std::size_t(B * HV * s.head_v_dim * s.head_k_dim));
     for (double& x : p.recurrent_state) x = float(s.state_scale * normal(rng));
     std::ostringstream name;
@@ -154,6 +218,7 @@ PoolConfig pool_config(const Case& c, int64_t num_slots, int num_layers) {
     pc.head_v_dim = c.problem.head_v_dim;
     pc.conv_kernel = c.problem.conv_kernel;
     pc.activation_dtype = c.activation_dtype;
+    pc.engine_managed_slots = true;  // the tests place states in slots of their choosing
     return pc;
 }
 

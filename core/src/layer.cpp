@@ -42,6 +42,42 @@ void expect_tensor(const char* name, const TensorView& t, DType dtype, const std
     }
 }
 
+// The bytes a view covers: `rows` rows of `row_bytes` each, `stride_bytes` apart (one row for a
+// packed view). Views here have passed expect_tensor: rows never overlap one another, every
+// dimension but the first is packed, and the extent fits in int64 (TensorView checks it).
+struct Region {
+    const char* name;
+    unsigned __int128 begin = 0;
+    unsigned __int128 row_bytes = 0, stride_bytes = 0, rows = 0;
+};
+
+Region region(const char* name, const TensorView& t, bool row_strided) {
+    Region r{name};
+    if (t.numel() == 0) return r;  // no bytes at all
+    const auto es = unsigned(dtype_size(t.dtype()));
+    r.begin = reinterpret_cast<uintptr_t>(t.data());
+    if (row_strided && t.rank() >= 1 && t.size(0) > 1) {
+        r.rows = uint64_t(t.size(0));
+        r.row_bytes = uint64_t(t.numel() / t.size(0)) * es;
+        r.stride_bytes = uint64_t(t.stride(0)) * es;
+    } else {
+        r.rows = 1;
+        r.row_bytes = uint64_t(t.numel()) * es;
+        r.stride_bytes = r.row_bytes;
+    }
+    return r;
+}
+
+// Whether a contiguous region [c.begin, c.begin + c.row_bytes) shares a byte with any row of v.
+bool overlaps(const Region& c, const Region& v) {
+    if (c.rows == 0 || v.rows == 0 || c.row_bytes == 0 || v.row_bytes == 0) return false;
+    const unsigned __int128 x0 = c.begin, x1 = c.begin + c.row_bytes;
+    // The first row of v that ends after x0, then whether it starts before x1.
+    unsigned __int128 t = 0;
+    if (x0 >= v.begin + v.row_bytes) t = (x0 - v.begin - v.row_bytes) / v.stride_bytes + 1;
+    return t < v.rows && v.begin + t * v.stride_bytes < x1;
+}
+
 bool in_range(const gdn_size_range& r, int v) {
     return v >= r.min && v <= r.max && r.multiple > 0 && (v - r.min) % r.multiple == 0;
 }
@@ -158,6 +194,40 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     if (!batch.writes_output() && has_out)
         invalid_argument("out", "no output tensor for a commit batch (it writes no output), got " + out.shape_string());
     if (has_out) expect_tensor("out", out, act, {T, HV * head_v_dim_}, be);
+    pool.check_allocated("req_pool_indices", batch.req_pool_indices());
+
+    // What the call writes (out, this layer's states) must share no byte with what it reads, nor
+    // out with any state of the pool (the slots of other layers and requests included): the
+    // plugin would read what it has just written, or write where no request of the batch lives.
+    const TensorView rec = pool.recurrent_state(gdn_layer_idx_), conv = pool.conv_state(gdn_layer_idx_);
+    const std::vector<Region> inputs{region("mixed_qkv", mixed_qkv, true), region("a", a, true),
+                                     region("b", b, true),
+                                     region("conv_weight", conv_weight_, false),
+                                     region("A_log", A_log_, false),
+                                     region("dt_bias", dt_bias_, false),
+                                     region("the batch's cu_seqlens", batch.device_cu_seqlens(), false),
+                                     region("the batch's slots", batch.device_slots(), false)};
+    const Region rec_layer = region("the pool's recurrent state", rec, false);
+    const Region conv_layer = region("the pool's conv state", conv, false);
+    Region rec_all = rec_layer, conv_all = conv_layer;  // every layer's state
+    rec_all.begin -= rec_all.row_bytes * unsigned(gdn_layer_idx_);
+    rec_all.row_bytes *= unsigned(pc.num_layers);
+    conv_all.begin -= conv_all.row_bytes * unsigned(gdn_layer_idx_);
+    conv_all.row_bytes *= unsigned(pc.num_layers);
+    const Region out_r = has_out ? region("out", out, false) : Region{"out"};
+    for (const Region* other : {&rec_all, &conv_all})
+        if (overlaps(out_r, *other))
+            invalid_argument("out", std::string("memory apart from the inputs and the pool's states, got memory overlapping ") +
+                                        other->name);
+    for (const Region& in : inputs) {
+        if (overlaps(out_r, in))
+            invalid_argument("out", std::string("memory apart from the inputs and the pool's states, got memory overlapping ") +
+                                        in.name);
+        for (const Region* state : {&rec_layer, &conv_layer})
+            if (overlaps(*state, in))
+                invalid_argument(in.name, std::string("memory apart from the pool's states, got memory overlapping ") +
+                                              state->name + " of layer " + str(gdn_layer_idx_));
+    }
 
     // What the backend declared it can run; outside that it is "unsupported", never a guess.
     const gdn_capabilities& caps = be.capabilities();
@@ -201,11 +271,13 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     args.dt_bias = dt_bias_.to_c();
     args.cu_seqlens = batch.device_cu_seqlens().to_c();
     args.slots = batch.device_slots().to_c();
-    args.recurrent_state = pool.recurrent_state(gdn_layer_idx_).to_c();
-    args.conv_state = pool.conv_state(gdn_layer_idx_).to_c();
+    args.recurrent_state = rec.to_c();
+    args.conv_state = conv.to_c();
     args.out = has_out ? out.to_c() : gdn_tensor{};
     args.host_cu_seqlens = batch.cu_seqlens().data();
-    args.host_slots = batch.req_pool_indices().data();
+    // Never NULL (plugin.h), also for an empty batch (an idle step), whose vector may have no storage.
+    static const int64_t no_slots[1] = {0};
+    args.host_slots = batch.num_requests() > 0 ? batch.req_pool_indices().data() : no_slots;
     args.state_dtype = int32_t(state);
     if (batch.has_write_slots()) {
         args.write_slots = batch.device_write_slots().to_c();

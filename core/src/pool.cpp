@@ -120,6 +120,19 @@ bool GDNPool::is_allocated(int64_t slot) const {
     return allocated_[std::size_t(slot)] != 0;
 }
 
+void GDNPool::check_allocated(const std::string& what, const std::vector<int64_t>& slots) const {
+    if (config_.engine_managed_slots) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (std::size_t r = 0; r < slots.size(); ++r) {
+        const int64_t s = slots[r];
+        if (s == padding_slot() || (s >= 0 && s < config_.num_slots && allocated_[std::size_t(s)])) continue;
+        const std::string name = what + "[" + std::to_string(r) + "]";
+        check_slot(name.c_str(), s, true);
+        invalid_argument(name, "a slot allocated with alloc_slot (or a pool with engine_managed_slots), but slot " +
+                                   std::to_string(s) + " is free");
+    }
+}
+
 int64_t GDNPool::free_slots() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return int64_t(free_list_.size());

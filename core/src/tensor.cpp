@@ -1,5 +1,7 @@
 #include "gdn/tensor.hpp"
 
+#include <limits>
+
 #include "gdn/error.hpp"
 
 namespace gdn {
@@ -32,20 +34,66 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
     return s + "]";
 }
 
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// A shape a view or tensor may have: at most GDN_MAX_RANK dimensions (the C struct's arrays),
+// none negative, and a byte count whose packed strides and byte offsets fit in int64 (a size that
+// wrapped around would pass for a small one and be written in full). Zero dimensions count as 1
+// here, so that a huge shape cannot hide behind an empty one. Returns the byte count.
+uint64_t check_shape(const std::vector<int64_t>& shape, DType dtype) {
+    if (shape.size() > GDN_MAX_RANK)
+        invalid_argument("shape", "rank at most " + str(GDN_MAX_RANK) + ", got rank " + str(int64_t(shape.size())) +
+                                      " " + shape_to_string(shape));
+    const uint64_t limit = uint64_t(std::numeric_limits<int64_t>::max());
+    uint64_t bytes = dtype_size(dtype), numel = 1;
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        const std::string name = "shape[" + std::to_string(i) + "]";
+        if (shape[i] < 0) invalid_argument(name, "a size >= 0, got " + str(shape[i]) + " in " + shape_to_string(shape));
+        const uint64_t d = shape[i] == 0 ? 1 : uint64_t(shape[i]);
+        if (bytes > limit / d)
+            invalid_argument(name, "a size that keeps " + shape_to_string(shape) + " " + dtype_name(dtype) +
+                                       " below 2^63 bytes, got " + str(shape[i]));
+        bytes *= d;
+        numel *= uint64_t(shape[i]);
+    }
+    return numel * dtype_size(dtype);
+}
+
+// The byte offset of the last element a strided view reaches must fit in int64 as well.
+void check_extent(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, DType dtype) {
+    const unsigned __int128 limit = uint64_t(std::numeric_limits<int64_t>::max());
+    unsigned __int128 last = 0;  // offset of the last element, in elements
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (shape[i] == 0) return;  // no element at all
+        const int64_t s = strides[i];
+        const uint64_t step = s < 0 ? 0 - uint64_t(s) : uint64_t(s);
+        last += (unsigned __int128)(uint64_t(shape[i] - 1)) * step;  // < 2^126 per dimension
+        if ((last + 1) * dtype_size(dtype) > limit)
+            invalid_argument("strides[" + std::to_string(i) + "]",
+                             "strides that keep the view " + shape_to_string(shape) + " " + dtype_name(dtype) +
+                                 " below 2^63 bytes, got strides " + shape_to_string(strides));
+    }
+}
+
+}  // namespace
+
 TensorView::TensorView(void* data, DType dtype, std::vector<int64_t> shape, Backend device)
     : data_(data), dtype_(dtype), shape_(std::move(shape)), device_(std::move(device)) {
+    (void)check_shape(shape_, dtype_);
     strides_ = packed_strides(shape_);
 }
 
-TensorView::TensorView(void* data, DType dtype, std::vector<int64_t> shape,
-                       std::vector<int64_t> strides, Backend device)
+TensorView::TensorView(void* data, DType dtype, std::vector<int64_t> shape, std::vector<int64_t> strides,
+                       Backend device)
     : data_(data), dtype_(dtype), shape_(std::move(shape)), strides_(std::move(strides)),
       device_(std::move(device)) {
+    (void)check_shape(shape_, dtype_);
     if (shape_.size() != strides_.size())
         invalid_argument("strides", "one stride per dimension (" + std::to_string(shape_.size()) +
                                         "), got " + std::to_string(strides_.size()));
-    if (shape_.size() > GDN_MAX_RANK)
-        invalid_argument("shape", "rank at most " + std::to_string(GDN_MAX_RANK));
+    check_extent(shape_, strides_, dtype_);
 }
 
 int64_t TensorView::numel() const { return numel_of(shape_); }
@@ -67,7 +115,7 @@ gdn_tensor TensorView::to_c() const {
 }
 
 Tensor::Tensor(const Backend& backend, DType dtype, std::vector<int64_t> shape)
-    : buffer_(backend, std::size_t(numel_of(shape)) * dtype_size(dtype)),
+    : buffer_(backend, std::size_t(check_shape(shape, dtype))),
       view_(buffer_.data(), dtype, std::move(shape), backend) {}
 
 void Tensor::upload(const void* host) { buffer_.upload(host, buffer_.size()); }

@@ -49,7 +49,7 @@ void describe_device(gdn_device_properties& props) {
 int default_threads() {
     if (const char* env = std::getenv("GDN_NUM_THREADS")) {
         const long n = std::strtol(env, nullptr, 10);
-        if (n > 0 && n <= 4096) return int(n);
+        if (n > 0 && n <= kMaxThreads) return int(n);
     }
     return tbb::info::default_concurrency();
 }

@@ -89,12 +89,20 @@ void gates(const Problem& p, int64_t row0, int n, int hv, float* g, float* beta)
     using S = typename Act::storage;
     const S* a = static_cast<const S*>(p.a);
     const S* b = static_cast<const S*>(p.b);
-    const float decay_rate = std::exp(p.A_log[hv]);
-    const float bias = p.dt_bias[hv];
+    // In double, so that neither a + dt_bias nor the product leaves the range on the way (float's
+    // exp(A_log) is inf from A_log = 89 on). What double cannot hold is settled explicitly:
+    //  - exp(A_log) = inf times softplus(x) = 0 (A_log above 709, x below -745) is not NaN but
+    //    exp(A_log + log softplus(x)) = exp(A_log + x);
+    //  - a log decay below kMinLogDecay is a decay of exactly 0 in float and double; clamping it
+    //    there keeps g finite, so the chunk's sums and differences of g (exp(G_r - G_s)) never
+    //    meet inf - inf or lose the small g's next to a huge one.
+    const double A_log = p.A_log[hv], rate = std::exp(A_log), bias = p.dt_bias[hv];
     for (int i = 0; i < n; ++i) {
-        const float x = Act::load(a[(row0 + i) * p.a_ld + hv]) + bias;
-        const float softplus = x > 20.0f ? x : std::log1p(std::exp(x));
-        g[i] = -decay_rate * softplus;
+        const double x = double(Act::load(a[(row0 + i) * p.a_ld + hv])) + bias;
+        const double softplus = x > 20.0 ? x : std::log1p(std::exp(x));
+        double gi = -rate * softplus;
+        if (std::isnan(gi)) gi = -std::exp(A_log + x);
+        g[i] = gi < kMinLogDecay ? kMinLogDecay : float(gi);
         beta[i] = 1.0f / (1.0f + std::exp(-Act::load(b[(row0 + i) * p.b_ld + hv])));
     }
 }

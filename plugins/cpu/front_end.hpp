@@ -20,7 +20,12 @@ void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, in
 // x[i] *= scale / sqrt(sum x[i]^2 + 1e-6) for the n rows of d (padded to kLanes) columns.
 void l2_normalize_rows(float* x, int ld, int n, int d, float scale);
 
-// g = -exp(A_log) softplus(a + dt_bias), beta = sigmoid(b), for rows [row0, row0 + n), head hv.
+// The smallest log decay g a gate takes: exp(g) is exactly 0 in float and in double from about
+// -745 on, so a smaller g means the same, and a finite floor keeps sums of g finite.
+inline constexpr float kMinLogDecay = -1000.0f;
+
+// g = -exp(A_log) softplus(a + dt_bias), at least kMinLogDecay (never NaN or -inf for finite
+// inputs), beta = sigmoid(b), for rows [row0, row0 + n), head hv.
 template <class Act>
 void gates(const Problem& p, int64_t row0, int n, int hv, float* g, float* beta);
 

@@ -150,7 +150,9 @@ gdn_status stream_create(int32_t device, const gdn_stream_options* options, gdn_
         int threads = 0;
         if (options && options->struct_size >= offsetof(gdn_stream_options, num_threads) + sizeof(int32_t))
             threads = options->num_threads;
-        if (threads < 0) return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_threads: %d is negative", threads);
+        if (threads < 0 || threads > kMaxThreads)
+            return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_threads: %d is outside 0..%d (0: every thread available)",
+                        threads, kMaxThreads);
         if (threads == 0) threads = default_threads();
         *out = new gdn_stream_impl(threads, prefill_path_from_env(), verbose_plan_from_env(), select_kernels());
         return GDN_OK;

@@ -87,8 +87,9 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
         return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_tokens: %" PRId64 " is negative", a.num_tokens);
     if (a.num_requests < 0)
         return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_requests: %" PRId64 " is negative", a.num_requests);
-    if (!a.host_cu_seqlens || !a.host_slots)
-        return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s is NULL", a.host_cu_seqlens ? "host_slots" : "host_cu_seqlens");
+    // An empty batch (an idle step: no requests, no tokens) has no slots to point at.
+    if (!a.host_cu_seqlens) return fail(err, GDN_ERR_INVALID_ARGUMENT, "host_cu_seqlens is NULL");
+    if (!a.host_slots && a.num_requests > 0) return fail(err, GDN_ERR_INVALID_ARGUMENT, "host_slots is NULL");
 
     const int64_t T = a.num_tokens, B = a.num_requests, H = a.num_k_heads, HV = a.num_v_heads;
     const int64_t Dk = a.head_k_dim, Dv = a.head_v_dim, Kc = a.conv_kernel;

@@ -51,9 +51,26 @@ __device__ __forceinline__ float silu(float c) { return c / (1.0f + expf(-c)); }
 
 __device__ __forceinline__ float softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
-// g = -exp(A_log) * softplus(a + dt_bias)
+// The smallest log decay a gate takes: exp(g) is exactly 0 in float and in double from about
+// -745 on, so a smaller g means the same, and a finite floor keeps the chunk's sums and
+// differences of g (exp(γ_r - γ_s)) away from -inf - -inf = NaN. Same value as the CPU backend's.
+constexpr float kMinLogDecay = -1000.0f;
+
+// g = -exp(A_log) * softplus(a + dt_bias), at least kMinLogDecay. A finite product is used as it
+// is. A product of -inf or NaN means a factor left float's range (expf(A_log) is inf from
+// A_log = 89 on; a + dt_bias can overflow; inf * 0 is NaN) while the true g may be moderate: that
+// rare path recomputes in double, where only exp(A_log) = inf with softplus(x) = 0 remains, and
+// that product is exp(A_log + log softplus(x)) = exp(A_log + x).
 __device__ __forceinline__ float gate_g(float a, float A_log, float dt_bias) {
-    return -expf(A_log) * softplus(a + dt_bias);
+    float g = -expf(A_log) * softplus(a + dt_bias);
+    if (!(g >= -3.402823466e38f)) {
+        const double x = static_cast<double>(a) + static_cast<double>(dt_bias);
+        const double sp = x > 20.0 ? x : log1p(exp(x));
+        double gd = -exp(static_cast<double>(A_log)) * sp;
+        if (gd != gd) gd = -exp(static_cast<double>(A_log) + x);
+        g = gd < kMinLogDecay ? kMinLogDecay : static_cast<float>(gd);
+    }
+    return g < kMinLogDecay ? kMinLogDecay : g;
 }
 __device__ __forceinline__ float gate_beta(float b) { return 1.0f / (1.0f + expf(-b)); }
 

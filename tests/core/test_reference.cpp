@@ -1,6 +1,7 @@
 // The fp64 reference against the golden vectors, which came from an independent implementation.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "gdn/harness.hpp"
@@ -59,4 +60,27 @@ TEST_CASE("reference: a request split in two calls equals one call", "[reference
     joined.insert(joined.end(), out2.begin(), out2.end());
     CHECK(reference::relative_l2(joined, out_whole) < 1e-14);
     CHECK(reference::relative_l2(second.recurrent_state, whole.recurrent_state) < 1e-14);
+}
+
+TEST_CASE("reference: a decay beyond double's range is exactly 0 or 1, never NaN", "[reference][decay]") {
+    // exp(A_log) overflows double from A_log = 710 on; softplus(x) underflows to 0 below x = -745.
+    // The product is then exp(A_log + x): exp(200) (decay 0) or exp(-100) (decay 1 in double).
+    RandomCaseSpec spec;
+    spec.lengths = {9, 4};
+    const Case base = random_case(spec, 99);
+    auto run = [&](double A_log, double a) {
+        reference::Problem p = base.problem;
+        for (double& v : p.A_log) v = A_log;
+        for (double& v : p.dt_bias) v = 0.0;
+        for (double& v : p.a) v = a;
+        std::vector<double> out = reference::forward(p);
+        out.insert(out.end(), p.recurrent_state.begin(), p.recurrent_state.end());
+        return out;
+    };
+    const auto zero = run(1000.0, -800.0), zero_plain = run(50.0, 0.0);  // exp(-exp(50) * 0.69) = 0 too
+    const auto one = run(1000.0, -1100.0), one_plain = run(-1000.0, 0.0);  // -exp(-1000) * 0.69 = -0
+    for (double v : zero) REQUIRE(std::isfinite(v));
+    for (double v : one) REQUIRE(std::isfinite(v));
+    CHECK(zero == zero_plain);
+    CHECK(one == one_plain);
 }

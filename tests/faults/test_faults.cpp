@@ -61,6 +61,7 @@ struct Bench {
         pc.head_k_dim = pc.head_v_dim = 16;
         pc.conv_kernel = c.problem.conv_kernel;
         pc.activation_dtype = DType::f32;
+        pc.engine_managed_slots = true;  // states are placed in slots of the test's choosing
         return pc;
     }
     // Runs the case's tokens as one extend batch over `slots`.

@@ -203,7 +203,7 @@ int cmd_run(int argc, char** argv) {
         GDNPool warm_pool(backend, wc);
         const int64_t wt = 64;
         Phase w = make_inputs(noise, act, wt, C, HV);
-        ForwardBatch wb = ForwardBatch::extend(warm_pool, {0}, {wt});
+        ForwardBatch wb = ForwardBatch::extend(warm_pool, {warm_pool.alloc_slot()}, {wt});
         wb.set_stream(&stream);
         Tensor q = to_device(backend, act, w.qkv, {wt, C}), a = to_device(backend, act, w.a, {wt, HV}),
                b = to_device(backend, act, w.b, {wt, HV});

@@ -15,6 +15,7 @@
 #include "gdn/layer.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/reference.hpp"
+#include "gdn/safetensors.hpp"
 #include "gdn/tensor.hpp"
 
 namespace gdn {
@@ -54,11 +55,23 @@ struct RandomCaseSpec {
     ForwardMode mode = ForwardMode::extend;
     std::vector<int64_t> lengths{7, 0, 70};  // per request (1 each for decode)
     bool strong_decay = false;  // cumulative log decay far below -100 inside a chunk
+    // Finite gate parameters at the ends of float's range, on every other value head (the others
+    // stay ordinary): the decay factor must come out exactly 0, or exactly 1, never NaN.
+    enum class ExtremeDecay {
+        none,
+        huge_rate,      // A_log = 89: exp(A_log) overflows float (decay 0)
+        huge_softplus,  // dt_bias = 1e30: a + dt_bias and the product are huge (decay 0)
+        rate_times_tiny,  // A_log = 89 and a = -200: float's inf * 0, in truth exp(-111) (decay 1)
+    };
+    ExtremeDecay extreme_decay = ExtremeDecay::none;
     double state_scale = 0.1;   // magnitude of the initial recurrent state
 };
 
-// Golden file -> Case (throws Error naming what is missing or malformed).
+// Golden file -> Case (throws Error naming what is missing or malformed). Every size derived
+// from the file's metadata and cu_seqlens is computed without overflow and checked against the
+// shape of the tensor read; `origin` names the file in messages.
 GDN_API Case load_golden(const std::filesystem::path& file);
+GDN_API Case load_golden(const SafetensorsFile& file, const std::string& origin);
 // Random inputs from a seeded generator; same seed, same case.
 GDN_API Case random_case(const RandomCaseSpec& spec, uint64_t seed);
 // A one-line description, e.g. "H=2 HV=4 Dk=32 Dv=32 Kc=4 bf16 extend lens=[7,0,70]".
@@ -122,7 +135,8 @@ GDN_API std::pair<std::vector<double>, std::vector<double>> reference_prefix_sta
 
 // ---- building blocks ----------------------------------------------------------------------------
 
-// A pool shaped for the case's layer: its heads, dims, conv width and activation dtype.
+// A pool shaped for the case's layer: its heads, dims, conv width and activation dtype; its slots
+// are engine-managed (the harness and the tests place states in slots of their choosing).
 GDN_API PoolConfig pool_config(const Case& c, int64_t num_slots, int num_layers = 1);
 
 // A host vector rounded into a device tensor of dtype `t`.

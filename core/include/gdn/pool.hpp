@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "gdn/backend.hpp"
@@ -36,6 +37,13 @@ struct PoolConfig {
     // The recurrent state's storage: f32, or bf16 / f16 to fit more requests (backends compute
     // in f32 and round to nearest even when they store; docs/numerics-state-dtype.md has the cost).
     DType state_dtype = DType::f32;
+    // Who chooses the slots a batch names. false (the default): the pool does; a forward may name
+    // only slots handed out by alloc_slot and not freed since, so a request whose slot was freed
+    // (and perhaps handed to another request) is an error instead of silently sharing state.
+    // true: the engine numbers slots itself (its own allocator, or states it placed with
+    // write_recurrent / copy_slot); any slot in range may be named, and alloc_slot / free_slot
+    // are only a helper the engine may ignore.
+    bool engine_managed_slots = false;
 
     int64_t conv_dim() const { return 2LL * num_k_heads * head_k_dim + int64_t(num_v_heads) * head_v_dim; }
 };
@@ -91,6 +99,9 @@ public:
     // Returns a slot to the free list (its contents are left as they are).
     void free_slot(int64_t slot);
     bool is_allocated(int64_t slot) const;
+    // Throws Error naming `what`[r] when slot r (padding slot aside) is free, unless the slots are
+    // engine-managed (PoolConfig::engine_managed_slots). The slots must be in range.
+    void check_allocated(const std::string& what, const std::vector<int64_t>& slots) const;
     int64_t free_slots() const;
 
     // Zeroes both states of `slot` in every layer (a new request).
