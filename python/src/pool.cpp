@@ -15,6 +15,7 @@ void bind_pool(py::module_& m) {
     py::class_<PoolConfig>(m, "PoolConfig", "The shape of a GDNPool.")
         .def_readonly("num_layers", &PoolConfig::num_layers)
         .def_readonly("num_slots", &PoolConfig::num_slots)
+        .def_readonly("engine_managed_slots", &PoolConfig::engine_managed_slots)
         .def_readonly("num_k_heads", &PoolConfig::num_k_heads)
         .def_readonly("num_v_heads", &PoolConfig::num_v_heads)
         .def_readonly("head_k_dim", &PoolConfig::head_k_dim)
@@ -31,19 +32,22 @@ void bind_pool(py::module_& m) {
         "backend's device. The last slot is the padding slot: a padded row of a captured decode batch points at "
         "it, and no forward call reads or writes it.")
         .def(py::init([](const Backend& backend, int num_layers, int64_t num_slots, int num_k_heads, int num_v_heads,
-                         int head_k_dim, int head_v_dim, int conv_kernel, py::handle dtype, py::handle state_dtype) {
+                         int head_k_dim, int head_v_dim, int conv_kernel, py::handle dtype, py::handle state_dtype,
+                         bool engine_managed_slots) {
                  PoolConfig pc{num_layers, num_slots, num_k_heads, num_v_heads, head_k_dim, head_v_dim, conv_kernel,
                                parse_dtype(dtype, "dtype")};
                  pc.state_dtype = parse_dtype(state_dtype, "state_dtype");
+                 pc.engine_managed_slots = engine_managed_slots;
                  py::gil_scoped_release unlocked;
                  return std::make_shared<GDNPool>(backend, pc);
              }),
              py::arg("backend"), py::arg("num_layers"), py::arg("num_slots"), py::arg("num_k_heads"),
              py::arg("num_v_heads"), py::arg("head_k_dim"), py::arg("head_v_dim"), py::arg("conv_kernel") = 4,
-             py::arg("dtype") = "bf16", py::arg("state_dtype") = "f32",
+             py::arg("dtype") = "bf16", py::arg("state_dtype") = "f32", py::arg("engine_managed_slots") = false,
              "A zeroed pool on backend's device. dtype is the activation dtype of the layers it serves "
              "('f32', 'bf16', 'f16' or a torch/NumPy dtype); state_dtype the recurrent state's (f32, or "
-             "bf16/f16 where the backend declares it; computed in f32 either way).")
+             "bf16/f16 where the backend declares it; computed in f32 either way). A batch may name only slots "
+             "from alloc_slot, unless engine_managed_slots is True (the engine numbers slots itself).")
         .def_property_readonly("backend", &GDNPool::backend)
         .def_property_readonly("config", &GDNPool::config)
         .def_property_readonly("num_slots", &GDNPool::num_slots, "Usable slots (the padding slot not counted).")

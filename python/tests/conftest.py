@@ -62,8 +62,9 @@ class Problem:
                                         args["conv_weight"], args["A_log"], args["dt_bias"])
 
     def pool(self, backend, num_slots=16, num_layers=1):
+        # The tests name slots of their choosing.
         return gdn.GDNPool(backend, num_layers, num_slots, self.H, self.HV, self.Dk, self.Dv, self.Kc,
-                           self.dtype)
+                           self.dtype, engine_managed_slots=True)
 
     def place_states(self, pool, slots, layer=0):
         """Writes this problem's states before into `slots` of the pool, through the pool's views."""

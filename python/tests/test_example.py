@@ -53,7 +53,7 @@ def test_block_prefill_then_decode_matches_pure_torch(cpu, seed):
     example = load_example()
     block = example.GatedDeltaNetBlock(64, 2, 4, 16, 16, 4, 1)
     requests, prompt = 3, [9, 2, 17]
-    pool = gdn.GDNPool(cpu, 2, 5, 2, 4, 16, 16, 4, "f32")
+    pool = gdn.GDNPool(cpu, 2, 5, 2, 4, 16, 16, 4, "f32", engine_managed_slots=True)
     slots = [4, 0, 2]
     want = TorchBlock(block, requests)
     with torch.no_grad():

@@ -32,7 +32,7 @@ def test_through_the_python_layer(cpu, path):
     H, HV, Dk, Dv, Kc = (g[k] for k in ("num_k_heads", "num_v_heads", "head_k_dim", "head_v_dim", "conv_kernel"))
     B = len(g["cu_seqlens"]) - 1
     slots = [2 * (B - r) for r in range(B)]  # scattered, distinct, in reverse order
-    pool = gdn.GDNPool(cpu, 2, 2 * B + 3, H, HV, Dk, Dv, Kc, g["dtype"])
+    pool = gdn.GDNPool(cpu, 2, 2 * B + 3, H, HV, Dk, Dv, Kc, g["dtype"], engine_managed_slots=True)
 
     def t(name, dtype=td):
         return torch.from_numpy(g[name]).to(dtype)

@@ -1,6 +1,7 @@
 """The pool's states as DLPack views that alias the pool: reads and writes in place."""
 
 import numpy as np
+import pytest
 import torch
 
 import gdn
@@ -63,3 +64,14 @@ def test_slots_are_allocated_and_freed(cpu):
     assert {s0, s1} == {0, 1} and pool.free_slots() == 0 and pool.is_allocated(s0)
     pool.free_slot(s0)
     assert pool.free_slots() == 1 and not pool.is_allocated(s0)
+
+
+def test_a_batch_names_only_allocated_slots_unless_the_engine_manages_them(cpu):
+    pool = gdn.GDNPool(cpu, 1, 3, 1, 1, 8, 8, 4, "f32")
+    assert not pool.config.engine_managed_slots
+    with pytest.raises(gdn.InvalidArgument, match=r"req_pool_indices\[0\]: a slot allocated with alloc_slot"):
+        gdn.ForwardBatch.decode(pool, [1])
+    gdn.ForwardBatch.decode(pool, [pool.alloc_slot()])
+    managed = gdn.GDNPool(cpu, 1, 3, 1, 1, 8, 8, 4, "f32", engine_managed_slots=True)
+    assert managed.config.engine_managed_slots
+    gdn.ForwardBatch.decode(managed, [1])

@@ -27,7 +27,7 @@ def test_load_reports_name_every_plugin_file():
 
 
 def test_pool_and_batch_describe_themselves(cpu):
-    pool = gdn.GDNPool(cpu, 2, 5, 2, 4, 16, 16, 4, "bf16")
+    pool = gdn.GDNPool(cpu, 2, 5, 2, 4, 16, 16, 4, "bf16", engine_managed_slots=True)
     c = pool.config
     assert (c.num_layers, c.num_slots, c.num_k_heads, c.num_v_heads, c.head_k_dim, c.head_v_dim, c.conv_kernel,
             c.dtype, c.conv_dim) == (2, 5, 2, 4, 16, 16, 4, "bf16", 128)

@@ -3,7 +3,9 @@
 // one sampled request against the fp64 reference.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -148,7 +150,8 @@ int cmd_run(int argc, char** argv) {
     const std::string backend_arg = args.str("backend");
     const Backend backend = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
     const char* plugin_version = backend.table().version ? backend.table().version : "?";
-    Stream stream(backend, int(args.integer("threads")));
+    // Passed through to the backend, which says what range it takes (never wrapped into another int).
+    Stream stream(backend, int(std::clamp<long long>(args.integer("threads"), INT_MIN, INT_MAX)));
 
     reference::Problem ref;  // weights now; request 0's inputs as the phases run
     ref.num_k_heads = shape.num_k_heads;
