@@ -5,8 +5,8 @@
 #   ./scripts/fuzz.sh                      every target, FUZZ_SECONDS (default 60) each
 #   FUZZ_SECONDS=3600 ./scripts/fuzz.sh forward     one target, an hour
 #
-# Targets: safetensors, plugin_file, forward, slot_blob. The corpus a run grows is kept in
-# build-fuzz/corpus/<target>/ (not in the repo); an input that crashes is written to
+# Targets: safetensors, plugin_file, forward, slot_blob, golden, tensor. The corpus a run grows is
+# kept in build-fuzz/corpus/<target>/ (not in the repo); an input that crashes is written to
 # build-fuzz/crashes/<target>/ and the script fails. Such an input becomes a regression test by
 # copying it into tests/fuzz/corpus/<target>/ (named crash-<what>): ctest replays that directory
 # in every build (fuzz_replay_<target>), under the sanitizers of that build.
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(safetensors plugin_file forward slot_blob)
+[ ${#targets[@]} -eq 0 ] && targets=(safetensors plugin_file forward slot_blob golden tensor)
 
 if ! command -v clang++ >/dev/null || ! echo 'int main(){}' | clang++ -x c++ -fsanitize=fuzzer-no-link - -o /dev/null 2>/dev/null; then
   echo "fuzz: installing clang and its sanitizer runtimes"

@@ -8,6 +8,8 @@
 //   - the only exception the API throws is gdn::Error;
 //   - a call that throws leaves the pool bit-identical;
 //   - a call that succeeds wrote finite outputs (inputs are finite and small);
+//   - an out placed inside mixed_qkv's buffer is accepted only where it shares no byte with a row
+//     of mixed_qkv (the gaps of a row-strided view are free to use);
 //   - every byte the backend touches lies inside memory the caller declared (each view gets a
 //     buffer of exactly the extent its shape and strides describe: ASan sees any overreach).
 // Sizes stay tiny (T <= 16, dims <= 24) so that a run makes thousands of calls per second.
@@ -182,6 +184,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pc.head_v_dim = Dv;
     pc.conv_kernel = Kc;
     pc.activation_dtype = act;
+    // Who numbers the slots, from the input's last bytes (read without moving the stream, so that
+    // the corpus decodes as before): the engine, or the pool with every slot allocated and
+    // perhaps one freed again.
+    const bool pool_slots = size >= 2 && data[size - 1] % 4 == 1;
+    pc.engine_managed_slots = !pool_slots;
     switch (in.pick(24)) {
         case 0: pc.num_k_heads = int(in.near(H)); break;
         case 1: pc.num_v_heads = int(in.near(HV)); break;
@@ -211,6 +218,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         pool.emplace(be, pc);
     } catch (const Error&) {
         return 0;
+    }
+    if (!pc.engine_managed_slots) {
+        for (int64_t s = 0; s < pool->num_slots(); ++s) (void)pool->alloc_slot();
+        if (data[size - 2] % 2 == 1) pool->free_slot(int64_t(data[size - 2] / 2) % pool->num_slots());
     }
     for (int64_t s = 0; s < pool->num_slots(); ++s) {  // a distinct state in every slot
         std::vector<float> st(pool->recurrent_slot_bytes() / 4);
@@ -263,6 +274,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         stream.emplace(be, 1);
         batch->set_stream(&*stream);
     }
+    // Now and then out lies inside mixed_qkv's buffer, at some offset (never once the input is
+    // used up, so that older corpus inputs decode as before).
+    std::optional<std::size_t> out_in_q;  // byte offset in q.bytes
+    const std::size_t out_bytes = std::size_t(T) * std::size_t(HV) * std::size_t(Dv) * dtype_size(act);
+    if (!own_out && in.pick(4) == 1 && out_bytes > 0 && q.bytes.size() >= out_bytes) {
+        out_in_q = std::size_t(in.u8()) % (q.bytes.size() - out_bytes + 1);
+        out.view = TensorView(q.bytes.data() + *out_in_q, act, {T, int64_t(HV) * Dv}, in.chance(2) ? be : Backend());
+    }
     try {
         if (own_out) {
             const Tensor o = layer->forward(*batch, *q.view, *a.view, *b.view);
@@ -270,6 +289,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (!all_finite(o)) std::abort();
         } else {
             layer->forward(*batch, *q.view, *a.view, *b.view, *out.view);
+            if (out_in_q) {  // accepted: out must miss every row of mixed_qkv (validated: last stride 1)
+                const auto base = static_cast<const uint8_t*>(q.view->data()) - q.bytes.data();
+                const int64_t es = int64_t(dtype_size(act));
+                for (int64_t t = 0; t < T; ++t) {
+                    const int64_t row0 = base + t * q.view->stride(0) * es, row1 = row0 + conv_dim * es;
+                    if (row0 < int64_t(*out_in_q + out_bytes) && row1 > int64_t(*out_in_q)) std::abort();
+                }
+            }
             batch->stream().synchronize();
         }
     } catch (const Error&) {

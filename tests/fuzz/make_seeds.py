@@ -132,8 +132,71 @@ def seeds_slot_blob():
     write(t, "trailing", b"\0" + good + b"\0")
 
 
+def golden_file(rnd, h=1, hv=2, dk=8, dv=8, kc=4, act="f32", mode="extend", lens=(3, 2), cu=None, cu_dtype="I64",
+                rows=None, meta=None):
+    """A golden file as load_golden reads it: random values, shapes from the geometry and lens."""
+    c = 2 * h * dk + hv * dv
+    cu = cu if cu is not None else [sum(lens[:i]) for i in range(len(lens) + 1)]
+    t = rows if rows is not None else cu[-1]
+    b = len(cu) - 1
+    dt = {"f32": "F32", "bf16": "BF16", "f16": "F16"}[act]
+    tensors = {
+        "mixed_qkv": (dt, [t, c]), "a": (dt, [t, hv]), "b": (dt, [t, hv]), "conv_weight": (dt, [c, kc]),
+        "A_log": ("F32", [hv]), "dt_bias": ("F32", [hv]), "conv_state_in": (dt, [b, c, kc - 1]),
+        "conv_state_out": (dt, [b, c, kc - 1]), "recurrent_state_in": ("F32", [b, hv, dv, dk]),
+        "recurrent_state_out": ("F32", [b, hv, dv, dk]), "out": ("F32", [t, hv * dv]),
+    }
+    header = {"__metadata__": dict({"num_k_heads": str(h), "num_v_heads": str(hv), "head_k_dim": str(dk),
+                                    "head_v_dim": str(dv), "conv_kernel": str(kc), "activation_dtype": act,
+                                    "mode": mode}, **(meta or {}))}
+    payload = b""
+    for name, (dtype, shape) in tensors.items():
+        n = 1
+        for d in shape:
+            n *= d
+        if dtype == "F32":
+            data = struct.pack("<%df" % n, *[rnd.uniform(-1, 1) if name != "A_log" else -0.5 for _ in range(n)])
+        else:  # bf16 and f16: small values of either format's bit patterns
+            data = struct.pack("<%dH" % n, *[rnd.choice((0x3C00, 0xBC00, 0x3800, 0x3F00, 0)) for _ in range(n)])
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(payload), len(payload) + len(data)]}
+        payload += data
+    cu_data = struct.pack("<%d%s" % (len(cu), "q" if cu_dtype == "I64" else "i"), *cu)
+    header["cu_seqlens"] = {"dtype": cu_dtype, "shape": [len(cu)],
+                            "data_offsets": [len(payload), len(payload) + len(cu_data)]}
+    return safetensors(header, payload + cu_data)
+
+
+def seeds_golden():
+    t = "golden"
+    rnd = random.Random(4)
+    write(t, "valid_extend", golden_file(rnd))
+    write(t, "valid_decode", golden_file(rnd, mode="decode", lens=(1, 1, 1)))
+    write(t, "valid_mixed_bf16", golden_file(rnd, act="bf16", mode="mixed", lens=(1, 4, 0), hv=4, h=2))
+    write(t, "valid_f16_i32_cu", golden_file(rnd, act="f16", cu_dtype="I32", kc=3))
+    write(t, "valid_empty_batch", golden_file(rnd, lens=()))
+    # The token count near 2^62 whose products wrap around to those of the rows the file holds.
+    write(t, "tokens_near_2_62", golden_file(rnd, hv=4, cu=[0, (1 << 62) + 16], rows=16))
+    write(t, "tokens_int64_max", golden_file(rnd, cu=[0, 0, (1 << 63) - 1], rows=5))
+    write(t, "cu_decreasing", golden_file(rnd, cu=[0, 4, 2, 5], rows=5))
+    write(t, "cu_not_zero", golden_file(rnd, cu=[1, 5], rows=5))
+    write(t, "heads_not_multiple", golden_file(rnd, meta={"num_k_heads": "3"}))
+    write(t, "conv_dim_overflow", golden_file(rnd, meta={"num_k_heads": "2147483647", "head_k_dim": "2147483647"}))
+    write(t, "conv_kernel_1", golden_file(rnd, meta={"conv_kernel": "1"}))
+    write(t, "activation_i32", golden_file(rnd, meta={"activation_dtype": "i32"}))
+
+
+def seeds_tensor():
+    t = "tensor"
+    rnd = random.Random(5)
+    write(t, "zeros", b"\0" * 64)
+    for i in range(8):
+        write(t, "random_%02d" % i, bytes(rnd.randrange(256) for _ in range(rnd.choice((32, 64, 128)))))
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_plugin_file()
     seeds_forward()
     seeds_slot_blob()
+    seeds_golden()
+    seeds_tensor()
