@@ -73,18 +73,22 @@ void bind_serving(py::module_& m) {
     py::object pool_class = m.attr("GDNPool");
     pool_class.attr("over_memory") = py::staticmethod(py::cpp_function(
         [](const Backend& backend, int num_layers, int64_t num_slots, int num_k_heads, int num_v_heads, int head_k_dim,
-           int head_v_dim, int conv_kernel, py::handle dtype, py::handle recurrent, py::handle conv) {
+           int head_v_dim, int conv_kernel, py::handle dtype, py::handle recurrent, py::handle conv,
+           bool engine_managed_slots) {
             PoolConfig pc{num_layers, num_slots, num_k_heads, num_v_heads, head_k_dim, head_v_dim, conv_kernel,
                           parse_dtype(dtype, "dtype")};
+            pc.engine_managed_slots = engine_managed_slots;
             return over_memory(backend, pc, recurrent, conv);
         },
         py::name("over_memory"), py::scope(pool_class), py::arg("backend"), py::arg("num_layers"),
         py::arg("num_slots"), py::arg("num_k_heads"), py::arg("num_v_heads"), py::arg("head_k_dim"),
         py::arg("head_v_dim"), py::arg("conv_kernel"), py::arg("dtype"), py::arg("recurrent"), py::arg("conv"),
+        py::arg("engine_managed_slots") = false,
         "A pool over an engine's own state tensors, in place: recurrent f32 [layers, slots + 1, HV, Dv, Dk] "
         "and conv [layers, slots + 1, conv_dim, Kc - 1] in the activation dtype, packed, 256-byte aligned, "
         "on the backend's device (torch tensors, NumPy arrays, ...). Their contents are kept; every slot "
-        "starts free. The pool keeps the tensors alive."));
+        "starts free (a batch may name only slots from alloc_slot, unless engine_managed_slots is True). "
+        "The pool keeps the tensors alive."));
 
     m.def("export_slot", [](const GDNPool& p, int64_t slot) {
         std::vector<uint8_t> blob;

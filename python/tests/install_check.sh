@@ -22,7 +22,7 @@ pool = gdn.GDNPool(cpu, 1, 2, 1, 2, 8, 8, 4, "f32")
 C = 2 * 8 + 2 * 8
 layer = gdn.RadixLinearAttention(0, 0, 1, 2, 8, 8, np.full((C, 4), 0.25, np.float32),
                                  np.zeros(2, np.float32), np.zeros(2, np.float32))
-out = layer.forward(gdn.ForwardBatch.extend(pool, [1], [3]), np.ones((3, C), np.float32),
+out = layer.forward(gdn.ForwardBatch.extend(pool, [pool.alloc_slot()], [3]), np.ones((3, C), np.float32),
                     np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32))
 assert out.shape == (3, 16) and np.isfinite(out).all() and np.abs(out).sum() > 0
 print("installed gdn package:", gdn.__file__, "plugin", cpu.path)

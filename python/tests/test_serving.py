@@ -26,7 +26,8 @@ def test_pool_over_engine_tensors_works_in_place(cpu, seed):
     conv = aligned_empty((2, slots + 1, p.C, p.Kc - 1), torch.bfloat16)
     rec[1, [3, 0]] = p.recurrent_state  # the engine's existing states are kept
     conv[1, [3, 0]] = p.conv_state
-    pool = gdn.GDNPool.over_memory(cpu, 2, slots, p.H, p.HV, p.Dk, p.Dv, p.Kc, "bf16", rec, conv)
+    pool = gdn.GDNPool.over_memory(cpu, 2, slots, p.H, p.HV, p.Dk, p.Dv, p.Kc, "bf16", rec, conv,
+                                   engine_managed_slots=True)  # the engine's slot numbers
     assert not pool.owns_memory
     assert torch.from_dlpack(pool.recurrent_state(1)).data_ptr() == rec[1].data_ptr()
     out = p.layer(gdn_layer_idx=1).forward(gdn.ForwardBatch.extend(pool, [3, 0], p.lens), p.mixed_qkv, p.a, p.b)

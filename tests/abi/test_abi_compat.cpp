@@ -90,6 +90,7 @@ TEST_CASE("a plugin built against the frozen ABI 1.1 header runs under this host
     pc.num_v_heads = 2;
     pc.head_k_dim = pc.head_v_dim = 8;
     pc.activation_dtype = DType::f32;
+    pc.engine_managed_slots = true;  // slots 3 and 1 without alloc_slot
     GDNPool pool(be, pc);
     TinyLayer tiny;
     std::vector<float> qkv(5 * 32, 0.5f), a(5 * 2, 0.f), b(5 * 2, 0.f), out(5 * 16, -1.f);
