@@ -73,7 +73,8 @@ def test_write_slots_fork_a_prefix_and_checkpoints_snapshot_it(cpu, seed):
 
 def test_bf16_recurrent_state(cpu, seed):
     p = Problem(lens=(5,))
-    pool = gdn.GDNPool(cpu, 1, 2, p.H, p.HV, p.Dk, p.Dv, p.Kc, "f32", state_dtype=torch.bfloat16)
+    pool = gdn.GDNPool(cpu, 1, 2, p.H, p.HV, p.Dk, p.Dv, p.Kc, "f32", state_dtype=torch.bfloat16,
+                      engine_managed_slots=True)
     assert pool.config.state_dtype == "bf16" and pool.recurrent_state(0).dtype == "bf16"
     p.layer().forward(gdn.ForwardBatch.extend(pool, [0], [5]), p.mixed_qkv, p.a, p.b)
     ref = p.pool(cpu, num_slots=2)
@@ -86,7 +87,7 @@ def test_bf16_recurrent_state(cpu, seed):
 
 
 def test_a_checkpoint_is_a_pair(cpu):
-    pool = gdn.GDNPool(cpu, 1, 4, 1, 2, 8, 8, 4, "f32")
+    pool = gdn.GDNPool(cpu, 1, 4, 1, 2, 8, 8, 4, "f32", engine_managed_slots=True)
     batch = gdn.ForwardBatch.extend(pool, [0], [4])
     before = pool.snapshot()
     with pytest.raises(gdn.InvalidArgument, match=r"^checkpoints\[0\]\[1\]: a pair \(tokens, slot\), got 3 values$"):  # PY14
