@@ -127,12 +127,15 @@ run("the --all reports are valid" COMMAND ${CHECK_REPORTS} --json ${WORK_DIR}/al
 run("install the example plugin into the prefix" COMMAND ${CMAKE_COMMAND} --install ${vendor})
 run("the installed gdn finds the installed plugin" COMMAND ${gdn} list UNSET GDN_PLUGIN_PATH
     MATCH "\n  myvendor " "${prefix}/${LIBDIR}/gdn/plugins")
-# 9. An engine, out of tree, against the prefix alone: examples/engine built with the default
-#    compiler, run on the installed cpu backend and checked against the fp64 reference.
+# 9. An engine, out of tree, against the prefix alone: examples/engine built with gdn's own compiler
+#    and flags (an engine linking a sanitizer build of gdn must link the sanitizer runtime too),
+#    run on the installed cpu backend and checked against the fp64 reference.
 set(engine ${WORK_DIR}/engine-build)
 run("configure examples/engine against the prefix"
     COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/engine -B ${engine} -G ${GENERATOR}
-            -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+            -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release
+            -DCMAKE_CXX_COMPILER=${ENGINE_CXX_COMPILER} -DCMAKE_CXX_FLAGS=${ENGINE_CXX_FLAGS}
+            -DCMAKE_EXE_LINKER_FLAGS=${ENGINE_EXE_LINKER_FLAGS})
 run("build the engine example" COMMAND ${CMAKE_COMMAND} --build ${engine})
 run("the engine example serves extend, decode, mixed, free and reuse, matching the reference"
     COMMAND ${engine}/gdn_engine_example cpu UNSET GDN_PLUGIN_PATH GDN_BACKEND
