@@ -64,9 +64,11 @@ uint64_t check_shape(const std::vector<int64_t>& shape, DType dtype) {
 // The byte offset of the last element a strided view reaches must fit in int64 as well.
 void check_extent(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, DType dtype) {
     const unsigned __int128 limit = uint64_t(std::numeric_limits<int64_t>::max());
+    // A view with a zero dimension has no element, whatever its other dimensions and strides.
+    for (const int64_t d : shape)
+        if (d == 0) return;
     unsigned __int128 last = 0;  // offset of the last element, in elements
     for (std::size_t i = 0; i < shape.size(); ++i) {
-        if (shape[i] == 0) return;  // no element at all
         const int64_t s = strides[i];
         const uint64_t step = s < 0 ? 0 - uint64_t(s) : uint64_t(s);
         last += (unsigned __int128)(uint64_t(shape[i] - 1)) * step;  // < 2^126 per dimension
