@@ -25,19 +25,26 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-        if (a == "--backend") backend_name = next();
-        else if (a == "--requests") requests = std::atoi(next().c_str());
+        if (a == "--backend")
+            backend_name = next();
+        else if (a == "--requests")
+            requests = std::atoi(next().c_str());
         else if (a == "--heads") {
             const std::string v = next();
             H = std::atoi(v.c_str());
             HV = std::atoi(v.substr(v.find(',') + 1).c_str());
-        } else if (a == "--dim") D = std::atoi(next().c_str());
-        else if (a == "--dtype") dtype_arg = next();
-        else if (a == "--iters") iters = std::max(1, std::atoi(next().c_str()));
-        else if (a == "--rounds") rounds = std::max(1, std::atoi(next().c_str()));
+        } else if (a == "--dim")
+            D = std::atoi(next().c_str());
+        else if (a == "--dtype")
+            dtype_arg = next();
+        else if (a == "--iters")
+            iters = std::max(1, std::atoi(next().c_str()));
+        else if (a == "--rounds")
+            rounds = std::max(1, std::atoi(next().c_str()));
         else {
-            std::printf("usage: bench_decode_step [--backend NAME] [--requests B] [--heads H,HV] [--dim D] "
-                        "[--dtype f32|bf16|f16] [--iters N] [--rounds R]\n");
+            std::printf(
+                "usage: bench_decode_step [--backend NAME] [--requests B] [--heads H,HV] [--dim D] "
+                "[--dtype f32|bf16|f16] [--iters N] [--rounds R]\n");
             return a == "--help" ? 0 : 2;
         }
     }

@@ -65,10 +65,14 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-        if (a == "--backend") backend_name = next();
-        else if (a == "--threads") threads_arg = next();
-        else if (a == "--reps") reps = std::max(1, std::atoi(next().c_str()));
-        else if (a == "--compare-recurrent") compare_recurrent = true;
+        if (a == "--backend")
+            backend_name = next();
+        else if (a == "--threads")
+            threads_arg = next();
+        else if (a == "--reps")
+            reps = std::max(1, std::atoi(next().c_str()));
+        else if (a == "--compare-recurrent")
+            compare_recurrent = true;
         else {
             std::printf("usage: bench_layer [--backend NAME] [--threads 1,2] [--reps N] [--compare-recurrent]\n");
             return a == "--help" ? 0 : 2;
@@ -76,8 +80,9 @@ int main(int argc, char** argv) {
     }
     const Backend be = Registry::global().open(backend_name);
     const bool cpu = be.host_accessible();
-    std::printf("bench_layer: backend %s (%s), Qwen3-Next GDN layer H=%d HV=%d Dk=Dv=%d Kc=%d, bf16 activations, f32 state\n",
-                be.name().c_str(), be.properties().name, H, HV, D, KC);
+    std::printf(
+        "bench_layer: backend %s (%s), Qwen3-Next GDN layer H=%d HV=%d Dk=Dv=%d Kc=%d, bf16 activations, f32 state\n",
+        be.name().c_str(), be.properties().name, H, HV, D, KC);
 
     // Configurations: thread counts (CPU), and the recurrent prefill path for comparison.
     std::vector<Config> configs;
@@ -133,8 +138,9 @@ int main(int argc, char** argv) {
             Tensor out(be, DType::bf16, {T, HV * D});
             for (Config& c : configs) {
                 if (w.decode && c.label.rfind("recurrent", 0) == 0) continue;  // same path for decode
-                ForwardBatch batch = w.decode ? ForwardBatch::decode(pool, slots)
-                                              : ForwardBatch::extend(pool, slots, std::vector<int64_t>(slots.size(), w.tokens_each));
+                ForwardBatch batch =
+                    w.decode ? ForwardBatch::decode(pool, slots)
+                             : ForwardBatch::extend(pool, slots, std::vector<int64_t>(slots.size(), w.tokens_each));
                 batch.set_stream(c.stream.get());
                 layer.layer().forward(batch, q.view(), a.view(), b.view(), out.view());  // warm-up
                 c.stream->synchronize();

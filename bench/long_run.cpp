@@ -44,16 +44,24 @@ Options parse(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--backend") o.backend = next();
-        else if (a == "--steps") o.steps = std::stol(next());
-        else if (a == "--every") o.every = std::stol(next());
-        else if (a == "--seed") o.seed = std::stoull(next());
-        else if (a == "--hv") o.HV = std::stoi(next());
-        else if (a == "--dk") o.Dk = std::stoi(next());
-        else if (a == "--dv") o.Dv = std::stoi(next());
+        if (a == "--backend")
+            o.backend = next();
+        else if (a == "--steps")
+            o.steps = std::stol(next());
+        else if (a == "--every")
+            o.every = std::stol(next());
+        else if (a == "--seed")
+            o.seed = std::stoull(next());
+        else if (a == "--hv")
+            o.HV = std::stoi(next());
+        else if (a == "--dk")
+            o.Dk = std::stoi(next());
+        else if (a == "--dv")
+            o.Dv = std::stoi(next());
         else if (a == "--dtype") {
             const std::string d = next();
-            o.dtypes = d == "both" ? std::vector<DType>{DType::f32, DType::bf16} : std::vector<DType>{dtype_from_name(d)};
+            o.dtypes =
+                d == "both" ? std::vector<DType>{DType::f32, DType::bf16} : std::vector<DType>{dtype_from_name(d)};
         } else {
             std::fprintf(stderr,
                          "usage: bench_long_run [--backend NAME] [--steps N] [--every N] [--dtype f32|bf16|f16|both] "
@@ -117,7 +125,8 @@ bool run(const Backend& be, const Options& o, DType dt) {
     const Tolerance tol = default_tolerance(dt);
     std::printf("\n%s: backend %s, H=%d HV=%d Dk=%d Dv=%d Kc=%d, one request, %ld decode steps, seed %llu\n",
                 dtype_name(dt), be.name().c_str(), o.H, o.HV, o.Dk, o.Dv, o.Kc, o.steps, (unsigned long long)o.seed);
-    std::printf("%10s %14s %14s %14s %12s %8s\n", "step", "out rel L2", "state rel L2", "state max abs", "|state|", "finite");
+    std::printf("%10s %14s %14s %14s %12s %8s\n", "step", "out rel L2", "state rel L2", "state max abs", "|state|",
+                "finite");
     Window win;
     bool finite = true, ok = true;
     double last_out = 0, last_state = 0;
@@ -125,7 +134,8 @@ bool run(const Backend& be, const Options& o, DType dt) {
         p.mixed_qkv.resize(std::size_t(C));
         p.a.resize(std::size_t(o.HV));
         p.b.resize(std::size_t(o.HV));
-        for (int64_t i = 0; i < C; ++i) store_from_double(qb.data(), dt, std::size_t(i), p.mixed_qkv[std::size_t(i)] = round_to(dt, normal(rng)));
+        for (int64_t i = 0; i < C; ++i)
+            store_from_double(qb.data(), dt, std::size_t(i), p.mixed_qkv[std::size_t(i)] = round_to(dt, normal(rng)));
         for (int h = 0; h < o.HV; ++h) {
             store_from_double(ab.data(), dt, std::size_t(h), p.a[std::size_t(h)] = round_to(dt, normal(rng)));
             store_from_double(bb.data(), dt, std::size_t(h), p.b[std::size_t(h)] = round_to(dt, normal(rng)));

@@ -45,17 +45,28 @@ Options parse(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--backend") o.backend = next();
-        else if (a == "--before") o.before = next();
-        else if (a == "--rounds") o.rounds = std::stoi(next());
-        else if (a == "--reps") o.reps = std::stoi(next());
-        else if (a == "--h") o.H = std::stoi(next());
-        else if (a == "--hv") o.HV = std::stoi(next());
-        else if (a == "--dk") o.Dk = std::stoi(next());
-        else if (a == "--dv") o.Dv = std::stoi(next());
-        else if (a == "--dtype") o.dtype = dtype_from_name(next());
-        else if (a == "--prefill") o.prefill = std::stol(next());
-        else if (a == "--requests") o.requests = std::stol(next());
+        if (a == "--backend")
+            o.backend = next();
+        else if (a == "--before")
+            o.before = next();
+        else if (a == "--rounds")
+            o.rounds = std::stoi(next());
+        else if (a == "--reps")
+            o.reps = std::stoi(next());
+        else if (a == "--h")
+            o.H = std::stoi(next());
+        else if (a == "--hv")
+            o.HV = std::stoi(next());
+        else if (a == "--dk")
+            o.Dk = std::stoi(next());
+        else if (a == "--dv")
+            o.Dv = std::stoi(next());
+        else if (a == "--dtype")
+            o.dtype = dtype_from_name(next());
+        else if (a == "--prefill")
+            o.prefill = std::stol(next());
+        else if (a == "--requests")
+            o.requests = std::stol(next());
         else {
             std::fprintf(stderr, "usage: see the comment at the top of bench/serving_bench.cpp\n");
             std::exit(a == "--help" ? 0 : 2);
@@ -107,9 +118,7 @@ struct Bench {
         b = to_device(be, o.dtype, g, {T, o.HV});
         out = Tensor(be, o.dtype, {T, int64_t(o.HV) * o.Dv});
     }
-    TensorView rows(const Tensor& t, int64_t n) const {
-        return TensorView(t.data(), t.dtype(), {n, t.shape()[1]}, be);
-    }
+    TensorView rows(const Tensor& t, int64_t n) const { return TensorView(t.data(), t.dtype(), {n, t.shape()[1]}, be); }
     void run(ForwardBatch& fb, int64_t T, bool output = true) {
         layer->layer().forward(fb, rows(qkv, T), rows(a, T), rows(b, T), output ? rows(out, T) : TensorView());
         fb.stream().synchronize();
@@ -159,18 +168,20 @@ int main(int argc, char** argv) {
             if (!r.usable) throw Error(GDN_ERR_INVALID_ARGUMENT, "--before " + o.before + ": " + format_report(r));
             before = std::make_unique<Bench>(o, reg_before.open(r.name));
         }
-        std::printf("backend %s (%s), H=%d HV=%d Dk=%d Dv=%d Kc=%d %s; prefill 1 x %lld; decode %lld requests; "
-                    "%lld drafts each; median of %d calls, %d rounds\n",
-                    after.be.name().c_str(), after.be.properties().name, o.H, o.HV, o.Dk, o.Dv, o.Kc, dtype_name(o.dtype),
-                    (long long)o.prefill, (long long)o.requests, (long long)o.drafts, o.reps, o.rounds);
+        std::printf(
+            "backend %s (%s), H=%d HV=%d Dk=%d Dv=%d Kc=%d %s; prefill 1 x %lld; decode %lld requests; "
+            "%lld drafts each; median of %d calls, %d rounds\n",
+            after.be.name().c_str(), after.be.properties().name, o.H, o.HV, o.Dk, o.Dv, o.Kc, dtype_name(o.dtype),
+            (long long)o.prefill, (long long)o.requests, (long long)o.drafts, o.reps, o.rounds);
         std::printf("%5s %12s %12s %12s %12s %14s %14s\n", "round", "prefill ms", "before ms", "decode ms", "before ms",
                     "+ckpt/64 ms", "verify+commit");
         for (int round = 1; round <= o.rounds; ++round) {
             const double pb = before ? before->prefill(false) : 0, pa = after.prefill(false);
             const double db = before ? before->decode() : 0, da = after.decode();
             const double pc = after.prefill(true), vc = after.verify_commit();
-            std::printf("%5d %12.2f %12.2f %12.3f %12.3f %14.2f %14.3f   ckpt +%.1f%%, verify+commit = %.2f decode steps\n",
-                        round, pa, pb, da, db, pc, vc, 100.0 * (pc - pa) / pa, vc / da);
+            std::printf(
+                "%5d %12.2f %12.2f %12.3f %12.3f %14.2f %14.3f   ckpt +%.1f%%, verify+commit = %.2f decode steps\n",
+                round, pa, pb, da, db, pc, vc, 100.0 * (pc - pa) / pa, vc / da);
             std::fflush(stdout);
         }
         return 0;

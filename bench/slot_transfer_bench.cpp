@@ -40,8 +40,10 @@ int main(int argc, char** argv) {
     std::string backend_name = "cpu";
     int reps = 9;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--backend")) backend_name = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--reps")) reps = std::max(1, std::atoi(argv[i + 1]));
+        if (!std::strcmp(argv[i], "--backend"))
+            backend_name = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--reps"))
+            reps = std::max(1, std::atoi(argv[i + 1]));
     }
     try {
         const Backend be = Registry::global().open(backend_name);
@@ -70,7 +72,10 @@ int main(int argc, char** argv) {
         const double mib = double(blob.size()) / (1 << 20);
         std::printf("backend %s, blob %.1f MiB (36 layers x (recurrent %zu + conv %zu bytes)), median of %d\n",
                     be.name().c_str(), mib, pool.recurrent_slot_bytes(), pool.conv_slot_bytes(), reps);
-        for (const auto& [name, t] : {std::pair{"export_slot", &t_export}, {"export_slot into a reused buffer", &t_export_into}, {"import_slot", &t_import}, {"crc32c alone", &t_crc}})
+        for (const auto& [name, t] : {std::pair{"export_slot", &t_export},
+                                      {"export_slot into a reused buffer", &t_export_into},
+                                      {"import_slot", &t_import},
+                                      {"crc32c alone", &t_crc}})
             std::printf("  %-34s %8.2f ms  %7.2f GiB/s\n", name, median(*t) * 1e3, mib / 1024 / median(*t));
         return sink == 0xFFFFFFFFu ? 1 : 0;  // keeps the CRC from being optimized away
     } catch (const std::exception& e) {

@@ -42,16 +42,24 @@ Options parse(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--backend") o.backend = next();
-        else if (a == "--steps") o.steps = std::stol(next());
-        else if (a == "--decay") o.decay = next();
-        else if (a == "--seed") o.seed = std::stoull(next());
-        else if (a == "--hv") o.HV = std::stoi(next());
-        else if (a == "--dk") o.Dk = std::stoi(next());
-        else if (a == "--dv") o.Dv = std::stoi(next());
+        if (a == "--backend")
+            o.backend = next();
+        else if (a == "--steps")
+            o.steps = std::stol(next());
+        else if (a == "--decay")
+            o.decay = next();
+        else if (a == "--seed")
+            o.seed = std::stoull(next());
+        else if (a == "--hv")
+            o.HV = std::stoi(next());
+        else if (a == "--dk")
+            o.Dk = std::stoi(next());
+        else if (a == "--dv")
+            o.Dv = std::stoi(next());
         else {
-            std::fprintf(stderr, "usage: bench_state_dtype_drift [--backend NAME] [--steps N] [--decay typical|slow] "
-                                 "[--seed S] [--hv N] [--dk N] [--dv N]\n");
+            std::fprintf(stderr,
+                         "usage: bench_state_dtype_drift [--backend NAME] [--steps N] [--decay typical|slow] "
+                         "[--seed S] [--hv N] [--dk N] [--dv N]\n");
             std::exit(a == "--help" ? 0 : 2);
         }
     }
@@ -101,12 +109,14 @@ int main(int argc, char** argv) {
         Tensor q(be, DType::f32, {1, C}), a(be, DType::f32, {1, o.HV}), b(be, DType::f32, {1, o.HV});
         std::vector<Tensor> outs;
         for (int i = 0; i < 3; ++i) outs.emplace_back(be, DType::f32, std::vector<int64_t>{1, W});
-        std::vector<float> qh(static_cast<std::size_t>(C)), ah(static_cast<std::size_t>(o.HV)), bh(static_cast<std::size_t>(o.HV));
+        std::vector<float> qh(static_cast<std::size_t>(C)), ah(static_cast<std::size_t>(o.HV)),
+            bh(static_cast<std::size_t>(o.HV));
         std::vector<float> oh[3];
         for (auto& v : oh) v.resize(std::size_t(W));
 
         std::printf("backend %s, H=%d HV=%d Dk=%d Dv=%d Kc=%d, one request, %ld decode steps, %s decay, seed %llu\n",
-                    be.name().c_str(), o.H, o.HV, o.Dk, o.Dv, o.Kc, o.steps, o.decay.c_str(), (unsigned long long)o.seed);
+                    be.name().c_str(), o.H, o.HV, o.Dk, o.Dv, o.Kc, o.steps, o.decay.c_str(),
+                    (unsigned long long)o.seed);
         std::printf("%9s %16s %16s %16s %16s %12s\n", "step", "bf16 out rel", "bf16 state rel", "f16 out rel",
                     "f16 state rel", "|S| (f32)");
         Window win[2];
@@ -119,7 +129,8 @@ int main(int argc, char** argv) {
             a.upload(ah.data());
             b.upload(bh.data());
             for (int i = 0; i < 3; ++i) {
-                layer.layer().forward(batches[std::size_t(i)], q.view(), a.view(), b.view(), outs[std::size_t(i)].view());
+                layer.layer().forward(batches[std::size_t(i)], q.view(), a.view(), b.view(),
+                                      outs[std::size_t(i)].view());
                 batches[std::size_t(i)].stream().synchronize();
                 outs[std::size_t(i)].download(oh[i].data());
             }
@@ -134,8 +145,8 @@ int main(int argc, char** argv) {
                     const std::vector<float> s = pools[std::size_t(i)]->read_recurrent(0, 0);
                     rel[i - 1] = reference::relative_l2(std::vector<double>(s.begin(), s.end()), ref);
                 }
-                std::printf("%9ld %16.3e %16.3e %16.3e %16.3e %12.4f\n", step, win[0].rel(), rel[0], win[1].rel(), rel[1],
-                            std::sqrt(norm));
+                std::printf("%9ld %16.3e %16.3e %16.3e %16.3e %12.4f\n", step, win[0].rel(), rel[0], win[1].rel(),
+                            rel[1], std::sqrt(norm));
                 std::fflush(stdout);
                 win[0] = win[1] = Window{};
                 // Reports at 1, 10, 30, 100, 300, 1000, ...

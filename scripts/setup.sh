@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config ccache clang libtbb-dev libboost-dev catch2 nlohmann-json3-dev hipcc libamdhip64-dev rocm-device-libs)
+packages=(build-essential cmake ninja-build pkg-config ccache clang clang-format libtbb-dev libboost-dev catch2 nlohmann-json3-dev hipcc libamdhip64-dev rocm-device-libs)
 # The Python package (python/) and its tests: for /usr/bin/python3, Debian's own interpreter.
 packages+=(python3-dev pybind11-dev libdlpack-dev python3-numpy python3-pytest python3-torch)
 

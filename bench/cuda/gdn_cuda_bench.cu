@@ -25,17 +25,18 @@ constexpr int H = 16, HV = 32, DK = 128, DV = 128, KC = 4;
 constexpr int CD = 2 * H * DK + HV * DV;
 constexpr int64_t OD = static_cast<int64_t>(HV) * DV;
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_ != cudaSuccess) {                                                               \
+#define CK(x)                                                                                             \
+    do {                                                                                                  \
+        cudaError_t e_ = (x);                                                                             \
+        if (e_ != cudaSuccess) {                                                                          \
             std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-            std::exit(2);                                                                      \
-        }                                                                                      \
+            std::exit(2);                                                                                 \
+        }                                                                                                 \
     } while (0)
 
 __global__ void fill_bf16(__nv_bfloat16* p, size_t n, uint64_t seed, float scale, float shift) {
-    for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<size_t>(gridDim.x) * blockDim.x) {
         uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -46,7 +47,8 @@ __global__ void fill_bf16(__nv_bfloat16* p, size_t n, uint64_t seed, float scale
     }
 }
 __global__ void fill_f32(float* p, size_t n, uint64_t seed, float scale) {
-    for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<size_t>(gridDim.x) * blockDim.x) {
         uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
         z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
         z ^= z >> 29;
@@ -71,9 +73,15 @@ gdn_forward_args make_args(const Ctx& c, void* x, int64_t T, int64_t B, void* cu
     gdn_forward_args a{};
     a.struct_size = sizeof(a);
     a.mode = mode;
-    a.num_k_heads = H; a.num_v_heads = HV; a.head_k_dim = DK; a.head_v_dim = DV; a.conv_kernel = KC;
+    a.num_k_heads = H;
+    a.num_v_heads = HV;
+    a.head_k_dim = DK;
+    a.head_v_dim = DV;
+    a.conv_kernel = KC;
     a.activation_dtype = GDN_DTYPE_BF16;
-    a.num_tokens = T; a.num_requests = B; a.padding_slot = nslots - 1;
+    a.num_tokens = T;
+    a.num_requests = B;
+    a.padding_slot = nslots - 1;
     const int64_t xs = CD + 2 * HV;
     a.mixed_qkv = tensor(x, GDN_DTYPE_BF16, {T, CD}, {xs, 1});
     a.a = tensor(static_cast<char*>(x) + 2 * CD, GDN_DTYPE_BF16, {T, HV}, {xs, 1});
@@ -83,7 +91,8 @@ gdn_forward_args make_args(const Ctx& c, void* x, int64_t T, int64_t B, void* cu
     a.dt_bias = tensor(c.dtb, GDN_DTYPE_F32, {HV}, {1});
     a.cu_seqlens = tensor(cu, GDN_DTYPE_I64, {B + 1}, {1});
     a.slots = tensor(slots, GDN_DTYPE_I64, {B}, {1});
-    a.recurrent_state = tensor(rec, GDN_DTYPE_F32, {nslots, HV, DV, DK}, {OD * DK, static_cast<int64_t>(DV) * DK, DK, 1});
+    a.recurrent_state =
+        tensor(rec, GDN_DTYPE_F32, {nslots, HV, DV, DK}, {OD * DK, static_cast<int64_t>(DV) * DK, DK, 1});
     a.conv_state = tensor(conv, GDN_DTYPE_BF16, {nslots, CD, KC - 1}, {static_cast<int64_t>(CD) * (KC - 1), KC - 1, 1});
     a.out = tensor(out, GDN_DTYPE_BF16, {T, OD}, {OD, 1});
     a.host_cu_seqlens = hcu;
@@ -133,11 +142,17 @@ void bench_prefill(Ctx& c, int B, int64_t len) {
     const double ms = median(ts);
     const double bytes = T * (2.0 * (CD + 2 * HV) + 2.0 * OD) + B * (OD * DK * 4.0 * 2 + CD * (KC - 1) * 2.0 * 2);
     const double floor_ms = bytes / c.bw * 1e3;
-    std::printf("prefill  B=%-4d len=%-6" PRId64 " T=%-6" PRId64 "  %8.3f ms  %7.2f Mtok/s  floor %.3f ms (%4.1f%% of floor speed)\n", B,
-                len, T, ms, T / ms / 1e3, floor_ms, 100.0 * floor_ms / ms);
+    std::printf("prefill  B=%-4d len=%-6" PRId64 " T=%-6" PRId64
+                "  %8.3f ms  %7.2f Mtok/s  floor %.3f ms (%4.1f%% of floor speed)\n",
+                B, len, T, ms, T / ms / 1e3, floor_ms, 100.0 * floor_ms / ms);
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
-    c.P.free(x); c.P.free(out); c.P.free(rec); c.P.free(conv); c.P.free(dcu); c.P.free(dsl);
+    c.P.free(x);
+    c.P.free(out);
+    c.P.free(rec);
+    c.P.free(conv);
+    c.P.free(dcu);
+    c.P.free(dsl);
 }
 
 void bench_decode(Ctx& c, int N) {
@@ -165,7 +180,8 @@ void bench_decode(Ctx& c, int N) {
     CK(cudaDeviceSynchronize());
     std::vector<gdn_forward_args> args;
     for (int k = 0; k < R; ++k)
-        args.push_back(make_args(c, x, N, N, dcu, dsl[k], rec, conv, nslots, out, cu.data(), hsl[k].data(), GDN_MODE_DECODE));
+        args.push_back(
+            make_args(c, x, N, N, dcu, dsl[k], rec, conv, nslots, out, cu.data(), hsl[k].data(), GDN_MODE_DECODE));
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
@@ -176,7 +192,8 @@ void bench_decode(Ctx& c, int N) {
         std::vector<float> ts;
         for (int rep = 0; rep < 7; ++rep) {
             CK(cudaEventRecord(e0, c.cs));
-            for (int i = 0; i < iters; ++i) c.P.check(c.P.t->forward_gdn(c.P.stream, &args[i % R], c.P.eb()), "forward_gdn");
+            for (int i = 0; i < iters; ++i)
+                c.P.check(c.P.t->forward_gdn(c.P.stream, &args[i % R], c.P.eb()), "forward_gdn");
             CK(cudaEventRecord(e1, c.cs));
             CK(cudaEventSynchronize(e1));
             float ms = 0;
@@ -217,7 +234,8 @@ void bench_decode(Ctx& c, int N) {
     {
         cudaGraph_t g;
         CK(cudaStreamBeginCapture(c.cs, cudaStreamCaptureModeRelaxed));
-        for (int i = 0; i < K; ++i) c.P.check(c.P.t->forward_gdn(c.P.stream, &args[i % R], c.P.eb()), "forward_gdn (capture)");
+        for (int i = 0; i < K; ++i)
+            c.P.check(c.P.t->forward_gdn(c.P.stream, &args[i % R], c.P.eb()), "forward_gdn (capture)");
         CK(cudaStreamEndCapture(c.cs, &g));
         CK(cudaGraphInstantiate(&multi, g, 0));
         CK(cudaGraphDestroy(g));
@@ -238,18 +256,23 @@ void bench_decode(Ctx& c, int N) {
     const float us_multi = median(ts);
     CK(cudaGraphExecDestroy(multi));
     const double floor_us = N * static_cast<double>(OD) * DK * 4 * 2 / c.bw * 1e6;
-    std::printf("decode   N=%-5d plain %8.2f us  graph %8.2f us  graph of %3d steps %8.2f us per step  floor %8.2f us  "
-                "(%5.1f%% / %5.1f%% / %5.1f%% of floor speed)\n",
-                N, us_plain, us_graph, K, us_multi, floor_us, 100 * floor_us / us_plain, 100 * floor_us / us_graph,
-                100 * floor_us / us_multi);
+    std::printf(
+        "decode   N=%-5d plain %8.2f us  graph %8.2f us  graph of %3d steps %8.2f us per step  floor %8.2f us  "
+        "(%5.1f%% / %5.1f%% / %5.1f%% of floor speed)\n",
+        N, us_plain, us_graph, K, us_multi, floor_us, 100 * floor_us / us_plain, 100 * floor_us / us_graph,
+        100 * floor_us / us_multi);
     for (auto& e : ex) CK(cudaGraphExecDestroy(e));
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
-    c.P.free(x); c.P.free(out); c.P.free(rec); c.P.free(conv); c.P.free(dcu);
+    c.P.free(x);
+    c.P.free(out);
+    c.P.free(rec);
+    c.P.free(conv);
+    c.P.free(dcu);
     for (void* p : dsl) c.P.free(p);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
 #ifdef GDN_CUDA_PLUGIN_PATH
@@ -260,10 +283,14 @@ int main(int argc, char** argv) {
     bool quick = false, decode = true, prefill = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--plugin" && i + 1 < argc) path = argv[++i];
-        else if (a == "--quick") quick = true;
-        else if (a == "--no-decode") decode = false;
-        else if (a == "--no-prefill") prefill = false;
+        if (a == "--plugin" && i + 1 < argc)
+            path = argv[++i];
+        else if (a == "--quick")
+            quick = true;
+        else if (a == "--no-decode")
+            decode = false;
+        else if (a == "--no-prefill")
+            prefill = false;
     }
     Ctx c;
     if (!c.P.load(path.c_str())) return 77;
@@ -294,14 +321,20 @@ int main(int argc, char** argv) {
         c.P.free(a);
         c.P.free(b);
     }
-    std::printf("gdn_cuda_bench: %s, %d SMs; copy bandwidth %.2f TB/s (read+write)\n", dp.name, dp.compute_units, c.bw / 1e12);
-    std::printf("shape: H=%d HV=%d Dk=%d Dv=%d Kc=%d, bf16 activations, f32 state; prefill scratch: %d bytes/token "
-                "\n", H, HV, DK, DV, KC, 2 * H * DK * 2 + 2 * HV * 64 * 2 + HV * 16);
+    std::printf("gdn_cuda_bench: %s, %d SMs; copy bandwidth %.2f TB/s (read+write)\n", dp.name, dp.compute_units,
+                c.bw / 1e12);
+    std::printf(
+        "shape: H=%d HV=%d Dk=%d Dv=%d Kc=%d, bf16 activations, f32 state; prefill scratch: %d bytes/token "
+        "\n",
+        H, HV, DK, DV, KC, 2 * H * DK * 2 + 2 * HV * 64 * 2 + HV * 16);
     c.w = c.P.alloc(CD * KC * 2);
     fill(c.w, CD * KC, 1, 0.5f);
     {
         std::vector<float> alog(HV), dtb(HV);
-        for (int i = 0; i < HV; ++i) { alog[i] = std::log(1.0f + 15.0f * (i + 0.5f) / HV); dtb[i] = 0.05f * ((i % 5) - 2); }
+        for (int i = 0; i < HV; ++i) {
+            alog[i] = std::log(1.0f + 15.0f * (i + 0.5f) / HV);
+            dtb[i] = 0.05f * ((i % 5) - 2);
+        }
         c.alog = c.P.alloc(4 * HV);
         c.dtb = c.P.alloc(4 * HV);
         c.P.h2d(c.alog, alog.data(), 4 * HV);

@@ -16,7 +16,7 @@ namespace {
 
 constexpr int kLargestProbedDim = 65536;  // ranges declared beyond this are probed here
 
-const char* const kDtypeNames[] = {"f32", "bf16", "f16"};  // by activation dtype code
+const char* const kDtypeNames[] = {"f32", "bf16", "f16"};        // by activation dtype code
 const char* const kModeNames[] = {"extend", "decode", "mixed"};  // by mode code
 static_assert(sizeof(kDtypeNames) / sizeof(kDtypeNames[0]) == kActivationDTypeCount);
 static_assert(sizeof(kModeNames) / sizeof(kModeNames[0]) == kForwardModeCount);
@@ -181,7 +181,8 @@ std::vector<CaseDef> capability_cases(const gdn_capabilities& caps) {
     }
 
     // Just outside the declaration.
-    for (const auto& [name, r, key] : {std::tuple{"dk", caps.head_k_dim, true}, std::tuple{"dv", caps.head_v_dim, false}}) {
+    for (const auto& [name, r, key] :
+         {std::tuple{"dk", caps.head_k_dim, true}, std::tuple{"dv", caps.head_v_dim, false}}) {
         const int64_t beyond = int64_t(r.max) + r.multiple;
         if (beyond > kLargestProbedDim) continue;
         cases.push_back(refusal_probe(std::string("capability-refuse-") + name,
@@ -204,14 +205,15 @@ std::vector<CaseDef> capability_cases(const gdn_capabilities& caps) {
                                           with([&](RandomCaseSpec& s) { s.mode = ForwardMode(m); })));
     for (int k = 2; k <= 8; ++k)
         if (!(caps.conv_kernels & (1u << k))) {
-            cases.push_back(refusal_probe("capability-refuse-conv-" + std::to_string(k), "conv width " + std::to_string(k),
+            cases.push_back(refusal_probe("capability-refuse-conv-" + std::to_string(k),
+                                          "conv width " + std::to_string(k),
                                           with([&](RandomCaseSpec& s) { s.conv_kernel = k; })));
             break;
         }
     for (int r = 1; r <= 32; ++r)
         if (r == 32 || !(caps.gva_ratios & (1u << r))) {
-            cases.push_back(refusal_probe("capability-refuse-gva-" + std::to_string(r), "GVA ratio " + std::to_string(r),
-                                          with([&](RandomCaseSpec& s) {
+            cases.push_back(refusal_probe("capability-refuse-gva-" + std::to_string(r),
+                                          "GVA ratio " + std::to_string(r), with([&](RandomCaseSpec& s) {
                                               s.num_k_heads = 1;
                                               s.num_v_heads = r;
                                               s.head_k_dim = nearest_supported(caps.head_k_dim, 16);

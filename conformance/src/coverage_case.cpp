@@ -41,8 +41,9 @@ std::vector<CaseDef> coverage_cases(const Options& options, const gdn_capabiliti
     CaseDef d;
     d.id = "coverage-declared";
     d.category = "coverage";
-    d.description = "the random cases ran every declared dtype, mode, conv width, GVA ratio, the head-dim range ends "
-                    "and typical sizes, and strong decay";
+    d.description =
+        "the random cases ran every declared dtype, mode, conv width, GVA ratio, the head-dim range ends "
+        "and typical sizes, and strong decay";
     const DeclaredSpace space = declared_space(caps);
     const int planned = random_case_count(options, space);
     d.run = [space, planned](const Context& ctx, CaseOutcome& out) {

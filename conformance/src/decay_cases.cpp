@@ -48,9 +48,9 @@ std::vector<CaseDef> decay_cases(const gdn_capabilities& caps) {
             spec.mode = ForwardMode(m);
             spec.extreme_decay = k.extreme;
             // Long enough for a chunked prefill (several chunks), short requests, an empty one.
-            spec.lengths = m == GDN_MODE_DECODE ? std::vector<int64_t>{1, 1, 1}
-                         : m == GDN_MODE_EXTEND ? std::vector<int64_t>{150, 3, 0}
-                                                : std::vector<int64_t>{1, 150, 0, 3};
+            spec.lengths = m == GDN_MODE_DECODE   ? std::vector<int64_t>{1, 1, 1}
+                           : m == GDN_MODE_EXTEND ? std::vector<int64_t>{150, 3, 0}
+                                                  : std::vector<int64_t>{1, 150, 0, 3};
             CaseDef d;
             d.id = std::string("decay-") + k.id + "-" + kModeNames[m];
             d.category = "decay";

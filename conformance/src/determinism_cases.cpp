@@ -22,7 +22,8 @@ std::vector<CaseDef> determinism_cases() {
             out.message = "nothing to run: the backend " + why;
             return;
         }
-        spec->lengths = spec->mode == ForwardMode::decode ? std::vector<int64_t>{1, 1, 1} : std::vector<int64_t>{33, 200, 1};
+        spec->lengths =
+            spec->mode == ForwardMode::decode ? std::vector<int64_t>{1, 1, 1} : std::vector<int64_t>{33, 200, 1};
         const Case c = random_case(*spec, 0xBB67AE8584CAA73Bull);
         out.description = describe(c) + ", run twice";
         const DirectResult first = direct_call(ctx.backend, c, {});
@@ -30,7 +31,8 @@ std::vector<CaseDef> determinism_cases() {
         const bool claimed = ctx.caps().deterministic != 0;
         if (first.status != GDN_OK || second.status != GDN_OK) {
             out.status = Status::fail;
-            out.message = std::string("forward_gdn failed (") + gdn::status_name(first.status != GDN_OK ? first.status : second.status) +
+            out.message = std::string("forward_gdn failed (") +
+                          gdn::status_name(first.status != GDN_OK ? first.status : second.status) +
                           "): " + (first.status != GDN_OK ? first.message : second.message);
             return;
         }
@@ -38,8 +40,8 @@ std::vector<CaseDef> determinism_cases() {
         std::string seen = "gave bitwise-equal output and states";
         if (!same_out || !same_state)
             seen = std::string("differed in ") + (!same_out && !same_state ? "the output and the states"
-                                                  : !same_out             ? "the output"
-                                                                          : "the states");
+                                                  : !same_out              ? "the output"
+                                                                           : "the states");
         if (claimed) {
             out.status = same_out && same_state ? Status::pass : Status::fail;
             out.message = same_out && same_state ? "" : "declared deterministic, but two identical calls " + seen;

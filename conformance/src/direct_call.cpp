@@ -101,10 +101,14 @@ void compare(const Guarded& g, const std::vector<uint8_t>& after, const std::vec
     }
     if (!changed) return;
     std::string at;
-    if (first < kGuardBytes) at = "the guard band before it";
-    else if (first >= kGuardBytes + g.body_size()) at = "the guard band after it";
-    else at = where(first - kGuardBytes);
-    violations.push_back(std::string(g.name()) + ": " + std::to_string(changed) + " byte(s) written where nothing may be, first in " + at);
+    if (first < kGuardBytes)
+        at = "the guard band before it";
+    else if (first >= kGuardBytes + g.body_size())
+        at = "the guard band after it";
+    else
+        at = where(first - kGuardBytes);
+    violations.push_back(std::string(g.name()) + ": " + std::to_string(changed) +
+                         " byte(s) written where nothing may be, first in " + at);
 }
 
 }  // namespace
@@ -133,9 +137,11 @@ DirectResult direct_call(const Backend& backend, const Case& c, const std::vecto
         if (padding[std::size_t(r)]) continue;
         const int64_t s = slots[std::size_t(r)];
         for (int64_t i = 0; i < rec_n; ++i)
-            store_from_double(rec_img.data(), DType::f32, std::size_t(s * rec_stride + i), p.recurrent_state[std::size_t(r * rec_n + i)]);
+            store_from_double(rec_img.data(), DType::f32, std::size_t(s * rec_stride + i),
+                              p.recurrent_state[std::size_t(r * rec_n + i)]);
         for (int64_t i = 0; i < conv_n; ++i)
-            store_from_double(conv_img.data(), act, std::size_t(s * conv_stride + i), p.conv_state[std::size_t(r * conv_n + i)]);
+            store_from_double(conv_img.data(), act, std::size_t(s * conv_stride + i),
+                              p.conv_state[std::size_t(r * conv_n + i)]);
     }
     std::vector<double> cu(p.cu_seqlens.begin(), p.cu_seqlens.end()), sl(slots.begin(), slots.end());
 
@@ -193,13 +199,16 @@ DirectResult direct_call(const Backend& backend, const Case& c, const std::vecto
     // Inputs: nothing may change, anywhere.
     std::vector<std::string>& v = res.violations;
     for (const Guarded* in : {&qkv, &a, &b, &w, &A_log, &dt_bias, &cu_dev, &slots_dev})
-        compare(*in, in->after(), std::vector<char>(in->body_size(), 0),
-                [](std::size_t off) { return "its data (byte " + std::to_string(off) + ")"; }, v);
+        compare(
+            *in, in->after(), std::vector<char>(in->body_size(), 0),
+            [](std::size_t off) { return "its data (byte " + std::to_string(off) + ")"; }, v);
 
     // Output: the body may be written, the guards not.
     const std::vector<uint8_t> out_after = out.after();
-    compare(out, out_after, std::vector<char>(out.body_size(), 1), [](std::size_t) { return std::string(); }, v);
-    res.out_bytes.assign(out_after.begin() + kGuardBytes, out_after.begin() + std::ptrdiff_t(kGuardBytes + std::size_t(T * HV * Dv) * es));
+    compare(
+        out, out_after, std::vector<char>(out.body_size(), 1), [](std::size_t) { return std::string(); }, v);
+    res.out_bytes.assign(out_after.begin() + kGuardBytes,
+                         out_after.begin() + std::ptrdiff_t(kGuardBytes + std::size_t(T * HV * Dv) * es));
     res.out_unchanged = std::equal(res.out_bytes.begin(), res.out_bytes.end(), out.before().begin() + kGuardBytes);
     res.out.resize(std::size_t(T * HV * Dv));
     for (std::size_t i = 0; i < res.out.size(); ++i) res.out[i] = load_as_double(res.out_bytes.data(), act, i);
@@ -218,14 +227,15 @@ DirectResult direct_call(const Backend& backend, const Case& c, const std::vecto
                             g.before().begin() + std::ptrdiff_t(kGuardBytes + off)))
                 res.live_states_unchanged = false;
         }
-        compare(g, after, writable,
-                [&](std::size_t off) {
-                    const int64_t slot = int64_t(off / elem) / slot_stride, within = int64_t(off / elem) % slot_stride;
-                    if (within >= slot_n) return "the gap after slot " + std::to_string(slot);
-                    if (slot == pad_slot) return std::string("the padding slot");
-                    return "slot " + std::to_string(slot) + ", which no request of the call names";
-                },
-                v);
+        compare(
+            g, after, writable,
+            [&](std::size_t off) {
+                const int64_t slot = int64_t(off / elem) / slot_stride, within = int64_t(off / elem) % slot_stride;
+                if (within >= slot_n) return "the gap after slot " + std::to_string(slot);
+                if (slot == pad_slot) return std::string("the padding slot");
+                return "slot " + std::to_string(slot) + ", which no request of the call names";
+            },
+            v);
         return after;
     };
     const std::vector<uint8_t> rec_after = check_states(rec, rec_stride, rec_n, 4);
@@ -234,7 +244,8 @@ DirectResult direct_call(const Backend& backend, const Case& c, const std::vecto
         if (padding[std::size_t(r)]) continue;
         const int64_t s = slots[std::size_t(r)];
         for (int64_t i = 0; i < rec_n; ++i)
-            res.recurrent.push_back(load_as_double(rec_after.data() + kGuardBytes, DType::f32, std::size_t(s * rec_stride + i)));
+            res.recurrent.push_back(
+                load_as_double(rec_after.data() + kGuardBytes, DType::f32, std::size_t(s * rec_stride + i)));
         for (int64_t i = 0; i < conv_n; ++i)
             res.conv.push_back(load_as_double(conv_after.data() + kGuardBytes, act, std::size_t(s * conv_stride + i)));
     }

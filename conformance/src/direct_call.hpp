@@ -17,17 +17,17 @@ namespace gdn::conformance::detail {
 
 struct DirectResult {
     gdn_status status = GDN_OK;
-    std::string message;                 // the plugin's message when status != GDN_OK
-    std::vector<double> out;             // [T, HV*Dv]
-    std::vector<uint8_t> out_bytes;      // the same, raw
-    std::vector<double> recurrent;       // states after, per live request, in request order
+    std::string message;             // the plugin's message when status != GDN_OK
+    std::vector<double> out;         // [T, HV*Dv]
+    std::vector<uint8_t> out_bytes;  // the same, raw
+    std::vector<double> recurrent;   // states after, per live request, in request order
     std::vector<double> conv;
-    std::vector<uint8_t> state_bytes;    // live requests' slots, raw (both states)
+    std::vector<uint8_t> state_bytes;  // live requests' slots, raw (both states)
     // Bytes the plugin wrote where it must not: guard bands, gaps, other slots, the padding slot,
     // inputs. One line per kind of violation.
     std::vector<std::string> violations;
-    bool out_unchanged = false;          // the poisoned output is exactly as it was (nothing written)
-    bool live_states_unchanged = true;   // the named slots hold what they held before
+    bool out_unchanged = false;         // the poisoned output is exactly as it was (nothing written)
+    bool live_states_unchanged = true;  // the named slots hold what they held before
 };
 
 // Runs `c` with request r marked as padding when padding[r] (its slot is the padding slot; its

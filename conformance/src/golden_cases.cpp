@@ -35,7 +35,8 @@ std::vector<CaseDef> golden_cases(const Options& options) {
     for (const auto& file : golden_files(options.golden_dirs)) {
         // The id is the file's stem; the same stem in a second directory gets the directory too.
         std::string id = "golden-" + file.stem().string();
-        if (!ids.insert(id).second) id = "golden-" + file.parent_path().filename().string() + "-" + file.stem().string();
+        if (!ids.insert(id).second)
+            id = "golden-" + file.parent_path().filename().string() + "-" + file.stem().string();
         ids.insert(id);
         CaseDef d;
         d.id = id;

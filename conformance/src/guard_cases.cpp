@@ -50,7 +50,8 @@ std::vector<CaseDef> guard_cases(const gdn_capabilities& caps) {
                 "(strided views), a NaN-poisoned output, padding requests";
             d.description = kExercises;
             d.run = [spec, padding](const Context& ctx, CaseOutcome& out) {
-                const Case c = random_case(spec, 0x6A09E667F3BCC908ull + uint64_t(spec.mode) * 3 + uint64_t(spec.activation_dtype));
+                const Case c = random_case(
+                    spec, 0x6A09E667F3BCC908ull + uint64_t(spec.mode) * 3 + uint64_t(spec.activation_dtype));
                 out.description = describe(c) + "; " + kExercises;
                 judge_direct(ctx, c, padding, direct_call(ctx.backend, c, padding), out);
             };

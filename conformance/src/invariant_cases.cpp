@@ -69,8 +69,9 @@ void expect_close(std::ostringstream& why, const std::string& what, const std::v
         s.head_v_dim = shape->head_v_dim;
         s.conv_kernel = shape->conv_kernel;
         const int64_t W = int64_t(s.num_v_heads) * s.head_v_dim;
-        s.cu_seqlens = int64_t(got.size()) == shape->num_tokens() * W ? shape->cu_seqlens
-                                                                     : std::vector<int64_t>{0, int64_t(got.size()) / W};
+        s.cu_seqlens = int64_t(got.size()) == shape->num_tokens() * W
+                           ? shape->cu_seqlens
+                           : std::vector<int64_t>{0, int64_t(got.size()) / W};
         why << ", first outside tolerance: " << first_outside(s, kind, got, want, tol);
     }
     why << "; ";
@@ -205,7 +206,8 @@ void rejected_calls(const Context& ctx, CaseOutcome& out) {
                                   ctx.options.seed ^ 0x1006, out);
     if (!c) return;
     const auto& p = c->problem;
-    const std::vector<int64_t> lens = c->mode == ForwardMode::decode ? std::vector<int64_t>{1, 1} : std::vector<int64_t>{3, 4};
+    const std::vector<int64_t> lens =
+        c->mode == ForwardMode::decode ? std::vector<int64_t>{1, 1} : std::vector<int64_t>{3, 4};
     LayerRunner r(ctx.backend, *c, 6);
     r.run(c->mode, {1, 4}, lens, 0);  // non-zero state, so a stray write would show
     const Backend& be = ctx.backend;
@@ -222,8 +224,14 @@ void rejected_calls(const Context& ctx, CaseOutcome& out) {
         std::function<void()> call;
     };
     const std::vector<Attempt> attempts{
-        {"a slot twice in one batch", [&] { ForwardBatch(c->mode, r.pool(), {2, 2}, lens); }},
-        {"a slot out of range", [&] { ForwardBatch(c->mode, r.pool(), {0, 99}, lens); }},
+        {"a slot twice in one batch",
+         [&] {
+             ForwardBatch(c->mode, r.pool(), {2, 2}, lens);
+         }},
+        {"a slot out of range",
+         [&] {
+             ForwardBatch(c->mode, r.pool(), {0, 99}, lens);
+         }},
         {"mixed_qkv with a row missing",
          [&] {
              ForwardBatch fb(c->mode, r.pool(), {0, 5}, lens);
@@ -241,12 +249,13 @@ void rejected_calls(const Context& ctx, CaseOutcome& out) {
         try {
             at.call();
             why << at.what << ": accepted; ";
-        } catch (const Error&) {
-        }
+        } catch (const Error&) {}
         if (r.pool().snapshot() != before) why << at.what << ": refused, but the pool changed; ";
     }
-    out.description = "refused calls (duplicate slot, slot out of range, short input, wrong dtype) leave the pool "
-                      "bit-identical; " + out.description;
+    out.description =
+        "refused calls (duplicate slot, slot out of range, short input, wrong dtype) leave the pool "
+        "bit-identical; " +
+        out.description;
     out.message = why.str();
     out.status = out.message.empty() ? Status::pass : Status::fail;
 }
@@ -288,10 +297,11 @@ void native_stream(const Context& ctx, CaseOutcome& out) {
     const double tol = ctx.caps().deterministic ? 0.0 : out.tolerance->out;
     expect_close(why, "prefill on the wrapped stream: out", there, here, tol, worst);
     expect_close(why, "decode on the wrapped stream: out", there_step, here_step, tol, worst);
-    expect_close(why, "state", r.recurrent(2), r.recurrent(1), ctx.caps().deterministic ? 0.0 : out.tolerance->state, worst);
+    expect_close(why, "state", r.recurrent(2), r.recurrent(1), ctx.caps().deterministic ? 0.0 : out.tolerance->state,
+                 worst);
     if (r.pool().read_conv_bytes(0, 2) != r.pool().read_conv_bytes(0, 1)) why << "conv state differs; ";
-    out.description = "a prefill of 70 and a decode step on a wrapped native stream = on the backend's stream; " +
-                      out.description;
+    out.description =
+        "a prefill of 70 and a decode step on a wrapped native stream = on the backend's stream; " + out.description;
     finish(out, why, worst);
 }
 
@@ -314,7 +324,8 @@ std::vector<CaseDef> invariant_cases() {
         make("invariant-padding-slot", "padding rows are zeros; the padding slot is never written", padding_slot),
         make("invariant-prefix-snapshot", "a copied slot continues like the original", prefix_snapshot),
         make("invariant-rejected-calls", "refused calls leave the pool bit-identical", rejected_calls),
-        make("invariant-native-stream", "work on a wrapped native stream = work on the backend's stream", native_stream),
+        make("invariant-native-stream", "work on a wrapped native stream = work on the backend's stream",
+             native_stream),
     };
 }
 

@@ -77,7 +77,7 @@ Drawn draw(uint64_t seed, int i, const DeclaredSpace& sp) {
             const int B = pick(rng, {1, 2, 3, 4, 5});
             for (int r = 0; r < B; ++r) s.lengths.push_back(pick<int64_t>(rng, {0, 1, 2, 3, 17, 63, 64, 65, 129, 200}));
             if (B >= 3) {
-                s.lengths[0] = 0;                                  // a request with no new tokens
+                s.lengths[0] = 0;                                         // a request with no new tokens
                 s.lengths[1] = int64_t(rng() % (s.conv_kernel - 1)) + 1;  // shorter than the conv window
             }
             if (s.strong_decay) s.lengths.back() = 150;  // several chunks of strong decay

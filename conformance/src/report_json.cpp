@@ -65,8 +65,12 @@ const char* status_key(Status s) {
 }
 
 json case_json(const CaseOutcome& c) {
-    json j = {{"id", c.id},           {"category", c.category}, {"description", c.description},
-              {"status", status_key(c.status)}, {"message", c.message},   {"seconds", c.seconds},
+    json j = {{"id", c.id},
+              {"category", c.category},
+              {"description", c.description},
+              {"status", status_key(c.status)},
+              {"message", c.message},
+              {"seconds", c.seconds},
               {"reproduce", c.reproduce}};
     if (c.metrics) {
         // Non-finite numbers (a NaN in the output makes the error infinite) are written as null.

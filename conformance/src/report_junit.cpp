@@ -41,7 +41,8 @@ std::string xml(const std::string& s) {
             cp = (cp << 6) | (cc & 0x3Fu);
         }
         const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-        ok = ok && cp >= smallest[n] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) && cp != 0xFFFE && cp != 0xFFFF;
+        ok = ok && cp >= smallest[n] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) && cp != 0xFFFE &&
+             cp != 0xFFFF;
         if (ok) {
             o.append(s, i, std::size_t(n));
             i += std::size_t(n);
@@ -64,8 +65,8 @@ std::string details(const CaseOutcome& c) {
     o << c.description << "\n";
     if (c.metrics)
         o << "out rel L2 " << c.metrics->out_rel_l2 << ", state rel L2 " << c.metrics->state_rel_l2 << ", out max abs "
-          << c.metrics->out_max_abs << ", out max rel " << c.metrics->out_max_rel
-          << ", conv " << (c.metrics->conv_exact ? "exact" : "differs") << "\n";
+          << c.metrics->out_max_abs << ", out max rel " << c.metrics->out_max_rel << ", conv "
+          << (c.metrics->conv_exact ? "exact" : "differs") << "\n";
     if (c.tolerance)
         o << "tolerance: out " << c.tolerance->out << ", state " << c.tolerance->state
           << (c.tolerance->conv_exact ? ", conv exact" : "")
@@ -105,17 +106,20 @@ void write_junit(const std::vector<BackendReport>& reports, std::ostream& out) {
             out << "      <property name=\"" << name << "\" value=\"" << xml(value) << "\"/>\n";
         for (const auto& [dtype, e] : r.tolerance_overrides)
             out << "      <property name=\"tolerance_override_" << dtype_name(dtype) << "\" value=\""
-                << xml("out " + std::to_string(e.tolerance.out) + ", state " + std::to_string(e.tolerance.state) + ": " +
-                       e.reason)
+                << xml("out " + std::to_string(e.tolerance.out) + ", state " + std::to_string(e.tolerance.state) +
+                       ": " + e.reason)
                 << "\"/>\n";
         out << "    </properties>\n";
         for (const auto& c : r.cases) {
-            out << "    <testcase name=\"" << xml(c.id) << "\" classname=\"" << xml("gdn.conformance." + r.backend + "." + c.category)
-                << "\" time=\"" << seconds(c.seconds) << "\">\n";
+            out << "    <testcase name=\"" << xml(c.id) << "\" classname=\""
+                << xml("gdn.conformance." + r.backend + "." + c.category) << "\" time=\"" << seconds(c.seconds)
+                << "\">\n";
             if (c.status == Status::fail)
-                out << "      <failure message=\"" << xml(c.message) << "\" type=\"FAIL\">" << xml(c.message) << "</failure>\n";
+                out << "      <failure message=\"" << xml(c.message) << "\" type=\"FAIL\">" << xml(c.message)
+                    << "</failure>\n";
             else if (c.status != Status::pass)
-                out << "      <skipped message=\"" << xml(std::string(status_name(c.status)) + ": " + c.message) << "\"/>\n";
+                out << "      <skipped message=\"" << xml(std::string(status_name(c.status)) + ": " + c.message)
+                    << "\"/>\n";
             out << "      <system-out>" << xml(details(c)) << "</system-out>\n";
             out << "    </testcase>\n";
         }

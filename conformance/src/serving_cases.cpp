@@ -56,7 +56,8 @@ void add_checkpoints(Case& c, int64_t every) {
     c.checkpoint_cu = {0};
     for (std::size_t r = 0; r + 1 < cu.size(); ++r) {
         const int64_t L = cu[r + 1] - cu[r];
-        for (int64_t pos = 1; pos <= L; pos = pos == 1 && every > 1 ? every : pos + every) c.checkpoint_pos.push_back(pos);
+        for (int64_t pos = 1; pos <= L; pos = pos == 1 && every > 1 ? every : pos + every)
+            c.checkpoint_pos.push_back(pos);
         if (L > 0 && c.checkpoint_pos.back() != L) c.checkpoint_pos.push_back(L);
         c.checkpoint_cu.push_back(int64_t(c.checkpoint_pos.size()));
     }
@@ -79,13 +80,16 @@ void write_slots_case(const Context& ctx, CaseOutcome& out) {
     const ToleranceTable::Entry tol = ctx.tolerance(c->activation_dtype);
     out.tolerance = tol.tolerance;
     const int64_t C = p.conv_dim(), HV = p.num_v_heads, T = p.num_tokens();
-    const std::size_t rec_n = std::size_t(HV * p.head_v_dim * p.head_k_dim), conv_n = std::size_t(C * (p.conv_kernel - 1));
+    const std::size_t rec_n = std::size_t(HV * p.head_v_dim * p.head_k_dim),
+                      conv_n = std::size_t(C * (p.conv_kernel - 1));
     GDNPool pool(ctx.backend, pool_config(*c, 6));
     const std::vector<int64_t> read{0, 2, 3}, write{1, kNoStateWrite, 3};
     for (std::size_t r = 0; r < 3; ++r) {
-        std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n), p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
+        std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n),
+                               p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
         std::vector<uint8_t> conv(conv_n * dtype_size(c->activation_dtype));
-        for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), c->activation_dtype, i, p.conv_state[r * conv_n + i]);
+        for (std::size_t i = 0; i < conv_n; ++i)
+            store_from_double(conv.data(), c->activation_dtype, i, p.conv_state[r * conv_n + i]);
         pool.write_recurrent(0, read[r], rec);
         pool.write_conv_bytes(0, read[r], conv);
     }
@@ -107,7 +111,8 @@ void write_slots_case(const Context& ctx, CaseOutcome& out) {
     std::ostringstream why;
     Metrics m;
     m.out_rel_l2 = reference::relative_l2(got_out, want_out);
-    if (!(m.out_rel_l2 <= tol.tolerance.out)) why << "out rel L2 " << m.out_rel_l2 << " > " << tol.tolerance.out << "; ";
+    if (!(m.out_rel_l2 <= tol.tolerance.out))
+        why << "out rel L2 " << m.out_rel_l2 << " > " << tol.tolerance.out << "; ";
     if (pool.read_recurrent(0, 0) != slot0 || pool.read_conv_bytes(0, 0) != conv0)
         why << "the fork's read slot 0 changed (it must stay bit-identical); ";
     if (pool.read_recurrent(0, 2) != slot2 || pool.read_conv_bytes(0, 2) != conv2)
@@ -121,7 +126,8 @@ void write_slots_case(const Context& ctx, CaseOutcome& out) {
         if (!(d <= tol.tolerance.state)) why << "state in write slot " << slot << " rel L2 " << d << "; ";
         const auto conv = pool.read_conv_bytes(0, slot);
         for (std::size_t i = 0; i < conv_n; ++i)
-            if (load_as_double(conv.data(), c->activation_dtype, i) != round_to(c->activation_dtype, ref.conv_state[r * conv_n + i])) {
+            if (load_as_double(conv.data(), c->activation_dtype, i) !=
+                round_to(c->activation_dtype, ref.conv_state[r * conv_n + i])) {
                 why << "conv state in write slot " << slot << " not exact; ";
                 break;
             }
@@ -133,7 +139,8 @@ void write_slots_case(const Context& ctx, CaseOutcome& out) {
 
 // A call without output: the state advances exactly as in the same call with output.
 void no_output_case(const Context& ctx, CaseOutcome& out) {
-    if (!has(ctx.caps(), GDN_FEATURE_NO_OUTPUT)) return unsupported(out, "calls without output (GDN_FEATURE_NO_OUTPUT)");
+    if (!has(ctx.caps(), GDN_FEATURE_NO_OUTPUT))
+        return unsupported(out, "calls without output (GDN_FEATURE_NO_OUTPUT)");
     auto c = serving_case(ctx, ForwardMode::extend, {40, 1, 9}, ctx.options.seed ^ 0x2002, out);
     if (!c) return;
     out.description = "a call without output advances the state like one with output; " + describe(*c);
@@ -154,10 +161,11 @@ void no_output_case(const Context& ctx, CaseOutcome& out) {
     for (int64_t s = 0; s < 3; ++s) {
         const auto x = with.read_recurrent(0, s), y = without.read_recurrent(0, s);
         m.state_rel_l2 = std::max(m.state_rel_l2, reference::relative_l2(std::vector<double>(y.begin(), y.end()),
-                                                                          std::vector<double>(x.begin(), x.end())));
+                                                                         std::vector<double>(x.begin(), x.end())));
         if (ctx.caps().deterministic ? x != y : !(m.state_rel_l2 <= ctx.tolerance(c->activation_dtype).tolerance.state))
             why << "slot " << s << ": the state differs from the call with output; ";
-        if (with.read_conv_bytes(0, s) != without.read_conv_bytes(0, s)) why << "slot " << s << ": conv state differs; ";
+        if (with.read_conv_bytes(0, s) != without.read_conv_bytes(0, s))
+            why << "slot " << s << ": conv state differs; ";
     }
     out.metrics = m;
     out.message = why.str();
@@ -176,7 +184,8 @@ void batch_invariance_case(const Context& ctx, CaseOutcome& out) {
     out.description = "each request alone = the same request in batches of others, bitwise; " + describe(*c);
     const auto& p = c->problem;
     const int64_t C = p.conv_dim(), HV = p.num_v_heads, W = HV * p.head_v_dim;
-    const std::size_t rec_n = std::size_t(HV * p.head_v_dim * p.head_k_dim), conv_n = std::size_t(C * (p.conv_kernel - 1));
+    const std::size_t rec_n = std::size_t(HV * p.head_v_dim * p.head_k_dim),
+                      conv_n = std::size_t(C * (p.conv_kernel - 1));
     DeviceLayer layer(ctx.backend, p, c->activation_dtype, 0);
     const DType act = c->activation_dtype;
     // Runs requests `which` (in that order) as one batch from their initial states; returns each
@@ -193,12 +202,15 @@ void batch_invariance_case(const Context& ctx, CaseOutcome& out) {
         for (std::size_t k = 0; k < which.size(); ++k) {
             const std::size_t r = which[k];
             const int64_t s0 = p.cu_seqlens[r], s1 = p.cu_seqlens[r + 1];
-            qkv.insert(qkv.end(), p.mixed_qkv.begin() + std::ptrdiff_t(s0 * C), p.mixed_qkv.begin() + std::ptrdiff_t(s1 * C));
+            qkv.insert(qkv.end(), p.mixed_qkv.begin() + std::ptrdiff_t(s0 * C),
+                       p.mixed_qkv.begin() + std::ptrdiff_t(s1 * C));
             av.insert(av.end(), p.a.begin() + std::ptrdiff_t(s0 * HV), p.a.begin() + std::ptrdiff_t(s1 * HV));
             bv.insert(bv.end(), p.b.begin() + std::ptrdiff_t(s0 * HV), p.b.begin() + std::ptrdiff_t(s1 * HV));
-            std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n), p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
+            std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n),
+                                   p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
             std::vector<uint8_t> conv(conv_n * dtype_size(act));
-            for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), act, i, p.conv_state[r * conv_n + i]);
+            for (std::size_t i = 0; i < conv_n; ++i)
+                store_from_double(conv.data(), act, i, p.conv_state[r * conv_n + i]);
             pool.write_recurrent(0, int64_t(k), rec);
             pool.write_conv_bytes(0, int64_t(k), conv);
             slots.push_back(int64_t(k));
@@ -214,8 +226,9 @@ void batch_invariance_case(const Context& ctx, CaseOutcome& out) {
         std::vector<One> res;
         int64_t t = 0;
         for (std::size_t k = 0; k < which.size(); ++k) {
-            res.push_back({std::vector<double>(o.begin() + std::ptrdiff_t(t * W), o.begin() + std::ptrdiff_t((t + blens[k]) * W)),
-                           pool.read_recurrent(0, int64_t(k)), pool.read_conv_bytes(0, int64_t(k))});
+            res.push_back(
+                {std::vector<double>(o.begin() + std::ptrdiff_t(t * W), o.begin() + std::ptrdiff_t((t + blens[k]) * W)),
+                 pool.read_recurrent(0, int64_t(k)), pool.read_conv_bytes(0, int64_t(k))});
             t += blens[k];
         }
         return res;
@@ -230,7 +243,10 @@ void batch_invariance_case(const Context& ctx, CaseOutcome& out) {
                 const One in = run(batch)[k];
                 if (in.out != alone.out || in.rec != alone.rec || in.conv != alone.conv) {
                     why << "request " << r << " (length " << lens[r] << ") differs in a batch of " << batch.size()
-                        << " from itself alone (" << (in.out != alone.out ? "output" : in.rec != alone.rec ? "state" : "conv state")
+                        << " from itself alone ("
+                        << (in.out != alone.out   ? "output"
+                            : in.rec != alone.rec ? "state"
+                                                  : "conv state")
                         << "); ";
                 }
             }
@@ -278,50 +294,54 @@ std::vector<CaseDef> serving_cases(const gdn_capabilities& caps) {
     for (DType st : {DType::bf16, DType::f16}) {
         const std::string name = dtype_name(st);
         const ForwardMode mode = st == DType::bf16 ? ForwardMode::extend : ForwardMode::decode;
-        cases.push_back(def("serving-state-" + name, "serving",
-                            "recurrent state stored in " + name + ": computed in f32, rounded to nearest even",
-                            [st, mode](const Context& ctx, CaseOutcome& out) {
-                                auto c = serving_case(ctx, mode, {7, 0, 40, 1}, ctx.options.seed ^ (0x2010 + uint64_t(st)), out);
-                                if (!c) return;
-                                c->state_dtype = st;
-                                for (double& x : c->problem.recurrent_state) x = round_to(st, x);
-                                run_numeric(ctx, *c, out);
-                            }));
+        cases.push_back(
+            def("serving-state-" + name, "serving",
+                "recurrent state stored in " + name + ": computed in f32, rounded to nearest even",
+                [st, mode](const Context& ctx, CaseOutcome& out) {
+                    auto c = serving_case(ctx, mode, {7, 0, 40, 1}, ctx.options.seed ^ (0x2010 + uint64_t(st)), out);
+                    if (!c) return;
+                    c->state_dtype = st;
+                    for (double& x : c->problem.recurrent_state) x = round_to(st, x);
+                    run_numeric(ctx, *c, out);
+                }));
     }
     for (DType st : {DType::f32, DType::bf16}) {
         const std::string name = dtype_name(st);
-        cases.push_back(def("serving-checkpoints-" + name + "-state", "serving",
-                            "checkpoints after 1, every 16 and all tokens of each request",
-                            [st](const Context& ctx, CaseOutcome& out) {
-                                auto c = serving_case(ctx, ForwardMode::extend, {70, 5, 0, 33}, ctx.options.seed ^ 0x2020, out);
-                                if (!c) return;
-                                c->state_dtype = st;
-                                for (double& x : c->problem.recurrent_state) x = round_to(st, x);
-                                add_checkpoints(*c, 16);
-                                run_numeric(ctx, *c, out);
-                            }));
+        cases.push_back(def(
+            "serving-checkpoints-" + name + "-state", "serving",
+            "checkpoints after 1, every 16 and all tokens of each request", [st](const Context& ctx, CaseOutcome& out) {
+                auto c = serving_case(ctx, ForwardMode::extend, {70, 5, 0, 33}, ctx.options.seed ^ 0x2020, out);
+                if (!c) return;
+                c->state_dtype = st;
+                for (double& x : c->problem.recurrent_state) x = round_to(st, x);
+                add_checkpoints(*c, 16);
+                run_numeric(ctx, *c, out);
+            }));
     }
-    cases.push_back(def("serving-verify-commit", "serving",
-                        "verify (outputs for every draft, pool untouched) then commit of accepted drafts (0..16)",
-                        [](const Context& ctx, CaseOutcome& out) {
-                            auto c = serving_case(ctx, ForwardMode::extend, {4, 16, 1, 7}, ctx.options.seed ^ 0x2030, out);
-                            if (!c) return;
-                            c->accepted = {2, 16, 0, 7};
-                            run_numeric(ctx, *c, out);
-                        }));
+    cases.push_back(
+        def("serving-verify-commit", "serving",
+            "verify (outputs for every draft, pool untouched) then commit of accepted drafts (0..16)",
+            [](const Context& ctx, CaseOutcome& out) {
+                auto c = serving_case(ctx, ForwardMode::extend, {4, 16, 1, 7}, ctx.options.seed ^ 0x2030, out);
+                if (!c) return;
+                c->accepted = {2, 16, 0, 7};
+                run_numeric(ctx, *c, out);
+            }));
     cases.push_back(def("serving-write-slots", "serving", "separate read and write slots", write_slots_case));
     cases.push_back(def("serving-no-output", "serving", "a call without output", no_output_case));
     cases.push_back(def("serving-batch-invariance", "serving", "bitwise batch invariance", batch_invariance_case));
 
     // Direct refusals of what the plugin does not declare.
-    static const int64_t none[2] = {GDN_SLOT_NONE, GDN_SLOT_NONE}, zero[2] = {0, 0}, ck_cu[3] = {0, 1, 1}, ck_pos[1] = {1};
+    static const int64_t none[2] = {GDN_SLOT_NONE, GDN_SLOT_NONE}, zero[2] = {0, 0}, ck_cu[3] = {0, 1, 1},
+                         ck_pos[1] = {1};
     struct Refusal {
         const char* id;
         const char* what;
         bool declared;
         std::function<void(gdn_forward_args&)> edit;
     };
-    const bool bf16_state = caps.state_dtypes & (1u << GDN_DTYPE_BF16), f16_state = caps.state_dtypes & (1u << GDN_DTYPE_F16);
+    const bool bf16_state = caps.state_dtypes & (1u << GDN_DTYPE_BF16),
+               f16_state = caps.state_dtypes & (1u << GDN_DTYPE_F16);
     const std::vector<Refusal> refusals{
         {"capability-refuse-state-bf16", "a bf16 recurrent state", bf16_state,
          [](gdn_forward_args& a) { a.state_dtype = a.recurrent_state.dtype = GDN_DTYPE_BF16; }},
@@ -357,8 +377,9 @@ std::vector<CaseDef> serving_cases(const gdn_capabilities& caps) {
          }},
     };
     for (const Refusal& r : refusals)
-        cases.push_back(def(r.id, "capability", std::string("refuses ") + r.what + " when not declared",
-                            [r](const Context& ctx, CaseOutcome& out) { refuse_case(ctx, out, r.what, r.declared, r.edit); }));
+        cases.push_back(
+            def(r.id, "capability", std::string("refuses ") + r.what + " when not declared",
+                [r](const Context& ctx, CaseOutcome& out) { refuse_case(ctx, out, r.what, r.declared, r.edit); }));
     return cases;
 }
 

@@ -36,7 +36,8 @@ std::optional<RandomCaseSpec> supported_spec(const gdn_capabilities& caps, Rando
     if (kc < 0) return fail("declares no conv width in 2..31");
     const int ratio = declared_bit(caps.gva_ratios, s.num_v_heads / s.num_k_heads, 1, 31);
     if (ratio < 0) return fail("declares no GVA ratio in 1..31");
-    const int dk = nearest_supported(caps.head_k_dim, s.head_k_dim), dv = nearest_supported(caps.head_v_dim, s.head_v_dim);
+    const int dk = nearest_supported(caps.head_k_dim, s.head_k_dim),
+              dv = nearest_supported(caps.head_v_dim, s.head_v_dim);
     if (dk < 0) return fail("declares no head_k_dim (empty or malformed range)");
     if (dv < 0) return fail("declares no head_v_dim (empty or malformed range)");
     s.activation_dtype = DType(dtype);

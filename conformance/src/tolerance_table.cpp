@@ -37,14 +37,16 @@ namespace {
 
 // Fields present in `j` replace those of `tol`.
 Tolerance read_tolerance(const nlohmann::json& j, Tolerance tol, const std::string& where) {
-    if (!j.is_object()) throw Error(GDN_ERR_INVALID_ARGUMENT, where + ": an object {\"out\", \"state\", \"conv_exact\"} expected");
+    if (!j.is_object())
+        throw Error(GDN_ERR_INVALID_ARGUMENT, where + ": an object {\"out\", \"state\", \"conv_exact\"} expected");
     for (const auto& [key, value] : j.items()) {
         if (key == "out" || key == "state") {
             if (!value.is_number() || value.get<double>() < 0)
                 throw Error(GDN_ERR_INVALID_ARGUMENT, where + "." + key + ": a non-negative number expected");
             (key == "out" ? tol.out : tol.state) = value.get<double>();
         } else if (key == "conv_exact") {
-            if (!value.is_boolean()) throw Error(GDN_ERR_INVALID_ARGUMENT, where + ".conv_exact: true or false expected");
+            if (!value.is_boolean())
+                throw Error(GDN_ERR_INVALID_ARGUMENT, where + ".conv_exact: true or false expected");
             tol.conv_exact = value.get<bool>();
         } else {
             throw Error(GDN_ERR_INVALID_ARGUMENT, where + ": unknown field '" + key + "' (out, state, conv_exact)");
@@ -55,7 +57,8 @@ Tolerance read_tolerance(const nlohmann::json& j, Tolerance tol, const std::stri
 
 DType activation_dtype(const std::string& name, const std::string& where) {
     const DType t = dtype_from_name(name);
-    if (!is_activation_dtype(t)) throw Error(GDN_ERR_INVALID_ARGUMENT, where + ": '" + name + "' is not an activation dtype");
+    if (!is_activation_dtype(t))
+        throw Error(GDN_ERR_INVALID_ARGUMENT, where + ": '" + name + "' is not an activation dtype");
     return t;
 }
 
@@ -83,12 +86,14 @@ void ToleranceTable::merge_json_file(const std::filesystem::path& file) {
                 const std::string where = f + ": backends." + backend;
                 if (!entry.is_object() || !entry.contains("reason") || !entry["reason"].is_string() ||
                     entry["reason"].get<std::string>().empty())
-                    throw Error(GDN_ERR_INVALID_ARGUMENT, where + ": a non-empty \"reason\" is required for an override");
+                    throw Error(GDN_ERR_INVALID_ARGUMENT,
+                                where + ": a non-empty \"reason\" is required for an override");
                 const std::string reason = entry["reason"].get<std::string>();
                 for (const auto& [dt, tol] : entry.items()) {
                     if (dt == "reason") continue;
                     const DType t = activation_dtype(dt, where);
-                    set_override(backend, t, read_tolerance(tol, lookup(backend, t).tolerance, where + "." + dt), reason);
+                    set_override(backend, t, read_tolerance(tol, lookup(backend, t).tolerance, where + "." + dt),
+                                 reason);
                 }
             }
         } else {

@@ -38,9 +38,11 @@ std::optional<std::string> outside_capabilities(const gdn_capabilities& caps, co
     // ABI 1.2 serving features (f32 state is implied).
     if (c.state_dtype != DType::f32 && !has_bit(int(caps.state_dtypes), int(c.state_dtype)))
         return std::string("recurrent state dtype ") + dtype_name(c.state_dtype) + " is not declared";
-    if (!c.checkpoint_pos.empty() && !(caps.features & GDN_FEATURE_CHECKPOINTS)) return std::string("checkpoints are not declared");
-    if (!c.accepted.empty() && (caps.features & (GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT)) !=
-                                   (GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT))
+    if (!c.checkpoint_pos.empty() && !(caps.features & GDN_FEATURE_CHECKPOINTS))
+        return std::string("checkpoints are not declared");
+    if (!c.accepted.empty() &&
+        (caps.features & (GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT)) !=
+            (GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT))
         return std::string("verify + commit (write slots, accepted counts, no output) are not all declared");
     return std::nullopt;
 }
@@ -133,25 +135,33 @@ void judge_direct(const Context& ctx, const Case& c, const std::vector<bool>& pa
     m.conv_exact = r.conv == want_conv;
     out.metrics = m;
 
-    auto finite = [](const std::vector<double>& v) { return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); }); };
+    auto finite = [](const std::vector<double>& v) {
+        return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+    };
     std::ostringstream why;
     for (const std::string& v : r.violations) why << v << "; ";
-    if (!finite(r.out) || !finite(r.recurrent) || !finite(r.conv)) why << "NaN/Inf in the results (unwritten output or overflow); ";
+    if (!finite(r.out) || !finite(r.recurrent) || !finite(r.conv))
+        why << "NaN/Inf in the results (unwritten output or overflow); ";
     if (!nonzero_padding_rows.empty())
-        why << nonzero_padding_rows.size() << " padding row(s) not written as zeros (first: row " << nonzero_padding_rows.front() << "); ";
+        why << nonzero_padding_rows.size() << " padding row(s) not written as zeros (first: row "
+            << nonzero_padding_rows.front() << "); ";
     if (want_max > 0 && std::all_of(got_out.begin(), got_out.end(), [](double x) { return x == 0.0; }))
         why << "output is all zero (degenerate); ";
-    if (!(m.out_rel_l2 <= tol.tolerance.out)) why << "out rel L2 " << m.out_rel_l2 << " > " << tol.tolerance.out << "; ";
-    if (!(m.state_rel_l2 <= tol.tolerance.state)) why << "state rel L2 " << m.state_rel_l2 << " > " << tol.tolerance.state << "; ";
+    if (!(m.out_rel_l2 <= tol.tolerance.out))
+        why << "out rel L2 " << m.out_rel_l2 << " > " << tol.tolerance.out << "; ";
+    if (!(m.state_rel_l2 <= tol.tolerance.state))
+        why << "state rel L2 " << m.state_rel_l2 << " > " << tol.tolerance.state << "; ";
     if (tol.tolerance.conv_exact && !m.conv_exact) why << "conv state not exact; ";
     if (!(m.out_rel_l2 <= tol.tolerance.out) || !finite(got_out))
-        why << "first outside tolerance: " << first_outside(p, ResultKind::out, got_live_rows, want_all, tol.tolerance.out) << "; ";
+        why << "first outside tolerance: "
+            << first_outside(p, ResultKind::out, got_live_rows, want_all, tol.tolerance.out) << "; ";
     if (!(m.state_rel_l2 <= tol.tolerance.state) || !finite(r.recurrent))
         why << "first outside tolerance: "
             << first_outside(p, ResultKind::recurrent_state, r.recurrent, want_rec, tol.tolerance.state, live) << "; ";
     if ((tol.tolerance.conv_exact && !m.conv_exact) || !finite(r.conv))
         why << "first outside tolerance: "
-            << first_outside(p, ResultKind::conv_state, r.conv, want_conv, tol.tolerance.conv_exact ? 0.0 : tol.tolerance.out, live)
+            << first_outside(p, ResultKind::conv_state, r.conv, want_conv,
+                             tol.tolerance.conv_exact ? 0.0 : tol.tolerance.out, live)
             << "; ";
     out.message = why.str();
     out.status = out.message.empty() ? Status::pass : Status::fail;

@@ -16,8 +16,7 @@ void require_loaded(const Backend& b, const char* what) {
 // ---- Plugin ------------------------------------------------------------------------------------
 
 Plugin::Plugin(std::shared_ptr<void> library, const gdn_plugin& table, std::string path)
-    : library_(std::move(library)), table_(table), name_(table.name ? table.name : ""),
-      path_(std::move(path)) {}
+    : library_(std::move(library)), table_(table), name_(table.name ? table.name : ""), path_(std::move(path)) {}
 
 Plugin::~Plugin() {
     // The plugin stops its threads before its code is unmapped (library_ is released after
@@ -26,8 +25,7 @@ Plugin::~Plugin() {
     if (initialized_ && table_.shutdown) {
         try {
             table_.shutdown();
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 }
 
@@ -39,14 +37,12 @@ void Plugin::initialize() {
 
 // ---- Backend -----------------------------------------------------------------------------------
 
-Backend::Backend(std::shared_ptr<Plugin> plugin, int device)
-    : plugin_(std::move(plugin)), device_(device) {
+Backend::Backend(std::shared_ptr<Plugin> plugin, int device) : plugin_(std::move(plugin)), device_(device) {
     props_.struct_size = sizeof props_;
     caps_.struct_size = sizeof caps_;
     const gdn_plugin& t = plugin_->table();
     check_call("device_properties", [&](gdn_errbuf e) { return t.device_properties(device_, &props_, e); });
-    check_call("device_capabilities",
-               [&](gdn_errbuf e) { return t.device_capabilities(device_, &caps_, e); });
+    check_call("device_capabilities", [&](gdn_errbuf e) { return t.device_capabilities(device_, &caps_, e); });
     shared_ = std::make_shared<SharedState>();
 }
 
@@ -97,9 +93,8 @@ Stream::Stream(const Backend& backend, int num_threads) : backend_(backend) {
     gdn_stream_options opt{};
     opt.struct_size = sizeof opt;
     opt.num_threads = num_threads;
-    check_call("stream_create", [&](gdn_errbuf e) {
-        return backend_.table().stream_create(backend_.device(), &opt, &stream_, e);
-    });
+    check_call("stream_create",
+               [&](gdn_errbuf e) { return backend_.table().stream_create(backend_.device(), &opt, &stream_, e); });
 }
 
 Stream::Stream(const Backend& backend, NativeStream native) : backend_(backend), wrapped_(true) {
@@ -135,22 +130,18 @@ Stream::~Stream() {
 void Stream::copy(void* dst, const void* src, std::size_t bytes, gdn_copy_kind kind) {
     if (bytes == 0) return;
     const auto hold = lock();
-    check_call("mem_copy", [&](gdn_errbuf e) {
-        return backend_.table().mem_copy(stream_, dst, src, bytes, kind, e);
-    });
+    check_call("mem_copy", [&](gdn_errbuf e) { return backend_.table().mem_copy(stream_, dst, src, bytes, kind, e); });
 }
 
 void Stream::fill(void* dst, int byte_value, std::size_t bytes) {
     if (bytes == 0) return;
     const auto hold = lock();
-    check_call("mem_set",
-               [&](gdn_errbuf e) { return backend_.table().mem_set(stream_, dst, byte_value, bytes, e); });
+    check_call("mem_set", [&](gdn_errbuf e) { return backend_.table().mem_set(stream_, dst, byte_value, bytes, e); });
 }
 
 void Stream::synchronize() {
     const auto hold = lock();
-    check_call("stream_synchronize",
-               [&](gdn_errbuf e) { return backend_.table().stream_synchronize(stream_, e); });
+    check_call("stream_synchronize", [&](gdn_errbuf e) { return backend_.table().stream_synchronize(stream_, e); });
 }
 
 // ---- DeviceBuffer ------------------------------------------------------------------------------

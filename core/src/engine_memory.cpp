@@ -52,8 +52,8 @@ GDNPool::GDNPool(const Backend& backend, const PoolConfig& config, const EngineM
     // a backend that reads host memory.
     if (memory.device.valid()) {
         if (memory.device.plugin_ptr() != backend_.plugin_ptr() || memory.device.device() != backend_.device())
-            invalid_argument("memory.device", "memory on backend " + backend_.name() + ", got memory on " +
-                                                  memory.device.name());
+            invalid_argument("memory.device",
+                             "memory on backend " + backend_.name() + ", got memory on " + memory.device.name());
     } else if (!backend_.host_accessible()) {
         invalid_argument("memory.device", "memory on backend " + backend_.name() +
                                               ", got host memory (this backend cannot read host memory)");
@@ -65,7 +65,8 @@ GDNPool::GDNPool(const Backend& backend, const PoolConfig& config, const EngineM
     if (r < c + memory.conv_bytes && c < r + memory.recurrent_bytes)
         invalid_argument("memory.conv", "a buffer apart from memory.recurrent, got overlapping ranges (" +
                                             address(memory.recurrent) + " + " + std::to_string(memory.recurrent_bytes) +
-                                            ", " + address(memory.conv) + " + " + std::to_string(memory.conv_bytes) + ")");
+                                            ", " + address(memory.conv) + " + " + std::to_string(memory.conv_bytes) +
+                                            ")");
     recurrent_ = DeviceBuffer::borrow(backend_, memory.recurrent, memory.recurrent_bytes);
     conv_ = DeviceBuffer::borrow(backend_, memory.conv, memory.conv_bytes);
     init_free_list();

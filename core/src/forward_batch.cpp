@@ -54,8 +54,8 @@ ForwardBatch ForwardBatch::from_cu_seqlens(ForwardMode mode, GDNPool& pool, std:
     for (std::size_t r = 0; r < lens.size(); ++r) {
         if (cu_seqlens[r + 1] < cu_seqlens[r])
             invalid_argument("cu_seqlens", "non-decreasing, but entry " + std::to_string(r + 1) + " (" +
-                                               std::to_string(cu_seqlens[r + 1]) + ") < entry " +
-                                               std::to_string(r) + " (" + std::to_string(cu_seqlens[r]) + ")");
+                                               std::to_string(cu_seqlens[r + 1]) + ") < entry " + std::to_string(r) +
+                                               " (" + std::to_string(cu_seqlens[r]) + ")");
         lens[r] = cu_seqlens[r + 1] - cu_seqlens[r];  // cannot overflow: both >= 0, in order
     }
     return ForwardBatch(mode, pool, std::move(slots), std::move(lens));
@@ -64,8 +64,9 @@ ForwardBatch ForwardBatch::from_cu_seqlens(ForwardMode mode, GDNPool& pool, std:
 ForwardBatch ForwardBatch::verify(GDNPool& pool, std::vector<int64_t> slots, std::vector<int64_t> draft_lens) {
     for (std::size_t r = 0; r < draft_lens.size(); ++r)
         if (draft_lens[r] < 1 || draft_lens[r] > kMaxDraftTokens)
-            invalid_argument("draft_lens[" + std::to_string(r) + "]",
-                             "1.." + std::to_string(kMaxDraftTokens) + " draft tokens, got " + std::to_string(draft_lens[r]));
+            invalid_argument(
+                "draft_lens[" + std::to_string(r) + "]",
+                "1.." + std::to_string(kMaxDraftTokens) + " draft tokens, got " + std::to_string(draft_lens[r]));
     const std::size_t B = slots.size();
     ForwardBatch batch(ForwardMode::extend, pool, std::move(slots), std::move(draft_lens));
     batch.set_write_slots(std::vector<int64_t>(B, kNoStateWrite));
@@ -76,15 +77,17 @@ ForwardBatch ForwardBatch::commit(GDNPool& pool, std::vector<int64_t> slots, std
                                   std::vector<int64_t> accepted) {
     for (std::size_t r = 0; r < draft_lens.size(); ++r)
         if (draft_lens[r] < 1 || draft_lens[r] > kMaxDraftTokens)
-            invalid_argument("draft_lens[" + std::to_string(r) + "]",
-                             "1.." + std::to_string(kMaxDraftTokens) + " draft tokens, got " + std::to_string(draft_lens[r]));
+            invalid_argument(
+                "draft_lens[" + std::to_string(r) + "]",
+                "1.." + std::to_string(kMaxDraftTokens) + " draft tokens, got " + std::to_string(draft_lens[r]));
     if (accepted.size() != slots.size())
         invalid_argument("accepted", "one count per request (" + std::to_string(slots.size()) + "), got " +
                                          std::to_string(accepted.size()));
     for (std::size_t r = 0; r < accepted.size() && r < draft_lens.size(); ++r)
         if (accepted[r] < 0 || accepted[r] > draft_lens[r])
-            invalid_argument("accepted[" + std::to_string(r) + "]", "0.." + std::to_string(draft_lens[r]) +
-                                                                     " (its draft tokens), got " + std::to_string(accepted[r]));
+            invalid_argument(
+                "accepted[" + std::to_string(r) + "]",
+                "0.." + std::to_string(draft_lens[r]) + " (its draft tokens), got " + std::to_string(accepted[r]));
     ForwardBatch batch(ForwardMode::extend, pool, std::move(slots), std::move(draft_lens));
     batch.accepted_ = std::move(accepted);
     batch.upload_indices();
@@ -115,11 +118,10 @@ void ForwardBatch::set_checkpoints(const std::vector<std::vector<Checkpoint>>& p
             const Checkpoint& c = per_request[r][i];
             const std::string name = "checkpoints[" + std::to_string(r) + "][" + std::to_string(i) + "]";
             if (c.tokens <= last || c.tokens > L)
-                invalid_argument(name + ".tokens", "a token count in " + std::to_string(last + 1) + ".." + std::to_string(L) +
-                                                       " (increasing, at most the request's " + std::to_string(L) +
-                                                       " tokens), got " + std::to_string(c.tokens));
-            if (slots_[r] == pool().padding_slot())
-                invalid_argument(name, "no checkpoint for a padding request");
+                invalid_argument(name + ".tokens", "a token count in " + std::to_string(last + 1) + ".." +
+                                                       std::to_string(L) + " (increasing, at most the request's " +
+                                                       std::to_string(L) + " tokens), got " + std::to_string(c.tokens));
+            if (slots_[r] == pool().padding_slot()) invalid_argument(name, "no checkpoint for a padding request");
             last = c.tokens;
             pos.push_back(c.tokens);
             ck_slots.push_back(c.slot);
@@ -153,14 +155,16 @@ void ForwardBatch::check_write_slots(const std::vector<int64_t>& slots, const st
         }
         if (w == kNoStateWrite) continue;
         if (w < 0 || w >= pad)
-            invalid_argument(name, "a slot in 0.." + std::to_string(pad - 1) + " or kNoStateWrite (-1), got " + std::to_string(w));
+            invalid_argument(
+                name, "a slot in 0.." + std::to_string(pad - 1) + " or kNoStateWrite (-1), got " + std::to_string(w));
         const int64_t q = reader[std::size_t(w)];
         if (q >= 0 && q != int64_t(r))
             invalid_argument(name, "a slot no other request of the call reads, but request " + std::to_string(q) +
                                        " reads slot " + std::to_string(w));
         if (writer[std::size_t(w)] >= 0)
             invalid_argument(name, "a slot no other request writes, but request " +
-                                       std::to_string(writer[std::size_t(w)]) + " writes slot " + std::to_string(w) + " too");
+                                       std::to_string(writer[std::size_t(w)]) + " writes slot " + std::to_string(w) +
+                                       " too");
         writer[std::size_t(w)] = int64_t(r);
     }
 }
@@ -181,7 +185,9 @@ void ForwardBatch::check_checkpoint_slots(const std::vector<int64_t>& slots, con
         const char u = used[std::size_t(s)];
         if (u)
             invalid_argument(name, "a slot the call does not otherwise use, but slot " + std::to_string(s) + " is " +
-                                       (u == 1 ? "a request's read slot" : u == 2 ? "a request's write slot" : "another checkpoint's slot"));
+                                       (u == 1   ? "a request's read slot"
+                                        : u == 2 ? "a request's write slot"
+                                                 : "another checkpoint's slot"));
         used[std::size_t(s)] = 3;
     }
 }
@@ -197,8 +203,8 @@ void ForwardBatch::check_slots(const std::vector<int64_t>& slots) const {
                                        std::to_string(pad) + ", got " + std::to_string(s));
         if (s == pad) continue;  // padding rows may repeat
         if (seen[std::size_t(s)])
-            invalid_argument(name, "a slot not used by another request of the batch, but slot " +
-                                       std::to_string(s) + " appears twice");
+            invalid_argument(name, "a slot not used by another request of the batch, but slot " + std::to_string(s) +
+                                       " appears twice");
         seen[std::size_t(s)] = 1;
     }
     pool().check_allocated("req_pool_indices", slots);
@@ -246,11 +252,13 @@ TensorView ForwardBatch::device_accepted() const {
     return device_part(cu_seqlens_.size() + slots_.size() + write_slots_.size(), accepted_.size());
 }
 TensorView ForwardBatch::device_checkpoint_cu() const {
-    return device_part(cu_seqlens_.size() + slots_.size() + write_slots_.size() + accepted_.size(), checkpoint_cu_.size());
+    return device_part(cu_seqlens_.size() + slots_.size() + write_slots_.size() + accepted_.size(),
+                       checkpoint_cu_.size());
 }
 TensorView ForwardBatch::device_checkpoint_pos() const {
-    return device_part(cu_seqlens_.size() + slots_.size() + write_slots_.size() + accepted_.size() + checkpoint_cu_.size(),
-                       checkpoint_pos_.size());
+    return device_part(
+        cu_seqlens_.size() + slots_.size() + write_slots_.size() + accepted_.size() + checkpoint_cu_.size(),
+        checkpoint_pos_.size());
 }
 TensorView ForwardBatch::device_checkpoint_slots() const {
     return device_part(cu_seqlens_.size() + slots_.size() + write_slots_.size() + accepted_.size() +

@@ -36,7 +36,8 @@ namespace {
 // A golden file's integers as int64, exactly (through double they would round above 2^53).
 std::vector<int64_t> integers(const std::string& origin, const SafetensorsTensor& t) {
     if (t.dtype != DType::i64 && t.dtype != DType::i32)
-        throw Error(GDN_ERR_INVALID_ARGUMENT, origin + ": tensor '" + t.name + "' must be I64 or I32, got " + dtype_name(t.dtype));
+        throw Error(GDN_ERR_INVALID_ARGUMENT,
+                    origin + ": tensor '" + t.name + "' must be I64 or I32, got " + dtype_name(t.dtype));
     std::vector<int64_t> v(std::size_t(t.numel()));
     for (std::size_t i = 0; i < v.size(); ++i) {
         if (t.dtype == DType::i64) {
@@ -52,9 +53,7 @@ std::vector<int64_t> integers(const std::string& origin, const SafetensorsTensor
 
 }  // namespace
 
-Case load_golden(const std::filesystem::path& file) {
-    return load_golden(SafetensorsFile::read(file), file.string());
-}
+Case load_golden(const std::filesystem::path& file) { return load_golden(SafetensorsFile::read(file), file.string()); }
 
 Case load_golden(const SafetensorsFile& f, const std::string& origin) {
     auto bad = [&](const std::string& what) -> Error { return Error(GDN_ERR_INVALID_ARGUMENT, origin + ": " + what); };
@@ -78,18 +77,23 @@ Case load_golden(const SafetensorsFile& f, const std::string& origin) {
     p.head_v_dim = dim("head_v_dim", 1, big);
     p.conv_kernel = dim("conv_kernel", 2, 31);
     if (p.num_v_heads % p.num_k_heads != 0)
-        throw bad("metadata 'num_v_heads' must be a multiple of num_k_heads (" + std::to_string(p.num_k_heads) + "), got " +
-                  std::to_string(p.num_v_heads));
+        throw bad("metadata 'num_v_heads' must be a multiple of num_k_heads (" + std::to_string(p.num_k_heads) +
+                  "), got " + std::to_string(p.num_v_heads));
     const std::string& act = f.meta("activation_dtype");
     if (act != "f32" && act != "bf16" && act != "f16")
         throw bad("metadata 'activation_dtype' must be f32, bf16 or f16, got '" + act + "'");
     c.activation_dtype = dtype_from_name(act);
     const std::string mode = f.meta("mode");
-    if (mode == "extend") c.mode = ForwardMode::extend;
-    else if (mode == "decode") c.mode = ForwardMode::decode;
-    else if (mode == "mixed") c.mode = ForwardMode::mixed;
-    else if (mode == "verify" && f.metadata().count("state_dtype")) c.mode = ForwardMode::extend;  // serving file
-    else throw bad("metadata 'mode' must be extend, decode or mixed, got '" + mode + "'");
+    if (mode == "extend")
+        c.mode = ForwardMode::extend;
+    else if (mode == "decode")
+        c.mode = ForwardMode::decode;
+    else if (mode == "mixed")
+        c.mode = ForwardMode::mixed;
+    else if (mode == "verify" && f.metadata().count("state_dtype"))
+        c.mode = ForwardMode::extend;  // serving file
+    else
+        throw bad("metadata 'mode' must be extend, decode or mixed, got '" + mode + "'");
 
     // The request lengths, checked before any size is derived from them.
     const SafetensorsTensor& cu = f.at("cu_seqlens");
@@ -154,7 +158,8 @@ Case random_case(const RandomCaseSpec& s, uint64_t seed) {
     p.head_v_dim = s.head_v_dim;
     p.conv_kernel = s.conv_kernel;
     p.cu_seqlens = {0};
-    for (int64_t len : s.lengths) p.cu_seqlens.push_back(p.cu_seqlens.back() + (s.mode == ForwardMode::decode ? 1 : len));
+    for (int64_t len : s.lengths)
+        p.cu_seqlens.push_back(p.cu_seqlens.back() + (s.mode == ForwardMode::decode ? 1 : len));
     const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim();
     const int HV = s.num_v_heads;
     auto fill = [&](std::vector<double>& v, std::size_t n, double scale, double shift = 0.0) {
@@ -170,14 +175,17 @@ Case random_case(const RandomCaseSpec& s, uint64_t seed) {
     p.dt_bias.resize(std::size_t(HV));
     for (int h = 0; h < HV; ++h) {
         // Typical decays exp(g) in (0.5, 1); strong decay gives g around -10 per token.
-        p.A_log[std::size_t(h)] = float(std::log(s.strong_decay ? 2.0 + 2.0 * uniform(rng) : 0.05 + 0.5 * uniform(rng)));
+        p.A_log[std::size_t(h)] =
+            float(std::log(s.strong_decay ? 2.0 + 2.0 * uniform(rng) : 0.05 + 0.5 * uniform(rng)));
         p.dt_bias[std::size_t(h)] = float(0.1 * normal(rng));
     }
     using Extreme = RandomCaseSpec::ExtremeDecay;
     if (s.extreme_decay != Extreme::none)
         for (int h = 0; h < HV; h += 2) {
-            if (s.extreme_decay == Extreme::huge_softplus) p.dt_bias[std::size_t(h)] = 1e30;
-            else p.A_log[std::size_t(h)] = 89.0;
+            if (s.extreme_decay == Extreme::huge_softplus)
+                p.dt_bias[std::size_t(h)] = 1e30;
+            else
+                p.A_log[std::size_t(h)] = 89.0;
             if (s.extreme_decay == Extreme::rate_times_tiny)
                 for (int64_t t = 0; t < T; ++t) p.a[std::size_t(t * HV + h)] = -200.0;  // exact in bf16 and f16
         }
@@ -371,7 +379,8 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
         std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(std::size_t(r) * rec_n),
                                p.recurrent_state.begin() + std::ptrdiff_t(std::size_t(r + 1) * rec_n));
         std::vector<uint8_t> conv(conv_n * dtype_size(act));
-        for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), act, i, p.conv_state[std::size_t(r) * conv_n + i]);
+        for (std::size_t i = 0; i < conv_n; ++i)
+            store_from_double(conv.data(), act, i, p.conv_state[std::size_t(r) * conv_n + i]);
         pool.write_recurrent(1, slots[std::size_t(r)], rec);
         pool.write_conv_bytes(1, slots[std::size_t(r)], conv);
     }
@@ -433,13 +442,15 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
     if (!(res.out_rel_l2 <= tol.out)) why << "out rel L2 " << res.out_rel_l2 << " > " << tol.out << "; ";
     if (!(res.state_rel_l2 <= tol.state)) why << "state rel L2 " << res.state_rel_l2 << " > " << tol.state << "; ";
     if (tol.conv_exact && !res.conv_exact) why << "conv state not exact; ";
-    if (out_bad) why << "first outside tolerance: " << first_outside(p, ResultKind::out, got_out, want.out, tol.out) << "; ";
+    if (out_bad)
+        why << "first outside tolerance: " << first_outside(p, ResultKind::out, got_out, want.out, tol.out) << "; ";
     if (state_bad)
         why << "first outside tolerance: "
             << first_outside(p, ResultKind::recurrent_state, got_rec, want.recurrent_state, tol.state) << "; ";
     if (conv_bad)
         why << "first outside tolerance: "
-            << first_outside(p, ResultKind::conv_state, got_conv, rounded(act, want.conv_state), tol.conv_exact ? 0.0 : tol.out)
+            << first_outside(p, ResultKind::conv_state, got_conv, rounded(act, want.conv_state),
+                             tol.conv_exact ? 0.0 : tol.out)
             << "; ";
     if (!res.others_untouched) why << "wrote outside its slots (other slots, padding slot or another layer); ";
     res.message = why.str();

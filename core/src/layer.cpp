@@ -23,8 +23,8 @@ void expect_tensor(const char* name, const TensorView& t, DType dtype, const std
                    const Backend& backend, bool row_strided = false) {
     const std::string n = name;
     if (t.rank() != int(shape.size()))
-        invalid_argument(n, "rank " + str(int64_t(shape.size())) + " " + shape_to_string(shape) +
-                                ", got rank " + str(t.rank()) + " " + t.shape_string());
+        invalid_argument(n, "rank " + str(int64_t(shape.size())) + " " + shape_to_string(shape) + ", got rank " +
+                                str(t.rank()) + " " + t.shape_string());
     if (t.shape() != shape) invalid_argument(n, "shape " + shape_to_string(shape) + ", got " + t.shape_string());
     if (t.dtype() != dtype)
         invalid_argument(n, std::string("dtype ") + dtype_name(dtype) + ", got " + dtype_name(t.dtype()));
@@ -106,8 +106,8 @@ std::vector<float> read_f32(const TensorView& t) {
 }  // namespace
 
 RadixLinearAttention::RadixLinearAttention(int layer_id, int gdn_layer_idx, int num_k_heads, int num_v_heads,
-                                           int head_k_dim, int head_v_dim, TensorView conv_weight,
-                                           TensorView A_log, TensorView dt_bias)
+                                           int head_k_dim, int head_v_dim, TensorView conv_weight, TensorView A_log,
+                                           TensorView dt_bias)
     : RadixLinearAttention(LayerConfig{layer_id, gdn_layer_idx, num_k_heads, num_v_heads, head_k_dim, head_v_dim},
                            std::move(conv_weight), std::move(A_log), std::move(dt_bias)) {}
 
@@ -121,8 +121,8 @@ RadixLinearAttention::RadixLinearAttention(const LayerConfig& config, TensorView
     if (gdn_layer_idx < 0) invalid_argument("gdn_layer_idx", ">= 0, got " + str(gdn_layer_idx));
     if (num_k_heads < 1) invalid_argument("num_k_heads", ">= 1, got " + str(num_k_heads));
     if (num_v_heads < 1 || num_v_heads % num_k_heads != 0)
-        invalid_argument("num_v_heads", "a positive multiple of num_k_heads (" + str(num_k_heads) + "), got " +
-                                            str(num_v_heads));
+        invalid_argument("num_v_heads",
+                         "a positive multiple of num_k_heads (" + str(num_k_heads) + "), got " + str(num_v_heads));
     if (head_k_dim < 1) invalid_argument("head_k_dim", ">= 1, got " + str(head_k_dim));
     if (head_v_dim < 1) invalid_argument("head_v_dim", ">= 1, got " + str(head_v_dim));
     const int64_t conv_dim = 2LL * num_k_heads * head_k_dim + int64_t(num_v_heads) * head_v_dim;
@@ -130,11 +130,12 @@ RadixLinearAttention::RadixLinearAttention(const LayerConfig& config, TensorView
     // is an int (a larger width would be truncated into one that some backend supports).
     if (conv_weight_.rank() != 2 || conv_weight_.size(0) != conv_dim || conv_weight_.size(1) < 2 ||
         conv_weight_.size(1) > 31)
-        invalid_argument("conv_weight", "shape [conv_dim = " + str(conv_dim) + ", Kc in 2..31], got " +
-                                            conv_weight_.shape_string());
+        invalid_argument("conv_weight",
+                         "shape [conv_dim = " + str(conv_dim) + ", Kc in 2..31], got " + conv_weight_.shape_string());
     if (!is_activation_dtype(conv_weight_.dtype()))
         invalid_argument("conv_weight", std::string("dtype f32, bf16 or f16, got ") + dtype_name(conv_weight_.dtype()));
-    if (!conv_weight_.is_packed()) invalid_argument("conv_weight", "packed strides, got " + shape_to_string(conv_weight_.strides()));
+    if (!conv_weight_.is_packed())
+        invalid_argument("conv_weight", "packed strides, got " + shape_to_string(conv_weight_.strides()));
     if (!conv_weight_.data()) invalid_argument("conv_weight", "non-null data");
     for (const auto* p : {&A_log_, &dt_bias_}) {
         const char* name = p == &A_log_ ? "A_log" : "dt_bias";
@@ -147,7 +148,8 @@ RadixLinearAttention::RadixLinearAttention(const LayerConfig& config, TensorView
         const auto host = read_f32(*p);
         for (std::size_t i = 0; i < host.size(); ++i)
             if (!std::isfinite(host[i]))
-                invalid_argument(std::string(name) + "[" + str(int64_t(i)) + "]", "a finite value, got " + std::to_string(host[i]));
+                invalid_argument(std::string(name) + "[" + str(int64_t(i)) + "]",
+                                 "a finite value, got " + std::to_string(host[i]));
     }
 }
 
@@ -174,15 +176,15 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
 
     // The pool must hold this layer with the same geometry.
     if (gdn_layer_idx_ >= pc.num_layers)
-        invalid_argument("gdn_layer_idx", "below the pool's num_layers (" + str(pc.num_layers) + "), got " +
-                                              str(gdn_layer_idx_));
+        invalid_argument("gdn_layer_idx",
+                         "below the pool's num_layers (" + str(pc.num_layers) + "), got " + str(gdn_layer_idx_));
     if (pc.num_k_heads != num_k_heads_ || pc.num_v_heads != num_v_heads_ || pc.head_k_dim != head_k_dim_ ||
         pc.head_v_dim != head_v_dim_ || pc.conv_kernel != Kc || pc.activation_dtype != act)
         invalid_argument("pool", "H=" + str(num_k_heads_) + " HV=" + str(HV) + " Dk=" + str(head_k_dim_) +
                                      " Dv=" + str(head_v_dim_) + " Kc=" + str(Kc) + " " + dtype_name(act) +
                                      " like the layer, got H=" + str(pc.num_k_heads) + " HV=" + str(pc.num_v_heads) +
-                                     " Dk=" + str(pc.head_k_dim) + " Dv=" + str(pc.head_v_dim) + " Kc=" +
-                                     str(pc.conv_kernel) + " " + dtype_name(pc.activation_dtype));
+                                     " Dk=" + str(pc.head_k_dim) + " Dv=" + str(pc.head_v_dim) +
+                                     " Kc=" + str(pc.conv_kernel) + " " + dtype_name(pc.activation_dtype));
     if (!on_device(conv_weight_, be) || !on_device(A_log_, be) || !on_device(dt_bias_, be))
         invalid_argument("layer weights", "memory on backend " + be.name());
 
@@ -200,7 +202,8 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     // out with any state of the pool (the slots of other layers and requests included): the
     // plugin would read what it has just written, or write where no request of the batch lives.
     const TensorView rec = pool.recurrent_state(gdn_layer_idx_), conv = pool.conv_state(gdn_layer_idx_);
-    const std::vector<Region> inputs{region("mixed_qkv", mixed_qkv, true), region("a", a, true),
+    const std::vector<Region> inputs{region("mixed_qkv", mixed_qkv, true),
+                                     region("a", a, true),
                                      region("b", b, true),
                                      region("conv_weight", conv_weight_, false),
                                      region("A_log", A_log_, false),
@@ -217,12 +220,14 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     const Region out_r = has_out ? region("out", out, false) : Region{"out"};
     for (const Region* other : {&rec_all, &conv_all})
         if (overlaps(out_r, *other))
-            invalid_argument("out", std::string("memory apart from the inputs and the pool's states, got memory overlapping ") +
-                                        other->name);
+            invalid_argument(
+                "out", std::string("memory apart from the inputs and the pool's states, got memory overlapping ") +
+                           other->name);
     for (const Region& in : inputs) {
         if (overlaps(out_r, in))
-            invalid_argument("out", std::string("memory apart from the inputs and the pool's states, got memory overlapping ") +
-                                        in.name);
+            invalid_argument(
+                "out",
+                std::string("memory apart from the inputs and the pool's states, got memory overlapping ") + in.name);
         for (const Region* state : {&rec_layer, &conv_layer})
             if (overlaps(*state, in))
                 invalid_argument(in.name, std::string("memory apart from the pool's states, got memory overlapping ") +
@@ -231,7 +236,8 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
 
     // What the backend declared it can run; outside that it is "unsupported", never a guess.
     const gdn_capabilities& caps = be.capabilities();
-    if (!(caps.activation_dtypes & (1u << unsigned(act)))) unsupported(be, std::string("activation dtype ") + dtype_name(act));
+    if (!(caps.activation_dtypes & (1u << unsigned(act))))
+        unsupported(be, std::string("activation dtype ") + dtype_name(act));
     if (!in_range(caps.head_k_dim, head_k_dim_))
         unsupported(be, "head_k_dim " + str(head_k_dim_) + " (supported: " + range_string(caps.head_k_dim) + ")");
     if (!in_range(caps.head_v_dim, head_v_dim_))

@@ -13,9 +13,8 @@ void check_pool_config(const PoolConfig& c) {
     if (c.num_slots < 1) invalid_argument("num_slots", "at least 1, got " + std::to_string(c.num_slots));
     if (c.num_k_heads < 1) invalid_argument("num_k_heads", "at least 1");
     if (c.num_v_heads < 1 || c.num_v_heads % c.num_k_heads != 0)
-        invalid_argument("num_v_heads", "a positive multiple of num_k_heads (" +
-                                            std::to_string(c.num_k_heads) + "), got " +
-                                            std::to_string(c.num_v_heads));
+        invalid_argument("num_v_heads", "a positive multiple of num_k_heads (" + std::to_string(c.num_k_heads) +
+                                            "), got " + std::to_string(c.num_v_heads));
     if (c.head_k_dim < 1) invalid_argument("head_k_dim", "at least 1");
     if (c.head_v_dim < 1) invalid_argument("head_v_dim", "at least 1");
     if (c.conv_kernel < 2) invalid_argument("conv_kernel", "at least 2, got " + std::to_string(c.conv_kernel));
@@ -39,9 +38,9 @@ namespace gdn {
 
 std::size_t GDNPool::bytes_required(const PoolConfig& c) {
     detail::check_pool_config(c);  // also: the total fits in ptrdiff_t
-    const std::size_t per_slot = std::size_t(c.num_v_heads) * std::size_t(c.head_v_dim) * std::size_t(c.head_k_dim) *
-                                     dtype_size(c.state_dtype) +
-                                 std::size_t(c.conv_dim()) * std::size_t(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
+    const std::size_t per_slot =
+        std::size_t(c.num_v_heads) * std::size_t(c.head_v_dim) * std::size_t(c.head_k_dim) * dtype_size(c.state_dtype) +
+        std::size_t(c.conv_dim()) * std::size_t(c.conv_kernel - 1) * dtype_size(c.activation_dtype);
     return per_slot * (std::size_t(c.num_slots) + 1) * std::size_t(c.num_layers);
 }
 
@@ -65,8 +64,8 @@ void GDNPool::init_free_list() {
 }
 
 std::size_t GDNPool::recurrent_slot_bytes() const {
-    return std::size_t(config_.num_v_heads) * std::size_t(config_.head_v_dim) *
-           std::size_t(config_.head_k_dim) * dtype_size(config_.state_dtype);
+    return std::size_t(config_.num_v_heads) * std::size_t(config_.head_v_dim) * std::size_t(config_.head_k_dim) *
+           dtype_size(config_.state_dtype);
 }
 
 std::size_t GDNPool::conv_slot_bytes() const {
@@ -86,8 +85,8 @@ std::size_t GDNPool::slot_index(int layer, int64_t slot) const {
 
 void GDNPool::check_layer(int layer) const {
     if (layer < 0 || layer >= config_.num_layers)
-        invalid_argument("layer", "a GDN layer index in 0.." + std::to_string(config_.num_layers - 1) +
-                                      ", got " + std::to_string(layer));
+        invalid_argument("layer", "a GDN layer index in 0.." + std::to_string(config_.num_layers - 1) + ", got " +
+                                      std::to_string(layer));
 }
 
 int64_t GDNPool::alloc_slot() {
@@ -176,8 +175,8 @@ TensorView GDNPool::conv_state(int layer) const {
     check_layer(layer);
     const std::size_t total = std::size_t(config_.num_slots + 1);
     char* base = static_cast<char*>(conv_.data()) + std::size_t(layer) * total * conv_slot_bytes();
-    return TensorView(base, config_.activation_dtype,
-                      {int64_t(total), config_.conv_dim(), config_.conv_kernel - 1}, backend_);
+    return TensorView(base, config_.activation_dtype, {int64_t(total), config_.conv_dim(), config_.conv_kernel - 1},
+                      backend_);
 }
 
 std::vector<float> GDNPool::read_recurrent(int layer, int64_t slot) const {
@@ -214,8 +213,7 @@ void GDNPool::write_recurrent(int layer, int64_t slot, const std::vector<float>&
 void GDNPool::write_conv_bytes(int layer, int64_t slot, const std::vector<uint8_t>& host) {
     check_layer(layer);
     check_slot("slot", slot, false);
-    if (host.size() != conv_slot_bytes())
-        invalid_argument("conv_state", std::to_string(conv_slot_bytes()) + " bytes");
+    if (host.size() != conv_slot_bytes()) invalid_argument("conv_state", std::to_string(conv_slot_bytes()) + " bytes");
     const std::size_t off = slot_index(layer, slot) * conv_slot_bytes();
     conv_.upload(host.data(), conv_slot_bytes(), off);
 }

@@ -60,7 +60,8 @@ std::vector<double> forward(Problem& p) {
             // 4-5. gates and the delta rule per value head.
             for (int hv = 0; hv < HV; ++hv) {
                 const int h = hv / group;
-                const double A_log = p.A_log[std::size_t(hv)], x = p.a[std::size_t(t * HV + hv)] + p.dt_bias[std::size_t(hv)];
+                const double A_log = p.A_log[std::size_t(hv)],
+                             x = p.a[std::size_t(t * HV + hv)] + p.dt_bias[std::size_t(hv)];
                 double g = -std::exp(A_log) * softplus(x);
                 // exp(A_log) = inf times softplus(x) = 0 (A_log above 709, x below -745): the product
                 // is exp(A_log + log softplus(x)) = exp(A_log + x) there, not NaN.

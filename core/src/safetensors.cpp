@@ -104,8 +104,9 @@ SafetensorsFile SafetensorsFile::parse(const uint8_t* data, std::size_t size, co
                             "] outside the " + std::to_string(payload_size) + "-byte data section");
         const uint64_t expected = numel * dtype_size(t.dtype);
         if (end - begin != expected)
-            bad(origin, "tensor '" + name + "': " + std::to_string(end - begin) + " bytes for " + std::to_string(numel) +
-                            " elements of " + dtype_name(t.dtype) + " (" + std::to_string(expected) + " expected)");
+            bad(origin, "tensor '" + name + "': " + std::to_string(end - begin) + " bytes for " +
+                            std::to_string(numel) + " elements of " + dtype_name(t.dtype) + " (" +
+                            std::to_string(expected) + " expected)");
         t.bytes.assign(payload + begin, payload + end);
         f.tensors_.emplace(name, std::move(t));
     }

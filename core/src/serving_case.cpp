@@ -52,7 +52,8 @@ void load_serving_fields(const SafetensorsFile& f, const std::filesystem::path& 
             }
         }
         Case::ExpectedCheckpoints e{f.at("checkpoint_recurrent").to_double(), f.at("checkpoint_conv").to_double()};
-        const int64_t rec_n = int64_t(p.num_v_heads) * p.head_v_dim * p.head_k_dim, conv_n = p.conv_dim() * (p.conv_kernel - 1);
+        const int64_t rec_n = int64_t(p.num_v_heads) * p.head_v_dim * p.head_k_dim,
+                      conv_n = p.conv_dim() * (p.conv_kernel - 1);
         if (int64_t(e.recurrent.size()) != N * rec_n || int64_t(e.conv.size()) != N * conv_n)
             bad("checkpoint_recurrent / checkpoint_conv must hold one state per checkpoint");
         c.expected_checkpoints = std::move(e);
@@ -71,12 +72,14 @@ std::pair<std::vector<double>, std::vector<double>> reference_prefix_state(const
     q.conv_weight = p.conv_weight, q.A_log = p.A_log, q.dt_bias = p.dt_bias;
     q.cu_seqlens = {0, n};
     auto rows = [&](const std::vector<double>& v, int64_t width) {
-        return std::vector<double>(v.begin() + std::ptrdiff_t(s0 * width), v.begin() + std::ptrdiff_t((s0 + n) * width));
+        return std::vector<double>(v.begin() + std::ptrdiff_t(s0 * width),
+                                   v.begin() + std::ptrdiff_t((s0 + n) * width));
     };
     q.mixed_qkv = rows(p.mixed_qkv, C);
     q.a = rows(p.a, HV);
     q.b = rows(p.b, HV);
-    q.conv_state.assign(p.conv_state.begin() + std::ptrdiff_t(r * conv_n), p.conv_state.begin() + std::ptrdiff_t((r + 1) * conv_n));
+    q.conv_state.assign(p.conv_state.begin() + std::ptrdiff_t(r * conv_n),
+                        p.conv_state.begin() + std::ptrdiff_t((r + 1) * conv_n));
     q.recurrent_state.assign(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n),
                              p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
     reference::forward(q);
@@ -151,7 +154,8 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
         std::vector<float> rec(rec_n);
         for (std::size_t i = 0; i < rec_n; ++i) rec[i] = float(p.recurrent_state[std::size_t(r) * rec_n + i]);
         std::vector<uint8_t> conv(conv_n * dtype_size(act));
-        for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), act, i, p.conv_state[std::size_t(r) * conv_n + i]);
+        for (std::size_t i = 0; i < conv_n; ++i)
+            store_from_double(conv.data(), act, i, p.conv_state[std::size_t(r) * conv_n + i]);
         pool.write_recurrent(1, slots[std::size_t(r)], rec);
         pool.write_conv_bytes(1, slots[std::size_t(r)], conv);
     }
@@ -165,7 +169,8 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     CaseResult res;
     {
         std::vector<int64_t> lens(static_cast<std::size_t>(B));
-        for (int64_t r = 0; r < B; ++r) lens[std::size_t(r)] = p.cu_seqlens[std::size_t(r + 1)] - p.cu_seqlens[std::size_t(r)];
+        for (int64_t r = 0; r < B; ++r)
+            lens[std::size_t(r)] = p.cu_seqlens[std::size_t(r + 1)] - p.cu_seqlens[std::size_t(r)];
         ForwardBatch batch = commit ? ForwardBatch::verify(pool, slots, lens)
                                     : ForwardBatch::from_cu_seqlens(c.mode, pool, slots, p.cu_seqlens);
         if (N > 0) {
@@ -199,7 +204,9 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     for (int64_t s : slots) read(s, got_rec, got_conv);
     for (int64_t s : ck_slots) read(s, got_ck_rec, got_ck_conv);
 
-    auto finite = [](const std::vector<double>& v) { return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); }); };
+    auto finite = [](const std::vector<double>& v) {
+        return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+    };
     auto rounded = [](DType t, std::vector<double> v) {
         for (double& x : v) x = round_to(t, x);
         return v;
@@ -220,7 +227,8 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     if (st != DType::f32) {
         std::size_t same = 0, n = 0;
         const std::vector<double> want_rounded = rounded(st, want.recurrent_state);
-        for (std::size_t i = 0; i < got_rec.size() && i < want_rounded.size(); ++i, ++n) same += got_rec[i] == want_rounded[i];
+        for (std::size_t i = 0; i < got_rec.size() && i < want_rounded.size(); ++i, ++n)
+            same += got_rec[i] == want_rounded[i];
         res.state_rounding_match = n ? double(same) / double(n) : 1.0;
     }
 
@@ -250,7 +258,8 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     if (!(res.state_rel_l2 <= tol.state))
         why << "state rel L2 " << res.state_rel_l2 << " > " << tol.state << (commit ? " after commit" : "") << "; ";
     if (tol.conv_exact && !res.conv_exact) why << "conv state not exact" << (commit ? " after commit" : "") << "; ";
-    if (!(res.checkpoint_rel_l2 <= tol.state)) why << "checkpoint state rel L2 " << res.checkpoint_rel_l2 << " > " << tol.state << "; ";
+    if (!(res.checkpoint_rel_l2 <= tol.state))
+        why << "checkpoint state rel L2 " << res.checkpoint_rel_l2 << " > " << tol.state << "; ";
     if (!res.checkpoint_conv_exact) why << "checkpoint conv state not exact; ";
     // f32 compute differs from the fp64 reference far below a 16-bit ulp, so nearly every stored
     // element equals the reference rounded to nearest even; truncation matches about half.

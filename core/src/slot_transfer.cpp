@@ -54,9 +54,7 @@ std::string hex32(uint32_t v) {
     return text;
 }
 
-[[noreturn]] void refuse(SlotBlobProblem p, const std::string& what) {
-    throw SlotBlobError(p, "blob: " + what);
-}
+[[noreturn]] void refuse(SlotBlobProblem p, const std::string& what) { throw SlotBlobError(p, "blob: " + what); }
 
 // The blob's checksum: the header with its checksum field as 0, then the payload.
 uint32_t blob_checksum(const uint8_t* data, std::size_t size) {
@@ -85,7 +83,8 @@ SlotRegion region(const TensorView& state, int64_t slot) {
 
 void check_slot(const GDNPool& pool, int64_t slot) {
     if (slot < 0 || slot >= pool.num_slots())
-        invalid_argument("slot", "a slot in 0.." + std::to_string(pool.num_slots() - 1) + ", got " + std::to_string(slot));
+        invalid_argument("slot",
+                         "a slot in 0.." + std::to_string(pool.num_slots() - 1) + ", got " + std::to_string(slot));
 }
 
 }  // namespace
@@ -138,8 +137,8 @@ uint32_t crc32c_portable(const void* data, std::size_t size, uint32_t crc) {
     crc = ~crc;
     for (; size >= 8; size -= 8, p += 8) {
         const uint32_t lo = get32(p) ^ crc, hi = get32(p + 4);
-        crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
-              t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+        crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
+              t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
     }
     for (; size > 0; --size, ++p) crc = (crc >> 8) ^ t[0][(crc ^ *p) & 0xFF];
     return ~crc;
@@ -172,10 +171,12 @@ SlotBlobInfo read_slot_blob(const uint8_t* data, std::size_t size) {
     // (each state's per-layer size then fits in 2^62 bytes).
     const uint32_t dims[6] = {get32(data + 20), get32(data + 24), get32(data + 28),
                               get32(data + 32), get32(data + 36), get32(data + 40)};
-    static const char* const names[6] = {"num_layers", "num_k_heads", "num_v_heads", "head_k_dim", "head_v_dim", "conv_kernel"};
+    static const char* const names[6] = {"num_layers", "num_k_heads", "num_v_heads",
+                                         "head_k_dim", "head_v_dim",  "conv_kernel"};
     for (int i = 0; i < 6; ++i)
         if (dims[i] < 1 || dims[i] > (1u << 20))
-            refuse(SlotBlobProblem::malformed, std::string(names[i]) + " " + std::to_string(dims[i]) + " outside 1..2^20");
+            refuse(SlotBlobProblem::malformed,
+                   std::string(names[i]) + " " + std::to_string(dims[i]) + " outside 1..2^20");
     info.num_layers = int(dims[0]);
     info.num_k_heads = int(dims[1]);
     info.num_v_heads = int(dims[2]);
@@ -183,13 +184,15 @@ SlotBlobInfo read_slot_blob(const uint8_t* data, std::size_t size) {
     info.head_v_dim = int(dims[4]);
     info.conv_kernel = int(dims[5]);
     if (info.conv_kernel < 2 || info.num_v_heads % info.num_k_heads != 0)
-        refuse(SlotBlobProblem::malformed, "dims " + dims_string(info.num_layers, info.num_k_heads, info.num_v_heads,
-                                                                 info.head_k_dim, info.head_v_dim, info.conv_kernel) +
+        refuse(SlotBlobProblem::malformed, "dims " +
+                                               dims_string(info.num_layers, info.num_k_heads, info.num_v_heads,
+                                                           info.head_k_dim, info.head_v_dim, info.conv_kernel) +
                                                " describe no GDN layer");
     const uint32_t act = get32(data + 44), state = get32(data + 48);
     for (const uint32_t code : {act, state})
         if (code > uint32_t(GDN_DTYPE_F16))
-            refuse(SlotBlobProblem::malformed, "dtype code " + std::to_string(code) + ", expected f32 (0), bf16 (1) or f16 (2)");
+            refuse(SlotBlobProblem::malformed,
+                   "dtype code " + std::to_string(code) + ", expected f32 (0), bf16 (1) or f16 (2)");
     info.activation_dtype = DType(int32_t(act));
     info.state_dtype = DType(int32_t(state));
 
@@ -212,18 +215,19 @@ SlotBlobInfo read_slot_blob(const uint8_t* data, std::size_t size) {
         refuse(SlotBlobProblem::truncated, "truncated: " + std::to_string(size) + " bytes, the header announces " +
                                                std::to_string(kSlotBlobHeaderBytes + info.payload_bytes));
     if (have > info.payload_bytes)
-        refuse(SlotBlobProblem::trailing_bytes, std::to_string(size) + " bytes, " + std::to_string(have - info.payload_bytes) +
+        refuse(SlotBlobProblem::trailing_bytes, std::to_string(size) + " bytes, " +
+                                                    std::to_string(have - info.payload_bytes) +
                                                     " more than the header announces");
     const uint32_t stored = get32(data + kChecksumOffset), computed = blob_checksum(data, size);
     if (stored != computed)
-        refuse(SlotBlobProblem::corrupt, "checksum mismatch (corrupt blob): stored " + hex32(stored) + ", computed " +
-                                             hex32(computed));
+        refuse(SlotBlobProblem::corrupt,
+               "checksum mismatch (corrupt blob): stored " + hex32(stored) + ", computed " + hex32(computed));
     return info;
 }
 
 std::size_t slot_blob_size(const GDNPool& pool) {
-    return kSlotBlobHeaderBytes +
-           std::size_t(pool.config().num_layers) * (region(pool.recurrent_state(0), 0).bytes + region(pool.conv_state(0), 0).bytes);
+    return kSlotBlobHeaderBytes + std::size_t(pool.config().num_layers) *
+                                      (region(pool.recurrent_state(0), 0).bytes + region(pool.conv_state(0), 0).bytes);
 }
 
 void export_slot(const GDNPool& pool, int64_t slot, uint8_t* out, std::size_t size) {
@@ -279,8 +283,9 @@ void import_slot(GDNPool& pool, int64_t slot, const uint8_t* data, std::size_t s
     if (info.num_layers != c.num_layers || info.num_k_heads != c.num_k_heads || info.num_v_heads != c.num_v_heads ||
         info.head_k_dim != c.head_k_dim || info.head_v_dim != c.head_v_dim || info.conv_kernel != c.conv_kernel)
         refuse(SlotBlobProblem::dims_mismatch,
-               "a slot of " + dims_string(info.num_layers, info.num_k_heads, info.num_v_heads, info.head_k_dim,
-                                          info.head_v_dim, info.conv_kernel) +
+               "a slot of " +
+                   dims_string(info.num_layers, info.num_k_heads, info.num_v_heads, info.head_k_dim, info.head_v_dim,
+                               info.conv_kernel) +
                    ", the pool has " +
                    dims_string(c.num_layers, c.num_k_heads, c.num_v_heads, c.head_k_dim, c.head_v_dim, c.conv_kernel));
     const DType pool_state = pool.recurrent_state(0).dtype(), pool_act = pool.conv_state(0).dtype();

@@ -89,12 +89,11 @@ TensorView::TensorView(void* data, DType dtype, std::vector<int64_t> shape, Back
 
 TensorView::TensorView(void* data, DType dtype, std::vector<int64_t> shape, std::vector<int64_t> strides,
                        Backend device)
-    : data_(data), dtype_(dtype), shape_(std::move(shape)), strides_(std::move(strides)),
-      device_(std::move(device)) {
+    : data_(data), dtype_(dtype), shape_(std::move(shape)), strides_(std::move(strides)), device_(std::move(device)) {
     (void)check_shape(shape_, dtype_);
     if (shape_.size() != strides_.size())
-        invalid_argument("strides", "one stride per dimension (" + std::to_string(shape_.size()) +
-                                        "), got " + std::to_string(strides_.size()));
+        invalid_argument("strides", "one stride per dimension (" + std::to_string(shape_.size()) + "), got " +
+                                        std::to_string(strides_.size()));
     check_extent(shape_, strides_, dtype_);
 }
 

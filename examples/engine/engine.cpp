@@ -75,8 +75,7 @@ struct Layer {
 
     Layer(const gdn::Backend& be, int gdn_layer_idx, std::mt19937_64& rng)
         : conv_w(kAct, normal(rng, std::size_t(kConvDim * kKc), 0.0, 0.4)),
-          a_log(gdn::DType::f32, normal(rng, kHV, -1.0, 0.3)),
-          dt_b(gdn::DType::f32, normal(rng, kHV, 0.0, 0.1)) {
+          a_log(gdn::DType::f32, normal(rng, kHV, -1.0, 0.3)), dt_b(gdn::DType::f32, normal(rng, kHV, 0.0, 0.1)) {
         // doc:readme-layer begin
         conv_weight = upload(be, kAct, {kConvDim, kKc}, conv_w);  // conv1d.weight [conv_dim, 1, Kc] squeezed
         A_log = upload(be, gdn::DType::f32, {kHV}, a_log);        // f32 whatever the activation dtype
@@ -174,7 +173,10 @@ private:
     Projections projections(int64_t T) {
         Projections p{HostTensor(kAct, normal(rng_, std::size_t(T * kConvDim), 0.0, 1.0)),
                       HostTensor(kAct, normal(rng_, std::size_t(T * kHV), 0.0, 1.0)),
-                      HostTensor(kAct, normal(rng_, std::size_t(T * kHV), 0.0, 1.0)), {}, {}, {}};
+                      HostTensor(kAct, normal(rng_, std::size_t(T * kHV), 0.0, 1.0)),
+                      {},
+                      {},
+                      {}};
         p.d_qkv = upload(backend_, kAct, {T, kConvDim}, p.qkv);
         p.d_a = upload(backend_, kAct, {T, kHV}, p.a);
         p.d_b = upload(backend_, kAct, {T, kHV}, p.b);

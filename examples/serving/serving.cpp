@@ -81,7 +81,8 @@ struct Inputs {
     std::vector<Tensor> qkv, a, b;  // per layer
     Inputs(const Backend& be, std::mt19937_64& rng, int64_t tokens) {
         for (int l = 0; l < kLayers; ++l) {
-            qkv.push_back(upload(be, kAct, {tokens, kConvDim}, random_bf16(rng, std::size_t(tokens * kConvDim), 1.0f).data()));
+            qkv.push_back(
+                upload(be, kAct, {tokens, kConvDim}, random_bf16(rng, std::size_t(tokens * kConvDim), 1.0f).data()));
             a.push_back(upload(be, kAct, {tokens, kHV}, random_bf16(rng, std::size_t(tokens * kHV), 1.0f).data()));
             b.push_back(upload(be, kAct, {tokens, kHV}, random_bf16(rng, std::size_t(tokens * kHV), 1.0f).data()));
         }
@@ -108,8 +109,8 @@ struct Model {
         std::vector<uint8_t> all;
         const int64_t T = batch.num_tokens();
         for (int l = 0; l < kLayers; ++l) {
-            Tensor out = layers[std::size_t(l)].attn->forward(batch, in.rows(in.qkv, l, from, T), in.rows(in.a, l, from, T),
-                                                              in.rows(in.b, l, from, T));
+            Tensor out = layers[std::size_t(l)].attn->forward(batch, in.rows(in.qkv, l, from, T),
+                                                              in.rows(in.a, l, from, T), in.rows(in.b, l, from, T));
             batch.stream().synchronize();
             if (!batch.writes_output()) continue;  // a commit outputs nothing
             const auto bytes = out.to_host<uint8_t>();
@@ -154,8 +155,8 @@ struct EngineStateCache {
 
 // gdn works in place on the engine's memory: no copy in, no copy out.
 GDNPool pool_over(const EngineStateCache& cache, const PoolConfig& pc) {
-    return GDNPool(cache.backend, pc, EngineMemory{cache.backend, cache.recurrent, cache.recurrent_bytes, cache.conv,
-                                                   cache.conv_bytes});
+    return GDNPool(cache.backend, pc,
+                   EngineMemory{cache.backend, cache.recurrent, cache.recurrent_bytes, cache.conv, cache.conv_bytes});
 }
 // doc:engine-memory end
 

@@ -35,8 +35,8 @@ void chunk_keys(const ChunkKeys& keys, float* Kt, float* KK, float* QK) {
     matmul<false, Shape::lower_c>(keys.Q, dkp, Kt, C, QK, C, np, C, dkp);
 }
 
-void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, const float* beta_in,
-                float* St, int ldst, float* O, const ChunkWork& w) {
+void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, const float* beta_in, float* St,
+                int ldst, float* O, const ChunkWork& w) {
     const int n = keys.n, np = keys.np, dkp = keys.dkp;
 
     // Cumulative log decay in double: gamma_r - gamma_s for close r, s stays exact even when

@@ -14,10 +14,10 @@ inline constexpr int kChunk = 32;
 // Scratch of chunk_head, each [kChunk][kChunk] unless noted.
 struct ChunkWork {
     float *E, *A, *T, *T1, *T2, *P;
-    float *W;            // [kChunk][dkp]
-    float *U, *X;        // [kChunk][ldv]
-    double* gamma;       // [kChunk]
-    float *eg, *dcy;     // [kChunk]
+    float* W;         // [kChunk][dkp]
+    float *U, *X;     // [kChunk][ldv]
+    double* gamma;    // [kChunk]
+    float *eg, *dcy;  // [kChunk]
 };
 
 // Inputs of the key head shared by the value heads of a group, for rows [0, n) of a chunk
@@ -37,7 +37,7 @@ void chunk_keys(const ChunkKeys& keys, float* Kt, float* KK, float* QK);
 // Advances St (the state transposed: dkp rows of Dk, ldv value columns, row stride ldst) over
 // the chunk and writes the chunk's outputs O [np][ldv]. V [np][ldv] (zero rows past n), g and
 // beta [n].
-void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, const float* beta,
-                float* St, int ldst, float* O, const ChunkWork& w);
+void chunk_head(const ChunkKeys& keys, int ldv, const float* V, const float* g, const float* beta, float* St, int ldst,
+                float* O, const ChunkWork& w);
 
 }  // namespace gdn_cpu::GDN_CPU_ISA

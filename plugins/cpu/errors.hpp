@@ -8,8 +8,8 @@
 
 namespace gdn_cpu {
 
-__attribute__((format(printf, 3, 4))) inline gdn_status fail(gdn_errbuf err, gdn_status status,
-                                                               const char* format, ...) {
+__attribute__((format(printf, 3, 4))) inline gdn_status fail(gdn_errbuf err, gdn_status status, const char* format,
+                                                             ...) {
     if (err.text && err.capacity > 0) {
         va_list args;
         va_start(args, format);

@@ -57,9 +57,12 @@ void print_plan(const Stream& stream, const Problem& p, int blocks, int width, i
     int64_t count[2][2] = {{0, 0}, {0, 0}}, padding = 0, empty = 0;
     for (int64_t r = 0; r < p.B; ++r) {
         const int64_t L = p.run_length(r);
-        if (L == 0) ++empty;
-        else if (p.slots[r] == p.padding_slot) ++padding;
-        else ++count[L > 1][use_chunked(stream.prefill, L)];
+        if (L == 0)
+            ++empty;
+        else if (p.slots[r] == p.padding_slot)
+            ++padding;
+        else
+            ++count[L > 1][use_chunked(stream.prefill, L)];
     }
     char chunked_len[32], recurrent_len[32];
     std::snprintf(chunked_len, sizeof chunked_len, "length >= %d tokens", int(kMinChunkedLength));
@@ -69,8 +72,9 @@ void print_plan(const Stream& stream, const Problem& p, int blocks, int width, i
     const bool automatic = stream.prefill == PrefillPath::automatic;
     std::string line;
     char buf[256];
-    std::snprintf(buf, sizeof buf, "gdn_verbose,plan,cpu,%s,%s,requests=%" PRId64 ",tokens=%" PRId64 ",threads=%d:",
-                  stream.kernels->isa, act_name(p.act), p.B, p.T, stream.num_threads);
+    std::snprintf(buf, sizeof buf,
+                  "gdn_verbose,plan,cpu,%s,%s,requests=%" PRId64 ",tokens=%" PRId64 ",threads=%d:", stream.kernels->isa,
+                  act_name(p.act), p.B, p.T, stream.num_threads);
     line = buf;
     const char* sep = " ";
     const auto add = [&](const char* text) {
@@ -164,9 +168,7 @@ void mutate(Problem& p, Mutated& m) {
                 m.accepted[std::size_t(r)] = std::min(m.accepted[std::size_t(r)] + 1, p.cu[r + 1] - p.cu[r]);
             p.accepted = m.accepted.data();
             break;
-        case GDN_CPU_MUTANT_BF16_TRUNCATES:
-            p.truncate_state = true;
-            break;
+        case GDN_CPU_MUTANT_BF16_TRUNCATES: p.truncate_state = true; break;
     }
 }
 }  // namespace

@@ -9,8 +9,8 @@
 namespace gdn_cpu::GDN_CPU_ISA {
 
 template <class Act>
-void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0,
-               int width, float* y, int ldy, float* xw, float* wt) {
+void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0, int width, float* y,
+               int ldy, float* xw, float* wt) {
     using S = typename Act::storage;
     const int Kc = p.Kc, K1 = Kc - 1;
     const int ldw = round_up(width, kLanes);
@@ -25,8 +25,10 @@ void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, in
         int64_t step[4];
         for (int m = 0; m < Kc; ++m) {
             const int64_t src = c0 - K1 + m;
-            if (src >= 0) tap[m] = x + (s0 + src) * p.qkv_ld + ch0, step[m] = 1;
-            else tap[m] = cs + (K1 + src), step[m] = K1;
+            if (src >= 0)
+                tap[m] = x + (s0 + src) * p.qkv_ld + ch0, step[m] = 1;
+            else
+                tap[m] = cs + (K1 + src), step[m] = K1;
         }
         for (int j = 0; j < width; ++j) {
             float c = 0.0f;
@@ -184,12 +186,12 @@ void store_state(const Problem& p, const float* src, int64_t slot, int hv, int c
         for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
 
-#define GDN_CPU_INSTANTIATE(Act)                                                                  \
-    template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int,   \
-                                 float*, int, float*, float*);                                     \
-    template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                   \
-    template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);      \
-    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);            \
+#define GDN_CPU_INSTANTIATE(Act)                                                                                     \
+    template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int, float*, int, float*, \
+                                 float*);                                                                            \
+    template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                                     \
+    template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);                        \
+    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);                       \
     template void copy_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int64_t, int, int);
 GDN_CPU_INSTANTIATE(F32)
 GDN_CPU_INSTANTIATE(BF16)

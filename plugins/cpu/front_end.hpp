@@ -14,8 +14,8 @@ namespace gdn_cpu::GDN_CPU_ISA {
 // [n, np) of y are zeroed so that padded kernels see exact zeros. xw and wt are scratch of
 // (n + Kc - 1) * round_up(width, kLanes) and Kc * round_up(width, kLanes) floats.
 template <class Act>
-void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0,
-               int width, float* y, int ldy, float* xw, float* wt);
+void conv_silu(const Problem& p, int64_t s0, int64_t slot, int64_t c0, int n, int np, int ch0, int width, float* y,
+               int ldy, float* xw, float* wt);
 
 // x[i] *= scale / sqrt(sum x[i]^2 + 1e-6) for the n rows of d (padded to kLanes) columns.
 void l2_normalize_rows(float* x, int ld, int n, int d, float scale);

@@ -60,8 +60,7 @@ struct Layout {
         total = at;
     }
     int dkp, dvp;
-    std::size_t xw, wt, Q, K, Kt, KK, QK, V, g, beta, gamma, eg, dcy, E, A, Tm, T1, T2, P, W, U, X,
-        O, St, S32, total;
+    std::size_t xw, wt, Q, K, Kt, KK, QK, V, g, beta, gamma, eg, dcy, E, A, Tm, T1, T2, P, W, U, X, O, St, S32, total;
 };
 
 // The pool keeps a state as S [Dv][Dk]; the chunked form works on St = S^T in scratch, with a
@@ -84,8 +83,10 @@ void finish_conv_state(const Problem& p, int64_t req, int ch0, int width) {
     for (int64_t k = p.checkpoints_begin(req); k < p.checkpoints_end(req); ++k)
         copy_conv_state<Act>(p, s0, p.ck_pos[k], rslot, p.ck_slots[k], ch0, width);
     if (wslot == GDN_SLOT_NONE) return;
-    if (wslot == rslot) update_conv_state<Act>(p, s0, L, rslot, ch0, width);
-    else copy_conv_state<Act>(p, s0, L, rslot, wslot, ch0, width);
+    if (wslot == rslot)
+        update_conv_state<Act>(p, s0, L, rslot, ch0, width);
+    else
+        copy_conv_state<Act>(p, s0, L, rslot, wslot, ch0, width);
 }
 
 template <class Act>
@@ -105,9 +106,10 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
     float* xw = base + lay.xw;
     float* wt = base + lay.wt;
     float* St = base + lay.St;
-    const ChunkWork work{base + lay.E, base + lay.A, base + lay.Tm, base + lay.T1, base + lay.T2,
-                         base + lay.P, base + lay.W, base + lay.U, base + lay.X,
-                         reinterpret_cast<double*>(base + lay.gamma), base + lay.eg, base + lay.dcy};
+    const ChunkWork work{
+        base + lay.E,  base + lay.A,  base + lay.Tm, base + lay.T1, base + lay.T2,
+        base + lay.P,  base + lay.W,  base + lay.U,  base + lay.X,  reinterpret_cast<double*>(base + lay.gamma),
+        base + lay.eg, base + lay.dcy};
 
     // The states of the group's value heads, restricted to our value columns: in the pool itself
     // (f32, written where read, no snapshot), else an f32 copy in scratch, read from the read
@@ -155,8 +157,8 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
             } else {
                 float* S = state_of(i);
                 for (int r = 0; r < n; ++r)
-                    recurrent_step(S, Dk, Dk, ncols, K + r * dkp, Q + r * dkp, V + r * ldv,
-                                   std::exp(g[r]), beta[r], O + r * ldv);
+                    recurrent_step(S, Dk, Dk, ncols, K + r * dkp, Q + r * dkp, V + r * ldv, std::exp(g[r]), beta[r],
+                                   O + r * ldv);
             }
             if (p.out) write_rows<Act>(p, s0 + c0, n, hv * Dv + t.col0, ncols, O, ldv);
         }
@@ -215,8 +217,7 @@ namespace gdn_cpu::GDN_CPU_ISA {
 #define GDN_CPU_STR(x) GDN_CPU_STR2(x)
 
 const Kernels& kernels() {
-    static const Kernels table{GDN_CPU_STR(GDN_CPU_ISA), &scratch_floats, &run_group_any,
-                               &update_request_conv_state};
+    static const Kernels table{GDN_CPU_STR(GDN_CPU_ISA), &scratch_floats, &run_group_any, &update_request_conv_state};
     return table;
 }
 

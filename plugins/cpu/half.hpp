@@ -31,8 +31,8 @@ inline uint16_t f32_to_f16(float f) {
     uint32_t x = std::bit_cast<uint32_t>(f);
     const uint32_t sign = (x >> 16) & 0x8000u;
     x &= 0x7fffffffu;
-    if (x > 0x7f800000u) return uint16_t(sign | 0x7e00u);  // NaN
-    if (x >= 0x477ff000u) return uint16_t(sign | 0x7c00u); // >= 65520 rounds to inf
+    if (x > 0x7f800000u) return uint16_t(sign | 0x7e00u);   // NaN
+    if (x >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // >= 65520 rounds to inf
     if (x < 0x38800000u) {
         // Below 2^-14 the result is an f16 subnormal: adding 0.5 (whose ulp is 2^-24, the f16
         // subnormal step) lets the FPU do the round-to-nearest-even.

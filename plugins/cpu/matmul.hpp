@@ -21,8 +21,8 @@ enum class Shape {
 };
 
 template <bool Accumulate>
-inline void tile(const float* __restrict A, int64_t lda, const float* __restrict B, int64_t ldb,
-                 float* __restrict C, int64_t ldc, int K) {
+inline void tile(const float* __restrict A, int64_t lda, const float* __restrict B, int64_t ldb, float* __restrict C,
+                 int64_t ldc, int K) {
     vf c0[kTileRows], c1[kTileRows];
 #pragma GCC unroll 8
     for (int r = 0; r < kTileRows; ++r) {
@@ -47,8 +47,8 @@ inline void tile(const float* __restrict A, int64_t lda, const float* __restrict
 
 // C[M][N] (+)= A[M][K] B[K][N]; M a multiple of kTileRows, N of kTileCols.
 template <bool Accumulate, Shape shape>
-inline void matmul(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
-                   int M, int N, int K) {
+inline void matmul(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, int M, int N,
+                   int K) {
     for (int r0 = 0; r0 < M; r0 += kTileRows) {
         const int r1 = r0 + kTileRows;
         const int kend = shape == Shape::lower_a && r1 < K ? r1 : K;

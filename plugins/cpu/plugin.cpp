@@ -73,8 +73,7 @@ gdn_status init(gdn_errbuf err) {
 void shutdown() noexcept {
     try {
         if (g_scheduler) (void)tbb::finalize(g_scheduler, std::nothrow);
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 gdn_status device_count(int32_t* count, gdn_errbuf err) {

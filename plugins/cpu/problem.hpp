@@ -20,15 +20,15 @@ struct Problem {
     int64_t a_ld;
     const void* b;  // [T, HV], row stride b_ld
     int64_t b_ld;
-    const void* conv_w;  // [conv_dim, Kc]
-    const float* A_log;  // [HV]
+    const void* conv_w;    // [conv_dim, Kc]
+    const float* A_log;    // [HV]
     const float* dt_bias;  // [HV]
-    const int64_t* cu;  // [B + 1], host copy
+    const int64_t* cu;     // [B + 1], host copy
     const int64_t* slots;  // [B], host copy
-    void* rstate;  // [slots, HV, Dv, Dk] in `state`, slot stride rstate_stride
+    void* rstate;          // [slots, HV, Dv, Dk] in `state`, slot stride rstate_stride
     int64_t rstate_stride;
     gdn_dtype state;  // recurrent-state dtype: f32, bf16 or f16
-    void* cstate;  // [slots, conv_dim, Kc - 1], slot stride cstate_stride
+    void* cstate;     // [slots, conv_dim, Kc - 1], slot stride cstate_stride
     int64_t cstate_stride;
     void* out;  // [T, HV * Dv], packed; NULL: no output
 

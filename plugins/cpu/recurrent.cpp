@@ -4,8 +4,8 @@
 
 namespace gdn_cpu::GDN_CPU_ISA {
 
-void recurrent_step(float* S, int64_t ld, int Dk, int rows, const float* k, const float* q,
-                    const float* v, float decay, float beta, float* o) {
+void recurrent_step(float* S, int64_t ld, int Dk, int rows, const float* k, const float* q, const float* v, float decay,
+                    float beta, float* o) {
     const int body = Dk / kLanes * kLanes;  // state rows are packed at Dk: a scalar tail covers the rest
 
     vf kq_acc = splat(0.0f);

@@ -31,7 +31,7 @@ struct Stream {
     tbb::task_arena arena;
     int num_threads;
     PrefillPath prefill;
-    bool verbose_plan;  // GDN_VERBOSE=plan when the stream was created: one line per call on stderr
+    bool verbose_plan;       // GDN_VERBOSE=plan when the stream was created: one line per call on stderr
     const Kernels* kernels;  // the ISA's compute kernels (kernels.hpp)
     // The per-worker storage comes from std::allocator, not oneTBB's default (its scalable
     // allocator): a leak checker run while the stream lives (LeakSanitizer, valgrind) does not

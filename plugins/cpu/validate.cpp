@@ -24,32 +24,29 @@ const char* dtype_name(int32_t d) {
 // dtype, rank, shape (-1: any) and strides. Dimensions from `packed_from` on must be packed;
 // those before it may be wider (row strides of views, slot strides of a pool). The stride of a
 // dimension of size 0 or 1 is never used, so it is not checked.
-gdn_status check_tensor(const gdn_tensor& t, const char* name, int32_t dtype,
-                        std::initializer_list<int64_t> shape, int packed_from, bool need_data,
-                        gdn_errbuf err) {
+gdn_status check_tensor(const gdn_tensor& t, const char* name, int32_t dtype, std::initializer_list<int64_t> shape,
+                        int packed_from, bool need_data, gdn_errbuf err) {
     const int rank = int(shape.size());
     if (t.dtype != dtype)
-        return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: dtype %s, expected %s", name,
-                    dtype_name(t.dtype), dtype_name(dtype));
-    if (t.rank != rank)
-        return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: rank %d, expected %d", name, t.rank, rank);
+        return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: dtype %s, expected %s", name, dtype_name(t.dtype),
+                    dtype_name(dtype));
+    if (t.rank != rank) return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: rank %d, expected %d", name, t.rank, rank);
     int i = 0;
     for (int64_t want : shape) {
         if (t.shape[i] < 0 || (want >= 0 && t.shape[i] != want))
-            return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: shape[%d] is %" PRId64 ", expected %" PRId64,
-                        name, i, t.shape[i], want);
+            return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: shape[%d] is %" PRId64 ", expected %" PRId64, name, i,
+                        t.shape[i], want);
         ++i;
     }
     int64_t packed = 1;
     for (int d = rank - 1; d >= 0; --d) {
         const bool exact = d >= packed_from;
         if (t.shape[d] > 1 && (exact ? t.strides[d] != packed : t.strides[d] < packed))
-            return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: strides[%d] is %" PRId64 ", expected %s%" PRId64,
-                        name, d, t.strides[d], exact ? "" : ">= ", packed);
+            return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: strides[%d] is %" PRId64 ", expected %s%" PRId64, name, d,
+                        t.strides[d], exact ? "" : ">= ", packed);
         if (t.shape[d] > 1) packed = t.strides[d] * t.shape[d];
     }
-    if (need_data && !t.data)
-        return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: data is NULL", name);
+    if (need_data && !t.data) return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: data is NULL", name);
     return GDN_OK;
 }
 
@@ -68,8 +65,7 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
         a.activation_dtype != GDN_DTYPE_F16)
         return fail(err, GDN_ERR_UNSUPPORTED, "activation_dtype: %s is not f32, bf16 or f16",
                     dtype_name(a.activation_dtype));
-    if (a.num_k_heads < 1)
-        return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_k_heads: %d is not positive", a.num_k_heads);
+    if (a.num_k_heads < 1) return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_k_heads: %d is not positive", a.num_k_heads);
     if (a.num_v_heads < 1 || a.num_v_heads % a.num_k_heads != 0)
         return fail(err, GDN_ERR_INVALID_ARGUMENT, "num_v_heads: %d is not a positive multiple of num_k_heads (%d)",
                     a.num_v_heads, a.num_k_heads);
@@ -77,9 +73,11 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
     if (ratio > kMaxGvaRatio)
         return fail(err, GDN_ERR_UNSUPPORTED, "num_v_heads / num_k_heads: %d is outside 1..%d", ratio, kMaxGvaRatio);
     if (a.head_k_dim < kMinHeadDim || a.head_k_dim > kMaxHeadDim)
-        return fail(err, GDN_ERR_UNSUPPORTED, "head_k_dim: %d is outside %d..%d", a.head_k_dim, kMinHeadDim, kMaxHeadDim);
+        return fail(err, GDN_ERR_UNSUPPORTED, "head_k_dim: %d is outside %d..%d", a.head_k_dim, kMinHeadDim,
+                    kMaxHeadDim);
     if (a.head_v_dim < kMinHeadDim || a.head_v_dim > kMaxHeadDim)
-        return fail(err, GDN_ERR_UNSUPPORTED, "head_v_dim: %d is outside %d..%d", a.head_v_dim, kMinHeadDim, kMaxHeadDim);
+        return fail(err, GDN_ERR_UNSUPPORTED, "head_v_dim: %d is outside %d..%d", a.head_v_dim, kMinHeadDim,
+                    kMaxHeadDim);
     if (a.conv_kernel < kMinConvKernel || a.conv_kernel > kMaxConvKernel)
         return fail(err, GDN_ERR_UNSUPPORTED, "conv_kernel: %d is outside %d..%d", a.conv_kernel, kMinConvKernel,
                     kMaxConvKernel);
@@ -107,18 +105,16 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
     const bool v1_2 = a.struct_size >= GDN_FORWARD_ARGS_MIN_SIZE_V1_2;
     const int32_t state = v1_2 ? a.state_dtype : int32_t(GDN_DTYPE_F32);
     const bool has_out = !v1_2 || a.out.data || !rows;
-    if ((s = check_tensor(a.recurrent_state, "recurrent_state", state, {-1, HV, Dv, Dk}, 1, false, err)))
-        return s;
+    if ((s = check_tensor(a.recurrent_state, "recurrent_state", state, {-1, HV, Dv, Dk}, 1, false, err))) return s;
     if ((s = check_tensor(a.conv_state, "conv_state", act, {-1, conv_dim, Kc - 1}, 1, false, err))) return s;
     if (has_out && (s = check_tensor(a.out, "out", act, {T, HV * Dv}, 0, rows, err))) return s;
 
     const int64_t* cu = a.host_cu_seqlens;
-    if (cu[0] != 0)
-        return fail(err, GDN_ERR_INVALID_ARGUMENT, "cu_seqlens[0]: %" PRId64 ", expected 0", cu[0]);
+    if (cu[0] != 0) return fail(err, GDN_ERR_INVALID_ARGUMENT, "cu_seqlens[0]: %" PRId64 ", expected 0", cu[0]);
     for (int64_t r = 0; r < B; ++r)
         if (cu[r + 1] < cu[r])
-            return fail(err, GDN_ERR_INVALID_ARGUMENT, "cu_seqlens[%" PRId64 "]: %" PRId64 " is below cu_seqlens[%" PRId64 "]",
-                        r + 1, cu[r + 1], r);
+            return fail(err, GDN_ERR_INVALID_ARGUMENT,
+                        "cu_seqlens[%" PRId64 "]: %" PRId64 " is below cu_seqlens[%" PRId64 "]", r + 1, cu[r + 1], r);
     if (cu[B] != T)
         return fail(err, GDN_ERR_INVALID_ARGUMENT, "cu_seqlens[%" PRId64 "]: %" PRId64 ", expected num_tokens %" PRId64,
                     B, cu[B], T);
@@ -127,8 +123,9 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
         const int64_t slot = a.host_slots[r];
         if (slot == a.padding_slot) continue;
         if (slot < 0 || slot >= rslots || slot >= cslots)
-            return fail(err, GDN_ERR_INVALID_ARGUMENT, "slots[%" PRId64 "]: %" PRId64 " is outside the pool (0..%" PRId64 ")",
-                        r, slot, (rslots < cslots ? rslots : cslots) - 1);
+            return fail(err, GDN_ERR_INVALID_ARGUMENT,
+                        "slots[%" PRId64 "]: %" PRId64 " is outside the pool (0..%" PRId64 ")", r, slot,
+                        (rslots < cslots ? rslots : cslots) - 1);
         if (!a.recurrent_state.data || !a.conv_state.data)
             return fail(err, GDN_ERR_INVALID_ARGUMENT, "%s: data is NULL",
                         a.recurrent_state.data ? "conv_state" : "recurrent_state");
@@ -144,8 +141,8 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
             for (int64_t r = 0; r < B; ++r) {
                 const int64_t w = a.host_write_slots[r];
                 if (w != GDN_SLOT_NONE && w != a.padding_slot && (w < 0 || w >= nslots))
-                    return fail(err, GDN_ERR_INVALID_ARGUMENT, "write_slots[%" PRId64 "]: %" PRId64 " is outside the pool",
-                                r, w);
+                    return fail(err, GDN_ERR_INVALID_ARGUMENT,
+                                "write_slots[%" PRId64 "]: %" PRId64 " is outside the pool", r, w);
             }
             p.write_slots = a.host_write_slots;
         }
@@ -154,8 +151,9 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
             if (a.out.data) return fail(err, GDN_ERR_INVALID_ARGUMENT, "out: must be absent with accepted");
             for (int64_t r = 0; r < B; ++r)
                 if (a.host_accepted[r] < 0 || a.host_accepted[r] > cu[r + 1] - cu[r])
-                    return fail(err, GDN_ERR_INVALID_ARGUMENT, "accepted[%" PRId64 "]: %" PRId64 " is outside 0..%" PRId64,
-                                r, a.host_accepted[r], cu[r + 1] - cu[r]);
+                    return fail(err, GDN_ERR_INVALID_ARGUMENT,
+                                "accepted[%" PRId64 "]: %" PRId64 " is outside 0..%" PRId64, r, a.host_accepted[r],
+                                cu[r + 1] - cu[r]);
             p.accepted = a.host_accepted;
         }
         if (a.num_checkpoints > 0) {
@@ -172,11 +170,12 @@ gdn_status validate(const gdn_forward_args& a, Problem& p, gdn_errbuf err) {
                 for (int64_t i = ck[r]; i < ck[r + 1]; ++i) {
                     const int64_t pos = a.host_checkpoint_pos[i], slot = a.host_checkpoint_slots[i];
                     if (pos <= last || pos > len)
-                        return fail(err, GDN_ERR_INVALID_ARGUMENT, "checkpoint_pos[%" PRId64 "]: %" PRId64 " is not in %" PRId64
-                                    "..%" PRId64, i, pos, last + 1, len);
+                        return fail(err, GDN_ERR_INVALID_ARGUMENT,
+                                    "checkpoint_pos[%" PRId64 "]: %" PRId64 " is not in %" PRId64 "..%" PRId64, i, pos,
+                                    last + 1, len);
                     if (slot < 0 || slot >= nslots || slot == a.padding_slot)
-                        return fail(err, GDN_ERR_INVALID_ARGUMENT, "checkpoint_slots[%" PRId64 "]: %" PRId64 " is outside the pool",
-                                    i, slot);
+                        return fail(err, GDN_ERR_INVALID_ARGUMENT,
+                                    "checkpoint_slots[%" PRId64 "]: %" PRId64 " is outside the pool", i, slot);
                     last = pos;
                 }
             }

@@ -9,4 +9,4 @@ gdn_rt::Error forward_bf16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPla
 gdn_rt::Error forward_f16(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s);
 size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs);
 size_t prep_smem_bytes(int Dk, bool exact, bool fused);
-} // namespace gdn_cuda
+}  // namespace gdn_cuda

@@ -11,4 +11,4 @@ size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs) {
 }
 // fused: the variant that computes q̂, k̂ itself (gdn_gpu::prep_fused decides, as launch_prefill does).
 size_t prep_smem_bytes(int Dk, bool exact, bool fused) { return gdn_gpu::prep_smem_bytes(Dk, exact, fused); }
-} // namespace gdn_cuda
+}  // namespace gdn_cuda

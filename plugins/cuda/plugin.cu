@@ -23,16 +23,19 @@ void explain_insufficient_driver(gdn_errbuf err) {
         return;
     }
     if (access("/dev/nvidiactl", F_OK) != 0) {
-        set_error(err, "no NVIDIA driver found: libcuda.so.1 is installed but /dev/nvidiactl is missing "
-                       "(the NVIDIA kernel module is not loaded)");
+        set_error(err,
+                  "no NVIDIA driver found: libcuda.so.1 is installed but /dev/nvidiactl is missing "
+                  "(the NVIDIA kernel module is not loaded)");
         return;
     }
     int driver = 0, runtime = 0;
     cudaDriverGetVersion(&driver);
     cudaRuntimeGetVersion(&runtime);
     (void)gdn_rt::get_last_error();
-    set_error(err, "the NVIDIA driver supports CUDA %d.%d, this plugin needs CUDA %d.%d or newer: update the driver "
-                   "(%s)", driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10,
+    set_error(err,
+              "the NVIDIA driver supports CUDA %d.%d, this plugin needs CUDA %d.%d or newer: update the driver "
+              "(%s)",
+              driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10,
               gdn_rt::error_name(gdn_rt::kErrInsufficientDriver));
 }
 
@@ -88,7 +91,7 @@ struct Cuda {
 
     static gdn_gpu::PlanTarget plan_target(const gdn_rt::DeviceProp& dp) {
         gdn_gpu::PlanTarget t;
-        t.env = "GDN_CUDA";            // GDN_CUDA_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW, _OVERLAP
+        t.env = "GDN_CUDA";             // GDN_CUDA_PREFILL, _DVS, _PREP_HEADS, _DECODE_RPW, _OVERLAP
         t.can_overlap = dp.major >= 9;  // programmatic dependent launch: Hopper and newer
         t.seq_producers = true;         // the sequential pass's producer warps (gdn_prefill.cuh)
         return t;

@@ -9,41 +9,43 @@ namespace gdn_gpu {
 
 // Everything a kernel needs, by value. Element strides; all index tensors live on the device.
 struct GdnParams {
-    const void* x;          // mixed_qkv [T, conv_dim], row stride x_stride
-    const void* a;          // [T, HV], row stride a_stride
-    const void* b;          // [T, HV], row stride b_stride
-    const void* conv_w;     // [conv_dim, Kc], packed
-    const float* A_log;     // [HV]
-    const float* dt_bias;   // [HV]
-    const int64_t* cu;      // [B+1]
-    const int64_t* slots;   // [B]
-    float* state;           // [slots, HV, Dv, Dk], slot stride state_stride
-    void* conv_state;       // [slots, conv_dim, Kc-1], slot stride conv_stride
-    void* out;              // [T, HV*Dv], packed
-    int* counters;          // [B*H], zero between launches (see last_arrival)
+    const void* x;         // mixed_qkv [T, conv_dim], row stride x_stride
+    const void* a;         // [T, HV], row stride a_stride
+    const void* b;         // [T, HV], row stride b_stride
+    const void* conv_w;    // [conv_dim, Kc], packed
+    const float* A_log;    // [HV]
+    const float* dt_bias;  // [HV]
+    const int64_t* cu;     // [B+1]
+    const int64_t* slots;  // [B]
+    float* state;          // [slots, HV, Dv, Dk], slot stride state_stride
+    void* conv_state;      // [slots, conv_dim, Kc-1], slot stride conv_stride
+    void* out;             // [T, HV*Dv], packed
+    int* counters;         // [B*H], zero between launches (see last_arrival)
     // prefill scratch (token-indexed; see gdn_prefill.cuh)
-    void* qk;               // [T, H, 2*Dk] normalized q̂ | k̂ (f16, or f32 for f32 activations)
-    void* tmat;             // [T, HV, 64] rows of T = (I + A)^-1 of each token's chunk
-    void* qkm;              // [T, HV, 64] rows of lower(Q Kᵀ ⊙ exp(γ_r - γ_s))
-    float4* gates;          // [T, HV] (exp γ, exp(Γ - γ), β, 0)
+    void* qk;                        // [T, H, 2*Dk] normalized q̂ | k̂ (f16, or f32 for f32 activations)
+    void* tmat;                      // [T, HV, 64] rows of T = (I + A)^-1 of each token's chunk
+    void* qkm;                       // [T, HV, 64] rows of lower(Q Kᵀ ⊙ exp(γ_r - γ_s))
+    float4* gates;                   // [T, HV] (exp γ, exp(Γ - γ), β, 0)
     const struct ChunkDesc* chunks;  // prefill chunks of all extend requests
     int64_t T;
     int64_t x_stride, a_stride, b_stride, state_stride, conv_stride;
     int64_t padding_slot;
-    int64_t num_slots;      // slots of the pool (recurrent_state's first dimension)
+    int64_t num_slots;  // slots of the pool (recurrent_state's first dimension)
     int B, H, HV, Dk, Dv, Kc, conv_dim, gva;
-    int nsplit;             // CTAs per (request, value head) along Dv
-    int seq_kbufs;          // k̂ buffers of the sequential prefill kernel (LaunchPlan::seq_kbufs)
-    int seq_sbufs;          // q̂ / raw v, T and QKm buffers of the sequential prefill (LaunchPlan::seq_sbufs)
-    int x_vec16;            // x and its row stride 16-byte aligned: rows copy in 16-byte pieces
-    int prep_heads;         // value heads per block of the prefill prep kernel (LaunchPlan::prep_heads)
-    int launch_overlaps;    // launched to overlap the previous kernel (gdn_rt::LaunchOn::overlap_previous)
+    int nsplit;           // CTAs per (request, value head) along Dv
+    int seq_kbufs;        // k̂ buffers of the sequential prefill kernel (LaunchPlan::seq_kbufs)
+    int seq_sbufs;        // q̂ / raw v, T and QKm buffers of the sequential prefill (LaunchPlan::seq_sbufs)
+    int x_vec16;          // x and its row stride 16-byte aligned: rows copy in 16-byte pieces
+    int prep_heads;       // value heads per block of the prefill prep kernel (LaunchPlan::prep_heads)
+    int launch_overlaps;  // launched to overlap the previous kernel (gdn_rt::LaunchOn::overlap_previous)
 };
 
 // Two adjacent activations in one store; p must be aligned to 2 * sizeof(Act).
 template <typename Act>
 __device__ __forceinline__ void store_pair(Act* p, float a, float b) {
-    struct alignas(2 * sizeof(Act)) Pair { Act x, y; };
+    struct alignas(2 * sizeof(Act)) Pair {
+        Act x, y;
+    };
     *reinterpret_cast<Pair*>(p) = Pair{from_f32<Act>(a), from_f32<Act>(b)};
 }
 
@@ -77,8 +79,7 @@ __device__ __forceinline__ float gate_beta(float b) { return 1.0f / (1.0f + expf
 // The conv input of channel ch at absolute row tt of a request starting at `start`:
 // rows before the request come from the slot's conv state (oldest first).
 template <typename Act>
-__device__ __forceinline__ float conv_input(const GdnParams& p, const Act* cs_slot, int64_t start, int64_t tt,
-                                            int ch) {
+__device__ __forceinline__ float conv_input(const GdnParams& p, const Act* cs_slot, int64_t start, int64_t tt, int ch) {
     if (tt >= start) return to_f32(static_cast<const Act*>(p.x)[tt * p.x_stride + ch]);
     const int km1 = p.Kc - 1;
     return to_f32(cs_slot[static_cast<int64_t>(ch) * km1 + (km1 + (tt - start))]);
@@ -89,7 +90,8 @@ template <typename Act>
 __device__ __forceinline__ float conv_silu(const GdnParams& p, const Act* cs_slot, int64_t start, int64_t t, int ch) {
     const Act* w = static_cast<const Act*>(p.conv_w) + static_cast<int64_t>(ch) * p.Kc;
     float acc = 0.0f;
-    for (int m = 0; m < p.Kc; ++m) acc = fmaf(to_f32(w[m]), conv_input<Act>(p, cs_slot, start, t - (p.Kc - 1) + m, ch), acc);
+    for (int m = 0; m < p.Kc; ++m)
+        acc = fmaf(to_f32(w[m]), conv_input<Act>(p, cs_slot, start, t - (p.Kc - 1) + m, ch), acc);
     return silu(acc);
 }
 
@@ -161,4 +163,4 @@ __device__ __forceinline__ void load_state_rows(float4 (&s)[RPW][NV4], const flo
         }
 }
 
-} // namespace gdn_gpu
+}  // namespace gdn_gpu

@@ -21,8 +21,12 @@ constexpr int kDecodeWarps = kDecodeThreads / kWarpSize;
 // 83 / 90 / 92% with the state in registers and four CTAs (registers capped at 64; the compiler's
 // own choice, three, gave 80 / 86 / 87%). Fewer rows per warp (small batches) keep the state in
 // registers, four blocks; wider rows (NV4 = 2) hold twice the state: two blocks.
-template <int NV4, int RPW> struct DecodeStaged { static constexpr bool value = NV4 == 1 && RPW == 8; };
-template <int NV4, int RPW> struct DecodeOccupancy {
+template <int NV4, int RPW>
+struct DecodeStaged {
+    static constexpr bool value = NV4 == 1 && RPW == 8;
+};
+template <int NV4, int RPW>
+struct DecodeOccupancy {
     static constexpr int value = DecodeStaged<NV4, RPW>::value ? 6 : NV4 == 1 ? 4 : 2;
 };
 
@@ -101,14 +105,20 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
             const int ch = c < Dk ? qch + c : kch + (c - Dk);
             const float y = conv_silu<Act>(p, cs, start, start, ch);
             s_qk[c] = y;
-            if (c < Dk) sq += y * y; else sk += y * y;
+            if (c < Dk)
+                sq += y * y;
+            else
+                sk += y * y;
         } else {
             s_v[c - 2 * Dk] = conv_silu<Act>(p, cs, start, start, vch + (c - 2 * Dk));
         }
     }
     sq = warp_sum(sq);
     sk = warp_sum(sk);
-    if (lane == 0) { s_part[warp][0] = sq; s_part[warp][1] = sk; }
+    if (lane == 0) {
+        s_part[warp][0] = sq;
+        s_part[warp][1] = sk;
+    }
     if (threadIdx.x == 0) {
         const Act* a = static_cast<const Act*>(p.a);
         const Act* b = static_cast<const Act*>(p.b);
@@ -122,7 +132,10 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
 
     float tq = 0.f, tk = 0.f;
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) { tq += s_part[w][0]; tk += s_part[w][1]; }
+    for (int w = 0; w < kDecodeWarps; ++w) {
+        tq += s_part[w][0];
+        tk += s_part[w][1];
+    }
     const float qscale = rsqrtf(tq + 1e-6f) * rsqrtf(static_cast<float>(Dk));
     const float kscale = rsqrtf(tk + 1e-6f);
     const float g = s_gate[0], beta = s_gate[1];
@@ -152,8 +165,10 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
 #pragma unroll
         for (int j = 0; j < NV4; ++j) {
             const int c = lane + j * kWarpSize;
-            if constexpr (STAGED) si[j] = c < nv4 ? s_rows[(warp * RPW + i) * kWarpSize + c] : make_float4(0.f, 0.f, 0.f, 0.f);
-            else si[j] = s[i][j];
+            if constexpr (STAGED)
+                si[j] = c < nv4 ? s_rows[(warp * RPW + i) * kWarpSize + c] : make_float4(0.f, 0.f, 0.f, 0.f);
+            else
+                si[j] = s[i][j];
         }
         float dk = 0.f, dq = 0.f;
 #pragma unroll
@@ -190,5 +205,5 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
             write_conv_state<Act>(p, cs, start, start + 1, c < Dk ? qch + c : kch + (c - Dk));
 }
 
-} // namespace
-} // namespace gdn_gpu
+}  // namespace
+}  // namespace gdn_gpu

@@ -12,7 +12,6 @@ namespace gdn_gpu {
 // Kernels and their launchers have internal linkage: each plugin translation unit owns its copies.
 namespace {
 
-
 inline size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs) {
     return seq_smem(Dk, dvs, exact, kbufs, sbufs).total;
 }
@@ -51,10 +50,10 @@ gdn_rt::Error launch_seq_width(const GdnParams& p, bool one_wave, gdn_rt::Launch
 template <typename Act, int DKT>
 gdn_rt::Error launch_seq_dvs(const GdnParams& p, int dvs, bool one_wave, gdn_rt::LaunchOn on) {
     switch (dvs) {
-    case 128: return launch_seq_width<Act, 128, DKT>(p, one_wave, on);
-    case 64: return launch_seq_width<Act, 64, DKT>(p, one_wave, on);
-    case 32: return launch_seq_width<Act, 32, DKT>(p, one_wave, on);
-    default: return launch_seq_width<Act, 16, DKT>(p, one_wave, on);
+        case 128: return launch_seq_width<Act, 128, DKT>(p, one_wave, on);
+        case 64: return launch_seq_width<Act, 64, DKT>(p, one_wave, on);
+        case 32: return launch_seq_width<Act, 32, DKT>(p, one_wave, on);
+        default: return launch_seq_width<Act, 16, DKT>(p, one_wave, on);
     }
 }
 
@@ -65,15 +64,17 @@ gdn_rt::Error launch_prefill(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
     q.seq_kbufs = plan.seq_kbufs;
     q.seq_sbufs = plan.seq_sbufs;
     q.prep_heads = plan.prep_heads;
-    q.x_vec16 = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
+    q.x_vec16 =
+        reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && (p.x_stride * static_cast<int64_t>(sizeof(Act))) % 16 == 0;
     // The prep kernel computes q̂, k̂ itself where a lane's 16 bytes cover them (FUSED); else the
     // front kernel writes them to the scratch first.
     static_assert(kWarpSize == 32, "prep_fused counts 32 lanes");
     const bool fused = prep_fused(p.x, p.x_stride, p.Dk, static_cast<int>(sizeof(Act)));
     if (!fused) {
         dim3 grid(static_cast<unsigned>((p.T + kFrontTokens - 1) / kFrontTokens), p.H);
-        gdn_rt::Error e = p.Dk <= 128 ? gdn_rt::launch(gdn_qk_front_kernel<Act, 8>, grid, dim3(kPrefillThreads), 0, on, q)
-                                      : gdn_rt::launch(gdn_qk_front_kernel<Act, 16>, grid, dim3(kPrefillThreads), 0, on, q);
+        gdn_rt::Error e = p.Dk <= 128
+                              ? gdn_rt::launch(gdn_qk_front_kernel<Act, 8>, grid, dim3(kPrefillThreads), 0, on, q)
+                              : gdn_rt::launch(gdn_qk_front_kernel<Act, 16>, grid, dim3(kPrefillThreads), 0, on, q);
         if (e != gdn_rt::kSuccess) return e;
     }
     if (plan.nchunks > 0) {
@@ -110,16 +111,17 @@ gdn_rt::Error launch_forward(const GdnParams& p, const LaunchPlan& plan, gdn_rt:
     if (plan.decode) {
         const bool wide = p.Dk > 128;
         switch (plan.decode_rpw) {
-        case 8: e = wide ? launch_decode_cfg<Act, 2, 8>(p, on) : launch_decode_cfg<Act, 1, 8>(p, on); break;
-        case 4: e = wide ? launch_decode_cfg<Act, 2, 4>(p, on) : launch_decode_cfg<Act, 1, 4>(p, on); break;
-        default: e = wide ? launch_decode_cfg<Act, 2, 2>(p, on) : launch_decode_cfg<Act, 1, 2>(p, on); break;
+            case 8: e = wide ? launch_decode_cfg<Act, 2, 8>(p, on) : launch_decode_cfg<Act, 1, 8>(p, on); break;
+            case 4: e = wide ? launch_decode_cfg<Act, 2, 4>(p, on) : launch_decode_cfg<Act, 1, 4>(p, on); break;
+            default: e = wide ? launch_decode_cfg<Act, 2, 2>(p, on) : launch_decode_cfg<Act, 1, 2>(p, on); break;
         }
         if (e != gdn_rt::kSuccess) return e;
     }
     if (plan.extend)
-        e = plan.extend_rpw ? launch_recurrent<Act>(p, plan.extend_rpw, in_order) : launch_prefill<Act>(p, plan, in_order);
+        e = plan.extend_rpw ? launch_recurrent<Act>(p, plan.extend_rpw, in_order)
+                            : launch_prefill<Act>(p, plan, in_order);
     return e;
 }
 
-} // namespace
-} // namespace gdn_gpu
+}  // namespace
+}  // namespace gdn_gpu

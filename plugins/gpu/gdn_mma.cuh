@@ -23,8 +23,9 @@ __device__ __forceinline__ void tf32_split(float x, uint32_t& hi, uint32_t& lo) 
 
 // acc[i][j] += the products of A fragments (ah, al) and B fragments (bh, bl); EXACT: 3xTF32.
 template <int MT, int NT, bool EXACT>
-__device__ __forceinline__ void mma_frags(float (&acc)[MT][NT][4], const uint32_t (&ah)[MT][4], const uint32_t (&al)[MT][4],
-                                          const uint32_t (&bh)[NT][2], const uint32_t (&bl)[NT][2]) {
+__device__ __forceinline__ void mma_frags(float (&acc)[MT][NT][4], const uint32_t (&ah)[MT][4],
+                                          const uint32_t (&al)[MT][4], const uint32_t (&bh)[NT][2],
+                                          const uint32_t (&bl)[NT][2]) {
 #pragma unroll
     for (int i = 0; i < MT; ++i)
 #pragma unroll
@@ -113,22 +114,30 @@ __device__ __forceinline__ void b_frag_pk(uint32_t (&bh)[NT][2], uint32_t (&bl)[
 //   RowsBT          B stored [k][n], f16 (k-major rows, i.e. Bᵀ row-major): ldmatrix.trans gives
 //                   the (k = 2t, 2t + 1; n = g) pair of a lane directly (two 16-bit loads before)
 // f16 values are exact in tf32, so the f16 loaders leave the low parts zero.
-template <int MT, bool EXACT, class FA> struct PairA {
+template <int MT, bool EXACT, class FA>
+struct PairA {
     FA fa;
     __device__ __forceinline__ void operator()(uint32_t (&ah)[MT][4], uint32_t (&al)[MT][4], int k0) const {
         const int lane = threadIdx.x % kWarpSize;
         a_frag_pk<MT, EXACT>(ah, al, fa, k0 + 2 * (lane & 3), lane >> 2);
     }
 };
-template <int NT, bool EXACT, class FB> struct PairB {
+template <int NT, bool EXACT, class FB>
+struct PairB {
     FB fb;
     __device__ __forceinline__ void operator()(uint32_t (&bh)[NT][2], uint32_t (&bl)[NT][2], int k0) const {
         const int lane = threadIdx.x % kWarpSize;
         b_frag_pk<NT, EXACT>(bh, bl, fb, k0 + 2 * (lane & 3), lane >> 2);
     }
 };
-template <int MT, bool EXACT, class FA> __device__ __forceinline__ PairA<MT, EXACT, FA> pair_a(const FA& fa) { return {fa}; }
-template <int NT, bool EXACT, class FB> __device__ __forceinline__ PairB<NT, EXACT, FB> pair_b(const FB& fb) { return {fb}; }
+template <int MT, bool EXACT, class FA>
+__device__ __forceinline__ PairA<MT, EXACT, FA> pair_a(const FA& fa) {
+    return {fa};
+}
+template <int NT, bool EXACT, class FB>
+__device__ __forceinline__ PairB<NT, EXACT, FB> pair_b(const FB& fb) {
+    return {fb};
+}
 
 #if defined(GDN_GPU_HAS_LDMATRIX)
 // Both halves of an f16 pair register as tf32 operand bits (exact).
@@ -139,7 +148,8 @@ __device__ __forceinline__ void f16x2_bits(uint32_t v, uint32_t& lo, uint32_t& h
 }
 #endif
 
-template <int MT> struct RowsA {
+template <int MT>
+struct RowsA {
     const f16* base;  // row 0 of the warp tile; rows ld apart, 16-byte aligned
     int ld;
     __device__ __forceinline__ void operator()(uint32_t (&ah)[MT][4], uint32_t (&al)[MT][4], int k0) const {
@@ -153,8 +163,8 @@ template <int MT> struct RowsA {
             f16x2_bits(r[2 * i + 1], ah[i][1], ah[i][3]);
         }
 #else
-        a_frag_pk<MT, false>(ah, al, [&](int m, int k) { return load_pair(base + m * ld + k); }, k0 + 2 * (lane & 3),
-                             lane >> 2);
+        a_frag_pk<MT, false>(
+            ah, al, [&](int m, int k) { return load_pair(base + m * ld + k); }, k0 + 2 * (lane & 3), lane >> 2);
 #endif
 #pragma unroll
         for (int i = 0; i < MT; ++i)
@@ -162,7 +172,8 @@ template <int MT> struct RowsA {
             for (int e = 0; e < 4; ++e) al[i][e] = 0u;
     }
 };
-template <int NT> struct RowsBT {
+template <int NT>
+struct RowsBT {
     const f16* base;  // B(0, 0) of the warp tile: B(k, n) at base[k * ld + n], rows 16-byte aligned
     int ld;
     __device__ __forceinline__ void operator()(uint32_t (&bh)[NT][2], uint32_t (&bl)[NT][2], int k0) const {
@@ -228,7 +239,8 @@ __device__ __forceinline__ void warp_mma_frag_dual(float (&acc1)[MT][NT][4], flo
 
 // The same with paired-k element functors for both operands.
 template <int MT, int NT, bool EXACT, class FA, class FB>
-__device__ __forceinline__ void warp_mma_tf32_pk(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg, int kend) {
+__device__ __forceinline__ void warp_mma_tf32_pk(float (&acc)[MT][NT][4], const FA& fa, const FB& fb, int kbeg,
+                                                 int kend) {
     warp_mma_frag<MT, NT, EXACT>(acc, pair_a<MT, EXACT>(fa), pair_b<NT, EXACT>(fb), kbeg, kend);
 }
 
@@ -294,7 +306,8 @@ __device__ __forceinline__ uint32_t f16x2_mul(uint32_t v, uint32_t s) {
 
 // A stored [m][k] (k contiguous), rows ld apart, from the warp tile's first row; 16-byte aligned
 // rows for ldmatrix (one instruction per 16 x 16 piece instead of four 32-bit loads per lane).
-template <int MT> struct H16A {
+template <int MT>
+struct H16A {
     const f16* base;
     int ld;
     __device__ __forceinline__ void operator()(uint32_t (&a)[MT][4], int k0) const {
@@ -317,7 +330,8 @@ template <int MT> struct H16A {
 };
 
 // The same A with column k scaled by scale(k) (f32 values, e.g. per-token decays), in f16.
-template <int MT, class Scale> struct H16AScaledK {
+template <int MT, class Scale>
+struct H16AScaledK {
     H16A<MT> rows;
     Scale scale;
     __device__ __forceinline__ void operator()(uint32_t (&a)[MT][4], int k0) const {
@@ -363,13 +377,15 @@ __device__ __forceinline__ void ldmatrix_b(uint32_t (&b)[NT][2], const Row& row)
 
 // B(k, n) stored at base[n * ld + k] (k contiguous, i.e. Bᵀ row-major), from the warp tile's
 // first column; 16-byte aligned rows.
-template <int NT> struct H16Bnk {
+template <int NT>
+struct H16Bnk {
     const f16* base;
     int ld;
     __device__ __forceinline__ void operator()(uint32_t (&b)[NT][2], int k0) const {
         const int lane = threadIdx.x % kWarpSize;
 #if defined(GDN_GPU_HAS_LDMATRIX)
-        ldmatrix_b<NT, false>(b, [&](int j) { return base + (8 * (j + lane / 16) + lane % 8) * ld + k0 + 8 * ((lane / 8) % 2); });
+        ldmatrix_b<NT, false>(
+            b, [&](int j) { return base + (8 * (j + lane / 16) + lane % 8) * ld + k0 + 8 * ((lane / 8) % 2); });
 #else
         const int g = lane >> 2, k = k0 + 2 * (lane & 3);
 #pragma unroll
@@ -384,13 +400,15 @@ template <int NT> struct H16Bnk {
 
 // B(k, n) stored at base[k * ld + n] (n contiguous), from the warp tile's first column:
 // ldmatrix.trans; 16-byte aligned rows.
-template <int NT> struct H16Bkn {
+template <int NT>
+struct H16Bkn {
     const f16* base;
     int ld;
     __device__ __forceinline__ void operator()(uint32_t (&b)[NT][2], int k0) const {
         const int lane = threadIdx.x % kWarpSize;
 #if defined(GDN_GPU_HAS_LDMATRIX)
-        ldmatrix_b<NT, true>(b, [&](int j) { return base + (k0 + lane % 8 + 8 * ((lane / 8) % 2)) * ld + 8 * (j + lane / 16); });
+        ldmatrix_b<NT, true>(
+            b, [&](int j) { return base + (k0 + lane % 8 + 8 * ((lane / 8) % 2)) * ld + 8 * (j + lane / 16); });
 #else
         const int g = lane >> 2, k = k0 + 2 * (lane & 3);
 #pragma unroll
@@ -452,5 +470,5 @@ __device__ __forceinline__ void zero_acc(float (&acc)[MT][NT][4]) {
 __device__ __forceinline__ int acc_row(int i, int e, int g) { return 16 * i + g + (e >= 2 ? 8 : 0); }
 __device__ __forceinline__ int acc_col(int j, int e, int t) { return 8 * j + 2 * t + (e & 1); }
 
-} // namespace
-} // namespace gdn_gpu
+}  // namespace
+}  // namespace gdn_gpu

@@ -29,17 +29,17 @@ struct ChunkDesc {
 
 // What the host decided for one forward call.
 struct LaunchPlan {
-    bool decode = false;  // some request has length 1
-    bool extend = false;  // some request has length >= 2
-    int dvs = 128;        // prefill Dv slice per CTA
-    int seq_kbufs = 2;    // k̂ buffers of the sequential prefill (2 where shared memory allows)
-    int seq_sbufs = 1;    // q̂ / raw v, T and QKm buffers of the sequential prefill (2: see plan_forward)
-    bool seq_one_wave = false;  // the sequential prefill has at most one block per compute unit
-    int prep_heads = 1;   // value heads per block of the prefill prep kernel (prep_heads_per_block)
-    int64_t nchunks = 0;  // prefill chunks (ChunkDesc entries)
-    int decode_rpw = 4;   // decode state rows per warp
-    int extend_rpw = 0;   // 0: the chunked prefill; 1, 2, 4: the token-by-token extend kernel
-                          // (gdn_recurrent.cuh) with that many state rows per warp
+    bool decode = false;            // some request has length 1
+    bool extend = false;            // some request has length >= 2
+    int dvs = 128;                  // prefill Dv slice per CTA
+    int seq_kbufs = 2;              // k̂ buffers of the sequential prefill (2 where shared memory allows)
+    int seq_sbufs = 1;              // q̂ / raw v, T and QKm buffers of the sequential prefill (2: see plan_forward)
+    bool seq_one_wave = false;      // the sequential prefill has at most one block per compute unit
+    int prep_heads = 1;             // value heads per block of the prefill prep kernel (prep_heads_per_block)
+    int64_t nchunks = 0;            // prefill chunks (ChunkDesc entries)
+    int decode_rpw = 4;             // decode state rows per warp
+    int extend_rpw = 0;             // 0: the chunked prefill; 1, 2, 4: the token-by-token extend kernel
+                                    // (gdn_recurrent.cuh) with that many state rows per warp
     bool overlap_launches = false;  // the decode kernel may overlap the previous kernel's tail
                                     // (gdn_rt::LaunchOn::overlap_previous)
 };
@@ -85,8 +85,9 @@ inline gdn_status check_forward_args(const gdn_forward_args& a, const gdn_capabi
     constexpr gdn_status U = GDN_ERR_UNSUPPORTED;
     // Any host from ABI 1.0 on; the 1.2 serving features are not in these kernels yet.
     if (a.struct_size < GDN_FORWARD_ARGS_MIN_SIZE_V1_0)
-        return plan_error(err, GDN_ERR_INVALID_ARGUMENT, "gdn_forward_args.struct_size: %u is smaller than ABI 1.0's %u",
-                          a.struct_size, unsigned(GDN_FORWARD_ARGS_MIN_SIZE_V1_0));
+        return plan_error(err, GDN_ERR_INVALID_ARGUMENT,
+                          "gdn_forward_args.struct_size: %u is smaller than ABI 1.0's %u", a.struct_size,
+                          unsigned(GDN_FORWARD_ARGS_MIN_SIZE_V1_0));
     if (const char* field = gdn_forward_args_unsupported(&a, caps.state_dtypes, caps.features))
         return plan_error(err, U, "%s: not supported by the %s backend", field, backend);
     if (a.activation_dtype < 0 || a.activation_dtype > 31 || !(caps.activation_dtypes >> a.activation_dtype & 1u))
@@ -104,7 +105,8 @@ inline gdn_status check_forward_args(const gdn_forward_args& a, const gdn_capabi
         a.num_v_heads / a.num_k_heads > 31 || !(caps.gva_ratios >> (a.num_v_heads / a.num_k_heads) & 1u))
         return plan_error(err, U, "num_v_heads / num_k_heads: %d / %d is not a supported GVA ratio", a.num_v_heads,
                           a.num_k_heads);
-    if (a.mode < 0 || a.mode > 2 || !(caps.modes >> a.mode & 1u)) return plan_error(err, U, "mode: %d unsupported", a.mode);
+    if (a.mode < 0 || a.mode > 2 || !(caps.modes >> a.mode & 1u))
+        return plan_error(err, U, "mode: %d unsupported", a.mode);
 
     const int64_t HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim, Kc = a.conv_kernel;
     const auto bad = [&](const char* name) {
@@ -197,7 +199,7 @@ inline PrefillScratch prefill_scratch(int64_t T, int H, int HV, int Dk, bool exa
 inline double dv_slice_cost(int dvs, int Dv, int64_t pairs, int units) {
     const int64_t ctas = pairs * (Dv / dvs);
     const int per_unit = dvs <= 32 && ctas > units ? 2 : 1;
-    const double step = dvs == 128 ? 2.2
+    const double step = dvs == 128  ? 2.2
                         : dvs == 64 ? 1.41
                         : dvs == 32 ? (per_unit == 2 ? 1.4 : 0.92)
                                     : (per_unit == 2 ? 1.0 : 0.75);
@@ -293,7 +295,8 @@ inline PlanOverrides read_plan_overrides(const char* prefix) {
     };
     o.prefill = prefill_kernel_from(setting("PREFILL"));
     if (const char* v = setting("DVS")) o.dvs = std::atoi(v);
-    if (const char* v = setting("PREP_HEADS")) o.prep_heads = std::strcmp(v, "1") == 0 ? 1 : std::strcmp(v, "all") == 0 ? -1 : 0;
+    if (const char* v = setting("PREP_HEADS"))
+        o.prep_heads = std::strcmp(v, "1") == 0 ? 1 : std::strcmp(v, "all") == 0 ? -1 : 0;
     if (const char* v = setting("DECODE_RPW")) o.decode_rpw = std::atoi(v);
     if (const char* v = setting("OVERLAP")) o.overlap = std::strcmp(v, "0") != 0;
     return o;
@@ -317,12 +320,12 @@ inline bool verbose_wants(const char* topic) {
 
 // The device and kernel facts a plan depends on.
 struct PlanTarget {
-    int units = 1;              // compute units (SMs, CUs)
-    size_t smem_limit = 0;      // shared memory one block may use
-    const char* env = nullptr;  // prefix of the overrides ("GDN_CUDA"), for messages
-    PlanOverrides overrides;    // read_plan_overrides(env), once per stream
-    bool can_overlap = false;   // the device and runtime launch kernels that overlap the previous one
-    bool seq_producers = false; // the sequential prefill stages its inputs by producer warps
+    int units = 1;               // compute units (SMs, CUs)
+    size_t smem_limit = 0;       // shared memory one block may use
+    const char* env = nullptr;   // prefix of the overrides ("GDN_CUDA"), for messages
+    PlanOverrides overrides;     // read_plan_overrides(env), once per stream
+    bool can_overlap = false;    // the device and runtime launch kernels that overlap the previous one
+    bool seq_producers = false;  // the sequential prefill stages its inputs by producer warps
 };
 
 // Why the planner chose what it chose, for GDN_VERBOSE=plan (static strings, never NULL).
@@ -361,9 +364,9 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
         const bool prep_fits = w.prep_bytes <= tg.smem_limit;
         const bool forced = o.prefill == PrefillKernel::recurrent;
         plan.dvs = forced || !prep_fits ? 0
-                                        : pick_dv_slice(Dv, mix.live_extend * HV, tg.units,
-                                                        [&](int dvs) { return seq_bytes(dvs, 1, 1) <= tg.smem_limit; },
-                                                        o.dvs);
+                                        : pick_dv_slice(
+                                              Dv, mix.live_extend * HV, tg.units,
+                                              [&](int dvs) { return seq_bytes(dvs, 1, 1) <= tg.smem_limit; }, o.dvs);
         if (plan.dvs == 0) {  // the chunked kernels do not fit (or are not wanted): token by token
             w.extend = forced       ? "forced by <env>_PREFILL=recurrent"
                        : !prep_fits ? "the chunked prep kernel does not fit shared memory"
@@ -372,7 +375,8 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
             plan.extend_rpw = recurrent_rows_per_warp(Dv, mix.live_extend * HV, tg.units);
         } else {
             w.extend = "its kernels fit shared memory";
-            w.dvs = plan.dvs == o.dvs ? "forced by <env>_DVS" : "least estimated time for the (request, value head) pairs";
+            w.dvs =
+                plan.dvs == o.dvs ? "forced by <env>_DVS" : "least estimated time for the (request, value head) pairs";
             plan.seq_kbufs = seq_bytes(plan.dvs, 2, 1) <= tg.smem_limit ? 2 : 1;
             // Second buffers of q̂ / raw v, T and QKm let the producers stage them a whole chunk
             // ahead (with one, from the end of the product that reads them), where the pass has
@@ -380,11 +384,12 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
             // do the registers its kernel then may use: seq_blocks_per_sm, gdn_prefill.cuh).
             plan.seq_one_wave = mix.live_extend * HV * (Dv / plan.dvs) <= tg.units;
             plan.seq_sbufs =
-                tg.seq_producers && plan.seq_one_wave && seq_bytes(plan.dvs, plan.seq_kbufs, 2) <= tg.smem_limit ? 2 : 1;
+                tg.seq_producers && plan.seq_one_wave && seq_bytes(plan.dvs, plan.seq_kbufs, 2) <= tg.smem_limit ? 2
+                                                                                                                 : 1;
             build_chunks(a, chunks);
             plan.nchunks = static_cast<int64_t>(chunks.size());  // 0: only padding requests (outputs zeroed)
             plan.prep_heads = prep_heads_per_block(plan.nchunks, H, HV / H, tg.units);
-            w.prep_heads = HV == H                   ? "one value head per key head"
+            w.prep_heads = HV == H                     ? "one value head per key head"
                            : plan.prep_heads == HV / H ? "chunks x key heads give every unit 4 blocks"
                                                        : "too few chunks x key heads to group value heads";
             if (o.prep_heads != 0) {
@@ -395,13 +400,15 @@ LaunchPlan plan_forward(const gdn_forward_args& a, const PlanTarget& tg, SeqByte
     }
     plan.decode_rpw = decode_rows_per_warp(a.num_requests, HV, Dv, tg.units);
     w.decode = "rows per warp that still give every unit enough blocks";
-    if ((o.decode_rpw == 2 && Dv % 16 == 0) || (o.decode_rpw == 4 && Dv % 32 == 0) || (o.decode_rpw == 8 && Dv % 64 == 0)) {
+    if ((o.decode_rpw == 2 && Dv % 16 == 0) || (o.decode_rpw == 4 && Dv % 32 == 0) ||
+        (o.decode_rpw == 8 && Dv % 64 == 0)) {
         plan.decode_rpw = o.decode_rpw;
         w.decode = "forced by <env>_DECODE_RPW";
     }
     plan.overlap_launches = tg.can_overlap && o.overlap;
-    w.overlap = !tg.can_overlap ? "the device has no overlapped launches" : o.overlap ? "the device overlaps launches"
-                                                                                    : "off by <env>_OVERLAP=0";
+    w.overlap = !tg.can_overlap ? "the device has no overlapped launches"
+                : o.overlap     ? "the device overlaps launches"
+                                : "off by <env>_OVERLAP=0";
     if (why) *why = w;
     return plan;
 }
@@ -416,10 +423,14 @@ inline std::string describe_plan(const char* backend, const gdn_forward_args& a,
     int64_t extend = 0, decode = 0, padding = 0, empty = 0;
     for (int64_t r = 0; r < a.num_requests; ++r) {
         const int64_t len = a.host_cu_seqlens[r + 1] - a.host_cu_seqlens[r];
-        if (len == 0) ++empty;
-        else if (a.host_slots[r] == a.padding_slot) ++padding;
-        else if (len == 1) ++decode;
-        else ++extend;
+        if (len == 0)
+            ++empty;
+        else if (a.host_slots[r] == a.padding_slot)
+            ++padding;
+        else if (len == 1)
+            ++decode;
+        else
+            ++extend;
     }
     const auto reason = [&](const char* r) {
         std::string t(r);
@@ -445,9 +456,9 @@ inline std::string describe_plan(const char* backend, const gdn_forward_args& a,
             std::snprintf(buf, sizeof buf,
                           "extend x%lld -> chunked prefill (%s) dvs=%d (%s) kbufs=%d sbufs=%d chunks=%lld "
                           "prep_heads=%d (%s)",
-                          static_cast<long long>(extend), reason(why.extend).c_str(), plan.dvs,
-                          reason(why.dvs).c_str(), plan.seq_kbufs, plan.seq_sbufs,
-                          static_cast<long long>(plan.nchunks), plan.prep_heads, reason(why.prep_heads).c_str());
+                          static_cast<long long>(extend), reason(why.extend).c_str(), plan.dvs, reason(why.dvs).c_str(),
+                          plan.seq_kbufs, plan.seq_sbufs, static_cast<long long>(plan.nchunks), plan.prep_heads,
+                          reason(why.prep_heads).c_str());
         line += sep;
         line += buf;
         sep = "; ";
@@ -461,7 +472,8 @@ inline std::string describe_plan(const char* backend, const gdn_forward_args& a,
         sep = "; ";
     }
     if (padding) {
-        std::snprintf(buf, sizeof buf, "padding x%lld -> outputs zeroed, state untouched", static_cast<long long>(padding));
+        std::snprintf(buf, sizeof buf, "padding x%lld -> outputs zeroed, state untouched",
+                      static_cast<long long>(padding));
         line += sep;
         line += buf;
         sep = "; ";

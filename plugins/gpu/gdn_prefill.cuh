@@ -41,11 +41,17 @@ constexpr int kPrefillThreads = 256;
 constexpr int kPrefillWarps = kPrefillThreads / kWarpSize;
 constexpr int kChunk = 64;
 static_assert(kChunk == kChunkTokens, "the host's chunk list (gdn_plan.hpp) and the kernels agree on the chunk");
-constexpr int kLdC = kChunk + 4;  // row stride of f32 C x C matrices
-constexpr int kLdCh = kChunk + 8; // row stride of f16 C x C matrices
+constexpr int kLdC = kChunk + 4;   // row stride of f32 C x C matrices
+constexpr int kLdCh = kChunk + 8;  // row stride of f16 C x C matrices
 
-template <typename Act> struct ScratchType { using type = f16; };
-template <> struct ScratchType<float> { using type = float; };
+template <typename Act>
+struct ScratchType {
+    using type = f16;
+};
+template <>
+struct ScratchType<float> {
+    using type = float;
+};
 
 // ---- 1. q̂, k̂ ----------------------------------------------------------------------------------------
 // A block owns 64 consecutive tokens of one key head; warp w the 8 tokens [8w, 8w + 8), walked
@@ -56,7 +62,9 @@ constexpr int kFrontRowsPerWarp = kFrontTokens / kPrefillWarps;
 
 // SiLU with the approximate exponential and division: e^-c = 2^(-c log2 e), flushed to 0 where it
 // is subnormal (c > 87: the quotient is c either way); e^-c = inf (c < -88) gives 0.
-__device__ __forceinline__ float silu_fast(float c) { return __fdividef(c, 1.0f + exp2_approx_ftz(c * -1.4426950408889634f)); }
+__device__ __forceinline__ float silu_fast(float c) {
+    return __fdividef(c, 1.0f + exp2_approx_ftz(c * -1.4426950408889634f));
+}
 
 // Tap m (0..3) of channel ch's causal conv, right-aligned: tap 3 multiplies the current row, and
 // the first 4 - Kc taps are 0.
@@ -71,7 +79,10 @@ __device__ __forceinline__ int request_of_row(const GdnParams& p, int64_t t) {
     int lo = 0, hi = p.B - 1;
     while (lo < hi) {
         const int mid = (lo + hi + 1) / 2;
-        if (p.cu[mid] <= t) lo = mid; else hi = mid - 1;
+        if (p.cu[mid] <= t)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     return lo;
 }
@@ -122,14 +133,18 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
             window_ok = false;
         }
         const int64_t slot = p.slots[r];
-        if (end - start < 2 || slot == p.padding_slot) { window_ok = false; continue; }  // decode / padding
+        if (end - start < 2 || slot == p.padding_slot) {
+            window_ok = false;
+            continue;
+        }  // decode / padding
         const Act* cs = static_cast<const Act*>(p.conv_state) + slot * p.conv_stride;
         if (!window_ok) {
 #pragma unroll
             for (int j = 0; j < QKPL; ++j)
 #pragma unroll
                 for (int m = 0; m < 3; ++m)
-                    win[j][m] = lane + j * kWarpSize < 2 * Dk ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch[j]) : 0.f;
+                    win[j][m] =
+                        lane + j * kWarpSize < 2 * Dk ? conv_in_guarded<Act>(p, cs, start, end, t - 3 + m, ch[j]) : 0.f;
             window_ok = true;
         }
         float y[QKPL];
@@ -144,7 +159,10 @@ __global__ void __launch_bounds__(kPrefillThreads) gdn_qk_front_kernel(GdnParams
             win[j][2] = x;
             const float v = silu_fast(c);
             y[j] = v;
-            if (cc < Dk) sq += v * v; else if (cc < 2 * Dk) sk += v * v;
+            if (cc < Dk)
+                sq += v * v;
+            else if (cc < 2 * Dk)
+                sk += v * v;
         }
         sq = warp_sum(sq);
         sk = warp_sum(sk);
@@ -195,8 +213,8 @@ __device__ __forceinline__ void for_each_piece(int rows, int pieces, F&& f, Team
 // 16-wide slices, where every chunk stages k̂, q̂, T and QKm for 16 columns (H100, 1 x 32768: the
 // sequential pass 902M -> 859M instructions).
 template <typename T>
-__device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64_t gld, int rows, int nvalid, int pieces,
-                                                Team tm = {}) {
+__device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64_t gld, int rows, int nvalid,
+                                                int pieces, Team tm = {}) {
     constexpr int per = 16 / static_cast<int>(sizeof(T));
     if (tm.size % pieces == 0) {
         const int step = tm.size / pieces;
@@ -207,8 +225,10 @@ __device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64
         const int64_t gstep = step * gld;
         const int sstep = step * sld;
         for (; r < rows; r += step, gp += gstep, sp += sstep) {
-            if (r < nvalid) cp_async16(sp, gp);
-            else *reinterpret_cast<float4*>(sp) = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (r < nvalid)
+                cp_async16(sp, gp);
+            else
+                *reinterpret_cast<float4*>(sp) = make_float4(0.f, 0.f, 0.f, 0.f);
         }
         return;
     }
@@ -216,8 +236,10 @@ __device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64
         rows, pieces,
         [&](int r, int pc) {
             const int c = pc * per;
-            if (r < nvalid) cp_async16(s + r * sld + c, g + r * gld + c);
-            else *reinterpret_cast<float4*>(s + r * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (r < nvalid)
+                cp_async16(s + r * sld + c, g + r * gld + c);
+            else
+                *reinterpret_cast<float4*>(s + r * sld + c) = make_float4(0.f, 0.f, 0.f, 0.f);
         },
         tm);
 }
@@ -227,7 +249,8 @@ __device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64
 // past n; 16-byte pieces, cols * sizeof(T) a multiple of 16. cp_async_wait_all() and a barrier
 // before use.
 template <typename T>
-__device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols, Team tm = {}) {
+__device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, int64_t gld, int n, int cols,
+                                                Team tm = {}) {
     copy_tile_async(s, sld, gsrc, gld, kChunk, n, cols / (16 / static_cast<int>(sizeof(T))), tm);
 }
 
@@ -238,8 +261,8 @@ __device__ __forceinline__ void load_tile_async(T* s, int sld, const T* gsrc, in
 // scratch too (with one value head per block, p.prep_heads = 1, the gva blocks of a key head each
 // compute and store the same values). Ends with a barrier: oq | ok complete, the raw regions free.
 template <typename Act, typename KQ>
-__device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkDesc& cd, int h, Act* rq, Act* rk, KQ* oq,
-                                                KQ* ok, int ld, Act* halo) {
+__device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkDesc& cd, int h, Act* rq, Act* rk,
+                                                KQ* oq, KQ* ok, int ld, Act* halo) {
     constexpr int E = 16 / static_cast<int>(sizeof(Act));  // elements per 16-byte copy
     const int Dk = p.Dk, warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
     const int n = cd.n;
@@ -285,7 +308,7 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
     const Act* raw = is_q ? rq : rk;
     const Act* hal = halo + (is_q ? 0 : Dk) + col;  // row j of the halo at hal + j * 2 Dk
     KQ* o = is_q ? oq : ok;
-    const int64_t gld = static_cast<int64_t>(p.H) * (2 * Dk);  // scratch row stride
+    const int64_t gld = static_cast<int64_t>(p.H) * (2 * Dk);                      // scratch row stride
     using Bits = typename std::conditional<sizeof(Act) == 2, uint2, uint4>::type;  // a lane's CPL values
     static_assert(sizeof(Bits) == CPL * sizeof(Act) && sizeof(KQ) == sizeof(Act), "CPL values in one piece");
     auto to_floats = [&](Bits bits, float* dst) {
@@ -357,14 +380,19 @@ __host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact, bool fused) {
     size_t cc = static_cast<size_t>(kChunk) * kLdC * 4;
     if (fused) kq = cc = kq > cc ? kq : cc;
     size_t o = 0;
-    L.off_k = o; o = align16(o + kq);
-    L.off_q = o; o = align16(o + kq);
-    L.off_a = o; o = align16(o + cc);
-    L.off_t = o; o = align16(o + cc);
+    L.off_k = o;
+    o = align16(o + kq);
+    L.off_q = o;
+    o = align16(o + kq);
+    L.off_a = o;
+    o = align16(o + cc);
+    L.off_t = o;
+    o = align16(o + cc);
     L.off_qk = o;  // QKm goes from registers to global memory
     // two heads' gates (γ double; β, fcol, frow[4] float), then the conv halo of 1b (3 rows of
     // 2 Dk activations, at most 3 x 512 bytes where FUSED applies)
-    L.off_misc = o; o = align16(o + 2 * kChunk * 8 + 2 * 6 * kChunk * 4 + 3 * 512);
+    L.off_misc = o;
+    o = align16(o + 2 * kChunk * 8 + 2 * 6 * kChunk * 4 + 3 * 512);
     L.total = o;
     return L;
 }
@@ -392,9 +420,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
     // Gates of a value head, double-buffered: the next head's are computed by an otherwise idle
     // warp while this head's T is inverted.
     double* gam2 = reinterpret_cast<double*>(smem + L.off_misc);  // [2][C]: γ, chunk-local cumsum
-    float* bet2 = reinterpret_cast<float*>(gam2 + 2 * C);          // [2][C]: β
-    float* fcol2 = bet2 + 2 * C;  // [2][C]: exp(γ_ref(s) - γ_s), ref(s) the last token of s's 16-block
-    float* frow2 = fcol2 + 2 * C; // [2][4][C]: exp(γ_r - γ_ref(block)) for r past that block
+    float* bet2 = reinterpret_cast<float*>(gam2 + 2 * C);         // [2][C]: β
+    float* fcol2 = bet2 + 2 * C;   // [2][C]: exp(γ_ref(s) - γ_s), ref(s) the last token of s's 16-block
+    float* frow2 = fcol2 + 2 * C;  // [2][4][C]: exp(γ_r - γ_ref(block)) for r past that block
     Act* halo = reinterpret_cast<Act*>(frow2 + 8 * C);
     const int ldkq = L.ldkq;
     const int tid = threadIdx.x, warp = tid / kWarpSize, lane = tid % kWarpSize, g = lane >> 2, t = lane & 3;
@@ -493,7 +521,10 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         mat = tix / 10;
         int l = tix % 10;
         mi = 0;
-        while (l > mi) { l -= mi + 1; ++mi; }
+        while (l > mi) {
+            l -= mi + 1;
+            ++mi;
+        }
         ni = l;
     };
     constexpr int kTiles = 20, kTilesPerWarp = (kTiles + kPrefillWarps - 1) / kPrefillWarps;
@@ -547,13 +578,13 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
         const int W = pair ? 4 : kPrefillWarps;  // warps per head
         __syncthreads();  // the group's gates are in; the previous group's readers of A, T (and the
                           // products' reads of q̂, k̂) are done
-        if (pair)  // the second T's blocks above the diagonal, never written below
+        if (pair)         // the second T's blocks above the diagonal, never written below
             for (int i = tid; i < C * C; i += kPrefillThreads) {
                 const int rr = i / C, cc = i % C;
                 if (cc / 16 > rr / 16) T1[rr * kLdC + cc] = 0.f;
             }
 
-        // A and QKm of each head from the products: decays, β, the masks
+            // A and QKm of each head from the products: decays, β, the masks
 #pragma unroll 1
         for (int u = 0; u < heads; ++u) {
             const int hv = hg + u, buf = pair ? u : (hv - hv0) & 1;
@@ -578,8 +609,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
                         float v[2];
 #pragma unroll
                         for (int w = 0; w < 2; ++w) {
-                            const float E = mi > ni ? frow[ni * C + row] * fcol[col + w]
-                                                    : (row >= col + w ? __expf(static_cast<float>(gam[row] - gam[col + w])) : 0.f);
+                            const float E =
+                                mi > ni ? frow[ni * C + row] * fcol[col + w]
+                                        : (row >= col + w ? __expf(static_cast<float>(gam[row] - gam[col + w])) : 0.f);
                             v[w] = prod[q][0][j][e + w] * E;
                         }
                         if (mat == 0) {
@@ -688,7 +720,8 @@ constexpr int kSeqProducers = kAsyncBarriers ? 2 : 0;
 // - four producer warps instead of two: with the helpers' work gone the compute warps' chunk is
 //   short enough that two could not keep it fed (H100, 1 x 32768: 1.97-1.98 -> 1.87 ms). The
 //   kernels of two blocks per SM keep two (four cost them registers: 80 a thread, and spills).
-template <typename Act, int DVS, int BLOCKS_PER_SM> struct SeqWarps {
+template <typename Act, int DVS, int BLOCKS_PER_SM>
+struct SeqWarps {
     static constexpr bool helpers = kAsyncBarriers && DVS <= 32 && BLOCKS_PER_SM == 1;
     static constexpr int producers = helpers ? 4 : kSeqProducers;
     static constexpr int conv = helpers ? 2 : 0;
@@ -701,7 +734,13 @@ __host__ __device__ constexpr bool seq_helpers(int dvs, int sbufs) { return kAsy
 // SiLU(conv(v)) from the conv warps to the compute warps (sbufs buffers), and the f16 state copy
 // and Δ from the compute warps to the output warps (two buffers each: chunk ck in ck & 1).
 enum SeqStage {
-    kStageKG0 = 0, kStageQR0 = 2, kStageT0 = 4, kStageQKm0 = 6, kStageV0 = 8, kStageSh0 = 10, kStageD0 = 12,
+    kStageKG0 = 0,
+    kStageQR0 = 2,
+    kStageT0 = 4,
+    kStageQKm0 = 6,
+    kStageV0 = 8,
+    kStageSh0 = 10,
+    kStageD0 = 12,
     kSeqStages = 14
 };
 struct SeqSmem {
@@ -723,8 +762,8 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.ldkq = Dk + 8;
     L.ldc = kChunk + 8;
     L.lds = exact ? Dk + 8 : Dk;  // !exact: the f32 state in fragment order (seq_state_at), unpadded
-    L.ldsh = Dk + 8;     // f16 rows 16 bytes past a multiple of 128: ldmatrix free of conflicts
-    L.ldt = kChunk + 8;  // f32: also the room for ct_at's shift of 8; f16: as ldsh
+    L.ldsh = Dk + 8;              // f16 rows 16 bytes past a multiple of 128: ldmatrix free of conflicts
+    L.ldt = kChunk + 8;           // f32: also the room for ct_at's shift of 8; f16: as ldsh
     // f16 Y is kept [token][v] (rows of dvs + 8: the epilogue's paired stores and P2's transposed
     // ldmatrix reads free of conflicts); f32 Y as Δ, transposed
     L.ldy = exact ? L.ldt : dvs + 8;
@@ -733,28 +772,41 @@ __host__ __device__ inline SeqSmem seq_smem(int Dk, int dvs, bool exact, int kbu
     L.ldr = dvs + (exact ? 4 : 8);
     L.kq_bytes = align16(static_cast<size_t>(kChunk) * L.ldkq * es);
     size_t o = 0;
-    L.off_k = o; o += kbufs * L.kq_bytes;
-    L.off_q = o; o += sbufs * L.kq_bytes;
+    L.off_k = o;
+    o += kbufs * L.kq_bytes;
+    L.off_q = o;
+    o += sbufs * L.kq_bytes;
     L.c_bytes = align16(static_cast<size_t>(kChunk) * L.ldc * es);
-    L.off_t = o; o += sbufs * L.c_bytes;
-    L.off_qk = o; o += sbufs * L.c_bytes;
-    L.off_s = o; o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
+    L.off_t = o;
+    o += sbufs * L.c_bytes;
+    L.off_qk = o;
+    o += sbufs * L.c_bytes;
+    L.off_s = o;
+    o = align16(o + static_cast<size_t>(dvs) * L.lds * 4);
     const bool helpers = seq_helpers(dvs, sbufs), outw = helpers && !exact;  // SeqWarps
     L.sh_bytes = exact ? 0 : align16(static_cast<size_t>(dvs) * L.ldsh * 2);
-    L.off_sh = o; o += (outw ? 2 : 1) * L.sh_bytes;
-    L.off_v = o; o = align16(o + (exact ? static_cast<size_t>(dvs) * L.ldt * es : static_cast<size_t>(kChunk) * L.ldy * 2));
+    L.off_sh = o;
+    o += (outw ? 2 : 1) * L.sh_bytes;
+    L.off_v = o;
+    o = align16(o + (exact ? static_cast<size_t>(dvs) * L.ldt * es : static_cast<size_t>(kChunk) * L.ldy * 2));
     L.d_bytes = align16(static_cast<size_t>(dvs) * L.ldt * es);
-    L.off_d = o; o += (outw ? 2 : 1) * L.d_bytes;
+    L.off_d = o;
+    o += (outw ? 2 : 1) * L.d_bytes;
     L.raw_bytes = align16(static_cast<size_t>(kChunk + 3) * L.ldr * es);  // Act: f32 or 16-bit
-    L.off_raw = o; o += sbufs * L.raw_bytes;
+    L.off_raw = o;
+    o += sbufs * L.raw_bytes;
     // SiLU(conv(v)), f32 [token][v]: rows dvs + 8 words apart, so that the epilogue's 64-bit loads
     // (8 rows x 4 column pairs per warp) are free of bank conflicts at 16 and 32 columns
     L.ldv = dvs + 8;
     L.vc_bytes = helpers ? align16(static_cast<size_t>(kChunk) * L.ldv * 4) : 0;
-    L.off_vc = o; o += sbufs * L.vc_bytes;
-    L.off_g = o; o = align16(o + 2 * kChunk * 16);
-    L.off_w = o; o = align16(o + 4 * dvs * 4);
-    L.off_bar = o; o = align16(o + (kAsyncBarriers ? 2 * kSeqStages * 8 : 0));  // full, empty of each stage
+    L.off_vc = o;
+    o += sbufs * L.vc_bytes;
+    L.off_g = o;
+    o = align16(o + 2 * kChunk * 16);
+    L.off_w = o;
+    o = align16(o + 4 * dvs * 4);
+    L.off_bar = o;
+    o = align16(o + (kAsyncBarriers ? 2 * kSeqStages * 8 : 0));  // full, empty of each stage
     L.total = o;
     return L;
 }
@@ -773,7 +825,8 @@ __device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, int ldr,
         copy_tile_async(R + before * ldr, ldr, X + (c0 - 3 + before) * p.x_stride + vch, p.x_stride, kRawRows - before,
                         n + 3 - before, DVS / per, tm);
         for (int i = tm.rank; i < before * DVS; i += tm.size)
-            R[(i / DVS) * ldr + i % DVS] = from_f32<Act>(conv_in_guarded<Act>(p, cs, start, end, c0 - 3 + i / DVS, vch + i % DVS));
+            R[(i / DVS) * ldr + i % DVS] =
+                from_f32<Act>(conv_in_guarded<Act>(p, cs, start, end, c0 - 3 + i / DVS, vch + i % DVS));
     } else {
         for (int i = tm.rank; i < kRawRows * DVS; i += tm.size) {
             const int j = i / DVS, cc = i % DVS;
@@ -786,8 +839,10 @@ __device__ __forceinline__ void stage_raw_v(const GdnParams& p, Act* R, int ldr,
 // Gates (e^γ, e^(Γ-γ), β, 0) of rows [0, n) of a chunk -> G, zero rows past n.
 __device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64_t c0, int n, int hv, Team tm = {}) {
     for (int i = tm.rank; i < kChunk; i += tm.size) {
-        if (i < n) cp_async16(G + i, p.gates + (c0 + i) * p.HV + hv);
-        else G[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (i < n)
+            cp_async16(G + i, p.gates + (c0 + i) * p.HV + hv);
+        else
+            G[i] = make_float4(0.f, 0.f, 0.f, 0.f);
     }
 }
 
@@ -801,12 +856,16 @@ __device__ __forceinline__ int ct_at(int col, int row, int ldt) { return col * l
 // 144 bytes apart: ldmatrix reads and the epilogue's 16-bit stores are free of conflicts as is).
 // Y: f32 as ct_at; f16 [token][v] (SeqSmem::ldy), where P1's column pairs are one 32-bit store.
 template <bool EXACT>
-__device__ __forceinline__ int delta_at(int col, int row, int ldt) { return EXACT ? ct_at(col, row, ldt) : col * ldt + row; }
+__device__ __forceinline__ int delta_at(int col, int row, int ldt) {
+    return EXACT ? ct_at(col, row, ldt) : col * ldt + row;
+}
 
 // Two adjacent activations (p aligned to twice their size) as f32.
 template <typename Act>
 __device__ __forceinline__ float2 load_act_pair(const Act* p) {
-    struct alignas(2 * sizeof(Act)) Pair { Act x, y; };
+    struct alignas(2 * sizeof(Act)) Pair {
+        Act x, y;
+    };
     const Pair v = *reinterpret_cast<const Pair*>(p);
     return make_float2(to_f32(v.x), to_f32(v.y));
 }
@@ -823,7 +882,8 @@ __device__ __forceinline__ auto rows_a(const KQ* base, int ld) {
 template <int NT, bool EXACT, typename KQ>
 __device__ __forceinline__ auto rows_bt(const KQ* base, int ld) {
     if constexpr (std::is_same<KQ, float>::value)
-        return pair_b<NT, EXACT>([=](int k, int nn) { return make_float2(base[k * ld + nn], base[(k + 1) * ld + nn]); });
+        return pair_b<NT, EXACT>(
+            [=](int k, int nn) { return make_float2(base[k * ld + nn], base[(k + 1) * ld + nn]); });
     else
         return RowsBT<NT>{base, ld};
 }
@@ -836,12 +896,15 @@ struct DecayOf {
 
 // The state update's (P4) warp tiles: UWM x UWN (UMT x UNT mma tiles), tile u of a slice at rows
 // (u / ntn) UWM, columns (u % ntn) UWN with ntn = Dk / UWN; tiles dealt to the warps round-robin.
-template <int DVS, int DKT> struct StateTiles {
+template <int DVS, int DKT>
+struct StateTiles {
     static constexpr int UWM = DVS >= 64 ? 32 : 16;  // >= 8 tiles: every warp has one
     static constexpr int UMT = UWM / 16;
     // 128-wide slices: 32 x 64 warp tiles, so that a warp scales and loads its Δ rows once for 64
     // state columns (H100, 16 x 4096: 2% faster than 32 x 32 tiles)
-    static constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128) ? 8 : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4 : 2;
+    static constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128)  ? 8
+                               : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4
+                                                                          : 2;
     static constexpr int UWN = 8 * UNT;
 };
 
@@ -862,7 +925,10 @@ __device__ __forceinline__ int seq_state_at(int row, int col, int ntn) {
 // false), so that two share an SM; one otherwise. Where every block has an SM of its own anyway, the
 // registers that frees shortened its chunks (H100, 1 x 32768 at 32-wide slices: 2.05-2.06 against
 // 2.11-2.13 ms).
-template <int DVS> constexpr int seq_blocks_per_sm(bool one_wave) { return DVS <= 32 && !one_wave ? 2 : 1; }
+template <int DVS>
+constexpr int seq_blocks_per_sm(bool one_wave) {
+    return DVS <= 32 && !one_wave ? 2 : 1;
+}
 
 // The producer warp's arrival on a stage's full barrier once its copies (and plain stores) are in.
 __device__ __forceinline__ void stage_filled(uint64_t* full) {
@@ -882,8 +948,8 @@ __device__ __forceinline__ float2 conv_silu_pair(const float4& w0, const float4&
 // The output rows [m0, m0 + 16 MT) (those below n) x columns [n0, n0 + 8 NT) of the chunk at token
 // c0 from a warp's accumulators, columns 2t, 2t + 1 in one store where the output is aligned.
 template <int MT, int NT, typename Act>
-__device__ __forceinline__ void store_out_tile(Act* out, int64_t out_ld, bool out_pairs, int64_t c0, int n, int m0, int n0,
-                                               const float (&oo)[MT][NT][4]) {
+__device__ __forceinline__ void store_out_tile(Act* out, int64_t out_ld, bool out_pairs, int64_t c0, int n, int m0,
+                                               int n0, const float (&oo)[MT][NT][4]) {
     const int lane = threadIdx.x % kWarpSize, g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int i = 0; i < MT; ++i)
@@ -904,7 +970,8 @@ __device__ __forceinline__ void store_out_tile(Act* out, int64_t out_ld, bool ou
 }
 
 template <typename Act, int DVS, int DKT, int BLOCKS_PER_SM>
-__global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), BLOCKS_PER_SM) gdn_chunk_seq_kernel(GdnParams p) {
+__global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), BLOCKS_PER_SM)
+    gdn_chunk_seq_kernel(GdnParams p) {
     wait_previous_grid();  // before any global memory access (overlapped launches)
     allow_next_grid();
     constexpr bool EXACT = std::is_same<Act, float>::value;
@@ -915,24 +982,27 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
     const int Dk = DKT ? DKT : p.Dk;
     const int kbufs = p.seq_kbufs, sbufs = PRODUCE ? p.seq_sbufs : 1;
     const SeqSmem L = seq_smem(Dk, DVS, EXACT, kbufs, p.seq_sbufs);
-    KQ* Kb = reinterpret_cast<KQ*>(smem + L.off_k);  // kbufs buffers, kq_bytes apart
-    KQ* Qb = reinterpret_cast<KQ*>(smem + L.off_q);  // sbufs buffers, kq_bytes apart
-    KQ* Tb = reinterpret_cast<KQ*>(smem + L.off_t);    // sbufs buffers, c_bytes apart
-    KQ* QKb = reinterpret_cast<KQ*>(smem + L.off_qk);  // sbufs buffers, c_bytes apart
+    KQ* Kb = reinterpret_cast<KQ*>(smem + L.off_k);                 // kbufs buffers, kq_bytes apart
+    KQ* Qb = reinterpret_cast<KQ*>(smem + L.off_q);                 // sbufs buffers, kq_bytes apart
+    KQ* Tb = reinterpret_cast<KQ*>(smem + L.off_t);                 // sbufs buffers, c_bytes apart
+    KQ* QKb = reinterpret_cast<KQ*>(smem + L.off_qk);               // sbufs buffers, c_bytes apart
     using YD = typename std::conditional<EXACT, float, f16>::type;  // element of Y and Δ
     float* Ss = reinterpret_cast<float*>(smem + L.off_s);
-    f16* ShB = reinterpret_cast<f16*>(smem + L.off_sh);   // !EXACT: Ss in f16, the products' copy (OUTW: 2)
-    YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);       // Y: f32 transposed ([v][token]), f16 [token][v]
-    YD* DtB = reinterpret_cast<YD*>(smem + L.off_d);      // Δ, transposed (OUTW: 2 buffers)
-    Act* RawB = reinterpret_cast<Act*>(smem + L.off_raw);  // sbufs buffers of [C + 3][ldr] raw v inputs
-    float* VCb = reinterpret_cast<float*>(smem + L.off_vc);  // sbufs buffers of [C][ldv] SiLU(conv(v)) (CONVW)
-    float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);  // two chunks' gates
-    float* wts = reinterpret_cast<float*>(smem + L.off_w);   // [DVS][4] conv taps, right-aligned
+    f16* ShB = reinterpret_cast<f16*>(smem + L.off_sh);              // !EXACT: Ss in f16, the products' copy (OUTW: 2)
+    YD* Yt = reinterpret_cast<YD*>(smem + L.off_v);                  // Y: f32 transposed ([v][token]), f16 [token][v]
+    YD* DtB = reinterpret_cast<YD*>(smem + L.off_d);                 // Δ, transposed (OUTW: 2 buffers)
+    Act* RawB = reinterpret_cast<Act*>(smem + L.off_raw);            // sbufs buffers of [C + 3][ldr] raw v inputs
+    float* VCb = reinterpret_cast<float*>(smem + L.off_vc);          // sbufs buffers of [C][ldv] SiLU(conv(v)) (CONVW)
+    float4* Gb = reinterpret_cast<float4*>(smem + L.off_g);          // two chunks' gates
+    float* wts = reinterpret_cast<float*>(smem + L.off_w);           // [DVS][4] conv taps, right-aligned
     uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.off_bar);  // [SeqStage] (CUDA)
     uint64_t* empty = full + kSeqStages;
-    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr, ldv = L.ldv;
-    const size_t kq_elems = L.kq_bytes / sizeof(KQ), raw_elems = L.raw_bytes / sizeof(Act), c_elems = L.c_bytes / sizeof(KQ);
-    const size_t vc_elems = L.vc_bytes / sizeof(float), sh_elems = L.sh_bytes / sizeof(f16), d_elems = L.d_bytes / sizeof(YD);
+    const int ldkq = L.ldkq, ldc = L.ldc, lds = L.lds, ldsh = L.ldsh, ldt = L.ldt, ldy = L.ldy, ldr = L.ldr,
+              ldv = L.ldv;
+    const size_t kq_elems = L.kq_bytes / sizeof(KQ), raw_elems = L.raw_bytes / sizeof(Act),
+                 c_elems = L.c_bytes / sizeof(KQ);
+    const size_t vc_elems = L.vc_bytes / sizeof(float), sh_elems = L.sh_bytes / sizeof(f16),
+                 d_elems = L.d_bytes / sizeof(YD);
     // Helper warps (SeqWarps; launched with sbufs 2 only): conv warps, output warps
     using SW = SeqWarps<Act, DVS, BLOCKS_PER_SM>;
     constexpr bool CONVW = SW::conv > 0, OUTW = SW::out > 0;
@@ -975,7 +1045,9 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
     const KQ* t_src = static_cast<const KQ*>(p.tmat) + hv * C;
     const KQ* qkm_src = static_cast<const KQ*>(p.qkm) + hv * C;
     const int nchunks = static_cast<int>((len + C - 1) / C);
-    auto chunk_rows = [&](int ck) { return static_cast<int>(end - start - int64_t(ck) * C < C ? end - start - int64_t(ck) * C : C); };
+    auto chunk_rows = [&](int ck) {
+        return static_cast<int>(end - start - int64_t(ck) * C < C ? end - start - int64_t(ck) * C : C);
+    };
     // Of a stage with nbufs buffers: the buffer of chunk ck, and which use of that buffer it is
     // (k̂ + gates: kbufs; q̂ + raw v, T, QKm: sbufs). HIP stages the next chunk's gates while this
     // chunk's are read: two gate buffers whatever kbufs.
@@ -1125,8 +1197,10 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
     }
     // From here on the compute warps only (CUDA; HIP: the whole block).
     auto compute_sync = [] {
-        if constexpr (PRODUCE) sync_threads_named(1, kPrefillThreads);
-        else __syncthreads();
+        if constexpr (PRODUCE)
+            sync_threads_named(1, kPrefillThreads);
+        else
+            __syncthreads();
     };
 
     // The q/k conv state of key head h: its readers (the front or prep kernel) have finished.
@@ -1154,7 +1228,8 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                 *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4, ntn)) = make_float2(v.x, v.y);
                 *reinterpret_cast<float2*>(Ss + seq_state_at<TL>(row, 4 * c4 + 2, ntn)) = make_float2(v.z, v.w);
             }
-            *reinterpret_cast<uint2*>(ShB + row * ldsh + 4 * c4) = make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
+            *reinterpret_cast<uint2*>(ShB + row * ldsh + 4 * c4) =
+                make_uint2(f16x2_from(v.x, v.y), f16x2_from(v.z, v.w));
         }
     }
     if constexpr (OUTW) mbar_arrive(full + kStageSh0);  // chunk 0's f16 state, for the output warps
@@ -1221,7 +1296,7 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
             cp_async_wait_all();
         }
         compute_sync();  // chunk ck's K, Q, raw v, gates have landed (HIP: and T); S of chunk ck-1 is complete
-        if (ck == 0) {  // the old conv state was read by the first staging of raw v; these channels are ours
+        if (ck == 0) {   // the old conv state was read by the first staging of raw v; these channels are ours
             if constexpr (OUTW) mbar_wait(full + kStageQR0, 0);  // (not waited for above)
             for (int cc = tid; cc < DVS; cc += kPrefillThreads) write_conv_state<Act>(p, cs, start, end, vch + cc);
         }
@@ -1240,14 +1315,16 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
             zero_acc(xo);
             zero_acc(oo);
             if constexpr (OUTW)
-                warp_mma_h16<MT, NT, P1_UNROLL>(xo, H16A<MT>{Ks + m0 * ldkq, ldkq}, H16Bnk<NT>{Sh + n0 * ldsh, ldsh}, 0, Dk);
+                warp_mma_h16<MT, NT, P1_UNROLL>(xo, H16A<MT>{Ks + m0 * ldkq, ldkq}, H16Bnk<NT>{Sh + n0 * ldsh, ldsh}, 0,
+                                                Dk);
             else if constexpr (EXACT)
                 warp_mma_frag_dual<MT, NT, EXACT, P1_UNROLL>(
                     xo, oo, rows_a<MT, EXACT>(Ks + m0 * ldkq, ldkq), rows_a<MT, EXACT>(Qs + m0 * ldkq, ldkq),
                     pair_b<NT, EXACT>([&](int k, int nn) { return load_pair(Ss + (n0 + nn) * lds + k); }), 0, Dk);
             else
-                warp_mma_h16_dual<MT, NT, P1_UNROLL>(xo, oo, H16A<MT>{Ks + m0 * ldkq, ldkq}, H16A<MT>{Qs + m0 * ldkq, ldkq},
-                                                     H16Bnk<NT>{Sh + n0 * ldsh, ldsh}, 0, Dk);
+                warp_mma_h16_dual<MT, NT, P1_UNROLL>(xo, oo, H16A<MT>{Ks + m0 * ldkq, ldkq},
+                                                     H16A<MT>{Qs + m0 * ldkq, ldkq}, H16Bnk<NT>{Sh + n0 * ldsh, ldsh},
+                                                     0, Dk);
             // Y = β (conv(v) - e^γ X): SiLU(conv(v)) from the conv warps (CONVW), else the conv of v
             // from the staged raw inputs here, a lane's two columns (2t, 2t + 1) at once (rows past
             // n: β = 0). SiLU with the fast exponential and division, as for q and k (H100, 16 x 4096:
@@ -1277,8 +1354,10 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                         if constexpr (CONVW) {
                             sv = *reinterpret_cast<const float2*>(VC + row * ldv + col);
                         } else {
-                            const float2 r0 = load_act_pair(Raw + row * ldr + col), r1 = load_act_pair(Raw + (row + 1) * ldr + col);
-                            const float2 r2 = load_act_pair(Raw + (row + 2) * ldr + col), r3 = load_act_pair(Raw + (row + 3) * ldr + col);
+                            const float2 r0 = load_act_pair(Raw + row * ldr + col),
+                                         r1 = load_act_pair(Raw + (row + 1) * ldr + col);
+                            const float2 r2 = load_act_pair(Raw + (row + 2) * ldr + col),
+                                         r3 = load_act_pair(Raw + (row + 3) * ldr + col);
                             sv = conv_silu_pair(w0, w1, r0, r1, r2, r3);
                         }
                         const float4 gr = grs[i][e / 2];
@@ -1331,12 +1410,16 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                 for (int j = 0; j < NT; ++j)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        Dt[delta_at<EXACT>(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] = from_f32<YD>(dd[i][j][e]);
+                        Dt[delta_at<EXACT>(n0 + acc_col(j, e, t), m0 + acc_row(i, e, g), ldt)] =
+                            from_f32<YD>(dd[i][j][e]);
         }
-        if constexpr (OUTW) mbar_arrive(full + kStageD0 + (ck & 1));
-        else if constexpr (PRODUCE) mbar_wait(full + kStageQKm0 + sb, su & 1);
-        else cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
-        compute_sync();                 // Δ complete, T free
+        if constexpr (OUTW)
+            mbar_arrive(full + kStageD0 + (ck & 1));
+        else if constexpr (PRODUCE)
+            mbar_wait(full + kStageQKm0 + sb, su & 1);
+        else
+            cp_async_wait_group<1>();  // group A (QKm) has landed; B may still be in flight
+        compute_sync();                // Δ complete, T free
         if constexpr (PRODUCE) {
             mbar_arrive(empty + kStageT0 + sb);
         } else {
@@ -1368,8 +1451,10 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                 // that a half warp's eight-byte accesses cover the 32 banks once (scalar ones
                 // conflicted two ways); else fragment order (seq_state_at), lane-contiguous.
                 auto s_at = [&](int i, int j, int e) {
-                    if constexpr (EXACT) return (um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t);
-                    else return (((tile * UMT + i) * UNT + j) * 2 + e / 2) * (2 * kWarpSize) + 2 * lane;
+                    if constexpr (EXACT)
+                        return (um0 + acc_row(i, e, g)) * lds + un0 + acc_col(j, e, t);
+                    else
+                        return (((tile * UMT + i) * UNT + j) * 2 + e / 2) * (2 * kWarpSize) + 2 * lane;
                 };
 #pragma unroll
                 for (int i = 0; i < UMT; ++i)
@@ -1378,23 +1463,22 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
                             float2 s;
-                            if constexpr (RSTATE) s = make_float2(st[i][j][e], st[i][j][e + 1]);
-                            else s = *reinterpret_cast<const float2*>(Ss + s_at(i, j, e));
+                            if constexpr (RSTATE)
+                                s = make_float2(st[i][j][e], st[i][j][e + 1]);
+                            else
+                                s = *reinterpret_cast<const float2*>(Ss + s_at(i, j, e));
                             acc[i][j][e] = eG * s.x;
                             acc[i][j][e + 1] = eG * s.y;
                         }
                 if constexpr (EXACT)
-                    warp_mma_frag<UMT, UNT, EXACT>(
-                        acc, pair_a<UMT, EXACT>([&](int m, int k) {
-                            const float2 d = load_pair(Dt + ct_at(um0 + m, k, ldt));
-                            return make_float2(d.x * G[k].y, d.y * G[k + 1].y);
-                        }),
-                        rows_bt<UNT, EXACT>(Ks + un0, ldkq), 0, kv);
+                    warp_mma_frag<UMT, UNT, EXACT>(acc, pair_a<UMT, EXACT>([&](int m, int k) {
+                                                       const float2 d = load_pair(Dt + ct_at(um0 + m, k, ldt));
+                                                       return make_float2(d.x * G[k].y, d.y * G[k + 1].y);
+                                                   }),
+                                                   rows_bt<UNT, EXACT>(Ks + un0, ldkq), 0, kv);
                 else
-                    warp_mma_h16<UMT, UNT>(
-                        acc,
-                        H16AScaledK<UMT, DecayOf>{H16A<UMT>{Dt + um0 * ldt, ldt}, DecayOf{G}},
-                        H16Bkn<UNT>{Ks + un0, ldkq}, 0, kv);
+                    warp_mma_h16<UMT, UNT>(acc, H16AScaledK<UMT, DecayOf>{H16A<UMT>{Dt + um0 * ldt, ldt}, DecayOf{G}},
+                                           H16Bkn<UNT>{Ks + un0, ldkq}, 0, kv);
 #pragma unroll
                 for (int i = 0; i < UMT; ++i)
 #pragma unroll
@@ -1406,10 +1490,12 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                                 st[i][j][e] = acc[i][j][e];
                                 st[i][j][e + 1] = acc[i][j][e + 1];
                             } else {
-                                *reinterpret_cast<float2*>(Ss + s_at(i, j, e)) = make_float2(acc[i][j][e], acc[i][j][e + 1]);
+                                *reinterpret_cast<float2*>(Ss + s_at(i, j, e)) =
+                                    make_float2(acc[i][j][e], acc[i][j][e + 1]);
                             }
                             if constexpr (!EXACT)
-                                *reinterpret_cast<uint32_t*>(ShNext + row * ldsh + col) = f16x2_from(acc[i][j][e], acc[i][j][e + 1]);
+                                *reinterpret_cast<uint32_t*>(ShNext + row * ldsh + col) =
+                                    f16x2_from(acc[i][j][e], acc[i][j][e + 1]);
                         }
             }
         }
@@ -1441,5 +1527,5 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
     }
 }
 
-} // namespace
-} // namespace gdn_gpu
+}  // namespace
+}  // namespace gdn_gpu

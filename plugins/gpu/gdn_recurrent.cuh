@@ -84,7 +84,10 @@ __global__ void __launch_bounds__(kRecurrentThreads) gdn_recurrent_kernel(GdnPar
                 const int ch = c < Dk ? qch + c : kch + (c - Dk);
                 const float y = conv_silu<Act>(p, cs, start, tt, ch);
                 qk[c] = y;
-                if (c < Dk) sq += y * y; else sk += y * y;
+                if (c < Dk)
+                    sq += y * y;
+                else
+                    sk += y * y;
             }
             sq = warp_sum(sq);
             sk = warp_sum(sk);
@@ -176,11 +179,11 @@ template <typename Act>
 gdn_rt::Error launch_recurrent(const GdnParams& p, int rpw, gdn_rt::LaunchOn on) {
     const bool wide = p.Dk > 128;
     switch (rpw) {
-    case 4: return wide ? launch_recurrent_cfg<Act, 2, 4>(p, on) : launch_recurrent_cfg<Act, 1, 4>(p, on);
-    case 2: return wide ? launch_recurrent_cfg<Act, 2, 2>(p, on) : launch_recurrent_cfg<Act, 1, 2>(p, on);
-    default: return wide ? launch_recurrent_cfg<Act, 2, 1>(p, on) : launch_recurrent_cfg<Act, 1, 1>(p, on);
+        case 4: return wide ? launch_recurrent_cfg<Act, 2, 4>(p, on) : launch_recurrent_cfg<Act, 1, 4>(p, on);
+        case 2: return wide ? launch_recurrent_cfg<Act, 2, 2>(p, on) : launch_recurrent_cfg<Act, 1, 2>(p, on);
+        default: return wide ? launch_recurrent_cfg<Act, 2, 1>(p, on) : launch_recurrent_cfg<Act, 1, 1>(p, on);
     }
 }
 
-} // namespace
-} // namespace gdn_gpu
+}  // namespace
+}  // namespace gdn_gpu

@@ -43,8 +43,9 @@ using ForwardEntry = gdn_rt::Error (*)(const GdnParams&, const LaunchPlan&, gdn_
 
 // The kernels a plugin built: one forward entry per activation dtype, and the shared memory of
 // the chunked prefill's kernels (the planner checks them against the device).
-static_assert(gdn::kActivationDTypeCount == 3, "an activation dtype was added: KernelEntries, forward_gdn, "
-                                                "kernel_capabilities, and each plugin's forward_<dtype> file");
+static_assert(gdn::kActivationDTypeCount == 3,
+              "an activation dtype was added: KernelEntries, forward_gdn, "
+              "kernel_capabilities, and each plugin's forward_<dtype> file");
 struct KernelEntries {
     ForwardEntry f32, bf16, f16;
     size_t (*seq_smem_bytes)(int Dk, int dvs, bool exact, int kbufs, int sbufs);
@@ -86,22 +87,22 @@ inline gdn_status runtime_failure(gdn_rt::Error e, gdn_errbuf err, const char* c
     return status_of(e);
 }
 
-#define GDN_HOST_TRY(expr, call)                                               \
-    do {                                                                       \
-        const gdn_rt::Error e_ = (expr);                                       \
-        if (e_ != gdn_rt::kSuccess) return runtime_failure(e_, err, call);     \
+#define GDN_HOST_TRY(expr, call)                                           \
+    do {                                                                   \
+        const gdn_rt::Error e_ = (expr);                                   \
+        if (e_ != gdn_rt::kSuccess) return runtime_failure(e_, err, call); \
     } while (0)
 
 #define GDN_HOST_GUARD_BEGIN try {
-#define GDN_HOST_GUARD_END                                                                          \
-    }                                                                                               \
-    catch (const std::bad_alloc&) {                                                                 \
-        set_error(err, "out of host memory");                                                       \
-        return GDN_ERR_OUT_OF_MEMORY;                                                               \
-    }                                                                                               \
-    catch (...) {                                                                                   \
-        set_error(err, "internal error: unexpected exception in the %s plugin", V::kBackend);       \
-        return GDN_ERR_INTERNAL;                                                                    \
+#define GDN_HOST_GUARD_END                                                                    \
+    }                                                                                         \
+    catch (const std::bad_alloc&) {                                                           \
+        set_error(err, "out of host memory");                                                 \
+        return GDN_ERR_OUT_OF_MEMORY;                                                         \
+    }                                                                                         \
+    catch (...) {                                                                             \
+        set_error(err, "internal error: unexpected exception in the %s plugin", V::kBackend); \
+        return GDN_ERR_INTERNAL;                                                              \
     }
 
 // What the shared kernels support, on every device they run on (a plugin may offer less).
@@ -127,10 +128,10 @@ struct StreamImpl {
     gdn_rt::Stream stream = nullptr;
     bool owned = true;  // false: the caller's stream; stream_destroy leaves it alone
     int device = 0;
-    gdn_capabilities caps{};  // what the device supports (checked per call)
-    PlanTarget target;        // compute units, shared memory, overrides (read once, at creation)
+    gdn_capabilities caps{};    // what the device supports (checked per call)
+    PlanTarget target;          // compute units, shared memory, overrides (read once, at creation)
     bool verbose_plan = false;  // GDN_VERBOSE=plan at creation: one line per call on stderr
-    int* counters = nullptr;  // one per (request, key head), zero between launches (decode)
+    int* counters = nullptr;    // one per (request, key head), zero between launches (decode)
     size_t counter_cap = 0;
     void* scratch = nullptr;  // chunked prefill scratch, grow-only (decode and token-by-token need none)
     size_t scratch_cap = 0;
@@ -220,7 +221,10 @@ struct HostPlugin {
 
     static gdn_status device_count(int32_t* count, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
-        if (!count) { set_error(err, "count: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!count) {
+            set_error(err, "count: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         int n = 0;
         const gdn_status s = V::count_devices(&n, err);
         *count = n;
@@ -230,7 +234,10 @@ struct HostPlugin {
 
     static gdn_status device_properties(int32_t device, gdn_device_properties* props, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
-        if (!props) { set_error(err, "props: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!props) {
+            set_error(err, "props: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         if (gdn_status s = check_index(device, err)) return s;
         gdn_rt::DeviceProp dp{};
         GDN_HOST_TRY(gdn_rt::device_properties(&dp, device), "GetDeviceProperties");
@@ -253,7 +260,10 @@ struct HostPlugin {
 
     static gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
-        if (!caps) { set_error(err, "caps: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!caps) {
+            set_error(err, "caps: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         gdn_rt::DeviceProp dp{};
         if (gdn_status s = usable_device(device, &dp, err)) return s;
         gdn_capabilities c = V::capabilities(dp);
@@ -276,8 +286,7 @@ struct HostPlugin {
 
     // Replaces *buf by a device buffer of `bytes` (zeroed where `zero`), after the stream's work
     // that may use the old one. `what` names the buffer in messages.
-    static gdn_status reallocate(StreamImpl* s, void** buf, size_t bytes, bool zero, const char* what,
-                                 gdn_errbuf err) {
+    static gdn_status reallocate(StreamImpl* s, void** buf, size_t bytes, bool zero, const char* what, gdn_errbuf err) {
         GDN_HOST_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
         if (*buf) GDN_HOST_TRY(gdn_rt::free_device(*buf), "Free");
         *buf = nullptr;
@@ -299,8 +308,10 @@ struct HostPlugin {
         bool ok = false;
         if (gdn_status st = may_grow(s, &ok, err)) return st;
         if (!ok) {
-            set_error(err, "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
-                           "such call before capturing a graph", need, s->counter_cap);
+            set_error(err,
+                      "num_requests * num_k_heads = %zu exceeds the %zu group counters of this stream; run one "
+                      "such call before capturing a graph",
+                      need, s->counter_cap);
             return GDN_ERR_UNSUPPORTED;
         }
         size_t cap = s->counter_cap ? s->counter_cap : kInitialCounters;
@@ -318,8 +329,10 @@ struct HostPlugin {
         bool ok = false;
         if (gdn_status st = may_grow(s, &ok, err)) return st;
         if (!ok) {
-            set_error(err, "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
-                           "large on the stream before capturing a graph", need, s->scratch_cap);
+            set_error(err,
+                      "prefill scratch: this call needs %zu bytes, the stream has %zu; run a call at least this "
+                      "large on the stream before capturing a graph",
+                      need, s->scratch_cap);
             return GDN_ERR_UNSUPPORTED;
         }
         size_t cap = s->scratch_cap ? s->scratch_cap : kInitialScratch;
@@ -334,7 +347,10 @@ struct HostPlugin {
     // A stream on `device`: a new one, or the caller's `native` (not owned). Allocates the group
     // counters now, so that a first decode step can already be captured in a graph.
     static gdn_status open_stream(int32_t device, gdn_rt::Stream native, gdn_stream* out, gdn_errbuf err) {
-        if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!out) {
+            set_error(err, "out: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         *out = nullptr;
         gdn_rt::DeviceProp dp{};
         if (gdn_status st = usable_device(device, &dp, err)) return st;
@@ -395,8 +411,14 @@ struct HostPlugin {
     static gdn_status stream_native(gdn_stream stream, void** native, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
         auto* s = reinterpret_cast<StreamImpl*>(stream);
-        if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-        if (!native) { set_error(err, "native: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!s) {
+            set_error(err, "stream: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
+        if (!native) {
+            set_error(err, "native: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         *native = static_cast<void*>(s->stream);
         return GDN_OK;
         GDN_HOST_GUARD_END
@@ -423,7 +445,10 @@ struct HostPlugin {
     static gdn_status stream_synchronize(gdn_stream stream, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
         auto* s = reinterpret_cast<StreamImpl*>(stream);
-        if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!s) {
+            set_error(err, "stream: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         GDN_HOST_TRY(gdn_rt::set_device(s->device), "SetDevice");
         GDN_HOST_TRY(gdn_rt::stream_synchronize(s->stream), "StreamSynchronize");
         return GDN_OK;
@@ -432,7 +457,10 @@ struct HostPlugin {
 
     static gdn_status mem_alloc(int32_t device, size_t bytes, void** out, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
-        if (!out) { set_error(err, "out: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!out) {
+            set_error(err, "out: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         *out = nullptr;
         GDN_HOST_TRY(gdn_rt::set_device(device), "SetDevice");
         void* p = nullptr;
@@ -460,13 +488,16 @@ struct HostPlugin {
                                gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
         auto* s = reinterpret_cast<StreamImpl*>(stream);
-        if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!s) {
+            set_error(err, "stream: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         gdn_rt::CopyKind k;
         switch (kind) {
-        case GDN_COPY_HOST_TO_DEVICE: k = gdn_rt::CopyKind::HostToDevice; break;
-        case GDN_COPY_DEVICE_TO_HOST: k = gdn_rt::CopyKind::DeviceToHost; break;
-        case GDN_COPY_DEVICE_TO_DEVICE: k = gdn_rt::CopyKind::DeviceToDevice; break;
-        default: set_error(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
+            case GDN_COPY_HOST_TO_DEVICE: k = gdn_rt::CopyKind::HostToDevice; break;
+            case GDN_COPY_DEVICE_TO_HOST: k = gdn_rt::CopyKind::DeviceToHost; break;
+            case GDN_COPY_DEVICE_TO_DEVICE: k = gdn_rt::CopyKind::DeviceToDevice; break;
+            default: set_error(err, "kind: %d is not a gdn_copy_kind", kind); return GDN_ERR_INVALID_ARGUMENT;
         }
         if (bytes == 0) return GDN_OK;
         GDN_HOST_TRY(gdn_rt::set_device(s->device), "SetDevice");
@@ -478,7 +509,10 @@ struct HostPlugin {
     static gdn_status mem_set(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
         auto* s = reinterpret_cast<StreamImpl*>(stream);
-        if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!s) {
+            set_error(err, "stream: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         if (bytes == 0) return GDN_OK;
         GDN_HOST_TRY(gdn_rt::set_device(s->device), "SetDevice");
         GDN_HOST_TRY(gdn_rt::memset_async(dst, byte_value, bytes, s->stream), "MemsetAsync");
@@ -491,21 +525,27 @@ struct HostPlugin {
     static gdn_status forward_gdn(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err) {
         GDN_HOST_GUARD_BEGIN
         auto* s = reinterpret_cast<StreamImpl*>(stream);
-        if (!s) { set_error(err, "stream: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
-        if (!args) { set_error(err, "args: NULL"); return GDN_ERR_INVALID_ARGUMENT; }
+        if (!s) {
+            set_error(err, "stream: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
+        if (!args) {
+            set_error(err, "args: NULL");
+            return GDN_ERR_INVALID_ARGUMENT;
+        }
         const gdn_forward_args& a = *args;
         if (gdn_status st = check_forward_args(a, s->caps, V::kBackend, err)) return st;
         if (a.num_requests <= 0 || a.num_tokens <= 0) return GDN_OK;
 
         ForwardEntry entry = nullptr;
         switch (a.activation_dtype) {
-        case GDN_DTYPE_F32: entry = V::kKernels.f32; break;
-        case GDN_DTYPE_BF16: entry = V::kKernels.bf16; break;
-        case GDN_DTYPE_F16: entry = V::kKernels.f16; break;
-        default:  // check_forward_args admits only the dtypes the capabilities list
-            set_error(err, "internal error: activation_dtype %d passed the checks but has no kernels",
-                      a.activation_dtype);
-            return GDN_ERR_INTERNAL;
+            case GDN_DTYPE_F32: entry = V::kKernels.f32; break;
+            case GDN_DTYPE_BF16: entry = V::kKernels.bf16; break;
+            case GDN_DTYPE_F16: entry = V::kKernels.f16; break;
+            default:  // check_forward_args admits only the dtypes the capabilities list
+                set_error(err, "internal error: activation_dtype %d passed the checks but has no kernels",
+                          a.activation_dtype);
+                return GDN_ERR_INTERNAL;
         }
         const int Dk = a.head_k_dim;
         const bool exact = a.activation_dtype == GDN_DTYPE_F32;
@@ -525,8 +565,8 @@ struct HostPlugin {
             if (gdn_status st = grow_scratch(s, sl.bytes, err)) return st;
             if (!s->chunks.empty())
                 GDN_HOST_TRY(gdn_rt::memcpy_async(static_cast<char*>(s->scratch) + sl.chunks, s->chunks.data(),
-                                                  s->chunks.size() * sizeof(ChunkDesc),
-                                                  gdn_rt::CopyKind::HostToDevice, s->stream),
+                                                  s->chunks.size() * sizeof(ChunkDesc), gdn_rt::CopyKind::HostToDevice,
+                                                  s->stream),
                              "MemcpyAsync (prefill chunk list)");
         }
         const GdnParams p = params_of(a, *s, chunked ? &sl : nullptr);

@@ -64,19 +64,39 @@ __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(bf16 x) { return static_cast<float>(x); }
 __device__ __forceinline__ float to_f32(f16 x) { return __half2float(x); }
 
-template <typename T> __device__ __forceinline__ T from_f32(float x);
-template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
-template <> __device__ __forceinline__ bf16 from_f32<bf16>(float x) { return bf16(x); }  // RNE
-template <> __device__ __forceinline__ f16 from_f32<f16>(float x) { return __float2half_rn(x); }
+template <typename T>
+__device__ __forceinline__ T from_f32(float x);
+template <>
+__device__ __forceinline__ float from_f32<float>(float x) {
+    return x;
+}
+template <>
+__device__ __forceinline__ bf16 from_f32<bf16>(float x) {
+    return bf16(x);
+}  // RNE
+template <>
+__device__ __forceinline__ f16 from_f32<f16>(float x) {
+    return __float2half_rn(x);
+}
 #else
 __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float to_f32(f16 x) { return __half2float(x); }
 
-template <typename T> __device__ __forceinline__ T from_f32(float x);
-template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
-template <> __device__ __forceinline__ bf16 from_f32<bf16>(float x) { return __float2bfloat16_rn(x); }
-template <> __device__ __forceinline__ f16 from_f32<f16>(float x) { return __float2half_rn(x); }
+template <typename T>
+__device__ __forceinline__ T from_f32(float x);
+template <>
+__device__ __forceinline__ float from_f32<float>(float x) {
+    return x;
+}
+template <>
+__device__ __forceinline__ bf16 from_f32<bf16>(float x) {
+    return __float2bfloat16_rn(x);
+}
+template <>
+__device__ __forceinline__ f16 from_f32<f16>(float x) {
+    return __float2half_rn(x);
+}
 #endif
 
 // Lane of the calling thread in its 32-lane warp (1-D thread blocks).
@@ -124,21 +144,11 @@ __device__ __forceinline__ uint32_t warp_bcast(uint32_t v, int src_lane) {
 __device__ __forceinline__ uint32_t warp_bcast(uint32_t v, int src_lane) {
     return __shfl_sync(0xffffffffu, v, src_lane);
 }
-__device__ __forceinline__ float warp_xor(float v, int lane_mask) {
-    return __shfl_xor_sync(0xffffffffu, v, lane_mask);
-}
-__device__ __forceinline__ float warp_up(float v, int delta) {
-    return __shfl_up_sync(0xffffffffu, v, delta);
-}
-__device__ __forceinline__ double warp_up(double v, int delta) {
-    return __shfl_up_sync(0xffffffffu, v, delta);
-}
-__device__ __forceinline__ double warp_bcast(double v, int src_lane) {
-    return __shfl_sync(0xffffffffu, v, src_lane);
-}
-__device__ __forceinline__ float warp_bcast(float v, int src_lane) {
-    return __shfl_sync(0xffffffffu, v, src_lane);
-}
+__device__ __forceinline__ float warp_xor(float v, int lane_mask) { return __shfl_xor_sync(0xffffffffu, v, lane_mask); }
+__device__ __forceinline__ float warp_up(float v, int delta) { return __shfl_up_sync(0xffffffffu, v, delta); }
+__device__ __forceinline__ double warp_up(double v, int delta) { return __shfl_up_sync(0xffffffffu, v, delta); }
+__device__ __forceinline__ double warp_bcast(double v, int src_lane) { return __shfl_sync(0xffffffffu, v, src_lane); }
+__device__ __forceinline__ float warp_bcast(float v, int src_lane) { return __shfl_sync(0xffffffffu, v, src_lane); }
 #endif
 // Orders the shared-memory accesses of a warp's lanes before the point against those after it.
 #if defined(GDN_GPU_HIP)
@@ -194,12 +204,16 @@ __device__ __forceinline__ void ldmatrix(uint32_t (&r)[N], const void* row) {
     const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
     if constexpr (N == 4 && TRANS)
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
     else if constexpr (N == 4)
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
     else if constexpr (N == 2 && TRANS)
-        asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
+                     : "=r"(r[0]), "=r"(r[1])
+                     : "r"(a));
     else if constexpr (N == 2)
         asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
     else if constexpr (TRANS)
@@ -228,19 +242,19 @@ __device__ __forceinline__ float tf32_value(uint32_t bits) { return __uint_as_fl
 
 __device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
     const int lane = lane_in_warp(), g = lane >> 2, t = lane & 3;
-    const int arow = 4 * g;        // lanes 4g..4g+3 hold rows g and g+8 of A
-    const int bc0 = 8 * t;         // lanes 4n..4n+3 hold column n of B: n = 2t
-    const int bc1 = 8 * t + 4;     //                                    n = 2t + 1
+    const int arow = 4 * g;     // lanes 4g..4g+3 hold rows g and g+8 of A
+    const int bc0 = 8 * t;      // lanes 4n..4n+3 hold column n of B: n = 2t
+    const int bc1 = 8 * t + 4;  //                                    n = 2t + 1
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
-        const float a_g_k = tf32_value(warp_bcast(a[0], arow + k));    // A(g, k)
-        const float a_h_k = tf32_value(warp_bcast(a[1], arow + k));    // A(g+8, k)
-        const float a_g_k4 = tf32_value(warp_bcast(a[2], arow + k));   // A(g, k+4)
-        const float a_h_k4 = tf32_value(warp_bcast(a[3], arow + k));   // A(g+8, k+4)
-        const float b_k_0 = tf32_value(warp_bcast(b[0], bc0 + k));     // B(k, 2t)
-        const float b_k_1 = tf32_value(warp_bcast(b[0], bc1 + k));     // B(k, 2t+1)
-        const float b_k4_0 = tf32_value(warp_bcast(b[1], bc0 + k));    // B(k+4, 2t)
-        const float b_k4_1 = tf32_value(warp_bcast(b[1], bc1 + k));    // B(k+4, 2t+1)
+        const float a_g_k = tf32_value(warp_bcast(a[0], arow + k));   // A(g, k)
+        const float a_h_k = tf32_value(warp_bcast(a[1], arow + k));   // A(g+8, k)
+        const float a_g_k4 = tf32_value(warp_bcast(a[2], arow + k));  // A(g, k+4)
+        const float a_h_k4 = tf32_value(warp_bcast(a[3], arow + k));  // A(g+8, k+4)
+        const float b_k_0 = tf32_value(warp_bcast(b[0], bc0 + k));    // B(k, 2t)
+        const float b_k_1 = tf32_value(warp_bcast(b[0], bc1 + k));    // B(k, 2t+1)
+        const float b_k4_0 = tf32_value(warp_bcast(b[1], bc0 + k));   // B(k+4, 2t)
+        const float b_k4_1 = tf32_value(warp_bcast(b[1], bc1 + k));   // B(k+4, 2t+1)
         d[0] = fmaf(a_g_k, b_k_0, fmaf(a_g_k4, b_k4_0, d[0]));
         d[1] = fmaf(a_g_k, b_k_1, fmaf(a_g_k4, b_k4_1, d[1]));
         d[2] = fmaf(a_h_k, b_k_0, fmaf(a_h_k4, b_k4_0, d[2]));
@@ -249,8 +263,12 @@ __device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&
 }
 
 // The two f16 halves of a fragment register (lower address = lower 16 bits) as f32.
-__device__ __forceinline__ float f16_lo(uint32_t v) { return __half2float(__ushort_as_half(static_cast<unsigned short>(v & 0xffffu))); }
-__device__ __forceinline__ float f16_hi(uint32_t v) { return __half2float(__ushort_as_half(static_cast<unsigned short>(v >> 16))); }
+__device__ __forceinline__ float f16_lo(uint32_t v) {
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(v & 0xffffu)));
+}
+__device__ __forceinline__ float f16_hi(uint32_t v) {
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(v >> 16)));
+}
 
 __device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
     const int lane = lane_in_warp(), g = lane >> 2, t = lane & 3;
@@ -261,8 +279,8 @@ __device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const uint32_t (&
         const uint32_t ag8 = warp_bcast(a[2], arow + kp), ah8 = warp_bcast(a[3], arow + kp);
         const uint32_t b0 = warp_bcast(b[0], bc0 + kp), b1 = warp_bcast(b[0], bc1 + kp);
         const uint32_t b08 = warp_bcast(b[1], bc0 + kp), b18 = warp_bcast(b[1], bc1 + kp);
-        const float x[8] = {f16_lo(ag), f16_hi(ag), f16_lo(ag8), f16_hi(ag8),   // row g
-                            f16_lo(ah), f16_hi(ah), f16_lo(ah8), f16_hi(ah8)};  // row g+8
+        const float x[8] = {f16_lo(ag), f16_hi(ag), f16_lo(ag8), f16_hi(ag8),    // row g
+                            f16_lo(ah), f16_hi(ah), f16_lo(ah8), f16_hi(ah8)};   // row g+8
         const float y0[4] = {f16_lo(b0), f16_hi(b0), f16_lo(b08), f16_hi(b08)};  // column 2t
         const float y1[4] = {f16_lo(b1), f16_hi(b1), f16_lo(b18), f16_hi(b18)};  // column 2t+1
 #pragma unroll
@@ -286,7 +304,8 @@ __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src)
 }
 __device__ __forceinline__ void cp_async_wait_all() {}
 __device__ __forceinline__ void cp_async_commit() {}
-template <int N> __device__ __forceinline__ void cp_async_wait_group() {}
+template <int N>
+__device__ __forceinline__ void cp_async_wait_group() {}
 #else
 __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src) {
     const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
@@ -296,7 +315,8 @@ __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wai
 // Groups: cp_async_commit() closes the group of this thread's copies issued since the last one;
 // cp_async_wait_group<N>() waits until at most the N most recent groups are still in flight.
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_async_wait_group() {
+template <int N>
+__device__ __forceinline__ void cp_async_wait_group() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 #endif
@@ -317,7 +337,9 @@ __device__ __forceinline__ void mbar_wait(uint64_t*, unsigned) {}
 __device__ __forceinline__ void sync_threads_named(int, int) { __syncthreads(); }
 #else
 constexpr bool kAsyncBarriers = true;
-__device__ __forceinline__ unsigned smem_u32(const void* p) { return static_cast<unsigned>(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
 __device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
     asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
 }
@@ -397,7 +419,7 @@ __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
 __device__ __forceinline__ void fence_device() { __threadfence(); }
 __device__ __forceinline__ int atomic_add(int* p, int v) { return atomicAdd(p, v); }
 
-} // namespace gdn_gpu
+}  // namespace gdn_gpu
 
 // ---- host runtime ------------------------------------------------------------------------------------
 // The host side of a plugin calls the runtime through these names, so that a HIP build maps them
@@ -453,7 +475,8 @@ inline Error memcpy_async(void* d, const void* s, size_t n, CopyKind k, Stream s
                                                        : hipMemcpyDeviceToDevice;
     return hipMemcpyAsync(d, s, n, kind, st);
 }
-template <typename K> inline Error set_max_dynamic_smem(K kernel, int bytes) {
+template <typename K>
+inline Error set_max_dynamic_smem(K kernel, int bytes) {
     return hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
                                bytes);
 }
@@ -468,7 +491,7 @@ inline Error launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, La
     kernel<<<grid, block, smem, on.stream>>>(args...);
     return hipGetLastError();
 }
-} // namespace gdn_rt
+}  // namespace gdn_rt
 #else
 namespace gdn_rt {
 using Error = cudaError_t;
@@ -507,7 +530,8 @@ inline Error memcpy_async(void* d, const void* s, size_t n, CopyKind k, Stream s
                                                         : cudaMemcpyDeviceToDevice;
     return cudaMemcpyAsync(d, s, n, kind, st);
 }
-template <typename K> inline Error set_max_dynamic_smem(K kernel, int bytes) {
+template <typename K>
+inline Error set_max_dynamic_smem(K kernel, int bytes) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 // Where a kernel goes: its stream, and whether it may overlap the previous kernel in that stream
@@ -542,5 +566,5 @@ inline bool is_driver_error(Error e) {
 inline void device_arch(const DeviceProp& p, char* out, size_t cap) {
     if (cap) std::snprintf(out, cap, "sm_%d%d", p.major, p.minor);
 }
-} // namespace gdn_rt
+}  // namespace gdn_rt
 #endif

@@ -5,7 +5,7 @@ namespace gdn_rocm {
 gdn_rt::Error forward_f32(const gdn_gpu::GdnParams& p, const gdn_gpu::LaunchPlan& plan, gdn_rt::Stream s) {
     return gdn_gpu::launch_forward<float>(p, plan, s);
 }
-} // namespace gdn_rocm
+}  // namespace gdn_rocm
 
 namespace gdn_rocm {
 size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs) {
@@ -13,4 +13,4 @@ size_t seq_smem_bytes(int Dk, int dvs, bool exact, int kbufs, int sbufs) {
 }
 // fused: the variant that computes q̂, k̂ itself (gdn_gpu::prep_fused decides, as launch_prefill does).
 size_t prep_smem_bytes(int Dk, bool exact, bool fused) { return gdn_gpu::prep_smem_bytes(Dk, exact, fused); }
-} // namespace gdn_rocm
+}  // namespace gdn_rocm

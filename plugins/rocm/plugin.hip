@@ -25,9 +25,9 @@ constexpr const char* kGpu = "GPU (rocm plugin built with CUDA for verification)
 
 struct Rocm {
     static constexpr const char* kName = "rocm";
-    static constexpr const char* kDescription =
-        "AMD GPUs through HIP (this build: " GDN_ROCM_TARGETS "): the CUDA backend's kernels, mma emulated; "
-        "token-by-token extend where the chunked prefill does not fit the LDS";
+    static constexpr const char* kDescription = "AMD GPUs through HIP (this build: " GDN_ROCM_TARGETS
+                                                "): the CUDA backend's kernels, mma emulated; "
+                                                "token-by-token extend where the chunked prefill does not fit the LDS";
     static constexpr int kPriority = 90;
     static constexpr const char* kBackend = "ROCm";
     static constexpr const char* kDeviceNoun = "an AMD GPU";
@@ -68,14 +68,16 @@ struct Rocm {
         gdn_rt::device_arch(dp, arch, sizeof arch);
         const int wave = gdn_rocm::target_wave_size(arch);
         if (wave == 0) {
-            set_error(err, "device %d (%s, %s) is not a target of this build (it has code for %s); rebuild with "
-                           "-DGDN_ROCM_TARGETS=\"...;%s\" and a ROCm whose compiler supports %s",
+            set_error(err,
+                      "device %d (%s, %s) is not a target of this build (it has code for %s); rebuild with "
+                      "-DGDN_ROCM_TARGETS=\"...;%s\" and a ROCm whose compiler supports %s",
                       device, dp.name, arch, gdn_rocm::kTargets, arch, arch);
             return GDN_ERR_UNSUPPORTED;
         }
         if (dp.warpSize != wave) {
-            set_error(err, "device %d (%s, %s) runs wavefronts of %d lanes, but this build's %s code was compiled "
-                           "for %d; refusing to run it",
+            set_error(err,
+                      "device %d (%s, %s) runs wavefronts of %d lanes, but this build's %s code was compiled "
+                      "for %d; refusing to run it",
                       device, dp.name, arch, dp.warpSize, arch, wave);
             return GDN_ERR_UNSUPPORTED;
         }

@@ -19,7 +19,10 @@ constexpr int target_wave_size(const char* arch) {
     while (*p) {
         const char* a = arch;
         const char* q = p;
-        while (*q && *q != ':' && *q != ',' && *a && *a != ':' && *q == *a) { ++q; ++a; }
+        while (*q && *q != ':' && *q != ',' && *a && *a != ':' && *q == *a) {
+            ++q;
+            ++a;
+        }
         const bool match = *q == ':' && (*a == '\0' || *a == ':');
         while (*q && *q != ':' && *q != ',') ++q;
         int wave = 0;
@@ -32,7 +35,7 @@ constexpr int target_wave_size(const char* arch) {
     return 0;
 }
 
-} // namespace gdn_rocm
+}  // namespace gdn_rocm
 
 // In each device pass: the table's wavefront for the target being compiled is the compiler's.
 #if defined(__AMDGCN_WAVEFRONT_SIZE) && defined(__amdgcn_processor__)

@@ -80,82 +80,106 @@ void bind_batch(py::module_& m) {
                          py::handle extend_seq_lens) {
                  return make_batch(parse_mode(mode), pool, req_pool_indices, extend_seq_lens);
              }),
-             py::arg("forward_mode"), py::arg("pool"), py::arg("req_pool_indices"), py::arg("extend_seq_lens") = py::none(),
+             py::arg("forward_mode"), py::arg("pool"), py::arg("req_pool_indices"),
+             py::arg("extend_seq_lens") = py::none(),
              "forward_mode: gdn.ForwardMode, 'extend'/'decode'/'mixed' or an enum member of that name; "
              "req_pool_indices and extend_seq_lens: sequences of ints or integer tensors.")
-        .def_static("extend", [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle lens) {
-            return make_batch(ForwardMode::extend, pool, slots, lens);
-        }, py::arg("pool"), py::arg("req_pool_indices"), py::arg("extend_seq_lens"), "Packed prefill; lengths >= 0.")
-        .def_static("decode", [](const std::shared_ptr<GDNPool>& pool, py::handle slots) {
-            return make_batch(ForwardMode::decode, pool, slots, py::none());
-        }, py::arg("pool"), py::arg("req_pool_indices"), "One token per request.")
-        .def_static("mixed", [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle lens) {
-            return make_batch(ForwardMode::mixed, pool, slots, lens);
-        }, py::arg("pool"), py::arg("req_pool_indices"), py::arg("extend_seq_lens"),
+        .def_static(
+            "extend",
+            [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle lens) {
+                return make_batch(ForwardMode::extend, pool, slots, lens);
+            },
+            py::arg("pool"), py::arg("req_pool_indices"), py::arg("extend_seq_lens"), "Packed prefill; lengths >= 0.")
+        .def_static(
+            "decode",
+            [](const std::shared_ptr<GDNPool>& pool, py::handle slots) {
+                return make_batch(ForwardMode::decode, pool, slots, py::none());
+            },
+            py::arg("pool"), py::arg("req_pool_indices"), "One token per request.")
+        .def_static(
+            "mixed",
+            [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle lens) {
+                return make_batch(ForwardMode::mixed, pool, slots, lens);
+            },
+            py::arg("pool"), py::arg("req_pool_indices"), py::arg("extend_seq_lens"),
             "Some requests extend, some decode: every request has its own length >= 0.")
-        .def_static("from_cu_seqlens", [](py::handle mode, const std::shared_ptr<GDNPool>& pool, py::handle slots,
-                                          py::handle cu_seqlens) {
-            if (!pool) invalid_argument("pool", "a GDNPool, got None");
-            std::vector<int64_t> s = int_list(slots, "req_pool_indices");
-            std::vector<int64_t> cu = int_list(cu_seqlens, "cu_seqlens");
-            const ForwardMode fm = parse_mode(mode);
-            py::gil_scoped_release unlocked;
-            return std::make_unique<PyBatch>(pool, ForwardBatch::from_cu_seqlens(fm, *pool, std::move(s), cu));
-        }, py::arg("forward_mode"), py::arg("pool"), py::arg("req_pool_indices"), py::arg("cu_seqlens"),
+        .def_static(
+            "from_cu_seqlens",
+            [](py::handle mode, const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle cu_seqlens) {
+                if (!pool) invalid_argument("pool", "a GDNPool, got None");
+                std::vector<int64_t> s = int_list(slots, "req_pool_indices");
+                std::vector<int64_t> cu = int_list(cu_seqlens, "cu_seqlens");
+                const ForwardMode fm = parse_mode(mode);
+                py::gil_scoped_release unlocked;
+                return std::make_unique<PyBatch>(pool, ForwardBatch::from_cu_seqlens(fm, *pool, std::move(s), cu));
+            },
+            py::arg("forward_mode"), py::arg("pool"), py::arg("req_pool_indices"), py::arg("cu_seqlens"),
             "From cumulative lengths [B + 1] instead of lengths.")
-        .def_static("verify", [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle draft_lens) {
-            if (!pool) invalid_argument("pool", "a GDNPool, got None");
-            std::vector<int64_t> s = int_list(slots, "req_pool_indices");
-            std::vector<int64_t> l = int_list(draft_lens, "draft_lens");
-            py::gil_scoped_release unlocked;
-            return std::make_unique<PyBatch>(pool, ForwardBatch::verify(*pool, std::move(s), std::move(l)));
-        }, py::arg("pool"), py::arg("req_pool_indices"), py::arg("draft_lens"),
+        .def_static(
+            "verify",
+            [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle draft_lens) {
+                if (!pool) invalid_argument("pool", "a GDNPool, got None");
+                std::vector<int64_t> s = int_list(slots, "req_pool_indices");
+                std::vector<int64_t> l = int_list(draft_lens, "draft_lens");
+                py::gil_scoped_release unlocked;
+                return std::make_unique<PyBatch>(pool, ForwardBatch::verify(*pool, std::move(s), std::move(l)));
+            },
+            py::arg("pool"), py::arg("req_pool_indices"), py::arg("draft_lens"),
             "Speculative decoding, step 1: every draft token (1..16 per request) runs and has an output; no "
             "state is written (ABI 1.2).")
-        .def_static("commit", [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle draft_lens,
-                                 py::handle accepted) {
-            if (!pool) invalid_argument("pool", "a GDNPool, got None");
-            std::vector<int64_t> s = int_list(slots, "req_pool_indices");
-            std::vector<int64_t> l = int_list(draft_lens, "draft_lens");
-            std::vector<int64_t> acc = int_list(accepted, "accepted");
-            py::gil_scoped_release unlocked;
-            return std::make_unique<PyBatch>(pool, ForwardBatch::commit(*pool, std::move(s), std::move(l), std::move(acc)));
-        }, py::arg("pool"), py::arg("req_pool_indices"), py::arg("draft_lens"), py::arg("accepted"),
+        .def_static(
+            "commit",
+            [](const std::shared_ptr<GDNPool>& pool, py::handle slots, py::handle draft_lens, py::handle accepted) {
+                if (!pool) invalid_argument("pool", "a GDNPool, got None");
+                std::vector<int64_t> s = int_list(slots, "req_pool_indices");
+                std::vector<int64_t> l = int_list(draft_lens, "draft_lens");
+                std::vector<int64_t> acc = int_list(accepted, "accepted");
+                py::gil_scoped_release unlocked;
+                return std::make_unique<PyBatch>(
+                    pool, ForwardBatch::commit(*pool, std::move(s), std::move(l), std::move(acc)));
+            },
+            py::arg("pool"), py::arg("req_pool_indices"), py::arg("draft_lens"), py::arg("accepted"),
             "Step 2, with verify's inputs: each request's state advances by its first accepted[r] drafts (0 "
             "keeps it); no output (forward returns None).")
-        .def("set_write_slots", [](PyBatch& b, py::handle write_slots) {
-            std::vector<int64_t> w = int_list(write_slots, "write_slots");
-            py::gil_scoped_release unlocked;
-            b.batch.set_write_slots(std::move(w));
-        }, py::arg("write_slots"),
+        .def(
+            "set_write_slots",
+            [](PyBatch& b, py::handle write_slots) {
+                std::vector<int64_t> w = int_list(write_slots, "write_slots");
+                py::gil_scoped_release unlocked;
+                b.batch.set_write_slots(std::move(w));
+            },
+            py::arg("write_slots"),
             "Request r reads its state from req_pool_indices[r] and writes it to write_slots[r] "
             "(gdn.NO_STATE_WRITE: nowhere), e.g. to fork a cached prefix without a copy (ABI 1.2).")
-        .def("set_checkpoints", [](PyBatch& b, py::handle per_request) {
-            std::vector<std::vector<Checkpoint>> cps;
-            std::size_t r = 0;
-            for (py::handle request : per_request) {
-                cps.emplace_back();
-                std::size_t i = 0;
-                for (py::handle item : request) {
-                    const std::vector<int64_t> pair =
-                        int_list(item, ("checkpoints[" + std::to_string(r) + "][" + std::to_string(i) + "]").c_str());
-                    if (pair.size() != 2)
-                        invalid_argument("checkpoints[" + std::to_string(r) + "][" + std::to_string(i) + "]",
-                                         "a pair (tokens, slot), got " + std::to_string(pair.size()) + " values");
-                    cps.back().push_back(Checkpoint{pair[0], pair[1]});
-                    ++i;
+        .def(
+            "set_checkpoints",
+            [](PyBatch& b, py::handle per_request) {
+                std::vector<std::vector<Checkpoint>> cps;
+                std::size_t r = 0;
+                for (py::handle request : per_request) {
+                    cps.emplace_back();
+                    std::size_t i = 0;
+                    for (py::handle item : request) {
+                        const std::vector<int64_t> pair = int_list(
+                            item, ("checkpoints[" + std::to_string(r) + "][" + std::to_string(i) + "]").c_str());
+                        if (pair.size() != 2)
+                            invalid_argument("checkpoints[" + std::to_string(r) + "][" + std::to_string(i) + "]",
+                                             "a pair (tokens, slot), got " + std::to_string(pair.size()) + " values");
+                        cps.back().push_back(Checkpoint{pair[0], pair[1]});
+                        ++i;
+                    }
+                    ++r;
                 }
-                ++r;
-            }
-            py::gil_scoped_release unlocked;
-            b.batch.set_checkpoints(cps);
-        }, py::arg("checkpoints"),
+                py::gil_scoped_release unlocked;
+                b.batch.set_checkpoints(cps);
+            },
+            py::arg("checkpoints"),
             "Per request, a list of (tokens, slot): the state after the request's first `tokens` tokens is "
             "also written to `slot` (prefix caching at page boundaries; ABI 1.2).")
         .def_property_readonly("write_slots", [](const PyBatch& b) { return b.batch.write_slots(); })
         .def_property_readonly("accepted", [](const PyBatch& b) { return b.batch.accepted(); })
-        .def_property_readonly("writes_output", [](const PyBatch& b) { return b.batch.writes_output(); },
-                               "False for a commit batch.")
+        .def_property_readonly(
+            "writes_output", [](const PyBatch& b) { return b.batch.writes_output(); }, "False for a commit batch.")
         .def_property_readonly("num_checkpoints", [](const PyBatch& b) { return b.batch.num_checkpoints(); })
         .def_property_readonly("forward_mode", [](const PyBatch& b) { return b.batch.mode(); })
         .def_property_readonly("pool", [](const PyBatch& b) { return b.pool; })
@@ -164,15 +188,19 @@ void bind_batch(py::module_& m) {
         .def_property_readonly("num_tokens", [](const PyBatch& b) { return b.batch.num_tokens(); })
         .def_property_readonly("req_pool_indices", [](const PyBatch& b) { return b.batch.req_pool_indices(); })
         .def_property_readonly("cu_seqlens", [](const PyBatch& b) { return b.batch.cu_seqlens(); })
-        .def_property("stream", [](const PyBatch& b) { return b.stream; }, &set_stream,
-                      "The gdn.Stream the layers run on. None (the default): on a backend with native streams "
-                      "and torch tensors on its device, torch.cuda.current_stream() (so a step can be captured "
-                      "in torch.cuda.graph); otherwise the backend's default stream.")
-        .def("update_slots", [](PyBatch& b, py::handle slots) {
-            std::vector<int64_t> s = int_list(slots, "req_pool_indices");
-            py::gil_scoped_release unlocked;
-            b.batch.update_slots(s);
-        }, py::arg("req_pool_indices"),
+        .def_property(
+            "stream", [](const PyBatch& b) { return b.stream; }, &set_stream,
+            "The gdn.Stream the layers run on. None (the default): on a backend with native streams "
+            "and torch tensors on its device, torch.cuda.current_stream() (so a step can be captured "
+            "in torch.cuda.graph); otherwise the backend's default stream.")
+        .def(
+            "update_slots",
+            [](PyBatch& b, py::handle slots) {
+                std::vector<int64_t> s = int_list(slots, "req_pool_indices");
+                py::gil_scoped_release unlocked;
+                b.batch.update_slots(s);
+            },
+            py::arg("req_pool_indices"),
             "Replaces the slots of the same number of requests in place (a captured decode graph then replays "
             "over the new slots). Checked like the constructor.")
         .def("__repr__", [](const PyBatch& b) {

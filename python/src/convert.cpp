@@ -29,7 +29,8 @@ std::vector<int64_t> int_list(py::handle obj, const char* name) {
     py::object seq = py::reinterpret_borrow<py::object>(obj);
     if (py::hasattr(obj, "tolist")) seq = obj.attr("tolist")();
     if (!py::isinstance<py::sequence>(seq) || py::isinstance<py::str>(seq))
-        invalid_argument(name, "a sequence of ints, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+        invalid_argument(name,
+                         "a sequence of ints, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
     std::vector<int64_t> out;
     out.reserve(py::len(seq));
     std::size_t i = 0;

@@ -83,7 +83,7 @@ const TorchHooks* torch_hooks() {
     PyObject* torch = loaded_module("torch");
     if (!torch) return nullptr;
     py::module_ m = py::reinterpret_borrow<py::module_>(torch);
-    auto* h = new TorchHooks{m.attr("Tensor"), m.attr("utils").attr("dlpack").attr("to_dlpack"), {}, {},
+    auto* h = new TorchHooks{m.attr("Tensor"),  m.attr("utils").attr("dlpack").attr("to_dlpack"),         {}, {},
                              m.attr("strided"), m.attr("version").attr("hip").is_none() ? "cuda" : "rocm"};
     const char* names[5] = {"float32", "bfloat16", "float16", "int32", "int64"};
     const DType types[5] = {DType::f32, DType::bf16, DType::f16, DType::i32, DType::i64};
@@ -132,7 +132,8 @@ bool torch_view(py::handle obj, const char* name, const Backend& backend, const 
     Backend device;  // host memory
     if (is_cuda.ptr() == Py_True) {
         const int index = call(s_get_device).cast<int>();
-        const bool same = backend.valid() && lower(backend.plugin().name()) == h.gpu_plugin && backend.device() == index;
+        const bool same =
+            backend.valid() && lower(backend.plugin().name()) == h.gpu_plugin && backend.device() == index;
         if (!same)
             invalid_argument(name, "memory on backend " + (backend.valid() ? backend.name() : std::string("?")) +
                                        ", got memory on " + h.gpu_plugin + ":" + std::to_string(index));
@@ -173,8 +174,8 @@ py::object capsule_of(py::handle obj, const char* name) {
     try {
         return py::reinterpret_steal<py::object>(method)();
     } catch (py::error_already_set& e) {
-        invalid_argument(name, std::string("a tensor that can be exported through DLPack, but __dlpack__ raised: ") +
-                                   e.what());
+        invalid_argument(
+            name, std::string("a tensor that can be exported through DLPack, but __dlpack__ raised: ") + e.what());
     }
 }
 
@@ -241,7 +242,8 @@ DLDataType dl_dtype_of(DType t) {
 // gdn.TensorView: memory gdn owns, offered through DLPack.
 class ExportedView {
 public:
-    ExportedView(TensorView view, std::shared_ptr<const void> owner) : view_(std::move(view)), owner_(std::move(owner)) {}
+    ExportedView(TensorView view, std::shared_ptr<const void> owner)
+        : view_(std::move(view)), owner_(std::move(owner)) {}
 
     py::capsule dlpack(const py::object& /*stream*/) const {
         auto* ctx = new ExportContext;
@@ -353,12 +355,15 @@ void bind_dlpack(py::module_& m) {
              "on it is complete when the call that produced it returned, or is ordered on the stream it ran on).")
         .def("__dlpack_device__", &ExportedView::dlpack_device, "(DLPack device type, device id).")
         .def_property_readonly("shape", [](const ExportedView& v) { return py::tuple(py::cast(v.view().shape())); })
-        .def_property_readonly("strides", [](const ExportedView& v) { return py::tuple(py::cast(v.view().strides())); },
-                               "Strides in elements.")
-        .def_property_readonly("dtype", [](const ExportedView& v) { return dtype_name(v.view().dtype()); },
-                               "'f32', 'bf16', 'f16', 'i32' or 'i64'.")
-        .def("data_ptr", [](const ExportedView& v) { return reinterpret_cast<uintptr_t>(v.view().data()); },
-             "The address of the first element.")
+        .def_property_readonly(
+            "strides", [](const ExportedView& v) { return py::tuple(py::cast(v.view().strides())); },
+            "Strides in elements.")
+        .def_property_readonly(
+            "dtype", [](const ExportedView& v) { return dtype_name(v.view().dtype()); },
+            "'f32', 'bf16', 'f16', 'i32' or 'i64'.")
+        .def(
+            "data_ptr", [](const ExportedView& v) { return reinterpret_cast<uintptr_t>(v.view().data()); },
+            "The address of the first element.")
         .def("__repr__", [](const ExportedView& v) {
             return "gdn.TensorView(shape=" + v.view().shape_string() + ", dtype=" + dtype_name(v.view().dtype()) +
                    ", device=" + (v.view().device().valid() ? v.view().device().name() : std::string("host")) + ")";

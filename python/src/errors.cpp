@@ -58,8 +58,9 @@ void bind_errors(py::module_& m) {
         type.attr("status") = int(c.status);
         m.attr(c.name) = type;  // the module keeps the reference for the life of the process
     }
-    m.def("status_name", [](int status) { return status_name(static_cast<gdn_status>(status)); }, py::arg("status"),
-          "The name of a status code, e.g. 'invalid argument'.");
+    m.def(
+        "status_name", [](int status) { return status_name(static_cast<gdn_status>(status)); }, py::arg("status"),
+        "The name of a status code, e.g. 'invalid argument'.");
 
     py::register_exception_translator([](std::exception_ptr p) {
         try {

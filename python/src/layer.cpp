@@ -48,7 +48,8 @@ py::object new_output(py::handle like, const PyLayer& L, const PyBatch& B) {
         static py::object* empty = new py::object(py::module_::import("numpy").attr("empty"));
         return (*empty)(py::make_tuple(rows, cols), py::arg("dtype") = like.attr("dtype"));
     }
-    auto out = std::make_shared<Tensor>(B.batch.backend(), L.layer->activation_dtype(), std::vector<int64_t>{rows, cols});
+    auto out =
+        std::make_shared<Tensor>(B.batch.backend(), L.layer->activation_dtype(), std::vector<int64_t>{rows, cols});
     return export_view(out->view(), out);
 }
 
@@ -76,25 +77,28 @@ void bind_layer(py::module_& m) {
              "conv_weight: [conv_dim, Kc] (or nn.Conv1d's [conv_dim, 1, Kc]) in the activation dtype, conv_dim = "
              "2*H*Dk + HV*Dv; A_log, dt_bias: [HV] float32, finite. Any DLPack tensors (torch, NumPy) on the "
              "device of the backend the layer will run on.")
-        .def("forward", [](const PyLayer& L, PyBatch& B, py::handle mixed_qkv, py::handle a, py::handle b, py::object out) {
-            const Backend& be = B.batch.backend();
-            ImportedTensor x = import_tensor(mixed_qkv, "mixed_qkv", be);
-            ImportedTensor ia = import_tensor(a, "a", be);
-            ImportedTensor ib = import_tensor(b, "b", be);
-            B.follow_framework_stream(mixed_qkv);
-            if (out.is_none() && !B.batch.writes_output()) {  // a commit: the state advances, no output
-                py::gil_scoped_release unlocked;
-                L.layer->forward(B.batch, x.view, ia.view, ib.view, TensorView());
-                return py::object(py::none());
-            }
-            if (out.is_none()) out = new_output(mixed_qkv, L, B);
-            ImportedTensor io = import_tensor(out, "out", be);
-            {
-                py::gil_scoped_release unlocked;
-                L.layer->forward(B.batch, x.view, ia.view, ib.view, io.view);
-            }
-            return out;
-        }, py::arg("forward_batch"), py::arg("mixed_qkv"), py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
+        .def(
+            "forward",
+            [](const PyLayer& L, PyBatch& B, py::handle mixed_qkv, py::handle a, py::handle b, py::object out) {
+                const Backend& be = B.batch.backend();
+                ImportedTensor x = import_tensor(mixed_qkv, "mixed_qkv", be);
+                ImportedTensor ia = import_tensor(a, "a", be);
+                ImportedTensor ib = import_tensor(b, "b", be);
+                B.follow_framework_stream(mixed_qkv);
+                if (out.is_none() && !B.batch.writes_output()) {  // a commit: the state advances, no output
+                    py::gil_scoped_release unlocked;
+                    L.layer->forward(B.batch, x.view, ia.view, ib.view, TensorView());
+                    return py::object(py::none());
+                }
+                if (out.is_none()) out = new_output(mixed_qkv, L, B);
+                ImportedTensor io = import_tensor(out, "out", be);
+                {
+                    py::gil_scoped_release unlocked;
+                    L.layer->forward(B.batch, x.view, ia.view, ib.view, io.view);
+                }
+                return out;
+            },
+            py::arg("forward_batch"), py::arg("mixed_qkv"), py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
             "mixed_qkv [T, conv_dim] (columns [q | k | v], head-major; a view into a wider projection is taken "
             "as it is), a and b [T, HV], all in the activation dtype on the batch's device. Returns out [T, HV*Dv] "
             "in the inputs' framework (torch in, torch out; NumPy in, NumPy out), or writes into `out` and "
@@ -108,14 +112,15 @@ void bind_layer(py::module_& m) {
         .def_property_readonly("head_v_dim", [](const PyLayer& L) { return L.layer->head_v_dim(); })
         .def_property_readonly("conv_kernel", [](const PyLayer& L) { return L.layer->conv_kernel(); })
         .def_property_readonly("conv_dim", [](const PyLayer& L) { return L.layer->conv_dim(); })
-        .def_property_readonly("dtype", [](const PyLayer& L) { return dtype_name(L.layer->activation_dtype()); },
-                               "The activation dtype ('f32', 'bf16' or 'f16').")
+        .def_property_readonly(
+            "dtype", [](const PyLayer& L) { return dtype_name(L.layer->activation_dtype()); },
+            "The activation dtype ('f32', 'bf16' or 'f16').")
         .def("__repr__", [](const PyLayer& L) {
             const RadixLinearAttention& l = *L.layer;
-            return "gdn.RadixLinearAttention(layer_id=" + std::to_string(l.layer_id()) + ", gdn_layer_idx=" +
-                   std::to_string(l.gdn_layer_idx()) + ", H=" + std::to_string(l.num_k_heads()) + ", HV=" +
-                   std::to_string(l.num_v_heads()) + ", Dk=" + std::to_string(l.head_k_dim()) + ", Dv=" +
-                   std::to_string(l.head_v_dim()) + ", Kc=" + std::to_string(l.conv_kernel()) + ", " +
+            return "gdn.RadixLinearAttention(layer_id=" + std::to_string(l.layer_id()) +
+                   ", gdn_layer_idx=" + std::to_string(l.gdn_layer_idx()) + ", H=" + std::to_string(l.num_k_heads()) +
+                   ", HV=" + std::to_string(l.num_v_heads()) + ", Dk=" + std::to_string(l.head_k_dim()) +
+                   ", Dv=" + std::to_string(l.head_v_dim()) + ", Kc=" + std::to_string(l.conv_kernel()) + ", " +
                    dtype_name(l.activation_dtype()) + ")";
         });
 }

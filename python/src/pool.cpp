@@ -34,8 +34,8 @@ void bind_pool(py::module_& m) {
         .def(py::init([](const Backend& backend, int num_layers, int64_t num_slots, int num_k_heads, int num_v_heads,
                          int head_k_dim, int head_v_dim, int conv_kernel, py::handle dtype, py::handle state_dtype,
                          bool engine_managed_slots) {
-                 PoolConfig pc{num_layers, num_slots, num_k_heads, num_v_heads, head_k_dim, head_v_dim, conv_kernel,
-                               parse_dtype(dtype, "dtype")};
+                 PoolConfig pc{num_layers, num_slots,  num_k_heads, num_v_heads,
+                               head_k_dim, head_v_dim, conv_kernel, parse_dtype(dtype, "dtype")};
                  pc.state_dtype = parse_dtype(state_dtype, "state_dtype");
                  pc.engine_managed_slots = engine_managed_slots;
                  py::gil_scoped_release unlocked;
@@ -63,24 +63,29 @@ void bind_pool(py::module_& m) {
              "Zeroes both states of slot in every layer.")
         .def("copy_slot", &GDNPool::copy_slot, py::arg("src"), py::arg("dst"), py::call_guard<py::gil_scoped_release>(),
              "Copies both states of every layer from src to dst (a prefix-cache snapshot in or out).")
-        .def("recurrent_state", [](const std::shared_ptr<GDNPool>& p, int layer) {
-            return export_view(p->recurrent_state(layer), p);
-        }, py::arg("layer"),
+        .def(
+            "recurrent_state",
+            [](const std::shared_ptr<GDNPool>& p, int layer) { return export_view(p->recurrent_state(layer), p); },
+            py::arg("layer"),
             "Layer's recurrent state, [slots + 1, HV, Dv, Dk] f32, as a gdn.TensorView that aliases the pool: "
             "torch.from_dlpack(v)[slot] reads and writes the pool in place.")
-        .def("conv_state", [](const std::shared_ptr<GDNPool>& p, int layer) {
-            return export_view(p->conv_state(layer), p);
-        }, py::arg("layer"),
+        .def(
+            "conv_state",
+            [](const std::shared_ptr<GDNPool>& p, int layer) { return export_view(p->conv_state(layer), p); },
+            py::arg("layer"),
             "Layer's conv state, [slots + 1, conv_dim, Kc - 1] in the activation dtype (oldest first), as a "
             "gdn.TensorView that aliases the pool.")
-        .def("snapshot", [](const GDNPool& p) {
-            std::vector<uint8_t> bytes;
-            {
-                py::gil_scoped_release unlocked;
-                bytes = p.snapshot();
-            }
-            return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        }, "Every byte of the pool (both states), e.g. to prove that a rejected call changed nothing.")
+        .def(
+            "snapshot",
+            [](const GDNPool& p) {
+                std::vector<uint8_t> bytes;
+                {
+                    py::gil_scoped_release unlocked;
+                    bytes = p.snapshot();
+                }
+                return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+            },
+            "Every byte of the pool (both states), e.g. to prove that a rejected call changed nothing.")
         .def("__repr__", [](const GDNPool& p) {
             const PoolConfig& c = p.config();
             return "gdn.GDNPool(" + p.backend().name() + ", layers=" + std::to_string(c.num_layers) +

@@ -16,7 +16,9 @@ namespace gdn::python {
 
 namespace {
 
-std::size_t byte_size(const TensorView& v) { return std::size_t(std::max<int64_t>(v.numel(), 0)) * dtype_size(v.dtype()); }
+std::size_t byte_size(const TensorView& v) {
+    return std::size_t(std::max<int64_t>(v.numel(), 0)) * dtype_size(v.dtype());
+}
 
 // A pool over `recurrent` and `conv` (any DLPack tensors in the pool's layout, packed): the pool
 // keeps their capsules, so the engine's tensors live while the pool does. The capsules are
@@ -75,14 +77,14 @@ void bind_serving(py::module_& m) {
         [](const Backend& backend, int num_layers, int64_t num_slots, int num_k_heads, int num_v_heads, int head_k_dim,
            int head_v_dim, int conv_kernel, py::handle dtype, py::handle recurrent, py::handle conv,
            bool engine_managed_slots) {
-            PoolConfig pc{num_layers, num_slots, num_k_heads, num_v_heads, head_k_dim, head_v_dim, conv_kernel,
-                          parse_dtype(dtype, "dtype")};
+            PoolConfig pc{num_layers, num_slots,  num_k_heads, num_v_heads,
+                          head_k_dim, head_v_dim, conv_kernel, parse_dtype(dtype, "dtype")};
             pc.engine_managed_slots = engine_managed_slots;
             return over_memory(backend, pc, recurrent, conv);
         },
-        py::name("over_memory"), py::scope(pool_class), py::arg("backend"), py::arg("num_layers"),
-        py::arg("num_slots"), py::arg("num_k_heads"), py::arg("num_v_heads"), py::arg("head_k_dim"),
-        py::arg("head_v_dim"), py::arg("conv_kernel"), py::arg("dtype"), py::arg("recurrent"), py::arg("conv"),
+        py::name("over_memory"), py::scope(pool_class), py::arg("backend"), py::arg("num_layers"), py::arg("num_slots"),
+        py::arg("num_k_heads"), py::arg("num_v_heads"), py::arg("head_k_dim"), py::arg("head_v_dim"),
+        py::arg("conv_kernel"), py::arg("dtype"), py::arg("recurrent"), py::arg("conv"),
         py::arg("engine_managed_slots") = false,
         "A pool over an engine's own state tensors, in place: recurrent f32 [layers, slots + 1, HV, Dv, Dk] "
         "and conv [layers, slots + 1, conv_dim, Kc - 1] in the activation dtype, packed, 256-byte aligned, "
@@ -90,27 +92,36 @@ void bind_serving(py::module_& m) {
         "starts free (a batch may name only slots from alloc_slot, unless engine_managed_slots is True). "
         "The pool keeps the tensors alive."));
 
-    m.def("export_slot", [](const GDNPool& p, int64_t slot) {
-        std::vector<uint8_t> blob;
-        {
-            py::gil_scoped_release unlocked;
-            blob = export_slot(p, slot);
-        }
-        return py::bytes(reinterpret_cast<const char*>(blob.data()), blob.size());
-    }, py::arg("pool"), py::arg("slot"),
+    m.def(
+        "export_slot",
+        [](const GDNPool& p, int64_t slot) {
+            std::vector<uint8_t> blob;
+            {
+                py::gil_scoped_release unlocked;
+                blob = export_slot(p, slot);
+            }
+            return py::bytes(reinterpret_cast<const char*>(blob.data()), blob.size());
+        },
+        py::arg("pool"), py::arg("slot"),
         "Both states of `slot` in every layer as a versioned, checksummed blob (bytes), to move a request "
         "to another pool or process.");
-    m.def("import_slot", [](GDNPool& p, int64_t slot, const py::bytes& blob) {
-        const std::string data = blob;
-        py::gil_scoped_release unlocked;
-        import_slot(p, slot, reinterpret_cast<const uint8_t*>(data.data()), data.size());
-    }, py::arg("pool"), py::arg("slot"), py::arg("blob"),
+    m.def(
+        "import_slot",
+        [](GDNPool& p, int64_t slot, const py::bytes& blob) {
+            const std::string data = blob;
+            py::gil_scoped_release unlocked;
+            import_slot(p, slot, reinterpret_cast<const uint8_t*>(data.data()), data.size());
+        },
+        py::arg("pool"), py::arg("slot"), py::arg("blob"),
         "Writes a blob from export_slot into `slot` of every layer, after checking it against the pool "
         "(gdn.InvalidArgument naming the problem; nothing written then).");
-    m.def("read_slot_blob", [](const py::bytes& blob) {
-        const std::string data = blob;
-        return info_dict(read_slot_blob(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
-    }, py::arg("blob"), "The header of a blob (dims, dtypes, sizes) after the checks that need no pool.");
+    m.def(
+        "read_slot_blob",
+        [](const py::bytes& blob) {
+            const std::string data = blob;
+            return info_dict(read_slot_blob(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+        },
+        py::arg("blob"), "The header of a blob (dims, dtypes, sizes) after the checks that need no pool.");
 }
 
 }  // namespace gdn::python

@@ -112,7 +112,7 @@ ElfSearchPaths elf_search_paths(const std::filesystem::path& file) {
     const Phdr* dynamic = nullptr;
     for (const Phdr& p : ph)
         if (p.p_type == PT_DYNAMIC) dynamic = &p;
-    if (!dynamic) return out;  // statically linked
+    if (!dynamic) return out;        // statically linked
     if (dynamic->p_filesz > size) {  // checked before anything is allocated for it
         out.error = "the dynamic section lies outside the file";
         return out;
@@ -176,7 +176,8 @@ std::vector<std::string> search_path_problems(const char* tag, const std::string
         const std::size_t colon = value.find(':', begin);
         const std::string entry = value.substr(begin, colon == std::string::npos ? std::string::npos : colon - begin);
         const auto origin = [&](const std::string& token) {
-            return entry.compare(0, token.size(), token) == 0 && (entry.size() == token.size() || entry[token.size()] == '/');
+            return entry.compare(0, token.size(), token) == 0 &&
+                   (entry.size() == token.size() || entry[token.size()] == '/');
         };
         if (entry.empty())
             problems.push_back(where + std::to_string(index) + " is empty (the current directory)");

@@ -18,10 +18,10 @@ std::string elf_truncation(const std::filesystem::path& file);
 
 // The library search paths of a dynamically linked ELF file of this host's class.
 struct ElfSearchPaths {
-    bool is_elf = false;        // false: not an ELF file of this host (nothing else is set)
-    bool loadable = false;      // an executable or a shared object (not an object file)
-    std::string error;          // a malformed dynamic section, when is_elf
-    std::string rpath, runpath; // DT_RPATH, DT_RUNPATH ('\0'-free strings; empty when absent)
+    bool is_elf = false;         // false: not an ELF file of this host (nothing else is set)
+    bool loadable = false;       // an executable or a shared object (not an object file)
+    std::string error;           // a malformed dynamic section, when is_elf
+    std::string rpath, runpath;  // DT_RPATH, DT_RUNPATH ('\0'-free strings; empty when absent)
     bool has_rpath = false, has_runpath = false;
 };
 ElfSearchPaths elf_search_paths(const std::filesystem::path& file);

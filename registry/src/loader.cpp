@@ -62,8 +62,7 @@ std::string loader_message(const std::exception& e) {
     const std::string_view what = e.what();
     const auto begin = what.find(marker);
     const auto end = what.rfind(')');
-    if (begin == std::string_view::npos || end == std::string_view::npos || end < begin)
-        return std::string(what);
+    if (begin == std::string_view::npos || end == std::string_view::npos || end < begin) return std::string(what);
     return std::string(what.substr(begin + marker.size(), end - begin - marker.size()));
 }
 
@@ -120,8 +119,8 @@ bool check_table(const gdn_plugin* theirs, LoadReport& r, gdn_plugin& out) {
     const std::size_t size = theirs->struct_size;
     if (size < version_prefix) {
         stop(r, GDN_ERR_UNSUPPORTED,
-             "table too small: " + std::to_string(size) + " bytes < " +
-                 std::to_string(version_prefix) + " (cannot even hold the ABI version)");
+             "table too small: " + std::to_string(size) + " bytes < " + std::to_string(version_prefix) +
+                 " (cannot even hold the ABI version)");
         return false;
     }
     r.abi_major = theirs->abi_major;
@@ -129,17 +128,16 @@ bool check_table(const gdn_plugin* theirs, LoadReport& r, gdn_plugin& out) {
     if (theirs->abi_major != GDN_ABI_MAJOR) {
         // Nothing past the version fields is read: another major may lay the table out anew.
         stop(r, GDN_ERR_UNSUPPORTED,
-             "ABI major " + std::to_string(theirs->abi_major) + " != host " +
-                 std::to_string(GDN_ABI_MAJOR) + ": the plugin was built against gdn/plugin.h " +
-                 std::to_string(theirs->abi_major) + "." + std::to_string(theirs->abi_minor) +
-                 " and this gdn loads ABI " + std::to_string(GDN_ABI_MAJOR) +
+             "ABI major " + std::to_string(theirs->abi_major) + " != host " + std::to_string(GDN_ABI_MAJOR) +
+                 ": the plugin was built against gdn/plugin.h " + std::to_string(theirs->abi_major) + "." +
+                 std::to_string(theirs->abi_minor) + " and this gdn loads ABI " + std::to_string(GDN_ABI_MAJOR) +
                  ".x plugins only; rebuild it against this gdn's SDK");
         return false;
     }
     if (size < GDN_PLUGIN_MIN_SIZE_V1_0) {
         stop(r, GDN_ERR_UNSUPPORTED,
-             "table too small: " + std::to_string(size) + " bytes < " +
-                 std::to_string(GDN_PLUGIN_MIN_SIZE_V1_0) + " (the ABI 1.0 table)");
+             "table too small: " + std::to_string(size) + " bytes < " + std::to_string(GDN_PLUGIN_MIN_SIZE_V1_0) +
+                 " (the ABI 1.0 table)");
         return false;
     }
     std::memset(&out, 0, sizeof out);
@@ -157,8 +155,7 @@ bool check_table(const gdn_plugin* theirs, LoadReport& r, gdn_plugin& out) {
         }
     }
     if (!valid_name(r.name)) {
-        stop(r, GDN_ERR_INTERNAL,
-             "plugin name `" + r.name + "` is not lower case [a-z0-9_-]+ as the ABI requires");
+        stop(r, GDN_ERR_INTERNAL, "plugin name `" + r.name + "` is not lower case [a-z0-9_-]+ as the ABI requires");
         return false;
     }
     return true;
@@ -201,8 +198,8 @@ std::shared_ptr<FileSlot> file_slot(const fs::path& file) {
 }
 
 // Stages opened .. initialized for a file that has no live Plugin. Called with the slot locked.
-std::shared_ptr<Plugin> open_plugin(const fs::path& file, const std::shared_ptr<FileSlot>& slot,
-                                    LoadReport& r, const ClaimName& claim) {
+std::shared_ptr<Plugin> open_plugin(const fs::path& file, const std::shared_ptr<FileSlot>& slot, LoadReport& r,
+                                    const ClaimName& claim) {
     std::shared_ptr<boost::dll::shared_library> lib;
     if (std::string why = elf_truncation(file); !why.empty()) {
         stop(r, GDN_ERR_RUNTIME, std::move(why));  // mapping it would be SIGBUS, not an error
@@ -286,8 +283,7 @@ bool probe_devices(const gdn_plugin& t, LoadReport& r) {
         stop(r, GDN_ERR_NO_DEVICE, c.message.empty() ? "no device" : c.message);
         return false;
     } else {
-        stop(r, c.status,
-             "device_count failed: " + (c.message.empty() ? status_name(c.status) : c.message));
+        stop(r, c.status, "device_count failed: " + (c.message.empty() ? status_name(c.status) : c.message));
         return false;
     }
     for (int32_t d = 0; d < count; ++d) {
@@ -296,14 +292,13 @@ bool probe_devices(const gdn_plugin& t, LoadReport& r) {
         gdn_capabilities caps{};
         caps.struct_size = sizeof caps;
         const CallResult p = guarded([&](gdn_errbuf e) { return t.device_properties(d, &props, e); });
-        const CallResult k = p.status != GDN_OK
-                                 ? p
-                                 : guarded([&](gdn_errbuf e) { return t.device_capabilities(d, &caps, e); });
+        const CallResult k =
+            p.status != GDN_OK ? p : guarded([&](gdn_errbuf e) { return t.device_capabilities(d, &caps, e); });
         if (k.status != GDN_OK) {
             const char* which = p.status != GDN_OK ? "device_properties" : "device_capabilities";
             stop(r, k.status,
-                 std::string(which) + "(" + std::to_string(d) + ") failed: " +
-                     (k.message.empty() ? status_name(k.status) : k.message));
+                 std::string(which) + "(" + std::to_string(d) +
+                     ") failed: " + (k.message.empty() ? status_name(k.status) : k.message));
             return false;
         }
     }

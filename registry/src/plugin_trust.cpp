@@ -65,12 +65,12 @@ std::string untrusted_plugin_reason(const fs::path& file) {
     std::set<fs::path> seen;
     for (const fs::path& p : paths) {
         if (!seen.insert(p).second) continue;
-        struct stat st{};
+        struct stat st {};
         if (::stat(p.c_str(), &st) != 0) continue;  // the loader says what is missing
         const bool dir = S_ISDIR(st.st_mode);
         if (std::string problem = ownership_problem(dir, st.st_uid, st.st_mode, self); !problem.empty()) {
-            const std::string what = p == given || p == canonical ? "the plugin file " + p.string()
-                                                                  : "the directory " + p.string();
+            const std::string what =
+                p == given || p == canonical ? "the plugin file " + p.string() : "the directory " + p.string();
             return "refusing a plugin that other users can replace: " + what + " is " + problem + way_out;
         }
     }

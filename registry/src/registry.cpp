@@ -139,8 +139,7 @@ std::vector<Backend> Registry::available() const {
     {
         std::lock_guard<std::mutex> lock(impl_->mutex);
         for (const auto& e : impl_->entries)
-            if (e.report.usable)
-                candidates.push_back({e.plugin, e.report.device_count, e.report.priority});
+            if (e.report.usable) candidates.push_back({e.plugin, e.report.device_count, e.report.priority});
     }
     std::stable_sort(candidates.begin(), candidates.end(),
                      [](const Candidate& a, const Candidate& b) { return a.priority > b.priority; });
@@ -151,8 +150,7 @@ std::vector<Backend> Registry::available() const {
             // the list rather than failing it (it was only probed, not asked for).
             try {
                 out.emplace_back(c.plugin, d);
-            } catch (const std::exception&) {
-            }
+            } catch (const std::exception&) {}
         }
     }
     return out;
@@ -169,11 +167,10 @@ Backend Registry::open(std::string_view spec) const {
             const detail::LoadResult* b = impl_->best();
             if (!b) {
                 if (impl_->entries.empty())
-                    throw Error(GDN_ERR_NO_DEVICE, "no gdn backend: no plugin files found in " +
-                                                       impl_->searched() +
+                    throw Error(GDN_ERR_NO_DEVICE, "no gdn backend: no plugin files found in " + impl_->searched() +
                                                        " (GDN_PLUGIN_PATH adds directories)");
-                throw Error(GDN_ERR_NO_DEVICE, "no usable gdn backend in " + impl_->searched() +
-                                                   "; load reports:" + impl_->all_reports());
+                throw Error(GDN_ERR_NO_DEVICE,
+                            "no usable gdn backend in " + impl_->searched() + "; load reports:" + impl_->all_reports());
             }
             plugin = b->plugin;
             device_count = b->report.device_count;
@@ -184,8 +181,8 @@ Backend Registry::open(std::string_view spec) const {
                 std::string known;
                 std::set<std::string> listed;  // a shadowed plugin repeats its owner's name
                 for (const auto& x : impl_->entries) {
-                    const std::string n = !x.report.name.empty() ? x.report.name
-                                                                 : detail::name_from_file(x.report.path);
+                    const std::string n =
+                        !x.report.name.empty() ? x.report.name : detail::name_from_file(x.report.path);
                     if (n.empty() || !listed.insert(n).second) continue;
                     if (!known.empty()) known += ", ";
                     known += n;
@@ -193,12 +190,11 @@ Backend Registry::open(std::string_view spec) const {
                 }
                 throw Error(GDN_ERR_INVALID_ARGUMENT,
                             "unknown backend `" + std::string(spec) + "`: expected auto or one of: " +
-                                (known.empty() ? "(none: no plugin files found in " + impl_->searched() + ")"
-                                               : known));
+                                (known.empty() ? "(none: no plugin files found in " + impl_->searched() + ")" : known));
             }
             if (!e->report.usable)
-                throw Error(e->report.status, "backend `" + std::string(spec) +
-                                                  "` cannot be used here:\n" + format_report(e->report));
+                throw Error(e->report.status,
+                            "backend `" + std::string(spec) + "` cannot be used here:\n" + format_report(e->report));
             plugin = e->plugin;
             device_count = e->report.device_count;
             name = e->report.name;

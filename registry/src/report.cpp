@@ -51,8 +51,8 @@ std::string format_report(const LoadReport& r) {
     if (r.usable) {
         out << "usable, " << r.device_count << (r.device_count == 1 ? " device" : " devices");
     } else {
-        out << "not usable (stopped after " << load_stage_name(r.stage) << ", before "
-            << next_stage_name(r.stage) << ")";
+        out << "not usable (stopped after " << load_stage_name(r.stage) << ", before " << next_stage_name(r.stage)
+            << ")";
     }
     out << "\n  file:    " << r.path;
     // The name and the rest of the table are only trusted once the ABI version was checked.

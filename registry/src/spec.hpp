@@ -7,7 +7,7 @@
 namespace gdn::detail {
 
 struct BackendSpec {
-    std::string name;   // lower case; empty for the automatic choice
+    std::string name;  // lower case; empty for the automatic choice
     int device = 0;
     bool automatic = false;
     bool has_device = false;  // ":N" was written

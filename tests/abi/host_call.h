@@ -29,9 +29,9 @@ struct host_problem {
 };
 
 /* status of forward_gdn (or of what failed before it); message filled on failure. */
-int host_v1_1_call(const char* plugin_path, const struct host_problem* p, float* out, float* state,
-                   char* message, size_t capacity);
-int host_current_call(const char* plugin_path, const struct host_problem* p, float* out, float* state,
-                      char* message, size_t capacity);
+int host_v1_1_call(const char* plugin_path, const struct host_problem* p, float* out, float* state, char* message,
+                   size_t capacity);
+int host_current_call(const char* plugin_path, const struct host_problem* p, float* out, float* state, char* message,
+                      size_t capacity);
 
 #endif

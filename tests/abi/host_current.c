@@ -12,7 +12,7 @@ static gdn_forward_args* on_heap(size_t bytes) {
     return args;
 }
 
-int host_current_call(const char* plugin_path, const struct host_problem* p, float* out, float* state,
-                      char* message, size_t capacity) {
+int host_current_call(const char* plugin_path, const struct host_problem* p, float* out, float* state, char* message,
+                      size_t capacity) {
     return (int)host_call(plugin_path, p, out, state, on_heap, message, capacity);
 }

@@ -19,7 +19,7 @@ static gdn_forward_args* against_guard_page(size_t bytes) {
     return (gdn_forward_args*)(void*)(pages + page - bytes);
 }
 
-int host_v1_1_call(const char* plugin_path, const struct host_problem* p, float* out, float* state,
-                   char* message, size_t capacity) {
+int host_v1_1_call(const char* plugin_path, const struct host_problem* p, float* out, float* state, char* message,
+                   size_t capacity) {
     return (int)host_call(plugin_path, p, out, state, against_guard_page, message, capacity);
 }

@@ -13,7 +13,8 @@ struct StreamImpl {
 StreamImpl* impl(gdn_stream s) { return reinterpret_cast<StreamImpl*>(s); }
 
 gdn_status create(int32_t, const gdn_stream_options*, gdn_stream* out, gdn_errbuf) {
-    *out = reinterpret_cast<gdn_stream>(new StreamImpl{new gdn_test_native_queue{GDN_TEST_NATIVE_QUEUE_MAGIC, 0}, true});
+    *out =
+        reinterpret_cast<gdn_stream>(new StreamImpl{new gdn_test_native_queue{GDN_TEST_NATIVE_QUEUE_MAGIC, 0}, true});
     return GDN_OK;
 }
 gdn_status wrap(int32_t device, void* native, gdn_stream* out, gdn_errbuf err) {
@@ -48,14 +49,7 @@ gdn_status fill(gdn_stream s, void* dst, int32_t value, size_t bytes, gdn_errbuf
 }
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table("native_streams", 1);
-    t.description = "test plugin with ABI 1.1 native streams";
-    t.stream_create = create;
-    t.stream_destroy = destroy;
-    t.stream_synchronize = synchronize;
-    t.mem_copy = copy;
-    t.mem_set = fill;
-    t.stream_wrap = wrap;
-    t.stream_native = native_of;
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table("native_streams", 1);
+                t.description = "test plugin with ABI 1.1 native streams"; t.stream_create = create;
+                t.stream_destroy = destroy; t.stream_synchronize = synchronize; t.mem_copy = copy; t.mem_set = fill;
+                t.stream_wrap = wrap; t.stream_native = native_of; return t;)

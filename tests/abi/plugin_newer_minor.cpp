@@ -4,7 +4,7 @@
 
 namespace {
 struct FutureTable {
-    gdn_plugin known;        // the ABI 1.x prefix this host knows
+    gdn_plugin known;  // the ABI 1.x prefix this host knows
     void (*future_slot_a)(void);
     void (*future_slot_b)(void);
 };

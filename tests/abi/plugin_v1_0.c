@@ -12,7 +12,10 @@ static gdn_status say(gdn_errbuf err, gdn_status status, const char* message) {
     return status;
 }
 
-static gdn_status init(gdn_errbuf err) { (void)err; return GDN_OK; }
+static gdn_status init(gdn_errbuf err) {
+    (void)err;
+    return GDN_OK;
+}
 static void shutdown(void) {}
 
 static gdn_status device_count(int32_t* count, gdn_errbuf err) {
@@ -56,8 +59,16 @@ static gdn_status stream_create(int32_t device, const gdn_stream_options* option
     *out = (gdn_stream)(void*)&stream_token;
     return GDN_OK;
 }
-static gdn_status stream_destroy(gdn_stream s, gdn_errbuf err) { (void)s; (void)err; return GDN_OK; }
-static gdn_status stream_synchronize(gdn_stream s, gdn_errbuf err) { (void)s; (void)err; return GDN_OK; }
+static gdn_status stream_destroy(gdn_stream s, gdn_errbuf err) {
+    (void)s;
+    (void)err;
+    return GDN_OK;
+}
+static gdn_status stream_synchronize(gdn_stream s, gdn_errbuf err) {
+    (void)s;
+    (void)err;
+    return GDN_OK;
+}
 
 static gdn_status mem_alloc(int32_t device, size_t bytes, void** out, gdn_errbuf err) {
     (void)device;
@@ -90,9 +101,26 @@ static gdn_status forward_gdn(gdn_stream s, const gdn_forward_args* args, gdn_er
 }
 
 static const gdn_plugin table = {
-    sizeof(gdn_plugin), GDN_ABI_MAJOR, GDN_ABI_MINOR, "abi_v1_0", "1.0.0", "plugin built against the frozen ABI 1.0 header", 1,
-    init, shutdown, device_count, device_properties, device_capabilities, stream_create, stream_destroy,
-    stream_synchronize, mem_alloc, mem_free, mem_copy, mem_set, forward_gdn,
+    sizeof(gdn_plugin),
+    GDN_ABI_MAJOR,
+    GDN_ABI_MINOR,
+    "abi_v1_0",
+    "1.0.0",
+    "plugin built against the frozen ABI 1.0 header",
+    1,
+    init,
+    shutdown,
+    device_count,
+    device_properties,
+    device_capabilities,
+    stream_create,
+    stream_destroy,
+    stream_synchronize,
+    mem_alloc,
+    mem_free,
+    mem_copy,
+    mem_set,
+    forward_gdn,
 };
 
 GDN_PLUGIN_EXPORT const gdn_plugin* gdn_plugin_entry(void);

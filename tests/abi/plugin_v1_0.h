@@ -102,22 +102,18 @@ typedef struct gdn_tensor {
 
 /* ---- devices ------------------------------------------------------------------------------- */
 
-typedef enum gdn_device_kind {
-    GDN_DEVICE_CPU = 0,
-    GDN_DEVICE_GPU = 1,
-    GDN_DEVICE_OTHER = 2
-} gdn_device_kind;
+typedef enum gdn_device_kind { GDN_DEVICE_CPU = 0, GDN_DEVICE_GPU = 1, GDN_DEVICE_OTHER = 2 } gdn_device_kind;
 
 typedef struct gdn_device_properties {
     uint32_t struct_size;
-    int32_t kind;               /* gdn_device_kind */
-    char name[128];             /* e.g. "NVIDIA H100 80GB HBM3" */
-    uint64_t memory_bytes;      /* device memory; host RAM for a CPU backend */
-    int32_t compute_units;      /* SMs, CUs or CPU threads available */
-    int32_t compute_major;      /* compute capability or ISA generation; 0 when meaningless */
+    int32_t kind;          /* gdn_device_kind */
+    char name[128];        /* e.g. "NVIDIA H100 80GB HBM3" */
+    uint64_t memory_bytes; /* device memory; host RAM for a CPU backend */
+    int32_t compute_units; /* SMs, CUs or CPU threads available */
+    int32_t compute_major; /* compute capability or ISA generation; 0 when meaningless */
     int32_t compute_minor;
-    int32_t warp_size;          /* SIMD width the kernels are built for; 1 for CPU */
-    int32_t host_accessible;    /* 1 when the host can dereference device pointers (CPU) */
+    int32_t warp_size;       /* SIMD width the kernels are built for; 1 for CPU */
+    int32_t host_accessible; /* 1 when the host can dereference device pointers (CPU) */
 } gdn_device_properties;
 
 /* ---- capabilities: exact, the conformance suite holds a plugin to them --------------------- */
@@ -137,13 +133,13 @@ typedef enum gdn_mode {
 
 typedef struct gdn_capabilities {
     uint32_t struct_size;
-    uint32_t activation_dtypes;  /* bit (1u << gdn_dtype) per supported activation dtype */
-    gdn_size_range head_k_dim;   /* Dk */
-    gdn_size_range head_v_dim;   /* Dv */
-    uint32_t conv_kernels;       /* bit (1u << Kc) per supported conv width */
-    uint32_t gva_ratios;         /* bit (1u << (HV/H)) per supported ratio, ratios 1..31 */
-    uint32_t modes;              /* bit (1u << gdn_mode) per supported mode */
-    int32_t deterministic;       /* 1: the same call twice gives bitwise-equal results */
+    uint32_t activation_dtypes; /* bit (1u << gdn_dtype) per supported activation dtype */
+    gdn_size_range head_k_dim;  /* Dk */
+    gdn_size_range head_v_dim;  /* Dv */
+    uint32_t conv_kernels;      /* bit (1u << Kc) per supported conv width */
+    uint32_t gva_ratios;        /* bit (1u << (HV/H)) per supported ratio, ratios 1..31 */
+    uint32_t modes;             /* bit (1u << gdn_mode) per supported mode */
+    int32_t deterministic;      /* 1: the same call twice gives bitwise-equal results */
 } gdn_capabilities;
 
 /* ---- streams and copies -------------------------------------------------------------------- */
@@ -225,13 +221,13 @@ typedef struct gdn_forward_args {
 /* ---- the table ----------------------------------------------------------------------------- */
 
 typedef struct gdn_plugin {
-    uint32_t struct_size;  /* sizeof(gdn_plugin) as the plugin was compiled */
-    uint32_t abi_major;    /* GDN_ABI_MAJOR the plugin was compiled against */
-    uint32_t abi_minor;    /* GDN_ABI_MINOR the plugin was compiled against */
-    const char* name;      /* backend name, lower case, [a-z0-9_-], e.g. "cpu", "cuda" */
-    const char* version;   /* plugin version, free text, e.g. "0.1.0" */
+    uint32_t struct_size; /* sizeof(gdn_plugin) as the plugin was compiled */
+    uint32_t abi_major;   /* GDN_ABI_MAJOR the plugin was compiled against */
+    uint32_t abi_minor;   /* GDN_ABI_MINOR the plugin was compiled against */
+    const char* name;     /* backend name, lower case, [a-z0-9_-], e.g. "cpu", "cuda" */
+    const char* version;  /* plugin version, free text, e.g. "0.1.0" */
     const char* description;
-    int32_t priority;      /* automatic choice takes the highest priority that has a device */
+    int32_t priority; /* automatic choice takes the highest priority that has a device */
 
     /* Required. Start the plugin's runtime; probe the driver. A failure is a load-report
      * reason (e.g. GDN_ERR_DRIVER "CUDA driver version is insufficient ..."). */
@@ -247,8 +243,7 @@ typedef struct gdn_plugin {
     gdn_status (*device_capabilities)(int32_t device, gdn_capabilities* caps, gdn_errbuf err);
 
     /* Required. Create / destroy an execution stream on `device`. `options` may be NULL. */
-    gdn_status (*stream_create)(int32_t device, const gdn_stream_options* options, gdn_stream* out,
-                                gdn_errbuf err);
+    gdn_status (*stream_create)(int32_t device, const gdn_stream_options* options, gdn_stream* out, gdn_errbuf err);
     gdn_status (*stream_destroy)(gdn_stream stream, gdn_errbuf err);
     /* Required. Block until all work queued on `stream` is finished. */
     gdn_status (*stream_synchronize)(gdn_stream stream, gdn_errbuf err);
@@ -260,8 +255,7 @@ typedef struct gdn_plugin {
      * stream is synchronized. */
     gdn_status (*mem_copy)(gdn_stream stream, void* dst, const void* src, size_t bytes,
                            int32_t kind /* gdn_copy_kind */, gdn_errbuf err);
-    gdn_status (*mem_set)(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes,
-                          gdn_errbuf err);
+    gdn_status (*mem_set)(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes, gdn_errbuf err);
 
     /* Required. Run one GDN layer (see gdn_forward_args), queued on `stream`. */
     gdn_status (*forward_gdn)(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err);
@@ -269,9 +263,8 @@ typedef struct gdn_plugin {
 
 /* The prefix every plugin table of ABI 1.x has (the ABI 1.0 table, through forward_gdn): a host
  * refuses tables shorter than this. Fixed for all of 1.x; later minors append after it. */
-#define GDN_PLUGIN_MIN_SIZE_V1_0                                                                   \
-    (offsetof(gdn_plugin, forward_gdn) +                                                           \
-     sizeof(gdn_status(*)(gdn_stream, const gdn_forward_args*, gdn_errbuf)))
+#define GDN_PLUGIN_MIN_SIZE_V1_0 \
+    (offsetof(gdn_plugin, forward_gdn) + sizeof(gdn_status(*)(gdn_stream, const gdn_forward_args*, gdn_errbuf)))
 
 /* The entry point. Returns NULL only if the plugin cannot describe itself at all. */
 typedef const gdn_plugin* (*gdn_plugin_entry_fn)(void);

@@ -66,7 +66,12 @@ namespace {
 // A tiny f32 layer (H=1, HV=2, Dk=Dv=8, Kc=4) with host-memory weights, for the marker plugins.
 struct TinyLayer {
     std::vector<float> conv_weight = std::vector<float>(32 * 4, 0.1f), A_log{0.f, 0.f}, dt_bias{0.f, 0.f};
-    RadixLinearAttention layer{0, 0, 1, 2, 8, 8,
+    RadixLinearAttention layer{0,
+                               0,
+                               1,
+                               2,
+                               8,
+                               8,
                                TensorView(conv_weight.data(), DType::f32, {32, 4}),
                                TensorView(A_log.data(), DType::f32, {2}),
                                TensorView(dt_bias.data(), DType::f32, {2})};
@@ -106,8 +111,8 @@ TEST_CASE("a plugin built against the frozen ABI 1.1 header runs under this host
     // S15: the host never hands a 1.1 plugin what it cannot see; each 1.2 feature is refused by
     // name before the plugin is called (its marker would change `out` and the pool).
     std::fill(out.begin(), out.end(), -1.f);
-    const TensorView q(qkv.data(), DType::f32, {5, 32}), av(a.data(), DType::f32, {5, 2}), bv(b.data(), DType::f32, {5, 2}),
-        ov(out.data(), DType::f32, {5, 16});
+    const TensorView q(qkv.data(), DType::f32, {5, 32}), av(a.data(), DType::f32, {5, 2}),
+        bv(b.data(), DType::f32, {5, 2}), ov(out.data(), DType::f32, {5, 16});
     auto refused = [&](GDNPool& p, ForwardBatch& fb, const char* says, bool with_out = true) {
         const auto before = p.snapshot();
         try {

@@ -18,8 +18,8 @@ int main(void) {
         const struct abi_item* o = &old_items[i];
         const struct abi_item* c = &new_items[i];
         if (o->kind == ABI_FIELD && (o->offset != c->offset || o->size != c->size)) {
-            printf("%s: ABI 1.0 offset %zu size %zu, now offset %zu size %zu\n", o->name, o->offset, o->size,
-                   c->offset, c->size);
+            printf("%s: ABI 1.0 offset %zu size %zu, now offset %zu size %zu\n", o->name, o->offset, o->size, c->offset,
+                   c->size);
             bad = 1;
         } else if (o->kind == ABI_SIZE && c->size < o->size) {
             printf("%s: %zu bytes in ABI 1.0, now %zu: a struct may only grow\n", o->name, o->size, c->size);

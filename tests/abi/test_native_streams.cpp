@@ -84,7 +84,8 @@ TEST_CASE("wrapping a NULL or foreign handle is an invalid argument that names `
     const Error foreign = thrown_by([&] { Stream s(be, NativeStream{not_a_queue}); });  // N4
     INFO(foreign.what());
     CHECK(foreign.status() == GDN_ERR_INVALID_ARGUMENT);
-    CHECK_THAT(foreign.what(), Catch::Contains("stream_wrap") && Catch::Contains("native: not a gdn_test_native_queue"));
+    CHECK_THAT(foreign.what(),
+               Catch::Contains("stream_wrap") && Catch::Contains("native: not a gdn_test_native_queue"));
 }
 
 TEST_CASE("a plugin without the ABI 1.1 slots (built against ABI 1.0) reports native streams unsupported") {

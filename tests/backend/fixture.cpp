@@ -20,9 +20,10 @@ const Backend& backend() {
 
 uint64_t seed(const std::string& test_name) {
     const char* fixed = std::getenv("GDN_TEST_SEED");
-    const uint64_t s = fixed ? std::strtoull(fixed, nullptr, 10) : std::random_device{}() * 2654435761ull + std::random_device{}();
-    std::printf("seed %llu (rerun: GDN_TEST_BACKEND=%s GDN_TEST_SEED=%llu test_backend \"%s\")\n", (unsigned long long)s,
-                backend().plugin().name().c_str(), (unsigned long long)s, test_name.c_str());
+    const uint64_t s =
+        fixed ? std::strtoull(fixed, nullptr, 10) : std::random_device{}() * 2654435761ull + std::random_device{}();
+    std::printf("seed %llu (rerun: GDN_TEST_BACKEND=%s GDN_TEST_SEED=%llu test_backend \"%s\")\n",
+                (unsigned long long)s, backend().plugin().name().c_str(), (unsigned long long)s, test_name.c_str());
     return s;
 }
 

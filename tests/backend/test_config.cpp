@@ -17,10 +17,15 @@ TEST_CASE("LayerConfig and the positional constructor build the same layer", "[c
                   Dv = 8 + int(rng() % 60), id = int(rng() % 100), idx = int(rng() % 10);
         const int64_t C = 2LL * H * Dk + int64_t(HV) * Dv;
         std::vector<float> w(std::size_t(C * 4), 0.1f), A(std::size_t(HV), -1.f), dt(std::size_t(HV), 0.f);
-        const TensorView wv(w.data(), DType::f32, {C, 4}), Av(A.data(), DType::f32, {HV}), dv(dt.data(), DType::f32, {HV});
+        const TensorView wv(w.data(), DType::f32, {C, 4}), Av(A.data(), DType::f32, {HV}),
+            dv(dt.data(), DType::f32, {HV});
         const RadixLinearAttention positional(id, idx, H, HV, Dk, Dv, wv, Av, dv);
-        const RadixLinearAttention named(LayerConfig{.layer_id = id, .gdn_layer_idx = idx, .num_k_heads = H,
-                                                     .num_v_heads = HV, .head_k_dim = Dk, .head_v_dim = Dv},
+        const RadixLinearAttention named(LayerConfig{.layer_id = id,
+                                                     .gdn_layer_idx = idx,
+                                                     .num_k_heads = H,
+                                                     .num_v_heads = HV,
+                                                     .head_k_dim = Dk,
+                                                     .head_v_dim = Dv},
                                          wv, Av, dv);
         INFO("trial " << trial << ": id=" << id << " idx=" << idx << " H=" << H << " HV=" << HV << " Dk=" << Dk
                       << " Dv=" << Dv);

@@ -18,14 +18,15 @@ TEST_CASE("extreme decay: A_log = 89, a + dt_bias huge, inf * 0 in float", "[ran
     for (const Extreme kind : {Extreme::huge_rate, Extreme::huge_softplus, Extreme::rate_times_tiny})
         for (const DType dt : {DType::f32, DType::bf16, DType::f16})
             for (const ForwardMode mode : {ForwardMode::extend, ForwardMode::decode, ForwardMode::mixed}) {
-                if (!(caps.activation_dtypes & (1u << unsigned(dt))) || !(caps.modes & (1u << unsigned(mode)))) continue;
+                if (!(caps.activation_dtypes & (1u << unsigned(dt))) || !(caps.modes & (1u << unsigned(mode))))
+                    continue;
                 RandomCaseSpec spec;  // H=2, HV=4, Dk=Dv=32, Kc=4: inside every backend's declaration here
                 spec.activation_dtype = dt;
                 spec.mode = mode;
                 spec.extreme_decay = kind;
-                spec.lengths = mode == ForwardMode::decode ? std::vector<int64_t>{1, 1}
-                             : mode == ForwardMode::extend ? std::vector<int64_t>{130, 4, 0}
-                                                           : std::vector<int64_t>{1, 70, 3};
+                spec.lengths = mode == ForwardMode::decode   ? std::vector<int64_t>{1, 1}
+                               : mode == ForwardMode::extend ? std::vector<int64_t>{130, 4, 0}
+                                                             : std::vector<int64_t>{1, 70, 3};
                 const uint64_t case_seed = rng();
                 const Case c = random_case(spec, case_seed);
                 const CaseResult r = run_case(test::backend(), c, default_tolerance(dt));

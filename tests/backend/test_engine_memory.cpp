@@ -148,11 +148,13 @@ TEST_CASE("engine_memory_sizes are the sizes a pool of the configuration uses", 
                 // A pool over engine memory of those sizes takes it.
                 std::vector<uint8_t> engine(sizes.recurrent_bytes + sizes.conv_bytes + 512);
                 if (test::backend().host_accessible()) {
-                    auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<std::uintptr_t>(engine.data()) + 255) / 256 * 256);
+                    auto* base =
+                        reinterpret_cast<uint8_t*>((reinterpret_cast<std::uintptr_t>(engine.data()) + 255) / 256 * 256);
                     uint8_t* conv = base + (sizes.recurrent_bytes + 255) / 256 * 256;
                     if (conv + sizes.conv_bytes <= engine.data() + engine.size())
-                        CHECK_NOTHROW(GDNPool(test::backend(), pc,
-                                              EngineMemory{Backend{}, base, sizes.recurrent_bytes, conv, sizes.conv_bytes}));
+                        CHECK_NOTHROW(
+                            GDNPool(test::backend(), pc,
+                                    EngineMemory{Backend{}, base, sizes.recurrent_bytes, conv, sizes.conv_bytes}));
                 }
             }
     PoolConfig bad = pool_config(small_case(1), 0, 1);
@@ -172,8 +174,9 @@ TEST_CASE("a CPU engine's host memory is accepted where the backend reads host m
         pool.write_recurrent(0, 1, std::vector<float>(rb / 3 / 4, 1.5f));
         CHECK(static_cast<float*>(r)[rb / 3 / 4] == 1.5f);  // slot 1 starts one slot in
     } else {
-        test::expect_error("memory.device: memory on backend " + be.name() + ", got host memory",
-                           [&] { GDNPool p(be, pc, EngineMemory{Backend{}, r, rb, v, cb}); });  // M6 (backends that cannot read host memory)
+        test::expect_error("memory.device: memory on backend " + be.name() + ", got host memory", [&] {
+            GDNPool p(be, pc, EngineMemory{Backend{}, r, rb, v, cb});
+        });  // M6 (backends that cannot read host memory)
     }
     std::free(r);
     std::free(v);
@@ -181,7 +184,8 @@ TEST_CASE("a CPU engine's host memory is accepted where the backend reads host m
 
 TEST_CASE("engine memory too small, too large, misaligned, overlapping or on another device is refused",
           "[pool][engine-memory][errors]") {
-    const uint64_t seed = test::seed("engine memory too small, too large, misaligned, overlapping or on another device is refused");
+    const uint64_t seed =
+        test::seed("engine memory too small, too large, misaligned, overlapping or on another device is refused");
     std::mt19937_64 rng(seed);
     const Backend& be = test::backend();
     const PoolConfig pc = pool_config(small_case(1), 2, 3);
@@ -205,16 +209,18 @@ TEST_CASE("engine memory too small, too large, misaligned, overlapping or on ano
     };
     const std::string want_rb = std::to_string(rb), want_cb = std::to_string(cb);
     refused("memory.recurrent_bytes: num_layers x (num_slots + 1) x recurrent slot bytes = 3 x 3 x " +
-                std::to_string(sizes.recurrent_slot_bytes()) + " = " + want_rb + " bytes, got " + std::to_string(rb - 4),
-            with([&](EngineMemory& m) { m.recurrent_bytes = rb - 4; }));  // M1
+                std::to_string(sizes.recurrent_slot_bytes()) + " = " + want_rb + " bytes, got " +
+                std::to_string(rb - 4),
+            with([&](EngineMemory& m) { m.recurrent_bytes = rb - 4; }));                              // M1
     refused("memory.recurrent_bytes", with([&](EngineMemory& m) { m.recurrent_bytes = rb + 256; }));  // M1
     refused("memory.conv_bytes: num_layers x (num_slots + 1) x conv slot bytes = 3 x 3 x " +
                 std::to_string(sizes.conv_slot_bytes()) + " = " + want_cb + " bytes, got 0",
             with([&](EngineMemory& m) { m.conv_bytes = 0; }));  // M1
-    refused("memory.recurrent: an address aligned to 256 bytes", with([&](EngineMemory& m) { m.recurrent = r + 4; }));  // M2
+    refused("memory.recurrent: an address aligned to 256 bytes",
+            with([&](EngineMemory& m) { m.recurrent = r + 4; }));                                               // M2
     refused("memory.conv: an address aligned to 256 bytes", with([&](EngineMemory& m) { m.conv = v + 128; }));  // M2
-    refused("memory.recurrent: non-null data", with([&](EngineMemory& m) { m.recurrent = nullptr; }));  // M3
-    refused("memory.conv: a buffer apart from memory.recurrent", with([&](EngineMemory& m) { m.conv = r; }));  // M4
+    refused("memory.recurrent: non-null data", with([&](EngineMemory& m) { m.recurrent = nullptr; }));          // M3
+    refused("memory.conv: a buffer apart from memory.recurrent", with([&](EngineMemory& m) { m.conv = r; }));   // M4
     refused("memory.device: memory on backend " + be.name() + ", got memory on fake:1",
             with([&](EngineMemory& m) { m.device = other_backend(); }));  // M5
     // Nothing was written into the engine's memory by any refused pool.

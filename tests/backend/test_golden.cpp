@@ -14,8 +14,8 @@ TEST_CASE("golden vectors pass within the README tolerances", "[golden]") {
         ++files;
         const Case c = load_golden(e.path());
         const CaseResult r = run_case(test::backend(), c, default_tolerance(c.activation_dtype));
-        INFO(e.path().filename().string() << " " << describe(c) << ": out " << r.out_rel_l2 << ", state "
-                                          << r.state_rel_l2 << "; " << r.message);
+        INFO(e.path().filename().string()
+             << " " << describe(c) << ": out " << r.out_rel_l2 << ", state " << r.state_rel_l2 << "; " << r.message);
         CHECK(r.passed);
     }
     CHECK(files >= 7);

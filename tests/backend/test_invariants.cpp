@@ -108,7 +108,9 @@ TEST_CASE("a backend without native streams refuses to wrap one or to name its o
         return;
     }
     Stream own(be);
-    test::expect_error("stream_native", [&] { (void)own.native_handle(); }, GDN_ERR_UNSUPPORTED);  // N2
+    test::expect_error(
+        "stream_native", [&] { (void)own.native_handle(); }, GDN_ERR_UNSUPPORTED);  // N2
     int not_a_stream = 0;
-    test::expect_error("stream_wrap", [&] { Stream wrapped(be, NativeStream{&not_a_stream}); }, GDN_ERR_UNSUPPORTED);  // N1
+    test::expect_error(
+        "stream_wrap", [&] { Stream wrapped(be, NativeStream{&not_a_stream}); }, GDN_ERR_UNSUPPORTED);  // N1
 }

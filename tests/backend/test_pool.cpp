@@ -54,8 +54,8 @@ TEST_CASE("a pool's size is known before it is allocated", "[pool]") {
 TEST_CASE("the pool allocates exactly its states plus one padding slot, zeroed", "[pool]") {
     GDNPool pool(test::backend(), small_config(5));
     const PoolConfig& c = pool.config();
-    CHECK(pool.bytes() == std::size_t(c.num_layers * (c.num_slots + 1)) *
-                              (pool.recurrent_slot_bytes() + pool.conv_slot_bytes()));
+    CHECK(pool.bytes() ==
+          std::size_t(c.num_layers * (c.num_slots + 1)) * (pool.recurrent_slot_bytes() + pool.conv_slot_bytes()));
     CHECK(pool.recurrent_slot_bytes() == 2 * 16 * 8 * 4);
     CHECK(pool.conv_slot_bytes() == std::size_t(c.conv_dim() * 2 * 2));
     CHECK(pool.padding_slot() == 5);

@@ -28,8 +28,10 @@ RandomCaseSpec random_spec(std::mt19937_64& rng) {
         const int B = pick({1, 2, 3, 5});
         s.lengths.clear();
         for (int r = 0; r < B; ++r) {
-            if (s.mode == ForwardMode::mixed) s.lengths.push_back(rng() % 2 ? 1 : int64_t(rng() % 150));
-            else s.lengths.push_back(pick({0, 1, 2, 3, 17, 64, 65, 129, 200}));
+            if (s.mode == ForwardMode::mixed)
+                s.lengths.push_back(rng() % 2 ? 1 : int64_t(rng() % 150));
+            else
+                s.lengths.push_back(pick({0, 1, 2, 3, 17, 64, 65, 129, 200}));
         }
         if (!supports(caps.head_k_dim, s.head_k_dim) || !supports(caps.head_v_dim, s.head_v_dim)) continue;
         if (!(caps.conv_kernels & (1u << s.conv_kernel))) continue;

@@ -14,7 +14,9 @@ using namespace gdn;
 namespace {
 
 bool declares(uint32_t features) { return (test::backend().capabilities().features & features) == features; }
-bool declares_state(DType t) { return t == DType::f32 || (test::backend().capabilities().state_dtypes & (1u << unsigned(t))); }
+bool declares_state(DType t) {
+    return t == DType::f32 || (test::backend().capabilities().state_dtypes & (1u << unsigned(t)));
+}
 
 // A small f32 case and its layer, pool and device inputs; slot s holds request s % B's state.
 struct Serving {
@@ -26,7 +28,8 @@ struct Serving {
     Serving(uint64_t seed, std::vector<int64_t> lens, DType state = DType::f32, int64_t slots = 10)
         : c(make(seed, std::move(lens))), pc(config(c, state, slots)), pool(test::backend(), pc),
           layer(test::backend(), c.problem, DType::f32, 0),
-          qkv(to_device(test::backend(), DType::f32, c.problem.mixed_qkv, {c.problem.num_tokens(), c.problem.conv_dim()})),
+          qkv(to_device(test::backend(), DType::f32, c.problem.mixed_qkv,
+                        {c.problem.num_tokens(), c.problem.conv_dim()})),
           a(to_device(test::backend(), DType::f32, c.problem.a, {c.problem.num_tokens(), 4})),
           b(to_device(test::backend(), DType::f32, c.problem.b, {c.problem.num_tokens(), 4})) {
         const auto& p = c.problem;
@@ -34,9 +37,11 @@ struct Serving {
         const std::size_t B = std::size_t(p.num_requests());
         for (int64_t s = 0; s < slots; ++s) {
             const std::size_t r = std::size_t(s) % B;
-            std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n), p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
+            std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(r * rec_n),
+                                   p.recurrent_state.begin() + std::ptrdiff_t((r + 1) * rec_n));
             std::vector<uint8_t> conv(conv_n * 4);
-            for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), DType::f32, i, p.conv_state[r * conv_n + i]);
+            for (std::size_t i = 0; i < conv_n; ++i)
+                store_from_double(conv.data(), DType::f32, i, p.conv_state[r * conv_n + i]);
             pool.write_recurrent(0, s, rec);
             pool.write_conv_bytes(0, s, conv);
         }
@@ -86,8 +91,9 @@ TEST_CASE("a 16-bit recurrent state is the f32 result rounded to nearest even", 
         ForwardBatch bw = ForwardBatch::extend(wide.pool, {0, 1, 2}, {40, 1, 7});
         ForwardBatch bn = ForwardBatch::extend(narrow.pool, {0, 1, 2}, {40, 1, 7});
         if (!declares_state(st)) {
-            expect_rejected(narrow.pool, std::string("does not support recurrent state dtype ") + dtype_name(st),
-                            [&] { narrow.run(bn); }, GDN_ERR_UNSUPPORTED);
+            expect_rejected(
+                narrow.pool, std::string("does not support recurrent state dtype ") + dtype_name(st),
+                [&] { narrow.run(bn); }, GDN_ERR_UNSUPPORTED);
             continue;
         }
         const auto out_w = wide.run(bw), out_n = narrow.run(bn);
@@ -96,8 +102,11 @@ TEST_CASE("a 16-bit recurrent state is the f32 result rounded to nearest even", 
             const auto w = wide.pool.read_recurrent(0, s), n = narrow.pool.read_recurrent(0, s);
             std::size_t exact = 0;
             for (std::size_t i = 0; i < w.size(); ++i) exact += float(round_to(st, w[i])) == n[i];
-            if (test::backend().capabilities().deterministic) CHECK(exact == w.size());
-            else CHECK(reference::relative_l2(std::vector<double>(n.begin(), n.end()), std::vector<double>(w.begin(), w.end())) < 5e-3);
+            if (test::backend().capabilities().deterministic)
+                CHECK(exact == w.size());
+            else
+                CHECK(reference::relative_l2(std::vector<double>(n.begin(), n.end()),
+                                             std::vector<double>(w.begin(), w.end())) < 5e-3);
         }
     }
 }
@@ -107,7 +116,8 @@ TEST_CASE("write slots: a fork leaves its source bit-identical, no write leaves 
     if (!declares(GDN_FEATURE_WRITE_SLOTS)) {
         ForwardBatch fb = ForwardBatch::extend(s.pool, {0, 1, 2}, {33, 5, 1});
         fb.set_write_slots({3, 4, 5});
-        expect_rejected(s.pool, "does not support write slots", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
+        expect_rejected(
+            s.pool, "does not support write slots", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
         return;
     }
     // In place on slots 0..2 of one pool; forked 3..5 -> 6..8 (same initial states) on another.
@@ -117,7 +127,8 @@ TEST_CASE("write slots: a fork leaves its source bit-identical, no write leaves 
     const auto src = s.pool.snapshot();
     ForwardBatch fork = ForwardBatch::extend(s.pool, {3, 4, 5}, {33, 5, 1});
     fork.set_write_slots({6, 7, 8});
-    const auto before_fork_slots = std::vector{s.pool.read_recurrent(0, 3), s.pool.read_recurrent(0, 4), s.pool.read_recurrent(0, 5)};
+    const auto before_fork_slots =
+        std::vector{s.pool.read_recurrent(0, 3), s.pool.read_recurrent(0, 4), s.pool.read_recurrent(0, 5)};
     const auto out_fork = s.run(fork);
     const auto out_in_place = s.run(in_place);
     CHECK(out_fork == out_in_place);
@@ -143,7 +154,8 @@ TEST_CASE("commit advances each request by its accepted drafts, as an extend of 
     const std::vector<int64_t> drafts{4, 16, 1, 7}, accepted{2, 16, 0, 5};
     if (!declares(GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT)) {
         ForwardBatch commit = ForwardBatch::commit(s.pool, {0, 1, 2, 3}, drafts, accepted);
-        expect_rejected(s.pool, "does not support", [&] { s.run(commit, false); }, GDN_ERR_UNSUPPORTED);
+        expect_rejected(
+            s.pool, "does not support", [&] { s.run(commit, false); }, GDN_ERR_UNSUPPORTED);
         return;
     }
     ForwardBatch commit = ForwardBatch::commit(s.pool, {0, 1, 2, 3}, drafts, accepted);
@@ -156,7 +168,8 @@ TEST_CASE("commit advances each request by its accepted drafts, as an extend of 
         const auto got = s.pool.read_recurrent(0, int64_t(r));
         CHECK(reference::relative_l2(std::vector<double>(got.begin(), got.end()), want) < 2e-5);
         const auto cb = s.pool.read_conv_bytes(0, int64_t(r));
-        for (std::size_t i = 0; i < conv.size(); ++i) REQUIRE(load_as_double(cb.data(), DType::f32, i) == float(conv[i]));
+        for (std::size_t i = 0; i < conv.size(); ++i)
+            REQUIRE(load_as_double(cb.data(), DType::f32, i) == float(conv[i]));
     }
 }
 
@@ -167,7 +180,8 @@ TEST_CASE("checkpoints hold the state after exactly their token counts", "[servi
     ForwardBatch fb = ForwardBatch::extend(s.pool, {0, 1, 2}, {70, 5, 33});
     fb.set_checkpoints(cks);
     if (!declares(GDN_FEATURE_CHECKPOINTS)) {
-        expect_rejected(s.pool, "does not support checkpoints", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
+        expect_rejected(
+            s.pool, "does not support checkpoints", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
         return;
     }
     s.run(fb);
@@ -179,7 +193,8 @@ TEST_CASE("checkpoints hold the state after exactly their token counts", "[servi
             CHECK(reference::relative_l2(std::vector<double>(got.begin(), got.end()), want) < 2e-5);
             const auto cb = s.pool.read_conv_bytes(0, ck.slot);
             bool exact = true;
-            for (std::size_t i = 0; i < conv.size(); ++i) exact = exact && load_as_double(cb.data(), DType::f32, i) == float(conv[i]);
+            for (std::size_t i = 0; i < conv.size(); ++i)
+                exact = exact && load_as_double(cb.data(), DType::f32, i) == float(conv[i]);
             CHECK(exact);
         }
     // The checkpoint at L equals the final state.
@@ -192,24 +207,41 @@ TEST_CASE("invalid serving options are refused naming the argument, the pool bit
     ForwardBatch fb = ForwardBatch::extend(pool, {0, 1}, {3, 4});
     // S1-S5: write slots.
     expect_rejected(pool, "write_slots: one slot per request (2), got 1", [&] { fb.set_write_slots({2}); });
-    expect_rejected(pool, "write_slots[1]: a slot in 0..5 or kNoStateWrite (-1), got 6", [&] { fb.set_write_slots({2, 6}); });
-    expect_rejected(pool, "write_slots[0]: a slot no other request of the call reads, but request 1 reads slot 1",
-                    [&] { fb.set_write_slots({1, 3}); });
-    expect_rejected(pool, "write_slots[1]: a slot no other request writes, but request 0 writes slot 3 too",
-                    [&] { fb.set_write_slots({3, 3}); });
+    expect_rejected(pool, "write_slots[1]: a slot in 0..5 or kNoStateWrite (-1), got 6", [&] {
+        fb.set_write_slots({2, 6});
+    });
+    expect_rejected(pool, "write_slots[0]: a slot no other request of the call reads, but request 1 reads slot 1", [&] {
+        fb.set_write_slots({1, 3});
+    });
+    expect_rejected(pool, "write_slots[1]: a slot no other request writes, but request 0 writes slot 3 too", [&] {
+        fb.set_write_slots({3, 3});
+    });
     ForwardBatch padded = ForwardBatch::decode(pool, {0, 6});
-    expect_rejected(pool, "write_slots[1]: kNoStateWrite (-1) or the padding slot 6 for a padding request, got 2",
-                    [&] { padded.set_write_slots({0, 2}); });
+    expect_rejected(pool, "write_slots[1]: kNoStateWrite (-1) or the padding slot 6 for a padding request, got 2", [&] {
+        padded.set_write_slots({0, 2});
+    });
     // S6-S9: checkpoints.
     expect_rejected(pool, "checkpoints: one list per request (2), got 1", [&] { fb.set_checkpoints({{}}); });
-    expect_rejected(pool, "checkpoints[1][1].tokens: a token count in 3..4 (increasing, at most the request's 4 tokens), got 2",
-                    [&] { fb.set_checkpoints({{}, {{2, 3}, {2, 4}}}); });
-    expect_rejected(pool, "checkpoints[0][0].tokens: a token count in 1..3", [&] { fb.set_checkpoints({{{4, 3}}, {}}); });
-    expect_rejected(pool, "checkpoints[0][0].tokens: a token count in 1..3", [&] { fb.set_checkpoints({{{0, 3}}, {}}); });
-    expect_rejected(pool, "checkpoint slot 0: a slot the call does not otherwise use, but slot 1 is a request's read slot",
-                    [&] { fb.set_checkpoints({{{1, 1}}, {}}); });
-    expect_rejected(pool, "checkpoint slot 1: a slot the call does not otherwise use, but slot 3 is another checkpoint's slot",
-                    [&] { fb.set_checkpoints({{{1, 3}, {2, 3}}, {}}); });
+    expect_rejected(
+        pool, "checkpoints[1][1].tokens: a token count in 3..4 (increasing, at most the request's 4 tokens), got 2",
+        [&] {
+            fb.set_checkpoints({{}, {{2, 3}, {2, 4}}});
+        });
+    expect_rejected(pool, "checkpoints[0][0].tokens: a token count in 1..3", [&] {
+        fb.set_checkpoints({{{4, 3}}, {}});
+    });
+    expect_rejected(pool, "checkpoints[0][0].tokens: a token count in 1..3", [&] {
+        fb.set_checkpoints({{{0, 3}}, {}});
+    });
+    expect_rejected(
+        pool, "checkpoint slot 0: a slot the call does not otherwise use, but slot 1 is a request's read slot", [&] {
+            fb.set_checkpoints({{{1, 1}}, {}});
+        });
+    expect_rejected(
+        pool, "checkpoint slot 1: a slot the call does not otherwise use, but slot 3 is another checkpoint's slot",
+        [&] {
+            fb.set_checkpoints({{{1, 3}, {2, 3}}, {}});
+        });
     expect_rejected(pool, "checkpoint slot 0: a slot in 0..5, got 6", [&] { fb.set_checkpoints({{{1, 6}}, {}}); });
     {
         ForwardBatch w = ForwardBatch::extend(pool, {0, 1}, {3, 4});
@@ -217,21 +249,33 @@ TEST_CASE("invalid serving options are refused naming the argument, the pool bit
         expect_rejected(pool, "but slot 2 is a request's write slot", [&] { w.set_checkpoints({{{1, 2}}, {}}); });
         ForwardBatch c = ForwardBatch::extend(pool, {0, 1}, {3, 4});
         c.set_checkpoints({{{1, 3}}, {}});
-        expect_rejected(pool, "checkpoint slot 0: a slot the call does not otherwise use, but slot 3 is a request's write slot",
-                        [&] { c.set_write_slots({3, 1}); });
+        expect_rejected(
+            pool, "checkpoint slot 0: a slot the call does not otherwise use, but slot 3 is a request's write slot",
+            [&] {
+                c.set_write_slots({3, 1});
+            });
         expect_rejected(pool, "slot 3 is a request's read slot", [&] { c.update_slots({3, 1}); });
     }
-    expect_rejected(pool, "checkpoints[1][0]: no checkpoint for a padding request", [&] { padded.set_checkpoints({{}, {{1, 3}}}); });
+    expect_rejected(pool, "checkpoints[1][0]: no checkpoint for a padding request", [&] {
+        padded.set_checkpoints({{}, {{1, 3}}});
+    });
     // S10-S13: verify and commit.
-    expect_rejected(pool, "draft_lens[1]: 1..16 draft tokens, got 17", [&] { ForwardBatch::verify(pool, {0, 1}, {3, 17}); });
-    expect_rejected(pool, "draft_lens[0]: 1..16 draft tokens, got 0", [&] { ForwardBatch::commit(pool, {0, 1}, {0, 2}, {0, 0}); });
-    expect_rejected(pool, "accepted: one count per request (2), got 1", [&] { ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1}); });
-    expect_rejected(pool, "accepted[1]: 0..4 (its draft tokens), got 5", [&] { ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1, 5}); });
+    expect_rejected(pool, "draft_lens[1]: 1..16 draft tokens, got 17", [&] {
+        ForwardBatch::verify(pool, {0, 1}, {3, 17});
+    });
+    expect_rejected(pool, "draft_lens[0]: 1..16 draft tokens, got 0", [&] {
+        ForwardBatch::commit(pool, {0, 1}, {0, 2}, {0, 0});
+    });
+    expect_rejected(pool, "accepted: one count per request (2), got 1", [&] {
+        ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1});
+    });
+    expect_rejected(pool, "accepted[1]: 0..4 (its draft tokens), got 5", [&] {
+        ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1, 5});
+    });
     ForwardBatch commit = ForwardBatch::commit(pool, {0, 1}, {3, 4}, {1, 2});
     Tensor out(test::backend(), DType::f32, {7, 128});
-    expect_rejected(pool, "out: no output tensor for a commit batch (it writes no output), got [7, 128]", [&] {
-        s.layer.layer().forward(commit, s.qkv.view(), s.a.view(), s.b.view(), out.view());
-    });
+    expect_rejected(pool, "out: no output tensor for a commit batch (it writes no output), got [7, 128]",
+                    [&] { s.layer.layer().forward(commit, s.qkv.view(), s.a.view(), s.b.view(), out.view()); });
     // S14: the pool's state dtype.
     PoolConfig bad = s.pc;
     bad.state_dtype = DType::i32;

@@ -77,7 +77,8 @@ TEST_CASE("crc32c is CRC-32C (Castagnoli) and chains", "[slot-transfer]") {
 
 TEST_CASE("a request moved mid-decode to another pool, through another backend, continues bit-identically",
           "[slot-transfer][invariant]") {
-    const uint64_t seed = test::seed("a request moved mid-decode to another pool, through another backend, continues bit-identically");
+    const uint64_t seed =
+        test::seed("a request moved mid-decode to another pool, through another backend, continues bit-identically");
     constexpr int64_t prefill = 37, before = 5, after = 10;
     const Backend& be = test::backend();
     // Two layers with their own weights and inputs.
@@ -123,7 +124,8 @@ TEST_CASE("a request moved mid-decode to another pool, through another backend, 
 
 TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name, the pool unchanged",
           "[slot-transfer][errors]") {
-    const uint64_t seed = test::seed("truncated, corrupt, unknown or incompatible blobs are refused by name, the pool unchanged");
+    const uint64_t seed =
+        test::seed("truncated, corrupt, unknown or incompatible blobs are refused by name, the pool unchanged");
     std::mt19937_64 rng(seed);
     const Backend& be = test::backend();
     const Case c = layer_case(seed, 20);
@@ -154,17 +156,19 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
         return b;
     };
     refused(SlotBlobProblem::not_a_blob, "blob: not a gdn slot blob", edited(0, uint8_t('X'), true));  // X2
-    refused(SlotBlobProblem::version, "blob: format version 2, this build reads version 1", edited(8, uint32_t(2), true));  // X3
-    refused(SlotBlobProblem::malformed, "blob: layout 9", edited(16, uint32_t(9), true));  // X4
+    refused(SlotBlobProblem::version, "blob: format version 2, this build reads version 1",
+            edited(8, uint32_t(2), true));                                                                      // X3
+    refused(SlotBlobProblem::malformed, "blob: layout 9", edited(16, uint32_t(9), true));                       // X4
     refused(SlotBlobProblem::malformed, "blob: reserved header bytes not zero", edited(90, uint8_t(1), true));  // X4
-    refused(SlotBlobProblem::malformed, "blob: num_v_heads 0 outside", edited(28, uint32_t(0), true));  // X4
-    refused(SlotBlobProblem::malformed, "blob: dtype code 7", edited(44, uint32_t(7), true));  // X4
-    refused(SlotBlobProblem::malformed, "blob: per-layer sizes", edited(56, uint64_t(12), true));  // X4
-    refused(SlotBlobProblem::malformed, "blob: payload of", edited(72, uint64_t(1) << 40, true));  // X4
+    refused(SlotBlobProblem::malformed, "blob: num_v_heads 0 outside", edited(28, uint32_t(0), true));          // X4
+    refused(SlotBlobProblem::malformed, "blob: dtype code 7", edited(44, uint32_t(7), true));                   // X4
+    refused(SlotBlobProblem::malformed, "blob: per-layer sizes", edited(56, uint64_t(12), true));               // X4
+    refused(SlotBlobProblem::malformed, "blob: payload of", edited(72, uint64_t(1) << 40, true));               // X4
     auto longer = blob;
     longer.push_back(0);
     refused(SlotBlobProblem::trailing_bytes, "1 more than the header announces", longer);  // X5
-    refused(SlotBlobProblem::corrupt, "blob: checksum mismatch (corrupt blob)", edited(80, uint8_t(blob[80] ^ 1), false));  // X6
+    refused(SlotBlobProblem::corrupt, "blob: checksum mismatch (corrupt blob)",
+            edited(80, uint8_t(blob[80] ^ 1), false));  // X6
     // Every single-bit error is caught (CRC-32C detects them all); a sample of positions.
     for (int i = 0; i < 300; ++i) {
         auto bad = blob;
@@ -184,9 +188,10 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
         return pc;
     };
     GDNPool three_layers(be, other([](PoolConfig& pc) { pc.num_layers = 3; }));
-    expect_refused(SlotBlobProblem::dims_mismatch,
-                   "blob: a slot of layers=2 H=2 HV=4 Dk=32 Dv=48 Kc=4, the pool has layers=3 H=2 HV=4 Dk=32 Dv=48 Kc=4",
-                   [&] { import_slot(three_layers, 0, blob); });  // X7
+    expect_refused(
+        SlotBlobProblem::dims_mismatch,
+        "blob: a slot of layers=2 H=2 HV=4 Dk=32 Dv=48 Kc=4, the pool has layers=3 H=2 HV=4 Dk=32 Dv=48 Kc=4",
+        [&] { import_slot(three_layers, 0, blob); });  // X7
     GDNPool more_heads(be, other([](PoolConfig& pc) { pc.num_v_heads = 8; }));
     expect_refused(SlotBlobProblem::dims_mismatch, "the pool has layers=2 H=2 HV=8",
                    [&] { import_slot(more_heads, 0, blob); });  // X7
@@ -206,17 +211,18 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
     std::memcpy(narrow.data() + 72, &payload, 8);
     reseal(narrow);
     refused(SlotBlobProblem::dtype_mismatch,
-            std::string("blob: recurrent state dtype ") + dtype_name(other_state) + ", the pool stores " + dtype_name(pool_state),
+            std::string("blob: recurrent state dtype ") + dtype_name(other_state) + ", the pool stores " +
+                dtype_name(pool_state),
             narrow);  // X8
     // The slot must be one of the pool's.
-    test::expect_error("slot: a slot in 0..2, got 3", [&] { import_slot(dst, 3, blob); });  // X10
+    test::expect_error("slot: a slot in 0..2, got 3", [&] { import_slot(dst, 3, blob); });    // X10
     test::expect_error("slot: a slot in 0..1, got -1", [&] { (void)export_slot(src, -1); });  // X10
     std::vector<uint8_t> small(blob.size() - 1);
-    test::expect_error("size: slot_blob_size(pool) = " + std::to_string(blob.size()) + " bytes, got " +
-                           std::to_string(small.size()),
-                       [&] { export_slot(src, 0, small.data(), small.size()); });  // X11
+    test::expect_error(
+        "size: slot_blob_size(pool) = " + std::to_string(blob.size()) + " bytes, got " + std::to_string(small.size()),
+        [&] { export_slot(src, 0, small.data(), small.size()); });                                   // X11
     test::expect_error("out: non-null memory", [&] { export_slot(src, 0, nullptr, blob.size()); });  // X11
-    test::expect_error("blob: non-null data", [&] { import_slot(dst, 1, nullptr, blob.size()); });  // X12
+    test::expect_error("blob: non-null data", [&] { import_slot(dst, 1, nullptr, blob.size()); });   // X12
 
     // Pools with a 16-bit recurrent state: their blobs say so and round-trip; an f32-state pool
     // refuses them, and they refuse f32-state blobs.
@@ -228,7 +234,8 @@ TEST_CASE("truncated, corrupt, unknown or incompatible blobs are refused by name
         test::run_rows(c, layer.layer(), narrow_src, ForwardMode::extend, {0}, {20}, 0);
         const std::vector<uint8_t> b16 = export_slot(narrow_src, 0);
         CHECK(read_slot_blob(b16.data(), b16.size()).state_dtype == state);
-        CHECK(b16.size() == kSlotBlobHeaderBytes + 2 * (narrow_src.recurrent_slot_bytes() + narrow_src.conv_slot_bytes()));
+        CHECK(b16.size() ==
+              kSlotBlobHeaderBytes + 2 * (narrow_src.recurrent_slot_bytes() + narrow_src.conv_slot_bytes()));
         import_slot(narrow_dst, 1, b16);
         CHECK(export_slot(narrow_dst, 1) == b16);
         expect_refused(SlotBlobProblem::dtype_mismatch,

@@ -44,11 +44,14 @@ TEST_CASE("S1: a batch naming a freed slot is refused unless the engine manages 
 
     // Never allocated, and allocated then freed: refused when the batch is made.
     const auto before = pool.snapshot();
-    expect_error("req_pool_indices[1]: " + free_msg + "3 is free", [&] { ForwardBatch::extend(pool, {s0, 3}, {2, 3}); });
+    expect_error("req_pool_indices[1]: " + free_msg + "3 is free", [&] {
+        ForwardBatch::extend(pool, {s0, 3}, {2, 3});
+    });
     ForwardBatch fb = ForwardBatch::extend(pool, {s0, s1}, {2, 3});
     pool.free_slot(s1);
-    expect_error("req_pool_indices[1]: " + free_msg + std::to_string(s1) + " is free",
-                 [&] { ForwardBatch::decode(pool, {s0, s1}); });
+    expect_error("req_pool_indices[1]: " + free_msg + std::to_string(s1) + " is free", [&] {
+        ForwardBatch::decode(pool, {s0, s1});
+    });
     // A batch made while the slot was allocated, run after it was freed: refused by forward.
     expect_error("req_pool_indices[1]: " + free_msg + std::to_string(s1) + " is free",
                  [&] { (void)layer.layer().forward(fb, q.view(), a.view(), b.view()); });
@@ -69,7 +72,8 @@ TEST_CASE("S1: a batch naming a freed slot is refused unless the engine manages 
     ForwardBatch any = ForwardBatch::extend(mine, {3, 1}, {2, 3});
     (void)layer.layer().forward(any, q.view(), a.view(), b.view());
     any.stream().synchronize();
-    expect_error("req_pool_indices[0]: a slot in 0..3 or the padding slot 4, got 5", [&] { ForwardBatch::decode(mine, {5}); });
+    expect_error("req_pool_indices[0]: a slot in 0..3 or the padding slot 4, got 5",
+                 [&] { ForwardBatch::decode(mine, {5}); });
 }
 
 TEST_CASE("S2: an empty batch is an idle step that changes nothing", "[slots]") {

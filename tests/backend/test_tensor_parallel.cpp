@@ -26,7 +26,8 @@ std::vector<int64_t> shard_channels(const reference::Problem& p, int s, int shar
     // the columns of mixed_qkv and the rows of conv_weight (and of the conv state).
     std::vector<int64_t> channels;
     for (int64_t i = 0; i < int64_t(H) * Dk; ++i) channels.push_back(int64_t(s) * H * Dk + i);
-    for (int64_t i = 0; i < int64_t(H) * Dk; ++i) channels.push_back(int64_t(p.num_k_heads) * Dk + int64_t(s) * H * Dk + i);
+    for (int64_t i = 0; i < int64_t(H) * Dk; ++i)
+        channels.push_back(int64_t(p.num_k_heads) * Dk + int64_t(s) * H * Dk + i);
     for (int64_t i = 0; i < int64_t(HV) * Dv; ++i)
         channels.push_back(2LL * p.num_k_heads * Dk + int64_t(s) * HV * Dv + i);
     // doc:tp-channels end
@@ -57,7 +58,8 @@ Case shard_of(const Case& full, int s, int shards) {
         }
     }
     for (int64_t ch : channels)
-        for (int k = 0; k < p.conv_kernel; ++k) q.conv_weight.push_back(p.conv_weight[std::size_t(ch * p.conv_kernel + k)]);
+        for (int k = 0; k < p.conv_kernel; ++k)
+            q.conv_weight.push_back(p.conv_weight[std::size_t(ch * p.conv_kernel + k)]);
     q.conv_state.clear();
     q.recurrent_state.clear();
     return c;
@@ -99,7 +101,8 @@ TEST_CASE("two head shards of a layer compute exactly the full layer's heads", "
             const auto want = test::run_rows(full, full_layer.layer(), full_pool, mode, {0, 1}, lens, t0);
             for (int s = 0; s < 2; ++s) {
                 INFO(dtype_name(act) << " shard " << s << " " << mode_name(mode) << " at row " << t0);
-                const auto got = test::run_rows(shard[s], shard_layer[s]->layer(), shard_pool[s], mode, {0, 1}, lens, t0);
+                const auto got =
+                    test::run_rows(shard[s], shard_layer[s]->layer(), shard_pool[s], mode, {0, 1}, lens, t0);
                 const auto want_cols = columns(want, Wfull, s * Wshard, Wshard);
                 if (bitwise) {
                     CHECK(got == want_cols);

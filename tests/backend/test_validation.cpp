@@ -20,7 +20,8 @@ struct Setup {
     explicit Setup(uint64_t seed)
         : c(make_case(seed)), pool(test::backend(), pool_config(c, 6)),
           layer(test::backend(), c.problem, c.activation_dtype, 0),
-          qkv(to_device(test::backend(), DType::bf16, c.problem.mixed_qkv, {c.problem.num_tokens(), c.problem.conv_dim()})),
+          qkv(to_device(test::backend(), DType::bf16, c.problem.mixed_qkv,
+                        {c.problem.num_tokens(), c.problem.conv_dim()})),
           a(to_device(test::backend(), DType::bf16, c.problem.a, {c.problem.num_tokens(), 4})),
           b(to_device(test::backend(), DType::bf16, c.problem.b, {c.problem.num_tokens(), 4})),
           out(test::backend(), DType::bf16, {c.problem.num_tokens(), 4 * 16}), T(c.problem.num_tokens()) {
@@ -74,7 +75,9 @@ TEST_CASE("invalid forward calls are refused before anything is written", "[vali
     }
 
     ForwardBatch fb = batch({0, 5}, {3, 4});
-    expect_rejected(s, "mixed_qkv: rank 2", [&] { L.forward(fb, s.view_of(s.qkv, {T * C}, {1}, DType::bf16), s.a.view(), s.b.view(), s.out.view()); });
+    expect_rejected(s, "mixed_qkv: rank 2", [&] {
+        L.forward(fb, s.view_of(s.qkv, {T * C}, {1}, DType::bf16), s.a.view(), s.b.view(), s.out.view());
+    });
     expect_rejected(s, "mixed_qkv: shape [7, " + std::to_string(C) + "], got [6, ", [&] {
         L.forward(fb, s.view_of(s.qkv, {6, C}, {C, 1}, DType::bf16), s.a.view(), s.b.view(), s.out.view());
     });
@@ -104,7 +107,8 @@ TEST_CASE("invalid forward calls are refused before anything is written", "[vali
     });
     // Lengths that do not sum to the tokens given.
     ForwardBatch short_batch = batch({0, 5}, {3, 3});
-    expect_rejected(s, "mixed_qkv: shape [6, ", [&] { L.forward(short_batch, s.qkv.view(), s.a.view(), s.b.view(), s.out.view()); });
+    expect_rejected(s, "mixed_qkv: shape [6, ",
+                    [&] { L.forward(short_batch, s.qkv.view(), s.a.view(), s.b.view(), s.out.view()); });
     // Memory on the host for a backend that cannot read host memory, or vice versa, is caught
     // by the device check; host memory given to a host backend is fine, so only test the view.
     if (!test::backend().host_accessible()) {
@@ -118,21 +122,31 @@ TEST_CASE("invalid forward calls are refused before anything is written", "[vali
 TEST_CASE("invalid batches are refused naming the argument", "[validation]") {
     Setup s(test::seed("invalid batches are refused naming the argument"));
     expect_rejected(s, "req_pool_indices[1]: a slot not used by another request of the batch, but slot 2 appears twice",
-                    [&] { ForwardBatch::extend(s.pool, {2, 2}, {3, 4}); });
-    expect_rejected(s, "req_pool_indices[0]: a slot in 0..5 or the padding slot 6, got 7",
-                    [&] { ForwardBatch::extend(s.pool, {7, 2}, {3, 4}); });
+                    [&] {
+                        ForwardBatch::extend(s.pool, {2, 2}, {3, 4});
+                    });
+    expect_rejected(s, "req_pool_indices[0]: a slot in 0..5 or the padding slot 6, got 7", [&] {
+        ForwardBatch::extend(s.pool, {7, 2}, {3, 4});
+    });
     expect_rejected(s, "req_pool_indices[1]", [&] { ForwardBatch::decode(s.pool, {0, -1}); });
-    expect_rejected(s, "extend_seq_lens[1]: a length >= 0, got -2", [&] { ForwardBatch::extend(s.pool, {0, 1}, {9, -2}); });
-    expect_rejected(s, "extend_seq_lens: one length per request (2), got 3",
-                    [&] { ForwardBatch::extend(s.pool, {0, 1}, {1, 2, 3}); });
-    expect_rejected(s, "extend_seq_lens: empty or all 1 in decode mode",
-                    [&] { ForwardBatch(ForwardMode::decode, s.pool, {0, 1}, {1, 2}); });
-    expect_rejected(s, "cu_seqlens: non-decreasing",
-                    [&] { ForwardBatch::from_cu_seqlens(ForwardMode::extend, s.pool, {0, 1}, {0, 5, 3}); });
-    expect_rejected(s, "cu_seqlens[0]: 0, got 1",
-                    [&] { ForwardBatch::from_cu_seqlens(ForwardMode::extend, s.pool, {0, 1}, {1, 5, 7}); });
-    expect_rejected(s, "cu_seqlens: B+1 = 3 entries, got 2",
-                    [&] { ForwardBatch::from_cu_seqlens(ForwardMode::extend, s.pool, {0, 1}, {0, 5}); });
+    expect_rejected(s, "extend_seq_lens[1]: a length >= 0, got -2", [&] {
+        ForwardBatch::extend(s.pool, {0, 1}, {9, -2});
+    });
+    expect_rejected(s, "extend_seq_lens: one length per request (2), got 3", [&] {
+        ForwardBatch::extend(s.pool, {0, 1}, {1, 2, 3});
+    });
+    expect_rejected(s, "extend_seq_lens: empty or all 1 in decode mode", [&] {
+        ForwardBatch(ForwardMode::decode, s.pool, {0, 1}, {1, 2});
+    });
+    expect_rejected(s, "cu_seqlens: non-decreasing", [&] {
+        ForwardBatch::from_cu_seqlens(ForwardMode::extend, s.pool, {0, 1}, {0, 5, 3});
+    });
+    expect_rejected(s, "cu_seqlens[0]: 0, got 1", [&] {
+        ForwardBatch::from_cu_seqlens(ForwardMode::extend, s.pool, {0, 1}, {1, 5, 7});
+    });
+    expect_rejected(s, "cu_seqlens: B+1 = 3 entries, got 2", [&] {
+        ForwardBatch::from_cu_seqlens(ForwardMode::extend, s.pool, {0, 1}, {0, 5});
+    });
     ForwardBatch fb = ForwardBatch::decode(s.pool, {0, 1});
     expect_rejected(s, "req_pool_indices: 2 slots (the batch size), got 1", [&] { fb.update_slots({3}); });
     expect_rejected(s, "appears twice", [&] { fb.update_slots({3, 3}); });
@@ -168,7 +182,8 @@ TEST_CASE("invalid layers and mismatched pools are refused", "[validation]") {
                     [&] { L1.forward(fb, s.qkv.view(), s.a.view(), s.b.view(), s.out.view()); });
 }
 
-TEST_CASE("shapes outside the backend's capabilities are UNSUPPORTED, not wrong answers", "[validation][capabilities]") {
+TEST_CASE("shapes outside the backend's capabilities are UNSUPPORTED, not wrong answers",
+          "[validation][capabilities]") {
     const Backend& be = test::backend();
     const auto& caps = be.capabilities();
     RandomCaseSpec spec;

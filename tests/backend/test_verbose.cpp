@@ -94,8 +94,10 @@ TEST_CASE("GDN_VERBOSE=plan prints each call's request groups, their paths and w
     opt.stream = &loud_all;
     const CaseResult la = run_case(test::backend(), c, default_tolerance(DType::f32), opt);
     const std::string loud_text = capture2.finish();
-    if (before) setenv("GDN_VERBOSE", saved.c_str(), 1);
-    else unsetenv("GDN_VERBOSE");
+    if (before)
+        setenv("GDN_VERBOSE", saved.c_str(), 1);
+    else
+        unsetenv("GDN_VERBOSE");
 
     CHECK(q.passed);
     CHECK(l.passed);

@@ -79,8 +79,8 @@ void check_same(const std::vector<std::vector<float>>& got, const std::vector<st
                 bool deterministic) {
     REQUIRE(got.size() == want.size());
     for (std::size_t i = 0; i < got.size(); ++i)
-        check_same(std::vector<double>(got[i].begin(), got[i].end()), std::vector<double>(want[i].begin(), want[i].end()),
-                   deterministic);
+        check_same(std::vector<double>(got[i].begin(), got[i].end()),
+                   std::vector<double>(want[i].begin(), want[i].end()), deterministic);
 }
 
 // Runs body(i) on n threads released at once; returns the messages of those that threw.
@@ -109,11 +109,11 @@ std::vector<std::string> run_threads(int n, F body) {
     return failed;
 }
 
-#define CHECK_NO_ERRORS(errors)                                     \
-    do {                                                            \
-        const auto errs_ = (errors);                                \
+#define CHECK_NO_ERRORS(errors)                                              \
+    do {                                                                     \
+        const auto errs_ = (errors);                                         \
         for (const auto& e_ : errs_) UNSCOPED_INFO("thread failed: " << e_); \
-        CHECK(errs_.empty());                                       \
+        CHECK(errs_.empty());                                                \
     } while (0)
 
 RandomCaseSpec small_spec(DType dt, std::vector<int64_t> lengths) {
@@ -302,8 +302,7 @@ TEST_CASE("the registry is queried and backends opened from several threads at o
             try {
                 (void)shared.open("no_device");
                 throw std::runtime_error("opened a plugin without devices");
-            } catch (const Error&) {
-            }
+            } catch (const Error&) {}
             // Registries of their own, over the same files, and the process-wide one.
             const Registry own({real_plugin("cpu")});
             const Backend cpu = own.open("cpu");

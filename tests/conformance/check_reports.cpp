@@ -81,7 +81,8 @@ private:
             const unsigned char c = static_cast<unsigned char>(s_[k]);
             if (c < 0x80) {
                 if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-                    throw std::runtime_error("XML: control character " + std::to_string(c) + " at byte " + std::to_string(k));
+                    throw std::runtime_error("XML: control character " + std::to_string(c) + " at byte " +
+                                             std::to_string(k));
                 ++k;
                 continue;
             }
@@ -134,16 +135,19 @@ private:
                 const auto semi = s_.find(';', i_);
                 if (semi == std::string::npos || semi - i_ > 10) fail("unterminated entity");
                 const std::string ent = s_.substr(i_ + 1, semi - i_ - 1);
-                static const std::map<std::string, char> named{{"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+                static const std::map<std::string, char> named{
+                    {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
                 if (auto it = named.find(ent); it != named.end()) {
                     out += it->second;
                 } else if (ent.size() > 1 && ent[0] == '#') {
                     const bool hex = ent[1] == 'x';
                     const std::string digits = ent.substr(hex ? 2 : 1);
-                    if (digits.empty() || digits.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "0123456789") != std::string::npos)
+                    if (digits.empty() ||
+                        digits.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "0123456789") != std::string::npos)
                         fail("bad character reference &" + ent + ";");
                     const unsigned long cp = std::stoul(digits, nullptr, hex ? 16 : 10);
-                    if (cp < 0x20 && cp != 9 && cp != 10 && cp != 13) fail("character reference to a forbidden character");
+                    if (cp < 0x20 && cp != 9 && cp != 10 && cp != 13)
+                        fail("character reference to a forbidden character");
                     out += '?';  // the value does not matter here, only that it is legal
                 } else {
                     fail("unknown entity &" + ent + ";");
@@ -243,10 +247,12 @@ std::map<std::string, Counts> check_json(const nlohmann::json& j) {
         std::set<std::string> ids;
         int fails = 0, pass = 0, unsupported = 0, skipped = 0;
         for (const auto& c : b.value("cases", nlohmann::json::array())) {
-            for (const char* k : {"id", "category", "description", "status", "message", "seconds", "reproduce", "metrics", "tolerance"})
+            for (const char* k :
+                 {"id", "category", "description", "status", "message", "seconds", "reproduce", "metrics", "tolerance"})
                 need(c, k, ("case of " + name).c_str());
             const std::string id = c.value("id", ""), st = c.value("status", "");
-            if (id.empty() || !ids.insert(id).second) problem("json: " + name + ": empty or repeated case id '" + id + "'");
+            if (id.empty() || !ids.insert(id).second)
+                problem("json: " + name + ": empty or repeated case id '" + id + "'");
             if (!statuses.count(st)) problem("json: " + name + ": case " + id + " has status '" + st + "'");
             if (c.value("reproduce", "").find("--case " + id) == std::string::npos)
                 problem("json: " + name + ": case " + id + " has no reproduction command naming it");
@@ -267,7 +273,8 @@ std::map<std::string, Counts> check_json(const nlohmann::json& j) {
         if (s.value("cases", -1) != n.cases || s.value("fail", -1) != fails || s.value("pass", -1) != pass ||
             s.value("unsupported", -1) != unsupported || s.value("skipped", -1) != skipped)
             problem("json: " + name + ": the summary does not count its cases");
-        if (b.value("passed", !fails) != (fails == 0)) problem("json: " + name + ": 'passed' disagrees with its failures");
+        if (b.value("passed", !fails) != (fails == 0))
+            problem("json: " + name + ": 'passed' disagrees with its failures");
         all_passed = all_passed && fails == 0;
     }
     if (j.value("passed", !all_passed) != all_passed) problem("json: 'passed' disagrees with the backends");
@@ -318,13 +325,20 @@ int main(int argc, char** argv) {
     int expect = -1;  // 1: must pass, 0: must fail
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--json" && i + 1 < argc) json_file = argv[++i];
-        else if (a == "--junit" && i + 1 < argc) junit_file = argv[++i];
-        else if (a == "--backend" && i + 1 < argc) backends.push_back(argv[++i]);
-        else if (a == "--expect-pass") expect = 1;
-        else if (a == "--expect-fail") expect = 0;
+        if (a == "--json" && i + 1 < argc)
+            json_file = argv[++i];
+        else if (a == "--junit" && i + 1 < argc)
+            junit_file = argv[++i];
+        else if (a == "--backend" && i + 1 < argc)
+            backends.push_back(argv[++i]);
+        else if (a == "--expect-pass")
+            expect = 1;
+        else if (a == "--expect-fail")
+            expect = 0;
         else {
-            std::fprintf(stderr, "usage: check_reports --json FILE --junit FILE [--backend NAME]... [--expect-pass|--expect-fail]\n");
+            std::fprintf(
+                stderr,
+                "usage: check_reports --json FILE --junit FILE [--backend NAME]... [--expect-pass|--expect-fail]\n");
             return 2;
         }
     }

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "forward.hpp"  // examples/vendor-plugin/src
+#include "forward.hpp"      // examples/vendor-plugin/src
 #include "test_plugin.hpp"  // tests/plugins
 
 #define MUTANT_NONE 0
@@ -20,10 +20,10 @@
 #define MUTANT_NONDETERMINISTIC 6
 #define MUTANT_ZERO_OUTPUT 7
 #define MUTANT_NARROW 8
-#define MUTANT_NATIVE_STREAMS 9         // correct, with ABI 1.1 native streams
-#define MUTANT_WRAP_IGNORES_NATIVE 10   // native streams, but stream_wrap makes a stream of its own
-#define MUTANT_GPU_LIKE 11              // correct, with a narrow GPU-like declaration
-#define MUTANT_DECLARES_CONV5 12        // declares conv width 5, which its layer refuses
+#define MUTANT_NATIVE_STREAMS 9        // correct, with ABI 1.1 native streams
+#define MUTANT_WRAP_IGNORES_NATIVE 10  // native streams, but stream_wrap makes a stream of its own
+#define MUTANT_GPU_LIKE 11             // correct, with a narrow GPU-like declaration
+#define MUTANT_DECLARES_CONV5 12       // declares conv width 5, which its layer refuses
 
 namespace {
 
@@ -81,7 +81,9 @@ gdn_status forward(gdn_stream, const gdn_forward_args* a, gdn_errbuf err) {
                 static_cast<float*>(a->recurrent_state.data)[a->padding_slot * a->recurrent_state.strides[0]] += 1.0f;
             break;
         case MUTANT_LEAVES_ROW_UNWRITTEN:
-            if (T > 0) std::memset(out + std::size_t((T - 1) * width) * dtype_bytes(dt), 0xFF, std::size_t(width) * dtype_bytes(dt));
+            if (T > 0)
+                std::memset(out + std::size_t((T - 1) * width) * dtype_bytes(dt), 0xFF,
+                            std::size_t(width) * dtype_bytes(dt));
             break;
         case MUTANT_OFF_BY_1E3:
             if (dt == GDN_DTYPE_F32)
@@ -90,11 +92,8 @@ gdn_status forward(gdn_stream, const gdn_forward_args* a, gdn_errbuf err) {
         case MUTANT_NONDETERMINISTIC:
             if (dt == GDN_DTYPE_F32 && T > 0) reinterpret_cast<float*>(out)[0] += 1e-7f * float(calls % 2);
             break;
-        case MUTANT_ZERO_OUTPUT:
-            std::memset(out, 0, std::size_t(T * width) * dtype_bytes(dt));
-            break;
-        default:
-            break;
+        case MUTANT_ZERO_OUTPUT: std::memset(out, 0, std::size_t(T * width) * dtype_bytes(dt)); break;
+        default: break;
     }
     return GDN_OK;
 }
@@ -129,16 +128,12 @@ gdn_status native_stream_destroy(gdn_stream s, gdn_errbuf) {
 
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table(MUTANT_NAME, 1);
-    t.description = "conformance test plugin: " MUTANT_NAME;
-    t.device_capabilities = capabilities;
-    t.mem_alloc = mem_alloc_slack;
-    t.forward_gdn = forward;
-    if (MUTANT == MUTANT_NATIVE_STREAMS || MUTANT == MUTANT_WRAP_IGNORES_NATIVE) {
-        t.stream_create = native_stream_create;
-        t.stream_destroy = native_stream_destroy;
-        t.stream_wrap = native_stream_wrap;
-        t.stream_native = native_stream_native;
-    }
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table(MUTANT_NAME, 1);
+                t.description = "conformance test plugin: " MUTANT_NAME; t.device_capabilities = capabilities;
+                t.mem_alloc = mem_alloc_slack; t.forward_gdn = forward;
+                if (MUTANT == MUTANT_NATIVE_STREAMS || MUTANT == MUTANT_WRAP_IGNORES_NATIVE) {
+                    t.stream_create = native_stream_create;
+                    t.stream_destroy = native_stream_destroy;
+                    t.stream_wrap = native_stream_wrap;
+                    t.stream_native = native_stream_native;
+                } return t;)

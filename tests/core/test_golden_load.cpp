@@ -28,7 +28,7 @@ struct Entry {
 // with `rows` and one request per cu_seqlens step).
 struct GoldenFile {
     std::map<std::string, std::string> meta{{"num_k_heads", "1"}, {"num_v_heads", "4"}, {"head_k_dim", "8"},
-                                            {"head_v_dim", "8"},  {"conv_kernel", "4"},  {"activation_dtype", "f32"},
+                                            {"head_v_dim", "8"},  {"conv_kernel", "4"}, {"activation_dtype", "f32"},
                                             {"mode", "extend"}};
     std::vector<int64_t> cu{0, 3, 5};
     std::string cu_dtype = "I64";
@@ -155,26 +155,27 @@ TEST_CASE("G2: metadata outside what a layer takes", "[errors][golden][load]") {
 TEST_CASE("G2-G4: geometry, activation dtype and cu_seqlens", "[errors][golden][load]") {
     GoldenFile ratio;
     ratio.meta["num_k_heads"] = "3";
-    expect_refused(ratio, "metadata 'num_v_heads' must be a multiple of num_k_heads (3), got 4");                   // G2
+    expect_refused(ratio, "metadata 'num_v_heads' must be a multiple of num_k_heads (3), got 4");  // G2
     GoldenFile huge;  // 2*H*Dk + HV*Dv above 2^63: conv_dim itself would wrap
-    huge.meta["num_k_heads"] = huge.meta["num_v_heads"] = huge.meta["head_k_dim"] = huge.meta["head_v_dim"] = "2147483647";
-    expect_refused(huge, "conv_dim = 2*num_k_heads*head_k_dim + num_v_heads*head_v_dim overflows int64");         // G2
+    huge.meta["num_k_heads"] = huge.meta["num_v_heads"] = huge.meta["head_k_dim"] = huge.meta["head_v_dim"] =
+        "2147483647";
+    expect_refused(huge, "conv_dim = 2*num_k_heads*head_k_dim + num_v_heads*head_v_dim overflows int64");  // G2
     GoldenFile act;
     act.meta["activation_dtype"] = "i32";
-    expect_refused(act, "metadata 'activation_dtype' must be f32, bf16 or f16, got 'i32'");                         // G3
+    expect_refused(act, "metadata 'activation_dtype' must be f32, bf16 or f16, got 'i32'");  // G3
     GoldenFile f32_cu;
     f32_cu.cu_dtype = "F32";
-    expect_refused(f32_cu, "tensor 'cu_seqlens' must be I64 or I32, got f32");                                        // G4
+    expect_refused(f32_cu, "tensor 'cu_seqlens' must be I64 or I32, got f32");  // G4
     GoldenFile none(0, 0);
     none.cu = {};
-    expect_refused(none, "tensor 'cu_seqlens' must have shape [B+1] with B >= 0, got [0]");                         // G4
+    expect_refused(none, "tensor 'cu_seqlens' must have shape [B+1] with B >= 0, got [0]");  // G4
     GoldenFile start;
     start.cu = {1, 3, 5};
-    expect_refused(start, "cu_seqlens must start at 0, got 1");                                                       // G4
+    expect_refused(start, "cu_seqlens must start at 0, got 1");  // G4
     GoldenFile down(5, 3);
     down.cu = {0, 5, 3, 5};
-    expect_refused(down, "cu_seqlens must be non-decreasing, but entry 2 (3) < entry 1 (5)");                         // G4
+    expect_refused(down, "cu_seqlens must be non-decreasing, but entry 2 (3) < entry 1 (5)");  // G4
     GoldenFile neg(5, 2);
     neg.cu = {0, std::numeric_limits<int64_t>::min(), 5};
-    expect_refused(neg, "cu_seqlens must be non-decreasing, but entry 1 (-9223372036854775808) < entry 0 (0)");     // G4
+    expect_refused(neg, "cu_seqlens must be non-decreasing, but entry 1 (-9223372036854775808) < entry 0 (0)");  // G4
 }

@@ -19,9 +19,7 @@ std::vector<std::filesystem::path> golden_files() {
 }
 }  // namespace
 
-TEST_CASE("the golden directory holds the expected cases", "[reference][golden]") {
-    CHECK(golden_files().size() >= 7);
-}
+TEST_CASE("the golden directory holds the expected cases", "[reference][golden]") { CHECK(golden_files().size() >= 7); }
 
 TEST_CASE("fp64 reference reproduces every golden file", "[reference][golden]") {
     for (const auto& file : golden_files()) {
@@ -77,7 +75,7 @@ TEST_CASE("reference: a decay beyond double's range is exactly 0 or 1, never NaN
         out.insert(out.end(), p.recurrent_state.begin(), p.recurrent_state.end());
         return out;
     };
-    const auto zero = run(1000.0, -800.0), zero_plain = run(50.0, 0.0);  // exp(-exp(50) * 0.69) = 0 too
+    const auto zero = run(1000.0, -800.0), zero_plain = run(50.0, 0.0);    // exp(-exp(50) * 0.69) = 0 too
     const auto one = run(1000.0, -1100.0), one_plain = run(-1000.0, 0.0);  // -exp(-1000) * 0.69 = -0
     for (double v : zero) REQUIRE(std::isfinite(v));
     for (double v : one) REQUIRE(std::isfinite(v));

@@ -90,8 +90,10 @@ struct Buffer {
 bool make_view(Bytes& in, Buffer& buf, DType dtype, std::vector<int64_t> shape, bool row_strided) {
     if (in.chance(8)) dtype = dtype_from(in.pick(5));
     if (in.chance(8)) {  // another rank
-        if (in.chance(2) && !shape.empty()) shape.pop_back();
-        else shape.push_back(1 + in.pick(3));
+        if (in.chance(2) && !shape.empty())
+            shape.pop_back();
+        else
+            shape.push_back(1 + in.pick(3));
     }
     for (auto& d : shape)
         if (in.chance(10)) d = in.near(d);
@@ -119,7 +121,8 @@ bool make_view(Bytes& in, Buffer& buf, DType dtype, std::vector<int64_t> shape, 
     if (elems > limit || lo < -limit) return false;
     buf.bytes.assign(std::size_t(elems) * dtype_size(dtype), 0);
     for (std::size_t i = 0; i < std::size_t(elems); ++i)
-        store_from_double(buf.bytes.data(), dtype, i, is_activation_dtype(dtype) ? double(in.u8() % 17) / 16.0 - 0.5 : 0.0);
+        store_from_double(buf.bytes.data(), dtype, i,
+                          is_activation_dtype(dtype) ? double(in.u8() % 17) / 16.0 - 0.5 : 0.0);
     void* data = in.chance(20) || buf.bytes.empty()
                      ? nullptr
                      : buf.bytes.data() - std::ptrdiff_t(lo) * std::ptrdiff_t(dtype_size(dtype));
@@ -205,9 +208,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // count overflows are kept: the pool must refuse them.
         // per_slot stays below 2^98 (int fields); the product with num_slots (an int64) and
         // num_layers may not fit even __int128, and such a size is one the pool must refuse.
-        const __int128 per_slot = __int128(pc.num_v_heads) * pc.head_v_dim * pc.head_k_dim * 4 +
-                                  (2 * __int128(pc.num_k_heads) * pc.head_k_dim + __int128(pc.num_v_heads) * pc.head_v_dim) *
-                                      (pc.conv_kernel - 1) * 4;
+        const __int128 per_slot =
+            __int128(pc.num_v_heads) * pc.head_v_dim * pc.head_k_dim * 4 +
+            (2 * __int128(pc.num_k_heads) * pc.head_k_dim + __int128(pc.num_v_heads) * pc.head_v_dim) *
+                (pc.conv_kernel - 1) * 4;
         __int128 total = 0;
         const bool overflows = __builtin_mul_overflow(per_slot, __int128(pc.num_slots) + 1, &total) ||
                                __builtin_mul_overflow(total, __int128(pc.num_layers), &total);
@@ -242,8 +246,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         lens.push_back(l);
     }
     const int mode_pick = in.pick(10);
-    const ForwardMode mode = mode_pick < 4 ? ForwardMode::extend : mode_pick < 7 ? ForwardMode::decode
-                           : mode_pick < 9 ? ForwardMode::mixed : ForwardMode(3 + in.pick(3));
+    const ForwardMode mode = mode_pick < 4   ? ForwardMode::extend
+                             : mode_pick < 7 ? ForwardMode::decode
+                             : mode_pick < 9 ? ForwardMode::mixed
+                                             : ForwardMode(3 + in.pick(3));
     std::optional<ForwardBatch> batch;
     try {
         if (in.chance(4)) {
@@ -253,7 +259,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (in.chance(6) && !cu.empty()) cu.pop_back();
             batch.emplace(ForwardBatch::from_cu_seqlens(mode, *pool, slots, cu));
         } else {
-            batch.emplace(mode, *pool, slots, mode == ForwardMode::decode && in.chance(2) ? std::vector<int64_t>{} : lens);
+            batch.emplace(mode, *pool, slots,
+                          mode == ForwardMode::decode && in.chance(2) ? std::vector<int64_t>{} : lens);
         }
     } catch (const Error&) {
         if (pool->snapshot() != before) std::abort();

@@ -75,7 +75,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (slot_bytes * (2 * B + 4) * 2 > (u128(1) << 24) || T * C > (u128(1) << 16)) return 0;
     try {
         (void)run_case(cpu(), c, default_tolerance(c.activation_dtype));
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     return 0;
 }

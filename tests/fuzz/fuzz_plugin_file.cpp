@@ -61,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         bytes.assign(real.begin(), real.begin() + std::ptrdiff_t(n));
     } else {
         bytes.assign(in, in + size);
-        if (bytes.size() >= 4 && bytes[0] == 0x7f && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F') bytes[0] = 'X';
+        if (bytes.size() >= 4 && bytes[0] == 0x7f && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F')
+            bytes[0] = 'X';
     }
     {
         // A new file (a new inode) every time, never the old one rewritten: a library still mapped
@@ -86,8 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         try {
             (void)reg.open("fuzz");
             std::abort();  // an unusable plugin was opened by its file's name
-        } catch (const gdn::Error&) {
-        }
+        } catch (const gdn::Error&) {}
     }
     return 0;
 }

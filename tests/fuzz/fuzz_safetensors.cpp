@@ -28,12 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)f.meta(key);
         try {
             (void)f.meta_int(key);
-        } catch (const gdn::Error&) {
-        }
+        } catch (const gdn::Error&) {}
     }
     try {
         (void)f.at("mixed_qkv");
-    } catch (const gdn::Error&) {
-    }
+    } catch (const gdn::Error&) {}
     return 0;
 }

@@ -84,7 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto imported = problem_of([&] { import_slot(p, slot, blob); });
     if (read) {
         if (imported != read) std::abort();  // import must refuse for the same reason
-    } else if (imported && *imported != SlotBlobProblem::dims_mismatch && *imported != SlotBlobProblem::dtype_mismatch) {
+    } else if (imported && *imported != SlotBlobProblem::dims_mismatch &&
+               *imported != SlotBlobProblem::dtype_mismatch) {
         std::abort();  // a readable blob is refused only for not fitting the pool
     }
     if (imported) {

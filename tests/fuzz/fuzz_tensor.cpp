@@ -152,8 +152,10 @@ void one_copy(Bytes& in) {
     const bool ok = u128(bytes) + u128(offset) <= u128(size);
     const bool up = in.pick(2) == 0;
     try {
-        if (up) small.upload(host.data(), bytes, offset);
-        else small.download(host.data(), bytes, offset);
+        if (up)
+            small.upload(host.data(), bytes, offset);
+        else
+            small.download(host.data(), bytes, offset);
     } catch (const Error&) {
         if (ok) std::abort();
         return;

@@ -51,7 +51,8 @@ struct Call {
     std::vector<int64_t> cu{0}, slots;
     alignas(16) float state[4];
     gdn_forward_args a{};
-    Call(const std::vector<int64_t>& lens, int64_t padding_slot, std::vector<int64_t> slot_of) : slots(std::move(slot_of)) {
+    Call(const std::vector<int64_t>& lens, int64_t padding_slot, std::vector<int64_t> slot_of)
+        : slots(std::move(slot_of)) {
         for (int64_t l : lens) cu.push_back(cu.back() + l);
         const int64_t H = 2, HV = 4, Dk = 64, Dv = 64, Kc = 4, C = 2 * H * Dk + HV * Dv, T = cu.back();
         a.struct_size = sizeof a;
@@ -99,31 +100,59 @@ TEST_CASE("a valid call passes; each thing outside the capabilities or the layou
         const char* says;
     };
     const Bad cases[] = {
-        {"i32 activations", [](gdn_forward_args& a) { a.activation_dtype = GDN_DTYPE_I32; }, GDN_ERR_UNSUPPORTED, "activation_dtype: 3"},
-        {"negative dtype", [](gdn_forward_args& a) { a.activation_dtype = -1; }, GDN_ERR_UNSUPPORTED, "activation_dtype: -1"},
-        {"Dk 24", [](gdn_forward_args& a) { a.head_k_dim = 24; }, GDN_ERR_UNSUPPORTED, "head_k_dim: 24 unsupported (multiples of 16 in 16..256)"},
+        {"i32 activations", [](gdn_forward_args& a) { a.activation_dtype = GDN_DTYPE_I32; }, GDN_ERR_UNSUPPORTED,
+         "activation_dtype: 3"},
+        {"negative dtype", [](gdn_forward_args& a) { a.activation_dtype = -1; }, GDN_ERR_UNSUPPORTED,
+         "activation_dtype: -1"},
+        {"Dk 24", [](gdn_forward_args& a) { a.head_k_dim = 24; }, GDN_ERR_UNSUPPORTED,
+         "head_k_dim: 24 unsupported (multiples of 16 in 16..256)"},
         {"Dv 272", [](gdn_forward_args& a) { a.head_v_dim = 272; }, GDN_ERR_UNSUPPORTED, "head_v_dim: 272"},
         {"Kc 5", [](gdn_forward_args& a) { a.conv_kernel = 5; }, GDN_ERR_UNSUPPORTED, "conv_kernel: 5"},
         {"Kc 40", [](gdn_forward_args& a) { a.conv_kernel = 40; }, GDN_ERR_UNSUPPORTED, "conv_kernel: 40"},
-        {"GVA 9", [](gdn_forward_args& a) { a.num_v_heads = 18; }, GDN_ERR_UNSUPPORTED, "num_v_heads / num_k_heads: 18 / 2"},
-        {"HV not a multiple of H", [](gdn_forward_args& a) { a.num_v_heads = 3; }, GDN_ERR_UNSUPPORTED, "num_v_heads / num_k_heads: 3 / 2"},
+        {"GVA 9", [](gdn_forward_args& a) { a.num_v_heads = 18; }, GDN_ERR_UNSUPPORTED,
+         "num_v_heads / num_k_heads: 18 / 2"},
+        {"HV not a multiple of H", [](gdn_forward_args& a) { a.num_v_heads = 3; }, GDN_ERR_UNSUPPORTED,
+         "num_v_heads / num_k_heads: 3 / 2"},
         {"mode 3", [](gdn_forward_args& a) { a.mode = 3; }, GDN_ERR_UNSUPPORTED, "mode: 3"},
-        {"strided last dimension of a", [](gdn_forward_args& a) { a.a.strides[1] = 2; }, GDN_ERR_INVALID_ARGUMENT, "mixed_qkv/a/b: layout"},
-        {"conv_weight not packed", [](gdn_forward_args& a) { a.conv_weight.strides[0] = 5; }, GDN_ERR_INVALID_ARGUMENT, "conv_weight: layout"},
-        {"out rows not packed", [](gdn_forward_args& a) { a.out.strides[0] += 8; }, GDN_ERR_INVALID_ARGUMENT, "out: layout"},
-        {"state not packed within a slot", [](gdn_forward_args& a) { a.recurrent_state.strides[2] = 65; }, GDN_ERR_INVALID_ARGUMENT, "recurrent_state: layout"},
-        {"conv state of rank 2", [](gdn_forward_args& a) { a.conv_state.rank = 2; }, GDN_ERR_INVALID_ARGUMENT, "conv_state: layout"},
-        {"state slots not 16-byte aligned", [](gdn_forward_args& a) { a.recurrent_state.strides[0] += 1; }, GDN_ERR_INVALID_ARGUMENT, "16-byte alignment"},
-        {"state data not 16-byte aligned", [](gdn_forward_args& a) { a.recurrent_state.data = static_cast<char*>(a.recurrent_state.data) + 4; }, GDN_ERR_INVALID_ARGUMENT, "16-byte alignment"},
-        {"no host lengths", [](gdn_forward_args& a) { a.host_cu_seqlens = nullptr; }, GDN_ERR_INVALID_ARGUMENT, "host_cu_seqlens: NULL"},
-        {"no host slots", [](gdn_forward_args& a) { a.host_slots = nullptr; }, GDN_ERR_INVALID_ARGUMENT, "host_slots: NULL"},
-        {"struct shorter than ABI 1.0's", [](gdn_forward_args& a) { a.struct_size = GDN_FORWARD_ARGS_MIN_SIZE_V1_0 - 8; }, GDN_ERR_INVALID_ARGUMENT, "struct_size"},
+        {"strided last dimension of a", [](gdn_forward_args& a) { a.a.strides[1] = 2; }, GDN_ERR_INVALID_ARGUMENT,
+         "mixed_qkv/a/b: layout"},
+        {"conv_weight not packed", [](gdn_forward_args& a) { a.conv_weight.strides[0] = 5; }, GDN_ERR_INVALID_ARGUMENT,
+         "conv_weight: layout"},
+        {"out rows not packed", [](gdn_forward_args& a) { a.out.strides[0] += 8; }, GDN_ERR_INVALID_ARGUMENT,
+         "out: layout"},
+        {"state not packed within a slot", [](gdn_forward_args& a) { a.recurrent_state.strides[2] = 65; },
+         GDN_ERR_INVALID_ARGUMENT, "recurrent_state: layout"},
+        {"conv state of rank 2", [](gdn_forward_args& a) { a.conv_state.rank = 2; }, GDN_ERR_INVALID_ARGUMENT,
+         "conv_state: layout"},
+        {"state slots not 16-byte aligned", [](gdn_forward_args& a) { a.recurrent_state.strides[0] += 1; },
+         GDN_ERR_INVALID_ARGUMENT, "16-byte alignment"},
+        {"state data not 16-byte aligned",
+         [](gdn_forward_args& a) { a.recurrent_state.data = static_cast<char*>(a.recurrent_state.data) + 4; },
+         GDN_ERR_INVALID_ARGUMENT, "16-byte alignment"},
+        {"no host lengths", [](gdn_forward_args& a) { a.host_cu_seqlens = nullptr; }, GDN_ERR_INVALID_ARGUMENT,
+         "host_cu_seqlens: NULL"},
+        {"no host slots", [](gdn_forward_args& a) { a.host_slots = nullptr; }, GDN_ERR_INVALID_ARGUMENT,
+         "host_slots: NULL"},
+        {"struct shorter than ABI 1.0's",
+         [](gdn_forward_args& a) { a.struct_size = GDN_FORWARD_ARGS_MIN_SIZE_V1_0 - 8; }, GDN_ERR_INVALID_ARGUMENT,
+         "struct_size"},
         // ABI 1.2 serving features: not in the GPU kernels yet, refused by name.
-        {"bf16 state", [](gdn_forward_args& a) { a.state_dtype = GDN_DTYPE_BF16; }, GDN_ERR_UNSUPPORTED, "state_dtype: not supported by the TEST backend"},
+        {"bf16 state", [](gdn_forward_args& a) { a.state_dtype = GDN_DTYPE_BF16; }, GDN_ERR_UNSUPPORTED,
+         "state_dtype: not supported by the TEST backend"},
         {"f16 state", [](gdn_forward_args& a) { a.state_dtype = GDN_DTYPE_F16; }, GDN_ERR_UNSUPPORTED, "state_dtype"},
-        {"write slots", [](gdn_forward_args& a) { a.host_write_slots = a.host_slots; a.write_slots.data = const_cast<int64_t*>(a.host_slots); }, GDN_ERR_UNSUPPORTED, "write_slots"},
+        {"write slots",
+         [](gdn_forward_args& a) {
+             a.host_write_slots = a.host_slots;
+             a.write_slots.data = const_cast<int64_t*>(a.host_slots);
+         },
+         GDN_ERR_UNSUPPORTED, "write_slots"},
         {"no output", [](gdn_forward_args& a) { a.out.data = nullptr; }, GDN_ERR_UNSUPPORTED, "out (no output)"},
-        {"accepted", [](gdn_forward_args& a) { a.host_accepted = a.host_slots; a.accepted.data = const_cast<int64_t*>(a.host_slots); }, GDN_ERR_UNSUPPORTED, "accepted"},
+        {"accepted",
+         [](gdn_forward_args& a) {
+             a.host_accepted = a.host_slots;
+             a.accepted.data = const_cast<int64_t*>(a.host_slots);
+         },
+         GDN_ERR_UNSUPPORTED, "accepted"},
         {"checkpoints", [](gdn_forward_args& a) { a.num_checkpoints = 1; }, GDN_ERR_UNSUPPORTED, "checkpoints"},
     };
     for (const Bad& b : cases) {
@@ -228,7 +257,8 @@ TEST_CASE("the Dv slice divides Dv, fits, honours a preference, and is the one e
         const auto fits = [&](int dvs) { return dvs <= widest_fitting; };
         const int prefer = rng() % 3 == 0 ? 16 << (rng() % 4) : 0;
         const int dvs = pick_dv_slice(Dv, pairs, units, fits, prefer);
-        INFO("Dv=" << Dv << " pairs=" << pairs << " units=" << units << " widest=" << widest_fitting << " prefer=" << prefer);
+        INFO("Dv=" << Dv << " pairs=" << pairs << " units=" << units << " widest=" << widest_fitting
+                   << " prefer=" << prefer);
         REQUIRE(dvs != 0);  // 16 divides every Dv here and always fits
         CHECK(Dv % dvs == 0);
         CHECK(fits(dvs));
@@ -298,8 +328,10 @@ TEST_CASE("the prep kernel groups a key head's value heads only where blocks sta
         INFO("nchunks=" << nchunks << " H=" << H << " gva=" << gva << " units=" << units);
         REQUIRE((k == 1 || k == gva));  // a block never spans two key heads
         CHECK((H * gva) % k == 0);
-        if (k > 1) CHECK(nchunks * H >= 4 * int64_t(units));
-        else if (gva > 1) CHECK(nchunks * H < 4 * int64_t(units));
+        if (k > 1)
+            CHECK(nchunks * H >= 4 * int64_t(units));
+        else if (gva > 1)
+            CHECK(nchunks * H < 4 * int64_t(units));
     }
 }
 
@@ -400,8 +432,8 @@ TEST_CASE("plan_forward: the chunked prefill where it fits, else token by token;
     std::vector<ChunkDesc> chunks;
     auto plan_now = [&] {
         tg.overrides = read_plan_overrides(tg.env);
-        return plan_forward(c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; },
-                            [](bool) { return size_t(1000); }, chunks);
+        return plan_forward(
+            c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; }, [](bool) { return size_t(1000); }, chunks);
     };
     const LaunchPlan plain = plan_now();
     CHECK(plain.extend_rpw == 0);
@@ -455,8 +487,8 @@ TEST_CASE("plan overrides are read once: a later change of the environment does 
     setenv("GDN_TEST_ONCE_DVS", "64", 1);
     setenv("GDN_TEST_ONCE_PREFILL", "recurrent", 1);
     std::vector<ChunkDesc> chunks;
-    const LaunchPlan plan = plan_forward(c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; },
-                                         [](bool) { return size_t(1000); }, chunks);
+    const LaunchPlan plan = plan_forward(
+        c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; }, [](bool) { return size_t(1000); }, chunks);
     unsetenv("GDN_TEST_ONCE_DVS");
     unsetenv("GDN_TEST_ONCE_PREFILL");
     CHECK(plan.extend_rpw == 0);
@@ -485,12 +517,14 @@ TEST_CASE("GDN_VERBOSE=plan: one line per call, every request in a group, each c
         tg.overrides.prefill = rng() % 4 == 0 ? PrefillKernel::recurrent : PrefillKernel::automatic;
         std::vector<ChunkDesc> chunks;
         PlanWhy why;
-        const LaunchPlan plan = plan_forward(c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; },
-                                             [](bool) { return size_t(1000); }, chunks, &why);
+        const LaunchPlan plan = plan_forward(
+            c.a, tg, [](int dvs, int, int) { return size_t(dvs) * 100; }, [](bool) { return size_t(1000); }, chunks,
+            &why);
         const std::string line = describe_plan("test", c.a, tg, plan, why);
         INFO(line);
-        CHECK(line.rfind("gdn_verbose,plan,test,bf16,requests=" + std::to_string(B) + ",tokens=" +
-                             std::to_string(c.cu.back()) + ",", 0) == 0);
+        CHECK(line.rfind("gdn_verbose,plan,test,bf16,requests=" + std::to_string(B) +
+                             ",tokens=" + std::to_string(c.cu.back()) + ",",
+                         0) == 0);
         CHECK(line.find('\n') == std::string::npos);
         CHECK(line.find("<env>") == std::string::npos);  // every reason names the real variable
         const char* kinds[4] = {"extend x", "decode x", "padding x", "empty x"};

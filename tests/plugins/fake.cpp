@@ -27,10 +27,5 @@ gdn_status fake_devices(int32_t* count, gdn_errbuf) {
 }
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table(FAKE_NAME, FAKE_PRIORITY);
-    t.description = FAKE_DESCRIPTION;
-    t.device_count = fake_devices;
-    t.init = fake_init;
-    t.shutdown = fake_shutdown;
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table(FAKE_NAME, FAKE_PRIORITY); t.description = FAKE_DESCRIPTION;
+                t.device_count = fake_devices; t.init = fake_init; t.shutdown = fake_shutdown; return t;)

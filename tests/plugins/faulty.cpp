@@ -86,7 +86,8 @@ gdn_status forward(gdn_stream s, const gdn_forward_args* a, gdn_errbuf err) {
     for (int64_t r = 0; r < B; ++r) {
         if (failing && r == B / 2) {
             char text[160];
-            std::snprintf(text, sizeof text, "device lost in request %lld of %lld, after writing the ones before (test fault)",
+            std::snprintf(text, sizeof text,
+                          "device lost in request %lld of %lld, after writing the ones before (test fault)",
                           static_cast<long long>(r), static_cast<long long>(B));
             return gdn_test::fail(err, GDN_ERR_RUNTIME, text);
         }
@@ -101,14 +102,8 @@ gdn_status forward(gdn_stream s, const gdn_forward_args* a, gdn_errbuf err) {
 
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table(FAULT_NAME, 1);
-    t.description = "test plugin: runs forward on host memory; " FAULT_NAME;
-    t.device_capabilities = caps;
-    t.stream_create = stream_create;
-    t.stream_destroy = stream_destroy;
-    t.stream_synchronize = stream_synchronize;
-    t.mem_copy = mem_copy;
-    t.mem_set = mem_set;
-    t.forward_gdn = forward;
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table(FAULT_NAME, 1);
+                t.description = "test plugin: runs forward on host memory; " FAULT_NAME; t.device_capabilities = caps;
+                t.stream_create = stream_create; t.stream_destroy = stream_destroy;
+                t.stream_synchronize = stream_synchronize; t.mem_copy = mem_copy; t.mem_set = mem_set;
+                t.forward_gdn = forward; return t;)

@@ -20,7 +20,4 @@ gdn_status init(gdn_errbuf err) {
 }
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table("missing_dep", 1);
-    t.init = init;
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table("missing_dep", 1); t.init = init; return t;)

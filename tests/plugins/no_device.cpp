@@ -8,7 +8,4 @@ gdn_status no_devices(int32_t* count, gdn_errbuf err) {
 }
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table("no_device", 1000);
-    t.device_count = no_devices;
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table("no_device", 1000); t.device_count = no_devices; return t;)

@@ -3,7 +3,5 @@
 
 #include "test_plugin.hpp"
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table("short_table", 1000);
-    t.struct_size = offsetof(gdn_plugin, forward_gdn);
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table("short_table", 1000);
+                t.struct_size = offsetof(gdn_plugin, forward_gdn); return t;)

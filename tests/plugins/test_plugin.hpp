@@ -106,8 +106,8 @@ inline gdn_plugin good_table(const char* name, int32_t priority) {
 }  // namespace gdn_test
 
 // Defines gdn_plugin_entry returning a static table built by `make` (a lambda body run once).
-#define GDN_TEST_PLUGIN(...)                                                  \
-    extern "C" GDN_PLUGIN_EXPORT const gdn_plugin* gdn_plugin_entry(void) {   \
-        static const gdn_plugin table = [] { __VA_ARGS__ }();                 \
-        return &table;                                                        \
+#define GDN_TEST_PLUGIN(...)                                                \
+    extern "C" GDN_PLUGIN_EXPORT const gdn_plugin* gdn_plugin_entry(void) { \
+        static const gdn_plugin table = [] { __VA_ARGS__ }();               \
+        return &table;                                                      \
     }

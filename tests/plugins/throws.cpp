@@ -8,7 +8,4 @@ namespace {
 gdn_status count_throws(int32_t*, gdn_errbuf) { throw std::runtime_error("device_count exploded (test)"); }
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table("throws", 1000);
-    t.device_count = count_throws;
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table("throws", 1000); t.device_count = count_throws; return t;)

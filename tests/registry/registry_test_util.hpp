@@ -17,9 +17,7 @@ namespace fs = std::filesystem;
 
 inline fs::path test_plugin_dir() { return GDN_TEST_PLUGIN_DIR; }
 inline fs::path real_plugin_dir() { return GDN_REAL_PLUGIN_DIR; }
-inline fs::path test_plugin(const std::string& stem) {
-    return test_plugin_dir() / ("libgdn_" + stem + ".so");
-}
+inline fs::path test_plugin(const std::string& stem) { return test_plugin_dir() / ("libgdn_" + stem + ".so"); }
 
 // The report of the file libgdn_<stem>.so; fails the test when there is none.
 inline gdn::LoadReport report_of(const gdn::Registry& reg, const std::string& stem) {
@@ -41,12 +39,16 @@ class ScopedEnv {
 public:
     ScopedEnv(const char* name, const char* value) : name_(name) {
         if (const char* old = std::getenv(name)) old_ = old;
-        if (value) ::setenv(name, value, 1);
-        else ::unsetenv(name);
+        if (value)
+            ::setenv(name, value, 1);
+        else
+            ::unsetenv(name);
     }
     ~ScopedEnv() {
-        if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
-        else ::unsetenv(name_.c_str());
+        if (old_)
+            ::setenv(name_.c_str(), old_->c_str(), 1);
+        else
+            ::unsetenv(name_.c_str());
     }
     ScopedEnv(const ScopedEnv&) = delete;
     ScopedEnv& operator=(const ScopedEnv&) = delete;

@@ -62,7 +62,8 @@ TEST_CASE("a shadowed plugin is never initialized") {
     {
         // The lifecycle plugin is loaded twice under different paths (a symlink would be the
         // same file): the second claims a taken name.
-        const fs::path copy = fs::temp_directory_path() / ("libgdn_lifecycle_copy_" + std::to_string(::getpid()) + ".so");
+        const fs::path copy =
+            fs::temp_directory_path() / ("libgdn_lifecycle_copy_" + std::to_string(::getpid()) + ".so");
         fs::copy_file(lifecycle_plugin(), copy, fs::copy_options::overwrite_existing);
         fs::permissions(copy, fs::perms(0755));
         {

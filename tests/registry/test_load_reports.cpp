@@ -56,9 +56,8 @@ TEST_CASE("a table shorter than ABI 1.0 stops at entry_found") {
     const auto r = report_of(test_registry(), "short_table");
     CHECK(r.stage == LoadStage::entry_found);
     CHECK(r.status == GDN_ERR_UNSUPPORTED);
-    CHECK_THAT(r.reason, StartsWith("table too small: " +
-                                    std::to_string(offsetof(gdn_plugin, forward_gdn)) + " bytes < " +
-                                    std::to_string(GDN_PLUGIN_MIN_SIZE_V1_0)));
+    CHECK_THAT(r.reason, StartsWith("table too small: " + std::to_string(offsetof(gdn_plugin, forward_gdn)) +
+                                    " bytes < " + std::to_string(GDN_PLUGIN_MIN_SIZE_V1_0)));
 }
 
 TEST_CASE("a NULL required slot stops at entry_found and names the slot") {

@@ -61,8 +61,8 @@ TEST_CASE("malformed specs are rejected with the expected form") {
 TEST_CASE("an explicit name of a broken plugin throws its load report, never falls back") {
     const gdn::Registry& reg = test_registry();
     // Plugins whose table was read are named by it; the others by their file name.
-    for (const char* name : {"text", "no_entry", "entry_null", "wrong_major", "short_table",
-                             "missing_slot", "init_fails", "no_device", "throws"}) {
+    for (const char* name : {"text", "no_entry", "entry_null", "wrong_major", "short_table", "missing_slot",
+                             "init_fails", "no_device", "throws"}) {
         INFO("backend: " << name);
         const gdn::LoadReport report = report_of(reg, name);
         const auto e = open_error(reg, name);

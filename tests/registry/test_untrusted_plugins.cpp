@@ -93,7 +93,8 @@ TEST_CASE("a plugin file or directory others can write is refused, with the reas
 
     SECTION("the file is group-writable") {
         fs::permissions(copy.file(), fs::perms(0775));
-        require_refused(copy.load(), "the plugin file " + copy.file().string() + " is writable by its group (mode 0775)");
+        require_refused(copy.load(),
+                        "the plugin file " + copy.file().string() + " is writable by its group (mode 0775)");
     }
     SECTION("the file is world-writable") {
         fs::permissions(copy.file(), fs::perms(0757));
@@ -114,7 +115,8 @@ TEST_CASE("a plugin file or directory others can write is refused, with the reas
         fs::permissions(outer.dir(), fs::perms(0757));
         const gdn::Registry reg({inner});
         const auto r = report_of(reg, "fake");
-        require_refused(r, "the directory " + outer.dir().string() + " is writable by others (mode 0757, no sticky bit)");
+        require_refused(r,
+                        "the directory " + outer.dir().string() + " is writable by others (mode 0757, no sticky bit)");
     }
     SECTION("a link in a safe directory to a file in an unsafe one") {
         PluginCopy safe;
@@ -153,7 +155,8 @@ TEST_CASE("the ownership rule: root or the current user, writable by nobody else
     CHECK(ownership_problem(false, 0, 0755, 1000).empty());
     CHECK(ownership_problem(false, 1000, 0644, 1000).empty());
     CHECK(ownership_problem(true, 0, 01777, 1000).empty());
-    CHECK(ownership_problem(false, 1001, 0644, 1000) == "owned by uid 1001 (neither root nor the current user, uid 1000)");
+    CHECK(ownership_problem(false, 1001, 0644, 1000) ==
+          "owned by uid 1001 (neither root nor the current user, uid 1000)");
     CHECK(ownership_problem(true, 1001, 0755, 0) == "owned by uid 1001 (neither root nor the current user, uid 0)");
     CHECK(ownership_problem(false, 0, 01777, 1000) == "writable by group and others (mode 1777)");
     CHECK(ownership_problem(true, 1000, 0770, 1000) == "writable by its group (mode 0770, no sticky bit)");

@@ -54,8 +54,8 @@ bool Args::parse(int argc, char** argv) {
 }
 
 void Args::print_usage() const {
-    std::printf("usage: gdn %s [options]%s%s\n\n%s\n\noptions:\n", command_.c_str(), positional_help_.empty() ? "" : " ",
-                positional_help_.c_str(), summary_.c_str());
+    std::printf("usage: gdn %s [options]%s%s\n\n%s\n\noptions:\n", command_.c_str(),
+                positional_help_.empty() ? "" : " ", positional_help_.c_str(), summary_.c_str());
     for (const auto& o : options_) {
         std::string left = "--" + o.name + (o.value_name.empty() ? "" : " <" + o.value_name + ">");
         std::printf("  %-28s %s", left.c_str(), o.help.c_str());

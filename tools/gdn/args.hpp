@@ -10,8 +10,8 @@
 namespace gdn::cli {
 
 struct Option {
-    std::string name;         // without the dashes
-    std::string value_name;   // empty for a flag
+    std::string name;        // without the dashes
+    std::string value_name;  // empty for a flag
     std::string help;
     std::string default_value;
 };

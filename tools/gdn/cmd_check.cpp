@@ -14,14 +14,16 @@
 namespace gdn::cli {
 
 int cmd_check(int argc, char** argv) {
-    Args args("check",
-              "Runs each golden-vector file (safetensors: inputs, states before, expected output and states after)\n"
-              "through a backend and compares with the tolerances of the golden README: relative L2 of out and\n"
-              "recurrent state <= 2e-5 (f32) or 5e-3 (bf16, f16); conv state exact; NaN/Inf fails.\n"
-              "Without files: gdn's own golden vectors, then those in the directories of GDN_GOLDEN_PATH.\n"
-              "Exit code 0 only when every file passes.",
-              {{"backend", "NAME", "backend to run on (cpu, cuda, cuda:1, ...; auto = best available; default: GDN_BACKEND, else auto)", ""}},
-              "[FILE.safetensors...]");
+    Args args(
+        "check",
+        "Runs each golden-vector file (safetensors: inputs, states before, expected output and states after)\n"
+        "through a backend and compares with the tolerances of the golden README: relative L2 of out and\n"
+        "recurrent state <= 2e-5 (f32) or 5e-3 (bf16, f16); conv state exact; NaN/Inf fails.\n"
+        "Without files: gdn's own golden vectors, then those in the directories of GDN_GOLDEN_PATH.\n"
+        "Exit code 0 only when every file passes.",
+        {{"backend", "NAME",
+          "backend to run on (cpu, cuda, cuda:1, ...; auto = best available; default: GDN_BACKEND, else auto)", ""}},
+        "[FILE.safetensors...]");
     if (!args.parse(argc, argv)) return 0;
     std::vector<std::string> files = args.positional();
     if (files.empty()) {
@@ -34,7 +36,8 @@ int cmd_check(int argc, char** argv) {
         std::printf("golden files: %s\n", shown.c_str());
     }
     const std::string backend_arg = args.str("backend");
-    const Backend backend = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
+    const Backend backend =
+        backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
     std::printf("backend %s (%s)\n", backend.name().c_str(), backend.properties().name);
     std::printf("%-40s %-44s %10s %10s %6s %s\n", "file", "case", "out rel", "state rel", "conv", "result");
     int failures = 0;
@@ -55,23 +58,27 @@ int cmd_check(int argc, char** argv) {
                 std::snprintf(line, sizeof line, "    recurrent state %s", dtype_name(c.state_dtype));
                 serving = line;
                 if (c.state_dtype != DType::f32) {
-                    std::snprintf(line, sizeof line, ", %.1f%% of stored elements rounded to nearest even", 100 * r.state_rounding_match);
+                    std::snprintf(line, sizeof line, ", %.1f%% of stored elements rounded to nearest even",
+                                  100 * r.state_rounding_match);
                     serving += line;
                 }
                 if (!c.checkpoint_pos.empty()) {
-                    std::snprintf(line, sizeof line, ", %zu checkpoints: state rel %.2e, conv %s", c.checkpoint_pos.size(),
-                                  r.checkpoint_rel_l2, r.checkpoint_conv_exact ? "exact" : "DIFF");
+                    std::snprintf(line, sizeof line, ", %zu checkpoints: state rel %.2e, conv %s",
+                                  c.checkpoint_pos.size(), r.checkpoint_rel_l2,
+                                  r.checkpoint_conv_exact ? "exact" : "DIFF");
                     serving += line;
                 }
-                if (!c.accepted.empty()) serving += r.verify_untouched ? ", verify left the pool bit-identical, then commit"
-                                                                      : ", verify CHANGED the pool";
+                if (!c.accepted.empty())
+                    serving += r.verify_untouched ? ", verify left the pool bit-identical, then commit"
+                                                  : ", verify CHANGED the pool";
             }
         } catch (const Error& e) {
             result = std::string(e.status() == GDN_ERR_UNSUPPORTED ? "UNSUPPORTED: " : "ERROR: ") + e.what();
         }
         if (result != "PASS") ++failures;
         const std::string name = std::filesystem::path(file).filename().string();
-        std::printf("%-40s %-44s %10s %10s %6s %s\n", name.c_str(), desc.c_str(), out_rel, state_rel, conv, result.c_str());
+        std::printf("%-40s %-44s %10s %10s %6s %s\n", name.c_str(), desc.c_str(), out_rel, state_rel, conv,
+                    result.c_str());
         if (!serving.empty()) std::printf("%s\n", serving.c_str());
     }
     std::printf("%d of %zu files passed\n", int(files.size()) - failures, files.size());

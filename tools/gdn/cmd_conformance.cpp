@@ -38,7 +38,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
 }
 
 std::string shell_quote(const std::string& s) {
-    if (s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@%") == std::string::npos)
+    if (s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@%") ==
+        std::string::npos)
         return s;
     std::string q = "'";
     for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -64,8 +65,7 @@ public:
 
     void row(std::size_t i, std::size_t n, const cf::CaseOutcome& c) const {
         std::string numbers;
-        if (c.metrics)
-            numbers = "out " + number(c.metrics->out_rel_l2) + " state " + number(c.metrics->state_rel_l2);
+        if (c.metrics) numbers = "out " + number(c.metrics->out_rel_l2) + " state " + number(c.metrics->state_rel_l2);
         std::printf("%s[%3zu/%zu] %-11s %-34s %-22s %6.2fs  %s\n", tty_ ? "\r\033[K" : "", i + 1, n,
                     cf::status_name(c.status), c.id.c_str(), numbers.c_str(), c.seconds, c.description.c_str());
         if (!c.message.empty() && c.status != cf::Status::pass) std::printf("          %s\n", c.message.c_str());
@@ -83,8 +83,8 @@ void print_header(const Backend& b, const cf::Suite& suite, std::size_t golden_f
     const auto& t = b.table();
     std::printf("\n== %s: plugin %s %s (ABI %u.%u), %s\n   %s\n", b.name().c_str(), b.plugin().name().c_str(),
                 t.version ? t.version : "?", t.abi_major, t.abi_minor, b.properties().name, b.plugin().path().c_str());
-    std::printf("   seed %llu, %d random cases, %zu golden files", (unsigned long long)o.seed, suite.random_case_count(b),
-                golden_files);
+    std::printf("   seed %llu, %d random cases, %zu golden files", (unsigned long long)o.seed,
+                suite.random_case_count(b), golden_files);
     if (!o.case_patterns.empty()) {
         std::printf(", cases matching");
         for (const auto& p : o.case_patterns) std::printf(" %s", p.c_str());
@@ -103,7 +103,8 @@ void print_failures(const std::vector<cf::BackendReport>& reports) {
             if (c.status != cf::Status::fail) continue;
             if (!any) std::printf("\nfailed cases:\n");
             any = true;
-            std::printf("  %s %s: %s\n      %s\n", r.backend.c_str(), c.id.c_str(), c.description.c_str(), c.message.c_str());
+            std::printf("  %s %s: %s\n      %s\n", r.backend.c_str(), c.id.c_str(), c.description.c_str(),
+                        c.message.c_str());
             if (!c.reproduce.empty()) std::printf("      reproduce: %s\n", c.reproduce.c_str());
         }
 }
@@ -138,7 +139,8 @@ void print_matrix(const std::vector<cf::BackendReport>& reports) {
     }
     std::printf("%-*s", int(w) + 2, "passed/failed");
     for (const auto& r : reports) {
-        const std::string t = std::to_string(r.count(cf::Status::pass)) + "/" + std::to_string(r.count(cf::Status::fail));
+        const std::string t =
+            std::to_string(r.count(cf::Status::pass)) + "/" + std::to_string(r.count(cf::Status::fail));
         std::printf(" %-12s", t.c_str());
     }
     std::printf("\n");
@@ -156,26 +158,31 @@ void write_file(const std::string& file, const char* what, const std::function<v
 }  // namespace
 
 int cmd_conformance(int argc, char** argv) {
-    Args args("conformance",
-              "Holds a backend to the conformance suite: golden vectors, seeded random cases drawn from what the\n"
-              "backend declares (every declared dtype, mode, conv width, GVA ratio and head dim, ragged batches,\n"
-              "strong decay; coverage-declared fails when one never ran), invariants, capability honesty, guard\n"
-              "bands and determinism. Cases outside the declared capabilities are UNSUPPORTED, not failures. A\n"
-              "failure names its first element outside tolerance and prints a command that reruns it alone; the\n"
-              "failed cases are listed again at the end. Exit code 0 only when nothing failed.",
-              {{"backend", "NAME", "backend to test (cpu, cuda:1, a third-party name; auto = best available; default: GDN_BACKEND, else auto)", ""},
-               {"plugin", "FILE", "test this plugin file (libgdn_<name>.so), loaded on its own", ""},
-               {"all", "", "test every available backend and print a matrix case x backend", ""},
-               {"golden", "DIRS", "':'-separated directories of more golden *.safetensors files, run after gdn's own and GDN_GOLDEN_PATH's", ""},
-               {"no-golden", "", "run no golden files", ""},
-               {"seed", "N", "seed of the random cases, or 'random' for a fresh one", "1"},
-               {"random", "N", "number of random cases ('auto': enough to run every declared value, at least 24)", "auto"},
-               {"case", "PATTERNS", "','-separated shell patterns of case ids to run (e.g. 'golden-*,random-17')", ""},
-               {"tolerances", "FILE", "JSON tolerance table: defaults per dtype, overrides per backend with a reason", ""},
-               {"json", "FILE", "write the report as JSON", ""},
-               {"junit", "FILE", "write the report as JUnit XML", ""},
-               {"list", "", "list the case ids that would run, and exit", ""},
-               {"verbose", "", "print the reproduction command of every case", ""}});
+    Args args(
+        "conformance",
+        "Holds a backend to the conformance suite: golden vectors, seeded random cases drawn from what the\n"
+        "backend declares (every declared dtype, mode, conv width, GVA ratio and head dim, ragged batches,\n"
+        "strong decay; coverage-declared fails when one never ran), invariants, capability honesty, guard\n"
+        "bands and determinism. Cases outside the declared capabilities are UNSUPPORTED, not failures. A\n"
+        "failure names its first element outside tolerance and prints a command that reruns it alone; the\n"
+        "failed cases are listed again at the end. Exit code 0 only when nothing failed.",
+        {{"backend", "NAME",
+          "backend to test (cpu, cuda:1, a third-party name; auto = best available; default: GDN_BACKEND, else auto)",
+          ""},
+         {"plugin", "FILE", "test this plugin file (libgdn_<name>.so), loaded on its own", ""},
+         {"all", "", "test every available backend and print a matrix case x backend", ""},
+         {"golden", "DIRS",
+          "':'-separated directories of more golden *.safetensors files, run after gdn's own and GDN_GOLDEN_PATH's",
+          ""},
+         {"no-golden", "", "run no golden files", ""},
+         {"seed", "N", "seed of the random cases, or 'random' for a fresh one", "1"},
+         {"random", "N", "number of random cases ('auto': enough to run every declared value, at least 24)", "auto"},
+         {"case", "PATTERNS", "','-separated shell patterns of case ids to run (e.g. 'golden-*,random-17')", ""},
+         {"tolerances", "FILE", "JSON tolerance table: defaults per dtype, overrides per backend with a reason", ""},
+         {"json", "FILE", "write the report as JSON", ""},
+         {"junit", "FILE", "write the report as JUnit XML", ""},
+         {"list", "", "list the case ids that would run, and exit", ""},
+         {"verbose", "", "print the reproduction command of every case", ""}});
     if (!args.parse(argc, argv)) return 0;
     if (!args.positional().empty()) throw std::invalid_argument("unexpected argument '" + args.positional()[0] + "'");
     const std::string backend_arg = args.str("backend"), plugin_arg = args.str("plugin");
@@ -218,7 +225,9 @@ int cmd_conformance(int argc, char** argv) {
         // A registry of this one file: its name cannot be shadowed by an installed plugin.
         own_registry = std::make_unique<Registry>(std::vector<fs::path>{});
         const LoadReport r = own_registry->load_file(plugin_arg);
-        if (!r.usable) throw Error(r.status == GDN_OK ? GDN_ERR_INTERNAL : r.status, "cannot use " + plugin_arg + ":\n" + format_report(r));
+        if (!r.usable)
+            throw Error(r.status == GDN_OK ? GDN_ERR_INTERNAL : r.status,
+                        "cannot use " + plugin_arg + ":\n" + format_report(r));
         std::error_code ec;
         const fs::path abs = fs::absolute(plugin_arg, ec);
         backends.emplace_back(own_registry->open(r.name), "--plugin " + shell_quote(ec ? plugin_arg : abs.string()));
@@ -226,7 +235,8 @@ int cmd_conformance(int argc, char** argv) {
         for (const Backend& b : Registry::global().available()) backends.emplace_back(b, "--backend " + b.name());
         if (backends.empty()) throw Error(GDN_ERR_NO_DEVICE, "no backend is available (see gdn list)");
     } else {
-        const Backend b = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
+        const Backend b =
+            backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
         backends.emplace_back(b, "--backend " + b.name());
     }
 
@@ -250,7 +260,8 @@ int cmd_conformance(int argc, char** argv) {
         print_header(b, suite, golden_count);
         const std::vector<std::string> ids = suite.case_ids(b);
         if (ids.empty()) {
-            const std::string why = "no case of " + b.name() + " matches --case '" + args.str("case") + "' (see --list)";
+            const std::string why =
+                "no case of " + b.name() + " matches --case '" + args.str("case") + "' (see --list)";
             if (backends.size() == 1) throw std::invalid_argument(why);
             std::printf("   %s\n", why.c_str());
             continue;

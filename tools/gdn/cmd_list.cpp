@@ -27,7 +27,8 @@ std::string bits(uint32_t mask) {
 }
 
 std::string range(const gdn_size_range& r) {
-    return std::to_string(r.min) + ".." + std::to_string(r.max) + (r.multiple > 1 ? " step " + std::to_string(r.multiple) : "");
+    return std::to_string(r.min) + ".." + std::to_string(r.max) +
+           (r.multiple > 1 ? " step " + std::to_string(r.multiple) : "");
 }
 
 std::string modes(uint32_t mask) {
@@ -41,9 +42,11 @@ std::string modes(uint32_t mask) {
 }  // namespace
 
 int cmd_list(int argc, char** argv) {
-    Args args("list", "Lists the backend plugins found, their devices and capabilities, and a load report for each\n"
-                      "plugin that cannot run here.",
-              {{"verbose", "", "full load report of every candidate: those that cannot run, then the usable ones", ""}});
+    Args args(
+        "list",
+        "Lists the backend plugins found, their devices and capabilities, and a load report for each\n"
+        "plugin that cannot run here.",
+        {{"verbose", "", "full load report of every candidate: those that cannot run, then the usable ones", ""}});
     if (!args.parse(argc, argv)) return 0;
     const bool verbose = args.flag("verbose");
     Registry& reg = Registry::global();
@@ -61,8 +64,11 @@ int cmd_list(int argc, char** argv) {
         std::printf("  %-10s %s (plugin %s %s, priority %d)\n", b.name().c_str(), p.name, b.plugin().name().c_str(),
                     b.table().version ? b.table().version : "?", b.table().priority);
         std::printf("             %s, %d compute units, %.1f GiB, compute %d.%d, warp %d\n",
-                    p.kind == GDN_DEVICE_CPU ? "CPU" : p.kind == GDN_DEVICE_GPU ? "GPU" : "device", p.compute_units,
-                    double(p.memory_bytes) / (1024.0 * 1024 * 1024), p.compute_major, p.compute_minor, p.warp_size);
+                    p.kind == GDN_DEVICE_CPU   ? "CPU"
+                    : p.kind == GDN_DEVICE_GPU ? "GPU"
+                                               : "device",
+                    p.compute_units, double(p.memory_bytes) / (1024.0 * 1024 * 1024), p.compute_major, p.compute_minor,
+                    p.warp_size);
         const bool native_streams = b.table().stream_wrap && b.table().stream_native;  // ABI 1.1
         std::printf("             dtypes %s; Dk %s; Dv %s; Kc {%s}; GVA {%s}; modes %s%s%s\n",
                     dtypes(c.activation_dtypes).c_str(), range(c.head_k_dim).c_str(), range(c.head_v_dim).c_str(),

@@ -96,27 +96,29 @@ nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::js
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-    Args args("run",
-              "Runs one GDN layer of a model preset with random weights on a serving-shaped workload: --requests\n"
-              "requests prefilled together (--prefill tokens each), then --decode steps of one token per request,\n"
-              "all through RadixLinearAttention and a GDNPool on the chosen backend. Prints per phase the time,\n"
-              "tokens/s, and the error of request 0 against the fp64 reference, then a verdict: PASS when every\n"
-              "phase's output and the final state are within the activation dtype's tolerance (the table gdn\n"
-              "conformance uses), else FAIL and exit code 1. --heads, --dims and --conv describe a custom layer and\n"
-              "imply --preset custom; with a named preset they are an error.",
-              {{"backend", "NAME", "cpu, cuda, cuda:1, rocm, a plugin name, or auto (default: GDN_BACKEND, else auto)", ""},
-               {"preset", "NAME", "qwen3-next-80b-a3b, qwen3.5-0.8b, qwen3.5-9b, qwen3.5-27b, or custom", "qwen3-next-80b-a3b"},
-               {"heads", "H,HV", "key and value heads (implies --preset custom)", "16,32"},
-               {"dims", "DK,DV", "key and value head dims (implies --preset custom)", "128,128"},
-               {"conv", "KC", "conv kernel width (implies --preset custom)", "4"},
-               {"dtype", "T", "activation dtype: bf16, f16 or f32", "bf16"},
-               {"requests", "B", "number of requests", "8"},
-               {"prefill", "N", "prefill tokens per request", "512"},
-               {"decode", "D", "decode steps after the prefill", "32"},
-               {"threads", "N", "worker threads for CPU backends (0 = all)", "0"},
-               {"seed", "S", "seed of the random weights and inputs", "1"},
-               {"no-check", "", "skip the fp64 reference (faster for big runs; no verdict)", ""},
-               {"json", "FILE", "also write the result as JSON (backend, plugin, shape, timings, errors, verdict)", ""}});
+    Args args(
+        "run",
+        "Runs one GDN layer of a model preset with random weights on a serving-shaped workload: --requests\n"
+        "requests prefilled together (--prefill tokens each), then --decode steps of one token per request,\n"
+        "all through RadixLinearAttention and a GDNPool on the chosen backend. Prints per phase the time,\n"
+        "tokens/s, and the error of request 0 against the fp64 reference, then a verdict: PASS when every\n"
+        "phase's output and the final state are within the activation dtype's tolerance (the table gdn\n"
+        "conformance uses), else FAIL and exit code 1. --heads, --dims and --conv describe a custom layer and\n"
+        "imply --preset custom; with a named preset they are an error.",
+        {{"backend", "NAME", "cpu, cuda, cuda:1, rocm, a plugin name, or auto (default: GDN_BACKEND, else auto)", ""},
+         {"preset", "NAME", "qwen3-next-80b-a3b, qwen3.5-0.8b, qwen3.5-9b, qwen3.5-27b, or custom",
+          "qwen3-next-80b-a3b"},
+         {"heads", "H,HV", "key and value heads (implies --preset custom)", "16,32"},
+         {"dims", "DK,DV", "key and value head dims (implies --preset custom)", "128,128"},
+         {"conv", "KC", "conv kernel width (implies --preset custom)", "4"},
+         {"dtype", "T", "activation dtype: bf16, f16 or f32", "bf16"},
+         {"requests", "B", "number of requests", "8"},
+         {"prefill", "N", "prefill tokens per request", "512"},
+         {"decode", "D", "decode steps after the prefill", "32"},
+         {"threads", "N", "worker threads for CPU backends (0 = all)", "0"},
+         {"seed", "S", "seed of the random weights and inputs", "1"},
+         {"no-check", "", "skip the fp64 reference (faster for big runs; no verdict)", ""},
+         {"json", "FILE", "also write the result as JSON (backend, plugin, shape, timings, errors, verdict)", ""}});
     if (!args.parse(argc, argv)) return 0;
     if (!args.positional().empty()) throw std::invalid_argument("unexpected argument '" + args.positional()[0] + "'");
 
@@ -129,14 +131,16 @@ int cmd_run(int argc, char** argv) {
     Preset shape{"custom", 0, 0, 0, 0, 0, 0};
     if (preset == "custom") {
         const auto heads = args.integers("heads"), dims = args.integers("dims");
-        if (heads.size() != 2 || dims.size() != 2) throw std::invalid_argument("--heads and --dims take two integers each");
+        if (heads.size() != 2 || dims.size() != 2)
+            throw std::invalid_argument("--heads and --dims take two integers each");
         shape = {"custom", int(heads[0]), int(heads[1]), int(dims[0]), int(dims[1]), int(args.integer("conv")), 1};
     } else {
         shape = find_preset(preset);
     }
     const DType act = activation_dtype(args.str("dtype"));
     const int64_t B = args.integer("requests"), L = args.integer("prefill"), D = args.integer("decode");
-    if (B < 1 || L < 0 || D < 0) throw std::invalid_argument("--requests >= 1, --prefill >= 0 and --decode >= 0 expected");
+    if (B < 1 || L < 0 || D < 0)
+        throw std::invalid_argument("--requests >= 1, --prefill >= 0 and --decode >= 0 expected");
     const uint64_t seed = uint64_t(args.integer("seed"));
     const bool check = !args.flag("no-check");
     // Opened before anything runs: a path that cannot be written is a usage error up front.
@@ -148,7 +152,8 @@ int cmd_run(int argc, char** argv) {
     }
 
     const std::string backend_arg = args.str("backend");
-    const Backend backend = backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
+    const Backend backend =
+        backend_arg.empty() ? Registry::global().open_default() : Registry::global().open(backend_arg);
     const char* plugin_version = backend.table().version ? backend.table().version : "?";
     // Passed through to the backend, which says what range it takes (never wrapped into another int).
     Stream stream(backend, int(std::clamp<long long>(args.integer("threads"), INT_MIN, INT_MAX)));
@@ -169,7 +174,8 @@ int cmd_run(int argc, char** argv) {
     }
 
     std::printf("gdn run: %s layer (H=%d HV=%d Dk=%d Dv=%d Kc=%d, %s activations, f32 state)\n", shape.name.c_str(),
-                shape.num_k_heads, shape.num_v_heads, shape.head_k_dim, shape.head_v_dim, shape.conv_kernel, dtype_name(act));
+                shape.num_k_heads, shape.num_v_heads, shape.head_k_dim, shape.head_v_dim, shape.conv_kernel,
+                dtype_name(act));
     std::printf("backend: %s — %s\nplugin:  %s %s (ABI %u.%u), %s\n", backend.name().c_str(), backend.properties().name,
                 backend.plugin().name().c_str(), plugin_version, backend.table().abi_major, backend.table().abi_minor,
                 backend.plugin().path().c_str());
@@ -188,11 +194,19 @@ int cmd_run(int argc, char** argv) {
     nlohmann::json result = {
         {"backend", backend.name()},
         {"device", backend.properties().name},
-        {"plugin", {{"name", backend.plugin().name()}, {"version", plugin_version}, {"file", backend.plugin().path()},
-                    {"abi", std::to_string(backend.table().abi_major) + "." + std::to_string(backend.table().abi_minor)}}},
-        {"layer", {{"preset", shape.name}, {"num_k_heads", shape.num_k_heads}, {"num_v_heads", shape.num_v_heads},
-                   {"head_k_dim", shape.head_k_dim}, {"head_v_dim", shape.head_v_dim}, {"conv_kernel", shape.conv_kernel},
-                   {"activation_dtype", dtype_name(act)}}},
+        {"plugin",
+         {{"name", backend.plugin().name()},
+          {"version", plugin_version},
+          {"file", backend.plugin().path()},
+          {"abi", std::to_string(backend.table().abi_major) + "." + std::to_string(backend.table().abi_minor)}}},
+        {"layer",
+         {{"preset", shape.name},
+          {"num_k_heads", shape.num_k_heads},
+          {"num_v_heads", shape.num_v_heads},
+          {"head_k_dim", shape.head_k_dim},
+          {"head_v_dim", shape.head_v_dim},
+          {"conv_kernel", shape.conv_kernel},
+          {"activation_dtype", dtype_name(act)}}},
         {"workload", {{"requests", B}, {"prefill", L}, {"decode", D}, {"seed", seed}}}};
     GDNPool pool(backend, pc);
     std::vector<int64_t> slots;
@@ -293,7 +307,8 @@ int cmd_run(int argc, char** argv) {
             const auto w = rows(want, W, int64_t(row), int64_t(row + count));
             const double rel = reference::relative_l2(g, w), max_abs = reference::max_abs_diff(g, w);
             std::printf("  %-8s rel L2 %.3e   max abs %.3e   (%zu tokens)\n", name.c_str(), rel, max_abs, count);
-            if (!(rel <= tol.tolerance.out)) failures.push_back(name + " rel L2 " + sci(rel) + " > " + sci(tol.tolerance.out));
+            if (!(rel <= tol.tolerance.out))
+                failures.push_back(name + " rel L2 " + sci(rel) + " > " + sci(tol.tolerance.out));
             errors[name] = {{"rel_l2", number_or_null(rel)}, {"max_abs", number_or_null(max_abs)}, {"tokens", count}};
             row += count;
         }

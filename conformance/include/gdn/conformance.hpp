@@ -92,7 +92,7 @@ struct Options {
     // random-0 .. random-(N-1), drawn from the backend's declared capabilities; negative: as many
     // as it takes to run every declared value once (at least 24).
     int random_cases = -1;
-    std::vector<std::string> case_patterns;          // shell patterns over ids; empty: every case
+    std::vector<std::string> case_patterns;  // shell patterns over ids; empty: every case
     ToleranceTable tolerances;
     // How a user reruns a case: this prefix, then " --case ID --seed N" is appended, e.g.
     // "gdn conformance --backend cpu". Empty: no reproduction commands in the reports.
@@ -104,16 +104,16 @@ struct CaseOutcome {
     std::string category;     // golden, random, invariant, capability, guard, determinism
     std::string description;  // shape and what is checked
     Status status = Status::pass;
-    std::string message;      // why it failed / was unsupported / skipped; notes on a pass
+    std::string message;  // why it failed / was unsupported / skipped; notes on a pass
     std::optional<Metrics> metrics;
     std::optional<Tolerance> tolerance;
     std::string tolerance_reason;  // set when a per-backend override was used
     double seconds = 0;
-    std::string reproduce;    // one command line that reruns this case alone
+    std::string reproduce;  // one command line that reruns this case alone
 };
 
 struct GDN_API BackendReport {
-    std::string backend;         // "cpu", "cuda:1"
+    std::string backend;  // "cpu", "cuda:1"
     std::string plugin_name, plugin_version, plugin_path, device_name;
     unsigned abi_major = 0, abi_minor = 0;
     gdn_capabilities capabilities{};

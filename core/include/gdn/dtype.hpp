@@ -29,7 +29,7 @@ inline constexpr int kActivationDTypeCount = int(sizeof(kActivationDTypes) / siz
 static_assert(GDN_DTYPE_I64 + 1 == kDTypeCount, "DType mirrors gdn_dtype: one enumerator per value");
 
 GDN_API std::size_t dtype_size(DType t);
-GDN_API const char* dtype_name(DType t);           // "f32", "bf16", ...
+GDN_API const char* dtype_name(DType t);            // "f32", "bf16", ...
 GDN_API DType dtype_from_name(std::string_view s);  // accepts "f32"/"float32"/"F32" ...; throws Error
 GDN_API bool is_activation_dtype(DType t);          // f32, bf16, f16
 

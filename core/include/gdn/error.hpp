@@ -12,8 +12,7 @@ namespace gdn {
 
 class GDN_API Error : public std::runtime_error {
 public:
-    Error(gdn_status status, const std::string& message)
-        : std::runtime_error(message), status_(status) {}
+    Error(gdn_status status, const std::string& message) : std::runtime_error(message), status_(status) {}
     gdn_status status() const noexcept { return status_; }
 
 private:

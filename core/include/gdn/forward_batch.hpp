@@ -135,8 +135,8 @@ private:
     Stream* stream_ = nullptr;
     std::vector<int64_t> slots_;
     std::vector<int64_t> cu_seqlens_;
-    std::vector<int64_t> write_slots_;  // empty: the read slots
-    std::vector<int64_t> accepted_;     // commit only
+    std::vector<int64_t> write_slots_;                                        // empty: the read slots
+    std::vector<int64_t> accepted_;                                           // commit only
     std::vector<int64_t> checkpoint_cu_, checkpoint_pos_, checkpoint_slots_;  // empty: none
     DeviceBuffer device_indices_;  // cu_seqlens, slots, write slots, accepted, checkpoint cu/pos/slots
 };

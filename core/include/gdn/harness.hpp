@@ -35,12 +35,12 @@ struct GDN_API Case {
     // Serving-state features (ABI 1.2); a case using any of them runs through
     // run_serving_case. With `accepted`, expected.out is the verify call's output and the
     // expected states are those after the commit.
-    DType state_dtype = DType::f32;              // the pool's recurrent-state dtype
-    std::vector<int64_t> checkpoint_cu;          // [B+1] into checkpoint_pos; empty: none
-    std::vector<int64_t> checkpoint_pos;         // token counts, per request increasing
-    std::vector<int64_t> accepted;               // [B]: verify, then commit these counts
+    DType state_dtype = DType::f32;       // the pool's recurrent-state dtype
+    std::vector<int64_t> checkpoint_cu;   // [B+1] into checkpoint_pos; empty: none
+    std::vector<int64_t> checkpoint_pos;  // token counts, per request increasing
+    std::vector<int64_t> accepted;        // [B]: verify, then commit these counts
     struct ExpectedCheckpoints {
-        std::vector<double> recurrent, conv;     // [N, HV, Dv, Dk], [N, conv_dim, Kc-1]
+        std::vector<double> recurrent, conv;  // [N, HV, Dv, Dk], [N, conv_dim, Kc-1]
     };
     std::optional<ExpectedCheckpoints> expected_checkpoints;
     bool uses_serving_features() const {
@@ -54,17 +54,17 @@ struct RandomCaseSpec {
     DType activation_dtype = DType::f32;
     ForwardMode mode = ForwardMode::extend;
     std::vector<int64_t> lengths{7, 0, 70};  // per request (1 each for decode)
-    bool strong_decay = false;  // cumulative log decay far below -100 inside a chunk
+    bool strong_decay = false;               // cumulative log decay far below -100 inside a chunk
     // Finite gate parameters at the ends of float's range, on every other value head (the others
     // stay ordinary): the decay factor must come out exactly 0, or exactly 1, never NaN.
     enum class ExtremeDecay {
         none,
-        huge_rate,      // A_log = 89: exp(A_log) overflows float (decay 0)
-        huge_softplus,  // dt_bias = 1e30: a + dt_bias and the product are huge (decay 0)
+        huge_rate,        // A_log = 89: exp(A_log) overflows float (decay 0)
+        huge_softplus,    // dt_bias = 1e30: a + dt_bias and the product are huge (decay 0)
         rate_times_tiny,  // A_log = 89 and a = -200: float's inf * 0, in truth exp(-111) (decay 1)
     };
     ExtremeDecay extreme_decay = ExtremeDecay::none;
-    double state_scale = 0.1;   // magnitude of the initial recurrent state
+    double state_scale = 0.1;  // magnitude of the initial recurrent state
 };
 
 // Golden file -> Case (throws Error naming what is missing or malformed). Every size derived
@@ -86,10 +86,10 @@ GDN_API Tolerance default_tolerance(DType activation_dtype);
 
 struct CaseResult {
     double out_rel_l2 = 0, state_rel_l2 = 0, out_max_abs = 0;
-    double out_max_rel = 0;   // max |got - want| / max |want| over the output
-    bool degenerate = false;  // the output is all zero where the expected one is not
-    bool conv_exact = true;   // conv state bit-identical to the expected one
-    bool finite = true;       // no NaN or Inf anywhere in the outputs
+    double out_max_rel = 0;        // max |got - want| / max |want| over the output
+    bool degenerate = false;       // the output is all zero where the expected one is not
+    bool conv_exact = true;        // conv state bit-identical to the expected one
+    bool finite = true;            // no NaN or Inf anywhere in the outputs
     bool others_untouched = true;  // slots not named, the padding slot and other layers unchanged
     // Serving cases: checkpoints against the expected ones, verify left the pool bit-identical,
     // and the share of a 16-bit state's elements equal to the expected state rounded to nearest
@@ -99,7 +99,7 @@ struct CaseResult {
     bool verify_untouched = true;
     double state_rounding_match = 1.0;
     bool passed = false;
-    std::string message;      // why it failed, with where (first_outside) for each result out of tolerance
+    std::string message;  // why it failed, with where (first_outside) for each result out of tolerance
 };
 
 // The three results of a forward call.
@@ -131,7 +131,7 @@ GDN_API CaseResult run_serving_case(const Backend& backend, const Case& c, const
                                     const RunOptions& opt = {});
 // The reference's states of request r of `p` after its first n tokens: {recurrent, conv}.
 GDN_API std::pair<std::vector<double>, std::vector<double>> reference_prefix_state(const reference::Problem& p,
-                                                                                  int64_t r, int64_t n);
+                                                                                   int64_t r, int64_t n);
 
 // ---- building blocks ----------------------------------------------------------------------------
 

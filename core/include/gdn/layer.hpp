@@ -27,18 +27,16 @@ public:
     // A_log, dt_bias [HV] f32, finite. The views must stay valid while the layer is used.
     RadixLinearAttention(const LayerConfig& config, TensorView conv_weight, TensorView A_log, TensorView dt_bias);
     // The same in pymllm's positional order.
-    RadixLinearAttention(int layer_id, int gdn_layer_idx, int num_k_heads, int num_v_heads,
-                         int head_k_dim, int head_v_dim, TensorView conv_weight, TensorView A_log,
-                         TensorView dt_bias);
+    RadixLinearAttention(int layer_id, int gdn_layer_idx, int num_k_heads, int num_v_heads, int head_k_dim,
+                         int head_v_dim, TensorView conv_weight, TensorView A_log, TensorView dt_bias);
 
     // mixed_qkv [T, conv_dim], a and b [T, HV], all in the activation dtype on the batch's
     // device. Returns out [T, HV*Dv] in the activation dtype. Checks everything before writing
     // anything: on an error the pool is unchanged.
-    Tensor forward(ForwardBatch& batch, const TensorView& mixed_qkv, const TensorView& a,
-                   const TensorView& b) const;
+    Tensor forward(ForwardBatch& batch, const TensorView& mixed_qkv, const TensorView& a, const TensorView& b) const;
     // Same, into a caller-provided `out` (no allocation: usable inside a captured graph).
-    void forward(ForwardBatch& batch, const TensorView& mixed_qkv, const TensorView& a,
-                 const TensorView& b, const TensorView& out) const;
+    void forward(ForwardBatch& batch, const TensorView& mixed_qkv, const TensorView& a, const TensorView& b,
+                 const TensorView& out) const;
 
     LayerConfig config() const {
         return LayerConfig{layer_id_, gdn_layer_idx_, num_k_heads_, num_v_heads_, head_k_dim_, head_v_dim_};

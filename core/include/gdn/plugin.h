@@ -114,22 +114,18 @@ typedef struct gdn_tensor {
 
 /* ---- devices ------------------------------------------------------------------------------- */
 
-typedef enum gdn_device_kind {
-    GDN_DEVICE_CPU = 0,
-    GDN_DEVICE_GPU = 1,
-    GDN_DEVICE_OTHER = 2
-} gdn_device_kind;
+typedef enum gdn_device_kind { GDN_DEVICE_CPU = 0, GDN_DEVICE_GPU = 1, GDN_DEVICE_OTHER = 2 } gdn_device_kind;
 
 typedef struct gdn_device_properties {
     uint32_t struct_size;
-    int32_t kind;               /* gdn_device_kind */
-    char name[128];             /* e.g. "NVIDIA H100 80GB HBM3" */
-    uint64_t memory_bytes;      /* device memory; host RAM for a CPU backend */
-    int32_t compute_units;      /* SMs, CUs or CPU threads available */
-    int32_t compute_major;      /* compute capability or ISA generation; 0 when meaningless */
+    int32_t kind;          /* gdn_device_kind */
+    char name[128];        /* e.g. "NVIDIA H100 80GB HBM3" */
+    uint64_t memory_bytes; /* device memory; host RAM for a CPU backend */
+    int32_t compute_units; /* SMs, CUs or CPU threads available */
+    int32_t compute_major; /* compute capability or ISA generation; 0 when meaningless */
     int32_t compute_minor;
-    int32_t warp_size;          /* SIMD width the kernels are built for; 1 for CPU */
-    int32_t host_accessible;    /* 1 when the host can dereference device pointers (CPU) */
+    int32_t warp_size;       /* SIMD width the kernels are built for; 1 for CPU */
+    int32_t host_accessible; /* 1 when the host can dereference device pointers (CPU) */
 } gdn_device_properties;
 
 /* ---- capabilities: exact, the conformance suite holds a plugin to them --------------------- */
@@ -149,27 +145,26 @@ typedef enum gdn_mode {
 
 typedef struct gdn_capabilities {
     uint32_t struct_size;
-    uint32_t activation_dtypes;  /* bit (1u << gdn_dtype) per supported activation dtype */
-    gdn_size_range head_k_dim;   /* Dk */
-    gdn_size_range head_v_dim;   /* Dv */
-    uint32_t conv_kernels;       /* bit (1u << Kc) per supported conv width */
-    uint32_t gva_ratios;         /* bit (1u << (HV/H)) per supported ratio, ratios 1..31 */
-    uint32_t modes;              /* bit (1u << gdn_mode) per supported mode */
-    int32_t deterministic;       /* 1: the same call twice gives bitwise-equal results */
+    uint32_t activation_dtypes; /* bit (1u << gdn_dtype) per supported activation dtype */
+    gdn_size_range head_k_dim;  /* Dk */
+    gdn_size_range head_v_dim;  /* Dv */
+    uint32_t conv_kernels;      /* bit (1u << Kc) per supported conv width */
+    uint32_t gva_ratios;        /* bit (1u << (HV/H)) per supported ratio, ratios 1..31 */
+    uint32_t modes;             /* bit (1u << gdn_mode) per supported mode */
+    int32_t deterministic;      /* 1: the same call twice gives bitwise-equal results */
 
     /* ---- ABI 1.2 (zero from a plugin of an older minor: f32 state, no features) ---- */
-    uint32_t state_dtypes;       /* bit (1u << gdn_dtype) per recurrent-state dtype; f32 is implied */
-    uint32_t features;           /* GDN_FEATURE_* bits */
+    uint32_t state_dtypes; /* bit (1u << gdn_dtype) per recurrent-state dtype; f32 is implied */
+    uint32_t features;     /* GDN_FEATURE_* bits */
 } gdn_capabilities;
 
 /* ABI 1.2 optional features of forward_gdn (gdn_capabilities.features). The host passes a
  * non-default value of a 1.2 field only to a plugin that declares the matching bit. */
-#define GDN_FEATURE_WRITE_SLOTS 0x1u     /* write_slots: new state to another slot, or none */
-#define GDN_FEATURE_NO_OUTPUT 0x2u       /* out.data NULL: no output is computed or written */
-#define GDN_FEATURE_CHECKPOINTS 0x4u     /* checkpoint_*: states after given token counts */
-#define GDN_FEATURE_ACCEPTED 0x8u        /* accepted: only a prefix of each request advances */
-#define GDN_FEATURE_BATCH_INVARIANT 0x10u /* a request's output and state are bitwise the same
-                                            whatever else is in the batch */
+#define GDN_FEATURE_WRITE_SLOTS 0x1u      /* write_slots: new state to another slot, or none */
+#define GDN_FEATURE_NO_OUTPUT 0x2u        /* out.data NULL: no output is computed or written */
+#define GDN_FEATURE_CHECKPOINTS 0x4u      /* checkpoint_*: states after given token counts */
+#define GDN_FEATURE_ACCEPTED 0x8u         /* accepted: only a prefix of each request advances */
+#define GDN_FEATURE_BATCH_INVARIANT 0x10u /* output and state bitwise the same whatever the batch */
 
 /* A write slot meaning "no state write" (ABI 1.2). */
 #define GDN_SLOT_NONE (-1)
@@ -270,7 +265,7 @@ typedef struct gdn_forward_args {
     const int64_t* host_slots;
 
     /* ---- ABI 1.2 ---- */
-    int32_t state_dtype; /* gdn_dtype */
+    int32_t state_dtype;  /* gdn_dtype */
     int32_t reserved_1_2; /* 0 */
     int64_t num_checkpoints;
     gdn_tensor write_slots;
@@ -288,19 +283,18 @@ typedef struct gdn_forward_args {
 /* The sizes of gdn_forward_args at each minor that changed it: a plugin refuses only a struct
  * shorter than the 1.0 one, and reads the 1.2 fields only from a struct of at least 1.2's. */
 #define GDN_FORWARD_ARGS_MIN_SIZE_V1_0 (offsetof(gdn_forward_args, host_slots) + sizeof(const int64_t*))
-#define GDN_FORWARD_ARGS_MIN_SIZE_V1_2                                                            \
-    (offsetof(gdn_forward_args, host_checkpoint_slots) + sizeof(const int64_t*))
+#define GDN_FORWARD_ARGS_MIN_SIZE_V1_2 (offsetof(gdn_forward_args, host_checkpoint_slots) + sizeof(const int64_t*))
 
 /* ---- the table ----------------------------------------------------------------------------- */
 
 typedef struct gdn_plugin {
-    uint32_t struct_size;  /* sizeof(gdn_plugin) as the plugin was compiled */
-    uint32_t abi_major;    /* GDN_ABI_MAJOR the plugin was compiled against */
-    uint32_t abi_minor;    /* GDN_ABI_MINOR the plugin was compiled against */
-    const char* name;      /* backend name, lower case, [a-z0-9_-], e.g. "cpu", "cuda" */
-    const char* version;   /* plugin version, free text, e.g. "0.1.0" */
+    uint32_t struct_size; /* sizeof(gdn_plugin) as the plugin was compiled */
+    uint32_t abi_major;   /* GDN_ABI_MAJOR the plugin was compiled against */
+    uint32_t abi_minor;   /* GDN_ABI_MINOR the plugin was compiled against */
+    const char* name;     /* backend name, lower case, [a-z0-9_-], e.g. "cpu", "cuda" */
+    const char* version;  /* plugin version, free text, e.g. "0.1.0" */
     const char* description;
-    int32_t priority;      /* automatic choice takes the highest priority that has a device */
+    int32_t priority; /* automatic choice takes the highest priority that has a device */
 
     /* Required. Start the plugin's runtime; probe the driver. A failure is a load-report
      * reason (e.g. GDN_ERR_DRIVER "CUDA driver version is insufficient ..."). */
@@ -316,8 +310,7 @@ typedef struct gdn_plugin {
     gdn_status (*device_capabilities)(int32_t device, gdn_capabilities* caps, gdn_errbuf err);
 
     /* Required. Create / destroy an execution stream on `device`. `options` may be NULL. */
-    gdn_status (*stream_create)(int32_t device, const gdn_stream_options* options, gdn_stream* out,
-                                gdn_errbuf err);
+    gdn_status (*stream_create)(int32_t device, const gdn_stream_options* options, gdn_stream* out, gdn_errbuf err);
     gdn_status (*stream_destroy)(gdn_stream stream, gdn_errbuf err);
     /* Required. Block until all work queued on `stream` is finished. */
     gdn_status (*stream_synchronize)(gdn_stream stream, gdn_errbuf err);
@@ -329,8 +322,7 @@ typedef struct gdn_plugin {
      * stream is synchronized. */
     gdn_status (*mem_copy)(gdn_stream stream, void* dst, const void* src, size_t bytes,
                            int32_t kind /* gdn_copy_kind */, gdn_errbuf err);
-    gdn_status (*mem_set)(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes,
-                          gdn_errbuf err);
+    gdn_status (*mem_set)(gdn_stream stream, void* dst, int32_t byte_value, size_t bytes, gdn_errbuf err);
 
     /* Required. Run one GDN layer (see gdn_forward_args), queued on `stream`. */
     gdn_status (*forward_gdn)(gdn_stream stream, const gdn_forward_args* args, gdn_errbuf err);
@@ -372,9 +364,8 @@ static inline const char* gdn_forward_args_unsupported(const gdn_forward_args* a
 
 /* The prefix every plugin table of ABI 1.x has (the ABI 1.0 table, through forward_gdn): a host
  * refuses tables shorter than this. Fixed for all of 1.x; later minors append after it. */
-#define GDN_PLUGIN_MIN_SIZE_V1_0                                                                   \
-    (offsetof(gdn_plugin, forward_gdn) +                                                           \
-     sizeof(gdn_status(*)(gdn_stream, const gdn_forward_args*, gdn_errbuf)))
+#define GDN_PLUGIN_MIN_SIZE_V1_0 \
+    (offsetof(gdn_plugin, forward_gdn) + sizeof(gdn_status(*)(gdn_stream, const gdn_forward_args*, gdn_errbuf)))
 
 /* The entry point. Returns NULL only if the plugin cannot describe itself at all. */
 typedef const gdn_plugin* (*gdn_plugin_entry_fn)(void);

@@ -26,13 +26,13 @@
 namespace gdn {
 
 struct PoolConfig {
-    int num_layers = 1;       // GDN layers (indexed by gdn_layer_idx)
-    int64_t num_slots = 1;    // usable slots, padding slot not counted
-    int num_k_heads = 1;      // H
-    int num_v_heads = 1;      // HV
-    int head_k_dim = 0;       // Dk
-    int head_v_dim = 0;       // Dv
-    int conv_kernel = 4;      // Kc
+    int num_layers = 1;     // GDN layers (indexed by gdn_layer_idx)
+    int64_t num_slots = 1;  // usable slots, padding slot not counted
+    int num_k_heads = 1;    // H
+    int num_v_heads = 1;    // HV
+    int head_k_dim = 0;     // Dk
+    int head_v_dim = 0;     // Dv
+    int conv_kernel = 4;    // Kc
     DType activation_dtype = DType::bf16;
     // The recurrent state's storage: f32, or bf16 / f16 to fit more requests (backends compute
     // in f32 and round to nearest even when they store; docs/numerics-state-dtype.md has the cost).
@@ -52,12 +52,12 @@ struct PoolConfig {
 // top of this file). The pool reads and writes it in place and never frees it; the engine keeps
 // it alive while the pool, and every view and batch over it, is in use.
 struct EngineMemory {
-    Backend device;                  // the backend whose device holds both buffers; empty: host
-                                     // memory (accepted only by a backend the host can read)
-    void* recurrent = nullptr;       // [layers, slots + 1, HV, Dv, Dk] recurrent state
-    std::size_t recurrent_bytes = 0; // exactly layers * (slots + 1) * recurrent_slot_bytes()
-    void* conv = nullptr;            // [layers, slots + 1, conv_dim, Kc - 1] conv state
-    std::size_t conv_bytes = 0;      // exactly layers * (slots + 1) * conv_slot_bytes()
+    Backend device;                   // the backend whose device holds both buffers; empty: host
+                                      // memory (accepted only by a backend the host can read)
+    void* recurrent = nullptr;        // [layers, slots + 1, HV, Dv, Dk] recurrent state
+    std::size_t recurrent_bytes = 0;  // exactly layers * (slots + 1) * recurrent_slot_bytes()
+    void* conv = nullptr;             // [layers, slots + 1, conv_dim, Kc - 1] conv state
+    std::size_t conv_bytes = 0;       // exactly layers * (slots + 1) * conv_slot_bytes()
 };
 
 // The exact sizes of EngineMemory's two buffers for `config` (checked as the pool's constructor
@@ -115,7 +115,7 @@ public:
 
     // Host copies, for tests and tools. The recurrent state as f32 whatever the state dtype
     // (write_recurrent rounds to nearest even into a bf16 or f16 pool).
-    std::vector<float> read_recurrent(int layer, int64_t slot) const;   // [HV, Dv, Dk]
+    std::vector<float> read_recurrent(int layer, int64_t slot) const;     // [HV, Dv, Dk]
     std::vector<uint8_t> read_conv_bytes(int layer, int64_t slot) const;  // [conv_dim, Kc-1]
     void write_recurrent(int layer, int64_t slot, const std::vector<float>& host);
     void write_conv_bytes(int layer, int64_t slot, const std::vector<uint8_t>& host);

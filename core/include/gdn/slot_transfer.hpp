@@ -62,14 +62,14 @@ struct SlotBlobInfo {
 // Why a blob was refused: an engine can tell a blob from an incompatible pool (mismatch: a
 // deployment error) from one damaged on its way (truncated, corrupt: retry the transfer).
 enum class SlotBlobProblem {
-    truncated,        // shorter than its header or than the payload the header announces
-    not_a_blob,       // no "GDNSLOT" magic
-    version,          // a format version this build does not read
-    malformed,        // header fields inconsistent or unknown (layout, sizes, dtypes, reserved bytes)
-    trailing_bytes,   // longer than the header announces
-    corrupt,          // checksum mismatch
-    dims_mismatch,    // layers, heads, head dims or conv width differ from the pool's
-    dtype_mismatch,   // activation or state dtype differs from the pool's
+    truncated,       // shorter than its header or than the payload the header announces
+    not_a_blob,      // no "GDNSLOT" magic
+    version,         // a format version this build does not read
+    malformed,       // header fields inconsistent or unknown (layout, sizes, dtypes, reserved bytes)
+    trailing_bytes,  // longer than the header announces
+    corrupt,         // checksum mismatch
+    dims_mismatch,   // layers, heads, head dims or conv width differ from the pool's
+    dtype_mismatch,  // activation or state dtype differs from the pool's
 };
 GDN_API const char* slot_blob_problem_name(SlotBlobProblem p);
 

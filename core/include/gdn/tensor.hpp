@@ -20,8 +20,7 @@ public:
     // Packed (row-major) view.
     TensorView(void* data, DType dtype, std::vector<int64_t> shape, Backend device = {});
     // Strided view; strides in elements.
-    TensorView(void* data, DType dtype, std::vector<int64_t> shape, std::vector<int64_t> strides,
-               Backend device = {});
+    TensorView(void* data, DType dtype, std::vector<int64_t> shape, std::vector<int64_t> strides, Backend device = {});
 
     void* data() const { return data_; }
     DType dtype() const { return dtype_; }

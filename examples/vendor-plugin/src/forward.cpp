@@ -20,7 +20,8 @@ namespace myvendor {
 namespace {
 
 gdn_status refuse(gdn_errbuf err, gdn_status status, const char* what, long long value) {
-    if (err.text && err.capacity) std::snprintf(err.text, err.capacity, "myvendor: %s %lld is not supported", what, value);
+    if (err.text && err.capacity)
+        std::snprintf(err.text, err.capacity, "myvendor: %s %lld is not supported", what, value);
     return status;
 }
 
@@ -46,7 +47,8 @@ void l2_normalize(std::vector<double>& x, int64_t first, int n, double scale) {
 gdn_status check_forward(const gdn_forward_args& a, gdn_errbuf err) {
     // The host validated everything against our declared capabilities before calling. These
     // checks are for a host that did not: refuse cleanly rather than read out of bounds.
-    if (a.struct_size < GDN_FORWARD_ARGS_MIN_SIZE_V1_0) return invalid(err, "gdn_forward_args is smaller than ABI 1.0's");
+    if (a.struct_size < GDN_FORWARD_ARGS_MIN_SIZE_V1_0)
+        return invalid(err, "gdn_forward_args is smaller than ABI 1.0's");
     // No ABI 1.2 serving feature (16-bit state, write slots, checkpoints, ...): refuse, never guess.
     if (const char* field = gdn_forward_args_unsupported(&a, 0, 0)) {
         if (err.text && err.capacity) std::snprintf(err.text, err.capacity, "myvendor: %s is not supported", field);
@@ -67,7 +69,8 @@ gdn_status check_forward(const gdn_forward_args& a, gdn_errbuf err) {
         return refuse(err, GDN_ERR_UNSUPPORTED, "conv kernel", a.conv_kernel);
     if (!a.host_cu_seqlens || !a.host_slots) return invalid(err, "host_cu_seqlens and host_slots are required");
     const int64_t conv_dim = 2LL * a.num_k_heads * a.head_k_dim + int64_t(a.num_v_heads) * a.head_v_dim;
-    if (a.mixed_qkv.shape[1] != conv_dim || a.conv_weight.shape[0] != conv_dim || a.conv_weight.shape[1] != a.conv_kernel)
+    if (a.mixed_qkv.shape[1] != conv_dim || a.conv_weight.shape[0] != conv_dim ||
+        a.conv_weight.shape[1] != a.conv_kernel)
         return invalid(err, "mixed_qkv / conv_weight do not match the head dimensions");
     if (a.host_cu_seqlens[0] != 0 || a.host_cu_seqlens[a.num_requests] != a.num_tokens)
         return invalid(err, "cu_seqlens must run from 0 to num_tokens");
@@ -87,7 +90,7 @@ void forward(const gdn_forward_args& a) {
     const int64_t C = 2LL * H * Dk + int64_t(HV) * Dv;
 
     std::vector<double> window(static_cast<size_t>(C * Kc));  // per channel: Kc-1 older inputs, then the current one
-    std::vector<double> y(static_cast<size_t>(C));           // conv output after SiLU: [q | k | v]
+    std::vector<double> y(static_cast<size_t>(C));            // conv output after SiLU: [q | k | v]
 
     for (int64_t r = 0; r < a.num_requests; ++r) {
         const int64_t t0 = a.host_cu_seqlens[r], t1 = a.host_cu_seqlens[r + 1];

@@ -53,7 +53,7 @@ inline uint16_t float_to_f16(float f) {
     std::memcpy(&u, &f, sizeof u);
     const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
     const uint32_t abs = u & 0x7fffffffu;
-    if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);  // NaN
+    if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);   // NaN
     if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: Inf
     if (abs < 0x38800000u) {
         // Subnormal or zero in f16: the value in units of 2^-24, rounded to nearest even.

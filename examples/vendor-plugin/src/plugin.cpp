@@ -55,7 +55,7 @@ gdn_status check_device(int32_t device, gdn_errbuf err) {
 // ---- lifetime and devices ---------------------------------------------------------------------
 
 gdn_status init(gdn_errbuf) { return GDN_OK; }  // nothing to start
-void shutdown() {}                               // nothing to stop: no threads, no runtime
+void shutdown() {}                              // nothing to stop: no threads, no runtime
 
 gdn_status device_count(int32_t* count, gdn_errbuf err) {
     if (!count) return fail(err, GDN_ERR_INVALID_ARGUMENT, "count is NULL");
@@ -65,7 +65,8 @@ gdn_status device_count(int32_t* count, gdn_errbuf err) {
 
 gdn_status device_properties(int32_t device, gdn_device_properties* props, gdn_errbuf err) {
     if (gdn_status s = check_device(device, err)) return s;
-    if (!props || props->struct_size < sizeof(uint32_t)) return fail(err, GDN_ERR_INVALID_ARGUMENT, "props is NULL or too small");
+    if (!props || props->struct_size < sizeof(uint32_t))
+        return fail(err, GDN_ERR_INVALID_ARGUMENT, "props is NULL or too small");
     gdn_device_properties p{};
     p.kind = GDN_DEVICE_CPU;
     std::snprintf(p.name, sizeof p.name, "myvendor reference CPU (1 thread)");
@@ -80,7 +81,8 @@ gdn_status device_properties(int32_t device, gdn_device_properties* props, gdn_e
 
 gdn_status device_capabilities(int32_t device, gdn_capabilities* caps, gdn_errbuf err) {
     if (gdn_status s = check_device(device, err)) return s;
-    if (!caps || caps->struct_size < sizeof(uint32_t)) return fail(err, GDN_ERR_INVALID_ARGUMENT, "caps is NULL or too small");
+    if (!caps || caps->struct_size < sizeof(uint32_t))
+        return fail(err, GDN_ERR_INVALID_ARGUMENT, "caps is NULL or too small");
     gdn_capabilities c{};
     c.activation_dtypes = (1u << GDN_DTYPE_F32) | (1u << GDN_DTYPE_BF16) | (1u << GDN_DTYPE_F16);
     c.head_k_dim = {kMinHeadDim, kMaxHeadDim, 1};

@@ -98,7 +98,8 @@ Layer make_layer(Plugin& P, const Shape& s, std::mt19937_64& rng, bool strong_de
     L.w = Bytes(s.dt, static_cast<size_t>(cd) * s.Kc);
     for (size_t i = 0; i < L.w.n(); ++i) L.w.set(i, 0.5 * randn(rng));
     for (int i = 0; i < s.HV; ++i) {
-        L.A_log.push_back(static_cast<float>(strong_decay ? std::log(unif(rng, 20.0, 60.0)) : std::log(unif(rng, 0.002, 0.6))));
+        L.A_log.push_back(
+            static_cast<float>(strong_decay ? std::log(unif(rng, 20.0, 60.0)) : std::log(unif(rng, 0.002, 0.6))));
         L.dt_bias.push_back(static_cast<float>(strong_decay ? 3.0 + 0.1 * randn(rng) : 0.1 * randn(rng)));
     }
     L.d_w = P.alloc(L.w.b.size());
@@ -109,7 +110,11 @@ Layer make_layer(Plugin& P, const Shape& s, std::mt19937_64& rng, bool strong_de
     P.h2d(L.d_dtb, L.dt_bias.data(), 4 * s.HV);
     return L;
 }
-void free_layer(Plugin& P, Layer& L) { P.free(L.d_w); P.free(L.d_Alog); P.free(L.d_dtb); }
+void free_layer(Plugin& P, Layer& L) {
+    P.free(L.d_w);
+    P.free(L.d_Alog);
+    P.free(L.d_dtb);
+}
 
 Pool make_pool(Plugin& P, const Shape& s, int nslots, std::mt19937_64& rng, double state_scale) {
     Pool pl;
@@ -128,7 +133,10 @@ Pool make_pool(Plugin& P, const Shape& s, int nslots, std::mt19937_64& rng, doub
     P.h2d(pl.d_conv, pl.conv.b.data(), pl.conv.b.size());
     return pl;
 }
-void free_pool(Plugin& P, Pool& pl) { P.free(pl.d_rec); P.free(pl.d_conv); }
+void free_pool(Plugin& P, Pool& pl) {
+    P.free(pl.d_rec);
+    P.free(pl.d_conv);
+}
 
 // Rows of [x | a | b | guard columns]: 3 guard columns (1e30, never to be read) leave x's rows
 // unaligned, so that the prefill takes its general path; `aligned` pads the rows to 16 bytes
@@ -140,7 +148,10 @@ Batch make_batch(const Shape& s, const std::vector<int64_t>& lens, const std::ve
     bool any1 = false, anyn = false;
     for (int64_t l : lens) {
         b.cu.push_back(b.cu.back() + l);
-        if (l == 1) any1 = true; else anyn = true;
+        if (l == 1)
+            any1 = true;
+        else
+            anyn = true;
     }
     b.mode = any1 && anyn ? GDN_MODE_MIXED : any1 ? GDN_MODE_DECODE : GDN_MODE_EXTEND;
     b.slots = slots;
@@ -210,7 +221,10 @@ void ref_forward(const Layer& L, Pool& pl, const Batch& bt, int64_t padding_slot
                         }
                         const double fq = 1.0 / std::sqrt(nq + 1e-6) / std::sqrt(static_cast<double>(s.Dk));
                         const double fk = 1.0 / std::sqrt(nk + 1e-6);
-                        for (int i = 0; i < s.Dk; ++i) { q[i] *= fq; k[i] *= fk; }
+                        for (int i = 0; i < s.Dk; ++i) {
+                            q[i] *= fq;
+                            k[i] *= fk;
+                        }
                         const double av = bt.X.get((st + t) * bt.xs + cd + hv) + static_cast<double>(L.dt_bias[hv]);
                         const double sp = av > 20 ? av : std::log1p(std::exp(av));
                         const double g = -std::exp(static_cast<double>(L.A_log[hv])) * sp;
@@ -219,10 +233,16 @@ void ref_forward(const Layer& L, Pool& pl, const Batch& bt, int64_t padding_slot
                         for (int v = 0; v < s.Dv; ++v) {
                             double* row = S + static_cast<size_t>(v) * s.Dk;
                             double sk = 0;
-                            for (int i = 0; i < s.Dk; ++i) { row[i] *= dec; sk += row[i] * k[i]; }
+                            for (int i = 0; i < s.Dk; ++i) {
+                                row[i] *= dec;
+                                sk += row[i] * k[i];
+                            }
                             const double u = beta * (yt[2 * s.H * s.Dk + hv * s.Dv + v] - sk);
                             double o = 0;
-                            for (int i = 0; i < s.Dk; ++i) { row[i] += u * k[i]; o += row[i] * q[i]; }
+                            for (int i = 0; i < s.Dk; ++i) {
+                                row[i] += u * k[i];
+                                o += row[i] * q[i];
+                            }
                             out[(st + t) * od + static_cast<int64_t>(hv) * s.Dv + v] = o;
                         }
                     }
@@ -283,8 +303,8 @@ RunResult run_device(Plugin& P, const Layer& L, Pool& pl, const Batch& bt, int64
     a.slots = tensor(d_sl, GDN_DTYPE_I64, {B}, {1});
     a.recurrent_state = tensor(pl.d_rec + pl.rec_per(), GDN_DTYPE_F32, {pl.nslots, s.HV, s.Dv, s.Dk},
                                {static_cast<int64_t>(2 * pl.rec_per()), static_cast<int64_t>(s.Dv) * s.Dk, s.Dk, 1});
-    a.conv_state = tensor(static_cast<unsigned char*>(pl.d_conv) + pl.conv_per() * es, s.dt,
-                          {pl.nslots, cd, s.Kc - 1}, {static_cast<int64_t>(2 * pl.conv_per()), s.Kc - 1, 1});
+    a.conv_state = tensor(static_cast<unsigned char*>(pl.d_conv) + pl.conv_per() * es, s.dt, {pl.nslots, cd, s.Kc - 1},
+                          {static_cast<int64_t>(2 * pl.conv_per()), s.Kc - 1, 1});
     a.out = tensor(out_base, s.dt, {bt.T, od}, {od, 1});
     a.host_cu_seqlens = bt.cu.data();
     a.host_slots = bt.slots.data();
@@ -300,7 +320,10 @@ RunResult run_device(Plugin& P, const Layer& L, Pool& pl, const Batch& bt, int64
     expect(std::equal(got.begin(), got.begin() + kGuard * es, poison.begin()) &&
                std::equal(got.end() - kGuard * es, got.end(), poison.end() - kGuard * es),
            "guard bands around the output were written (out-of-bounds write)");
-    P.free(d_x); P.free(d_cu); P.free(d_sl); P.free(d_out);
+    P.free(d_x);
+    P.free(d_cu);
+    P.free(d_sl);
+    P.free(d_out);
     return rr;
 }
 
@@ -341,8 +364,12 @@ double run_and_check(Plugin& P, const Layer& L, Pool& pl, const Batch& bt, int64
     for (int r = 0; r < B; ++r)
         for (int64_t t = bt.cu[r]; t < bt.cu[r + 1]; ++t)
             for (int64_t c = 0; c < od; ++c) {
-                if (bt.slots[r] == padding_slot) { if (got[t * od + c] != 0.0) ++pad_nonzero; }
-                else { g2.push_back(got[t * od + c]); r2.push_back(ref[t * od + c]); }
+                if (bt.slots[r] == padding_slot) {
+                    if (got[t * od + c] != 0.0) ++pad_nonzero;
+                } else {
+                    g2.push_back(got[t * od + c]);
+                    r2.push_back(ref[t * od + c]);
+                }
             }
     const double oerr = rel_l2(g2, r2);
     expect(nonfinite == 0, "%s: %zu output elements not written or not finite", label, nonfinite);
@@ -362,7 +389,8 @@ double run_and_check(Plugin& P, const Layer& L, Pool& pl, const Batch& bt, int64
     const size_t rp = pl.rec_per(), cp = pl.conv_per(), es = dsize(s.dt);
     for (int sl = 0; sl < pl.nslots; ++sl) {
         for (int layer = 0; layer < 2; ++layer) {
-            const size_t ro = (static_cast<size_t>(sl) * 2 + layer) * rp, co = (static_cast<size_t>(sl) * 2 + layer) * cp;
+            const size_t ro = (static_cast<size_t>(sl) * 2 + layer) * rp,
+                         co = (static_cast<size_t>(sl) * 2 + layer) * cp;
             if (live[sl] && layer == 1) {
                 for (size_t i = 0; i < rp; ++i) {
                     gs.push_back(rec_now[ro + i]);
@@ -376,7 +404,8 @@ double run_and_check(Plugin& P, const Layer& L, Pool& pl, const Batch& bt, int64
                 }
             } else {
                 if (std::memcmp(rec_now.data() + ro, rec_before.data() + ro, rp * 4) != 0) ++untouched_bad;
-                if (std::memcmp(conv_now.b.data() + co * es, conv_before.b.data() + co * es, cp * es) != 0) ++untouched_bad;
+                if (std::memcmp(conv_now.b.data() + co * es, conv_before.b.data() + co * es, cp * es) != 0)
+                    ++untouched_bad;
             }
         }
     }
@@ -433,14 +462,18 @@ void random_case(Plugin& P, uint64_t seed) {
     if (use_pad) slots[rng() % B] = padding_slot;
     const int dvs_menu[5] = {0, 16, 32, 64, 128};
     const int dvs = dvs_menu[rng() % 5];
-    if (dvs) setenv("GDN_CUDA_DVS", std::to_string(dvs).c_str(), 1); else unsetenv("GDN_CUDA_DVS");
+    if (dvs)
+        setenv("GDN_CUDA_DVS", std::to_string(dvs).c_str(), 1);
+    else
+        unsetenv("GDN_CUDA_DVS");
     P.reopen_stream();
     Layer L = make_layer(P, s, rng, rng() % 5 == 0);
     Pool pl = make_pool(P, s, nslots, rng, 0.1);
     Batch bt = make_batch(s, lens, slots, rng, 0.0);
     std::string lab = "seed " + std::to_string(seed);
     std::printf("case seed=%" PRIu64 ": %s B=%d T=%" PRId64 " lens=[", seed, s.str().c_str(), B, bt.T);
-    for (size_t i = 0; i < lens.size(); ++i) std::printf("%s%" PRId64 "%s", i ? "," : "", lens[i], slots[i] == padding_slot ? "p" : "");
+    for (size_t i = 0; i < lens.size(); ++i)
+        std::printf("%s%" PRId64 "%s", i ? "," : "", lens[i], slots[i] == padding_slot ? "p" : "");
     std::printf("] dvs=%s\n", dvs ? std::to_string(dvs).c_str() : "auto");
     run_and_check(P, L, pl, bt, padding_slot, lab.c_str());
     unsetenv("GDN_CUDA_DVS");
@@ -511,7 +544,8 @@ void varlen_vs_single(Plugin& P, const Shape& s, uint64_t seed) {
         if (std::memcmp(o.b.data(), whole.b.data() + bt.cu[r] * od * es, one.T * od * es) != 0) ++diff;
     }
     expect(diff == 0, "varlen: %zu requests' outputs differ bitwise between batched and alone", diff);
-    expect(pl.rec == rec_batched && pl.conv.b == conv_batched.b, "varlen: pool differs bitwise between batched and alone");
+    expect(pl.rec == rec_batched && pl.conv.b == conv_batched.b,
+           "varlen: pool differs bitwise between batched and alone");
     free_pool(P, pl);
     free_layer(P, L);
 }
@@ -535,15 +569,18 @@ void prep_heads_grouped(Plugin& P, const Shape& s, uint64_t seed, const std::vec
     run_and_check(P, L, pl, bt, -1, "grouped prep heads");
     free_pool(P, pl);
     free_layer(P, L);
-    if (before) setenv("GDN_CUDA_PREP_HEADS", saved.c_str(), 1);
-    else unsetenv("GDN_CUDA_PREP_HEADS");
+    if (before)
+        setenv("GDN_CUDA_PREP_HEADS", saved.c_str(), 1);
+    else
+        unsetenv("GDN_CUDA_PREP_HEADS");
     P.reopen_stream();
 }
 
 void strong_decay(Plugin& P, int dt, uint64_t seed) {
     std::mt19937_64 rng(seed);
     Shape s{2, 4, 128, 128, 4, dt};
-    std::printf("strong decay seed=%" PRIu64 ": %s (g ~ -60 per token: cumulative << -100 in a chunk)\n", seed, s.str().c_str());
+    std::printf("strong decay seed=%" PRIu64 ": %s (g ~ -60 per token: cumulative << -100 in a chunk)\n", seed,
+                s.str().c_str());
     const int B = 3, nslots = 8;
     Layer L = make_layer(P, s, rng, true);
     Pool pl = make_pool(P, s, nslots, rng, 0.1);
@@ -563,10 +600,12 @@ void unsupported(Plugin& P) {
     Batch bt = make_batch(s, {5, 1}, {0, 2}, rng, 0.0);
     std::vector<float> rec0 = pl.rec;
     RunResult rr = run_device(P, L, pl, bt, -1);
-    expect(rr.status == GDN_ERR_UNSUPPORTED, "Dk=24: expected GDN_ERR_UNSUPPORTED, got %d", static_cast<int>(rr.status));
+    expect(rr.status == GDN_ERR_UNSUPPORTED, "Dk=24: expected GDN_ERR_UNSUPPORTED, got %d",
+           static_cast<int>(rr.status));
     expect(std::strstr(P.msg, "head_k_dim") != nullptr, "Dk=24: message does not name head_k_dim: %s", P.msg);
     size_t written = 0;
-    for (size_t i = 0; i < rr.out.n(); ++i) if (!std::isnan(rr.out.get(i))) ++written;
+    for (size_t i = 0; i < rr.out.n(); ++i)
+        if (!std::isnan(rr.out.get(i))) ++written;
     std::vector<float> rec_now(pl.rec.size());
     P.d2h(rec_now.data(), pl.d_rec, rec_now.size() * 4);
     expect(written == 0 && rec_now == rec0, "Dk=24: refused call wrote %zu outputs or the pool", written);
@@ -583,8 +622,8 @@ void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
     Shape s{2, 8, 128, 128, 4, GDN_DTYPE_BF16};
     const int B = 8, nslots = 24;
     const int64_t padding_slot = 0;
-    std::printf("graph capture + replay seed=%" PRIu64 ": %s, B=%d decode, slots change between replays, on %s\n",
-                seed, s.str().c_str(), B, caller_stream ? "the caller's stream (stream_wrap)" : "the plugin's stream");
+    std::printf("graph capture + replay seed=%" PRIu64 ": %s, B=%d decode, slots change between replays, on %s\n", seed,
+                s.str().c_str(), B, caller_stream ? "the caller's stream (stream_wrap)" : "the plugin's stream");
     Layer L = make_layer(P, s, rng, false);
     Pool pl = make_pool(P, s, nslots, rng, 0.1);
     auto slots = pick_slots(B, nslots, rng, padding_slot);
@@ -600,8 +639,15 @@ void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
     gdn_forward_args a{};
     a.struct_size = sizeof(a);
     a.mode = GDN_MODE_DECODE;
-    a.num_k_heads = s.H; a.num_v_heads = s.HV; a.head_k_dim = s.Dk; a.head_v_dim = s.Dv; a.conv_kernel = s.Kc;
-    a.activation_dtype = s.dt; a.num_tokens = B; a.num_requests = B; a.padding_slot = padding_slot;
+    a.num_k_heads = s.H;
+    a.num_v_heads = s.HV;
+    a.head_k_dim = s.Dk;
+    a.head_v_dim = s.Dv;
+    a.conv_kernel = s.Kc;
+    a.activation_dtype = s.dt;
+    a.num_tokens = B;
+    a.num_requests = B;
+    a.padding_slot = padding_slot;
     a.mixed_qkv = tensor(d_x, s.dt, {B, cd}, {bt.xs, 1});
     a.a = tensor(static_cast<unsigned char*>(d_x) + cd * es, s.dt, {B, s.HV}, {bt.xs, 1});
     a.b = tensor(static_cast<unsigned char*>(d_x) + (cd + s.HV) * es, s.dt, {B, s.HV}, {bt.xs, 1});
@@ -630,7 +676,8 @@ void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
     }
     void* native = nullptr;
     P.check(P.t->stream_native(gs, &native, P.eb()), "stream_native");
-    if (caller_stream) expect(native == static_cast<void*>(cs), "stream_native of a wrapped stream is not the caller's stream");
+    if (caller_stream)
+        expect(native == static_cast<void*>(cs), "stream_native of a wrapped stream is not the caller's stream");
     cs = static_cast<cudaStream_t>(native);
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
@@ -666,7 +713,10 @@ void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
             for (int64_t c = 0; c < od; ++c) {
                 const double v = o.get(r * od + c);
                 if (!std::isfinite(v)) ++bad;
-                if (slots[r] == padding_slot) { if (v != 0) ++bad; continue; }
+                if (slots[r] == padding_slot) {
+                    if (v != 0) ++bad;
+                    continue;
+                }
                 g.push_back(v);
                 w.push_back(ref[r * od + c]);
             }
@@ -684,7 +734,8 @@ void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
         expect(oe <= 5e-3 && se <= 5e-3, "graph replay %d: error out %.2e state %.2e", step, oe, se);
         // padding slot untouched
         expect(std::memcmp(rec_now.data() + pl.rec_at(padding_slot), pl.rec.data() + pl.rec_at(padding_slot),
-                           pl.rec_per() * 4) == 0, "graph replay %d: the padding slot's state was written", step);
+                           pl.rec_per() * 4) == 0,
+               "graph replay %d: the padding slot's state was written", step);
         pl.rec = rec_now;
     }
     cudaGraphExecDestroy(exec);
@@ -694,13 +745,20 @@ void graph_replay(Plugin& P, uint64_t seed, bool caller_stream) {
         expect(cudaStreamQuery(cs) == cudaSuccess, "the caller's stream is unusable after its wrapper was destroyed");
         expect(cudaStreamDestroy(cs) == cudaSuccess, "cudaStreamDestroy of the caller's stream failed");
     }
-    P.free(d_x); P.free(d_cu); P.free(d_sl); P.free(d_out);
+    P.free(d_x);
+    P.free(d_cu);
+    P.free(d_sl);
+    P.free(d_out);
     free_pool(P, pl);
     free_layer(P, L);
 }
 
 // ---- golden files ------------------------------------------------------------------------------------
-struct StTensor { std::string dtype; std::vector<int64_t> shape; size_t begin = 0, end = 0; };
+struct StTensor {
+    std::string dtype;
+    std::vector<int64_t> shape;
+    size_t begin = 0, end = 0;
+};
 struct StFile {
     std::map<std::string, StTensor> t;
     std::map<std::string, std::string> meta;
@@ -711,18 +769,36 @@ struct StFile {
 struct Json {
     const std::string& s;
     size_t i = 0;
-    void ws() { while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i; }
-    bool eat(char c) { ws(); if (i < s.size() && s[i] == c) { ++i; return true; } return false; }
+    void ws() {
+        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    }
+    bool eat(char c) {
+        ws();
+        if (i < s.size() && s[i] == c) {
+            ++i;
+            return true;
+        }
+        return false;
+    }
     std::string str() {
         ws();
         std::string r;
         if (s[i] != '"') die("safetensors header: string expected%s%s");
         ++i;
-        while (s[i] != '"') { if (s[i] == '\\') ++i; r += s[i++]; }
+        while (s[i] != '"') {
+            if (s[i] == '\\') ++i;
+            r += s[i++];
+        }
         ++i;
         return r;
     }
-    int64_t num() { ws(); size_t n = 0; int64_t v = std::stoll(s.substr(i), &n); i += n; return v; }
+    int64_t num() {
+        ws();
+        size_t n = 0;
+        int64_t v = std::stoll(s.substr(i), &n);
+        i += n;
+        return v;
+    }
 };
 
 StFile read_st(const std::string& path) {
@@ -746,13 +822,25 @@ StFile read_st(const std::string& path) {
             j.eat(',');
             const std::string key = j.str();
             j.eat(':');
-            if (name == "__metadata__") { f.meta[key] = j.str(); continue; }
-            if (key == "dtype") t.dtype = j.str();
+            if (name == "__metadata__") {
+                f.meta[key] = j.str();
+                continue;
+            }
+            if (key == "dtype")
+                t.dtype = j.str();
             else if (key == "shape" || key == "data_offsets") {
                 std::vector<int64_t> v;
                 j.eat('[');
-                while (!j.eat(']')) { j.eat(','); v.push_back(j.num()); }
-                if (key == "shape") t.shape = v; else { t.begin = v[0]; t.end = v[1]; }
+                while (!j.eat(']')) {
+                    j.eat(',');
+                    v.push_back(j.num());
+                }
+                if (key == "shape")
+                    t.shape = v;
+                else {
+                    t.begin = v[0];
+                    t.end = v[1];
+                }
             }
         }
         if (name != "__metadata__") f.t[name] = t;
@@ -766,11 +854,20 @@ std::vector<double> st_values(const StFile& f, const std::string& name) {
     const StTensor& t = it->second;
     const unsigned char* p = f.data.data() + t.begin;
     std::vector<double> v;
-    if (t.dtype == "F32") for (size_t o = t.begin; o < t.end; o += 4, p += 4) v.push_back(decode(GDN_DTYPE_F32, p));
-    else if (t.dtype == "BF16") for (size_t o = t.begin; o < t.end; o += 2, p += 2) v.push_back(decode(GDN_DTYPE_BF16, p));
-    else if (t.dtype == "F16") for (size_t o = t.begin; o < t.end; o += 2, p += 2) v.push_back(decode(GDN_DTYPE_F16, p));
-    else if (t.dtype == "I64") for (size_t o = t.begin; o < t.end; o += 8, p += 8) { int64_t x; std::memcpy(&x, p, 8); v.push_back(static_cast<double>(x)); }
-    else die("golden: dtype %s of %s unsupported", t.dtype.c_str(), name.c_str());
+    if (t.dtype == "F32")
+        for (size_t o = t.begin; o < t.end; o += 4, p += 4) v.push_back(decode(GDN_DTYPE_F32, p));
+    else if (t.dtype == "BF16")
+        for (size_t o = t.begin; o < t.end; o += 2, p += 2) v.push_back(decode(GDN_DTYPE_BF16, p));
+    else if (t.dtype == "F16")
+        for (size_t o = t.begin; o < t.end; o += 2, p += 2) v.push_back(decode(GDN_DTYPE_F16, p));
+    else if (t.dtype == "I64")
+        for (size_t o = t.begin; o < t.end; o += 8, p += 8) {
+            int64_t x;
+            std::memcpy(&x, p, 8);
+            v.push_back(static_cast<double>(x));
+        }
+    else
+        die("golden: dtype %s of %s unsupported", t.dtype.c_str(), name.c_str());
     return v;
 }
 
@@ -798,9 +895,12 @@ void golden(Plugin& P, const std::string& path) {
     for (size_t i = 0; i < w.size(); ++i) L.w.set(i, w[i]);
     for (double v : st_values(f, "A_log")) L.A_log.push_back(static_cast<float>(v));
     for (double v : st_values(f, "dt_bias")) L.dt_bias.push_back(static_cast<float>(v));
-    L.d_w = P.alloc(L.w.b.size()); P.h2d(L.d_w, L.w.b.data(), L.w.b.size());
-    L.d_Alog = P.alloc(4 * s.HV); P.h2d(L.d_Alog, L.A_log.data(), 4 * s.HV);
-    L.d_dtb = P.alloc(4 * s.HV); P.h2d(L.d_dtb, L.dt_bias.data(), 4 * s.HV);
+    L.d_w = P.alloc(L.w.b.size());
+    P.h2d(L.d_w, L.w.b.data(), L.w.b.size());
+    L.d_Alog = P.alloc(4 * s.HV);
+    P.h2d(L.d_Alog, L.A_log.data(), 4 * s.HV);
+    L.d_dtb = P.alloc(4 * s.HV);
+    P.h2d(L.d_dtb, L.dt_bias.data(), 4 * s.HV);
     // scattered slots: request r -> slot 2r+1 of a pool of 2B+2 (slot 0 is the padding slot)
     const int nslots = 2 * B + 2;
     Pool pl = make_pool(P, s, nslots, rng, 0.1);
@@ -809,7 +909,8 @@ void golden(Plugin& P, const std::string& path) {
     const auto cs_in = st_values(f, "conv_state_in");
     for (int r = 0; r < B; ++r) {
         slots[r] = 2 * r + 1;
-        for (size_t i = 0; i < pl.rec_per(); ++i) pl.rec[pl.rec_at(slots[r]) + i] = static_cast<float>(rs_in[r * pl.rec_per() + i]);
+        for (size_t i = 0; i < pl.rec_per(); ++i)
+            pl.rec[pl.rec_at(slots[r]) + i] = static_cast<float>(rs_in[r * pl.rec_per() + i]);
         for (size_t i = 0; i < pl.conv_per(); ++i) pl.conv.set(pl.conv_at(slots[r]) + i, cs_in[r * pl.conv_per() + i]);
     }
     P.h2d(pl.d_rec, pl.rec.data(), pl.rec.size() * 4);
@@ -832,7 +933,10 @@ void golden(Plugin& P, const std::string& path) {
     const auto want = st_values(f, "out");
     std::vector<double> got(rr.out.n());
     size_t nonfinite = 0;
-    for (size_t i = 0; i < got.size(); ++i) { got[i] = rr.out.get(i); if (!std::isfinite(got[i])) ++nonfinite; }
+    for (size_t i = 0; i < got.size(); ++i) {
+        got[i] = rr.out.get(i);
+        if (!std::isfinite(got[i])) ++nonfinite;
+    }
     const double oe = rel_l2(got, want);
     std::vector<float> rec_now(pl.rec.size());
     P.d2h(rec_now.data(), pl.d_rec, rec_now.size() * 4);
@@ -843,20 +947,25 @@ void golden(Plugin& P, const std::string& path) {
     std::vector<double> gs, ws;
     size_t conv_bad = 0;
     for (int r = 0; r < B; ++r) {
-        for (size_t i = 0; i < pl.rec_per(); ++i) { gs.push_back(rec_now[pl.rec_at(slots[r]) + i]); ws.push_back(rs_out[r * pl.rec_per() + i]); }
+        for (size_t i = 0; i < pl.rec_per(); ++i) {
+            gs.push_back(rec_now[pl.rec_at(slots[r]) + i]);
+            ws.push_back(rs_out[r * pl.rec_per() + i]);
+        }
         for (size_t i = 0; i < pl.conv_per(); ++i)
             if (conv_now.get(pl.conv_at(slots[r]) + i) != cs_out[r * pl.conv_per() + i]) ++conv_bad;
     }
     const double se = rel_l2(gs, ws);
     const double tol = tol_for(s.dt);
-    std::printf("  golden %-34s out %.2e  state %.2e  conv-state mismatches %zu  (tol %.0e)\n", base.c_str(), oe, se, conv_bad, tol);
+    std::printf("  golden %-34s out %.2e  state %.2e  conv-state mismatches %zu  (tol %.0e)\n", base.c_str(), oe, se,
+                conv_bad, tol);
     expect(nonfinite == 0, "golden %s: %zu outputs non-finite", base.c_str(), nonfinite);
-    expect(oe <= tol && se <= tol && conv_bad == 0, "golden %s: out %.2e state %.2e conv mismatches %zu", base.c_str(), oe, se, conv_bad);
+    expect(oe <= tol && se <= tol && conv_bad == 0, "golden %s: out %.2e state %.2e conv mismatches %zu", base.c_str(),
+           oe, se, conv_bad);
     free_pool(P, pl);
     free_layer(P, L);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     std::string plugin_path =
@@ -871,14 +980,22 @@ int main(int argc, char** argv) {
     bool seed_given = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--plugin" && i + 1 < argc) plugin_path = argv[++i];
-        else if (a == "--seed" && i + 1 < argc) { seed = std::stoull(argv[++i]); seed_given = true; }
-        else if (a == "--cases" && i + 1 < argc) cases = std::stoi(argv[++i]);
-        else if (a == "--golden" && i + 1 < argc) golden_dir = argv[++i];
-        else { std::fprintf(stderr, "usage: %s [--plugin PATH] [--seed N] [--cases N] [--golden DIR]\n", argv[0]); return 2; }
+        if (a == "--plugin" && i + 1 < argc)
+            plugin_path = argv[++i];
+        else if (a == "--seed" && i + 1 < argc) {
+            seed = std::stoull(argv[++i]);
+            seed_given = true;
+        } else if (a == "--cases" && i + 1 < argc)
+            cases = std::stoi(argv[++i]);
+        else if (a == "--golden" && i + 1 < argc)
+            golden_dir = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: %s [--plugin PATH] [--seed N] [--cases N] [--golden DIR]\n", argv[0]);
+            return 2;
+        }
     }
-    std::printf("gdn_cuda_check: plugin %s, seed %" PRIu64 " (rerun: %s --seed %" PRIu64 ")\n", plugin_path.c_str(), seed,
-                argv[0], seed);
+    std::printf("gdn_cuda_check: plugin %s, seed %" PRIu64 " (rerun: %s --seed %" PRIu64 ")\n", plugin_path.c_str(),
+                seed, argv[0], seed);
     Plugin P;
     if (!P.load(plugin_path.c_str())) {
         std::printf("SKIP: the CUDA plugin cannot run here\n");
@@ -905,7 +1022,7 @@ int main(int argc, char** argv) {
             prep_heads_grouped(P, Shape{1, 2, 64, 32, 3, GDN_DTYPE_F16}, seed + 1010, {150, 70}, aligned);
             prep_heads_grouped(P, Shape{2, 4, 64, 64, 4, GDN_DTYPE_F32}, seed + 1011, {129, 3}, aligned);
         }
-        {   // Qwen3-Next shape, mixed batch
+        {  // Qwen3-Next shape, mixed batch
             std::mt19937_64 rng(seed + 1006);
             Shape s{16, 32, 128, 128, 4, GDN_DTYPE_BF16};
             std::printf("qwen3-next shape mixed batch seed=%" PRIu64 "\n", seed + 1006);
@@ -923,12 +1040,13 @@ int main(int argc, char** argv) {
         unsupported(P);
     }
     if (!golden_dir.empty()) {
-        const char* names[] = {"tiny_f32_extend", "tiny_f32_decode", "strong_decay_f32", "gva3_bf16_extend",
-                               "mha_f16_fresh", "qwen3next_bf16_decode", "qwen35_0p8b_bf16_extend"};
+        const char* names[] = {"tiny_f32_extend", "tiny_f32_decode",       "strong_decay_f32",       "gva3_bf16_extend",
+                               "mha_f16_fresh",   "qwen3next_bf16_decode", "qwen35_0p8b_bf16_extend"};
         for (const char* n : names) golden(P, golden_dir + "/" + n + ".safetensors");
     }
     P.check(P.t->stream_destroy(P.stream, P.eb()), "stream_destroy");
     P.t->shutdown();
-    std::printf("%s: %d checks, %d failed (seed %" PRIu64 ")\n", g_failures ? "FAILED" : "PASSED", g_checks, g_failures, seed);
+    std::printf("%s: %d checks, %d failed (seed %" PRIu64 ")\n", g_failures ? "FAILED" : "PASSED", g_checks, g_failures,
+                seed);
     return g_failures ? 1 : 0;
 }

@@ -83,16 +83,37 @@ inline size_t dsize(int dt) { return dt == GDN_DTYPE_F32 ? 4 : 2; }
 inline const char* dname(int dt) { return dt == GDN_DTYPE_F32 ? "f32" : dt == GDN_DTYPE_BF16 ? "bf16" : "f16"; }
 
 inline void encode(int dt, double v, void* dst) {
-    if (dt == GDN_DTYPE_F32) { float f = static_cast<float>(v); std::memcpy(dst, &f, 4); }
-    else if (dt == GDN_DTYPE_BF16) { __nv_bfloat16 b = __float2bfloat16_rn(static_cast<float>(v)); std::memcpy(dst, &b, 2); }
-    else { __half h = __float2half_rn(static_cast<float>(v)); std::memcpy(dst, &h, 2); }
+    if (dt == GDN_DTYPE_F32) {
+        float f = static_cast<float>(v);
+        std::memcpy(dst, &f, 4);
+    } else if (dt == GDN_DTYPE_BF16) {
+        __nv_bfloat16 b = __float2bfloat16_rn(static_cast<float>(v));
+        std::memcpy(dst, &b, 2);
+    } else {
+        __half h = __float2half_rn(static_cast<float>(v));
+        std::memcpy(dst, &h, 2);
+    }
 }
 inline double decode(int dt, const void* src) {
-    if (dt == GDN_DTYPE_F32) { float f; std::memcpy(&f, src, 4); return f; }
-    if (dt == GDN_DTYPE_BF16) { __nv_bfloat16 b; std::memcpy(&b, src, 2); return __bfloat162float(b); }
-    __half h; std::memcpy(&h, src, 2); return __half2float(h);
+    if (dt == GDN_DTYPE_F32) {
+        float f;
+        std::memcpy(&f, src, 4);
+        return f;
+    }
+    if (dt == GDN_DTYPE_BF16) {
+        __nv_bfloat16 b;
+        std::memcpy(&b, src, 2);
+        return __bfloat162float(b);
+    }
+    __half h;
+    std::memcpy(&h, src, 2);
+    return __half2float(h);
 }
-inline double round_to(int dt, double v) { unsigned char b[4]; encode(dt, v, b); return decode(dt, b); }
+inline double round_to(int dt, double v) {
+    unsigned char b[4];
+    encode(dt, v, b);
+    return decode(dt, b);
+}
 
 // A host byte buffer of one dtype.
 struct Bytes {
@@ -105,7 +126,8 @@ struct Bytes {
     void set(size_t i, double v) { encode(dt, v, b.data() + i * dsize(dt)); }
 };
 
-inline gdn_tensor tensor(void* data, int dt, std::initializer_list<int64_t> shape, std::initializer_list<int64_t> strides) {
+inline gdn_tensor tensor(void* data, int dt, std::initializer_list<int64_t> shape,
+                         std::initializer_list<int64_t> strides) {
     gdn_tensor t{};
     t.data = data;
     t.dtype = dt;
@@ -117,4 +139,4 @@ inline gdn_tensor tensor(void* data, int dt, std::initializer_list<int64_t> shap
     return t;
 }
 
-} // namespace gdn_host
+}  // namespace gdn_host

@@ -33,13 +33,13 @@ GDN_API const char* load_stage_name(LoadStage s);
 
 struct LoadReport {
     std::string path;
-    std::string name;         // plugin name once the table was read, else empty
-    std::string version;      // plugin version once the table was read
+    std::string name;     // plugin name once the table was read, else empty
+    std::string version;  // plugin version once the table was read
     std::string description;
     LoadStage stage = LoadStage::found;
-    bool usable = false;      // stage == devices_probed
+    bool usable = false;         // stage == devices_probed
     gdn_status status = GDN_OK;  // why it stopped, when not usable
-    std::string reason;       // dlerror text, missing symbol, ABI mismatch, no device, ...
+    std::string reason;          // dlerror text, missing symbol, ABI mismatch, no device, ...
     int priority = 0;
     int device_count = 0;
     unsigned abi_major = 0, abi_minor = 0;
