@@ -40,14 +40,15 @@ std::vector<detail::CaseDef> plan(const Options& o, const gdn_capabilities& caps
     add(detail::serving_cases(caps));
     add(detail::decay_cases(caps));
     add(detail::coverage_cases(o, caps));  // last: it judges what the random cases ran
-    if (o.case_patterns.empty()) return all;
+    const auto matches = [](const std::vector<std::string>& patterns, const std::string& id) {
+        for (const auto& pattern : patterns)
+            if (fnmatch(pattern.c_str(), id.c_str(), 0) == 0) return true;
+        return false;
+    };
     std::vector<detail::CaseDef> chosen;
     for (auto& d : all)
-        for (const auto& pattern : o.case_patterns)
-            if (fnmatch(pattern.c_str(), d.id.c_str(), 0) == 0) {
-                chosen.push_back(std::move(d));
-                break;
-            }
+        if ((o.case_patterns.empty() || matches(o.case_patterns, d.id)) && !matches(o.skip_patterns, d.id))
+            chosen.push_back(std::move(d));
     return chosen;
 }
 

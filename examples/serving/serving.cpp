@@ -9,9 +9,13 @@
 //   serving_example decode DIR        import the blob into a fresh pool in this process, decode,
 //                                     and check the outputs bit for bit against the expected ones
 //
+// The backend: GDN_BACKEND when set (an explicit choice, refused if it lacks a feature used here),
+// else the highest-priority backend that declares every serving feature the example uses.
+//
 // The model: two GDN layers (Qwen3-Next's structure at a small size) whose weights and token
 // projections come from a seeded generator, so that two processes build the same model.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -320,12 +324,25 @@ void decode_side(const Model& m, const std::filesystem::path& dir) {
                 blob.size(), (long long)kDecode);
 }
 
+// The serving features this example uses (gdn_capabilities.features bits).
+constexpr uint32_t kFeaturesUsed =
+    GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_NO_OUTPUT | GDN_FEATURE_CHECKPOINTS | GDN_FEATURE_ACCEPTED;
+
+Backend open_serving_backend() {
+    if (const char* env = std::getenv("GDN_BACKEND"); env && *env) return Registry::global().open_default();
+    for (const Backend& b : Registry::global().available())
+        if ((b.capabilities().features & kFeaturesUsed) == kFeaturesUsed) return b;
+    throw std::runtime_error(
+        "no available backend declares write slots, no-output calls, checkpoints and "
+        "accepted counts (`gdn list` shows what each backend declares)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "all";
     try {
-        const Backend backend = Registry::global().open_default();
+        const Backend backend = open_serving_backend();
         std::printf("backend: %s\n", backend.name().c_str());
         const Model model(backend);
         if (mode == "prefill" && argc == 3) {

@@ -89,6 +89,10 @@ void print_header(const Backend& b, const cf::Suite& suite, std::size_t golden_f
         std::printf(", cases matching");
         for (const auto& p : o.case_patterns) std::printf(" %s", p.c_str());
     }
+    if (!o.skip_patterns.empty()) {
+        std::printf(", leaving out");
+        for (const auto& p : o.skip_patterns) std::printf(" %s", p.c_str());
+    }
     std::printf("\n");
     for (const auto& [dtype, e] : o.tolerances.overrides(b.plugin().name()))
         std::printf("   tolerance override %s: out %g, state %g%s — reason: %s\n", dtype_name(dtype), e.tolerance.out,
@@ -178,6 +182,7 @@ int cmd_conformance(int argc, char** argv) {
          {"seed", "N", "seed of the random cases, or 'random' for a fresh one", "1"},
          {"random", "N", "number of random cases ('auto': enough to run every declared value, at least 24)", "auto"},
          {"case", "PATTERNS", "','-separated shell patterns of case ids to run (e.g. 'golden-*,random-17')", ""},
+         {"skip", "PATTERNS", "','-separated shell patterns of case ids to leave out (e.g. 'coverage-*')", ""},
          {"tolerances", "FILE", "JSON tolerance table: defaults per dtype, overrides per backend with a reason", ""},
          {"json", "FILE", "write the report as JSON", ""},
          {"junit", "FILE", "write the report as JUnit XML", ""},
@@ -212,6 +217,7 @@ int cmd_conformance(int argc, char** argv) {
         repro_extra += " --random " + std::to_string(opt.random_cases);
     }
     opt.case_patterns = split(args.str("case"), ',');
+    opt.skip_patterns = split(args.str("skip"), ',');
     if (!args.str("tolerances").empty()) {
         opt.tolerances.merge_json_file(args.str("tolerances"));
         repro_extra += " --tolerances " + shell_quote(args.str("tolerances"));

@@ -1,6 +1,7 @@
 // gdn list: what the registry found, what each backend can do, and why the others cannot run.
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.hpp"
@@ -24,6 +25,19 @@ std::string bits(uint32_t mask) {
     for (int i = 0; i < 32; ++i)
         if (mask & (1u << i)) s += (s.empty() ? "" : ",") + std::to_string(i);
     return s;
+}
+
+// The ABI 1.2 serving features a backend declares (gdn_capabilities.features).
+std::string features(uint32_t mask) {
+    const std::pair<uint32_t, const char*> names[] = {{GDN_FEATURE_WRITE_SLOTS, "write-slots"},
+                                                      {GDN_FEATURE_NO_OUTPUT, "no-output"},
+                                                      {GDN_FEATURE_CHECKPOINTS, "checkpoints"},
+                                                      {GDN_FEATURE_ACCEPTED, "accepted"},
+                                                      {GDN_FEATURE_BATCH_INVARIANT, "batch-invariant"}};
+    std::string s;
+    for (const auto& [bit, name] : names)
+        if (mask & bit) s += (s.empty() ? "" : ",") + std::string(name);
+    return s.empty() ? "none" : s;
 }
 
 std::string range(const gdn_size_range& r) {
@@ -74,6 +88,8 @@ int cmd_list(int argc, char** argv) {
                     dtypes(c.activation_dtypes).c_str(), range(c.head_k_dim).c_str(), range(c.head_v_dim).c_str(),
                     bits(c.conv_kernels).c_str(), bits(c.gva_ratios).c_str(), modes(c.modes).c_str(),
                     c.deterministic ? "; deterministic" : "", native_streams ? "; native streams" : "");
+        std::printf("             state dtypes %s; serving features %s\n", dtypes(c.state_dtypes | 1u).c_str(),
+                    features(c.features).c_str());
         if (verbose) std::printf("             %s\n", b.plugin().path().c_str());
     }
     if (!shown) std::printf("  (none)\n");

@@ -93,6 +93,7 @@ struct Options {
     // as it takes to run every declared value once (at least 24).
     int random_cases = -1;
     std::vector<std::string> case_patterns;  // shell patterns over ids; empty: every case
+    std::vector<std::string> skip_patterns;  // shell patterns over ids left out (after case_patterns)
     ToleranceTable tolerances;
     // How a user reruns a case: this prefix, then " --case ID --seed N" is appended, e.g.
     // "gdn conformance --backend cpu". Empty: no reproduction commands in the reports.
