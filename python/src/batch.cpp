@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <string>
+#include <tuple>
 
 #include "bindings.hpp"
 #include "convert.hpp"
@@ -47,19 +49,47 @@ void set_stream(PyBatch& b, std::shared_ptr<Stream> s) {
     }
 }
 
+// torch calls a device's legacy default stream 0, which stream_wrap refuses as NULL; the CUDA
+// runtime's own name for that stream is cudaStreamLegacy, ((cudaStream_t)0x1).
+constexpr uintptr_t kCudaStreamLegacy = 0x1;
+
+// The gdn Stream over a framework's native stream: one per (backend device, native stream) for
+// the life of the process. A wrapped stream owns what the plugin allocated for it (group counters,
+// prefill scratch), which the plugin cannot allocate while the stream captures a graph: keeping it
+// lets a stream used once before a capture be captured on, whatever ran in between. torch's
+// streams come from per-device pools and are never destroyed, so the handles stay valid; these
+// Streams are never destroyed either (at exit the runtime may be gone before static destructors).
+const std::shared_ptr<Stream>& framework_stream_for(const Backend& be, void* handle, py::handle torch_cuda) {
+    using Key = std::tuple<const void*, int, void*>;
+    static auto* streams = new std::map<Key, std::shared_ptr<Stream>>;  // guarded by the GIL
+    const Key key{be.plugin_ptr().get(), be.device(), handle};
+    if (auto it = streams->find(key); it != streams->end()) return it->second;
+    if (torch_cuda.attr("is_current_stream_capturing")().cast<bool>())
+        throw Error(GDN_ERR_UNSUPPORTED,
+                    "stream: torch's current stream is capturing a graph and gdn has not run on it before; run one "
+                    "step on that stream before the capture (under torch.cuda.stream(s), then torch.cuda.graph(g, "
+                    "stream=s)) or give the batch a gdn.Stream");
+    return streams->emplace(key, std::make_shared<Stream>(be, NativeStream{handle})).first->second;
+}
+
 }  // namespace
 
 void PyBatch::follow_framework_stream(py::handle like) {
     if (stream || !batch.backend().table().stream_wrap || !is_torch_tensor(like)) return;
-    py::object device = like.attr("device");
-    if (std::string(py::str(device.attr("type"))) != "cuda") return;
-    static py::object* current_stream =
-        new py::object(py::module_::import("torch").attr("cuda").attr("current_stream"));
-    void* handle = reinterpret_cast<void*>((*current_stream)(device).attr("cuda_stream").cast<uintptr_t>());
+    static PyObject* s_is_cuda = PyUnicode_InternFromString("is_cuda");
+    py::object is_cuda = py::reinterpret_steal<py::object>(PyObject_GetAttr(like.ptr(), s_is_cuda));
+    if (!is_cuda) throw py::error_already_set();
+    if (is_cuda.ptr() != Py_True) return;
+    static py::object* torch_cuda = new py::object(py::module_::import("torch").attr("cuda"));
+    static py::object* current_stream = new py::object(torch_cuda->attr("current_stream"));
+    const int index = like.attr("get_device")().cast<int>();
+    auto native = (*current_stream)(index).attr("cuda_stream").cast<uintptr_t>();
+    if (native == 0 && batch.backend().plugin().name() == "cuda") native = kCudaStreamLegacy;
+    void* handle = reinterpret_cast<void*>(native);
     if (handle == framework_handle && framework_stream) return;
-    auto wrapped = std::make_unique<Stream>(batch.backend(), NativeStream{handle});
+    const std::shared_ptr<Stream>& wrapped = framework_stream_for(batch.backend(), handle, *torch_cuda);
     batch.set_stream(wrapped.get());
-    framework_stream = std::move(wrapped);
+    framework_stream = wrapped;
     framework_handle = handle;
 }
 

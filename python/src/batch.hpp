@@ -18,8 +18,9 @@ struct PyBatch {
     ForwardBatch batch;
     std::shared_ptr<Stream> stream;  // the caller's choice (batch.stream = s), or null
     // Where the caller chose none on a backend with native streams: the framework's current
-    // stream (torch.cuda.current_stream()) wrapped, re-wrapped whenever that stream changes.
-    std::unique_ptr<Stream> framework_stream;
+    // stream (torch.cuda.current_stream()), wrapped once per native stream for the whole process
+    // (framework_stream_for), followed whenever that stream changes.
+    std::shared_ptr<Stream> framework_stream;
     void* framework_handle = nullptr;
 
     // Puts the batch on the framework's current stream when `like` (an input tensor) is a torch
