@@ -1,6 +1,8 @@
 """What calling gdn from Python costs: one decode step of one layer from Python (torch and NumPy
 tensors through DLPack) against the same step from C++ (bench_decode_step), same backend, shape
-and dtype, rounds interleaved. Reports medians of per-round means, in microseconds per call.
+and dtype, rounds interleaved. Reports medians of per-round means, and the median of each round's
+difference to the C++ round run just before it (robust to a machine whose load drifts), in
+microseconds per call.
 
     PYTHONPATH=build/python GDN_NUM_THREADS=1 python3 bench/python_decode_overhead.py \
         [--cpp build/bin/bench_decode_step] [--requests 1] [--heads 2,4] [--dim 16] [--rounds 7]
@@ -15,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+from torch.utils.dlpack import to_dlpack
 
 import gdn
 
@@ -52,6 +55,10 @@ def main():
     paths = {
         "python, torch, out allocated": lambda: layer.forward(batch, x, a, b),
         "python, torch, out given": lambda: layer.forward(batch, x, a, b, out),
+        # The DLPack route for torch tensors, with the capsules made in the timed call (what
+        # GDN_PYTHON_DLPACK_ONLY=1 does inside forward, plus four Python-level calls).
+        "python, torch as capsules, out given":
+            lambda: layer.forward(batch, to_dlpack(x), to_dlpack(a), to_dlpack(b), to_dlpack(out)),
     }
     if args.dtype != "bf16":
         xn, an, bn, on = x.numpy(), a.numpy(), b.numpy(), out.numpy()
@@ -71,11 +78,15 @@ def main():
             results[name].append(time_loop(fn, args.iters))
 
     print(f"decode step, backend {be.name}, B={B} H={H} HV={HV} Dk=Dv={D} Kc=4 {args.dtype}, "
-          f"{args.iters} calls x {args.rounds} rounds (median of round means)")
-    base = statistics.median(results["c++"])
+          f"{args.iters} calls x {args.rounds} rounds; median of round means, and of each round's "
+          f"difference to the C++ run next to it (min..max)")
+    base = results["c++"]
     for name, values in results.items():
         m = statistics.median(values)
-        extra = "" if name == "c++" else f"   +{m - base:6.2f} us over C++"
+        extra = ""
+        if name != "c++":
+            diff = [v - c for v, c in zip(values, base)]
+            extra = f"   +{statistics.median(diff):6.2f} us over C++ ({min(diff):+.2f}..{max(diff):+.2f})"
         print(f"  {name:32s} {m:8.2f} us/call{extra}")
 
 
