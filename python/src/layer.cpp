@@ -100,8 +100,8 @@ std::pair<py::object, ImportedTensor> new_output(py::handle like, const TensorVi
         static py::object* empty = new py::object(py::module_::import("numpy").attr("empty"));
         out = (*empty)(py::make_tuple(rows, cols), py::arg("dtype") = like.attr("dtype"));
     } else {
-        auto mem = std::make_shared<Tensor>(B.batch.backend(), L.layer->activation_dtype(),
-                                            std::vector<int64_t>{rows, cols});
+        auto mem =
+            std::make_shared<Tensor>(B.batch.backend(), L.layer->activation_dtype(), std::vector<int64_t>{rows, cols});
         out = export_view(mem->view(), mem);
     }
     ImportedTensor t = import_tensor(out, "out", B.batch.backend());
@@ -132,28 +132,31 @@ void bind_layer(py::module_& m) {
              "conv_weight: [conv_dim, Kc] (or nn.Conv1d's [conv_dim, 1, Kc]) in the activation dtype, conv_dim = "
              "2*H*Dk + HV*Dv; A_log, dt_bias: [HV] float32, finite. Any DLPack tensors (torch, NumPy) on the "
              "device of the backend the layer will run on.")
-        .def("forward", [](const PyLayer& L, PyBatch& B, py::handle mixed_qkv, py::handle a, py::handle b, py::object out) {
-            const Backend& be = B.batch.backend();
-            ImportedTensor x = import_tensor(mixed_qkv, "mixed_qkv", be);
-            ImportedTensor ia = import_tensor(a, "a", be);
-            ImportedTensor ib = import_tensor(b, "b", be);
-            B.follow_framework_stream(mixed_qkv);
-            if (out.is_none() && !B.batch.writes_output()) {  // a commit: the state advances, no output
-                py::gil_scoped_release unlocked;
-                L.layer->forward(B.batch, x.view, ia.view, ib.view, TensorView());
-                return py::object(py::none());
-            }
-            ImportedTensor io;
-            if (out.is_none())
-                std::tie(out, io) = new_output(mixed_qkv, x.view, L, B);
-            else
-                io = import_tensor(out, "out", be);
-            {
-                py::gil_scoped_release unlocked;
-                L.layer->forward(B.batch, x.view, ia.view, ib.view, io.view);
-            }
-            return out;
-        }, py::arg("forward_batch"), py::arg("mixed_qkv"), py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
+        .def(
+            "forward",
+            [](const PyLayer& L, PyBatch& B, py::handle mixed_qkv, py::handle a, py::handle b, py::object out) {
+                const Backend& be = B.batch.backend();
+                ImportedTensor x = import_tensor(mixed_qkv, "mixed_qkv", be);
+                ImportedTensor ia = import_tensor(a, "a", be);
+                ImportedTensor ib = import_tensor(b, "b", be);
+                B.follow_framework_stream(mixed_qkv);
+                if (out.is_none() && !B.batch.writes_output()) {  // a commit: the state advances, no output
+                    py::gil_scoped_release unlocked;
+                    L.layer->forward(B.batch, x.view, ia.view, ib.view, TensorView());
+                    return py::object(py::none());
+                }
+                ImportedTensor io;
+                if (out.is_none())
+                    std::tie(out, io) = new_output(mixed_qkv, x.view, L, B);
+                else
+                    io = import_tensor(out, "out", be);
+                {
+                    py::gil_scoped_release unlocked;
+                    L.layer->forward(B.batch, x.view, ia.view, ib.view, io.view);
+                }
+                return out;
+            },
+            py::arg("forward_batch"), py::arg("mixed_qkv"), py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
             "mixed_qkv [T, conv_dim] (columns [q | k | v], head-major; a view into a wider projection is taken "
             "as it is), a and b [T, HV], all in the activation dtype on the batch's device. Returns out [T, HV*Dv] "
             "in the inputs' framework (torch in, torch out; NumPy in, NumPy out), or writes into `out` and "

@@ -48,9 +48,6 @@ gdn_status probe_forward(gdn_stream, const gdn_forward_args* args, gdn_errbuf er
 
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table("gil_probe", 1);
-    t.description = "test plugin: forward_gdn waits for another thread of the host";
-    t.device_capabilities = probe_capabilities;
-    t.forward_gdn = probe_forward;
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table("gil_probe", 1);
+                t.description = "test plugin: forward_gdn waits for another thread of the host";
+                t.device_capabilities = probe_capabilities; t.forward_gdn = probe_forward; return t;)
