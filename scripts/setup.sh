@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config ccache clang clang-format libtbb-dev libboost-dev catch2 nlohmann-json3-dev hipcc libamdhip64-dev rocm-device-libs)
 # The Python package (python/) and its tests: for /usr/bin/python3, Debian's own interpreter.
 packages+=(python3-dev pybind11-dev libdlpack-dev python3-numpy python3-pytest python3-torch)
+# The offline pip install of docs/python.md (python/tests/pip_check.sh, run by .ci/run).
+packages+=(python3-venv python3-pip python3-setuptools python3-wheel)
 
 missing=()
 for p in "${packages[@]}"; do
