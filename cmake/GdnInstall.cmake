@@ -1,7 +1,7 @@
-# The installed SDK: the CMake package (targets gdn::core, gdn::registry, gdn::conformance,
-# gdn::plugin_sdk and the function gdn_add_plugin) and a pkg-config file. Libraries, headers,
-# the gdn program and plugins are installed by their own directories; this file adds what ties
-# them together. Everything is relative to the prefix, so an install can be moved.
+# The installed SDK: the CMake package (targets gdn::core, gdn::registry, gdn::testing,
+# gdn::conformance, gdn::plugin_sdk and the function gdn_add_plugin) and a pkg-config file.
+# Libraries, headers, the gdn program and plugins are installed by their own directories; this
+# file adds what ties them together. Everything is relative to the prefix, so an install can be moved.
 include(CMakePackageConfigHelpers)
 
 # The plugin ABI version, read from the header that defines it.

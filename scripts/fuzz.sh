@@ -30,7 +30,7 @@ if ! command -v clang++ >/dev/null || ! echo 'int main(){}' | clang++ -x c++ -fs
 fi
 export CC=${CC:-clang} CXX=${CXX:-clang++}
 
-# Everything is built with ASan + UBSan; gdn_core and gdn_registry also with coverage for libFuzzer
+# Everything is built with ASan + UBSan; gdn_core, gdn_testing and gdn_registry also with coverage for libFuzzer
 # (tests/fuzz/CMakeLists.txt). Plugins are linked with --no-undefined, so the sanitizer runtime is
 # the shared one (-shared-libsan), found through an rpath to clang's runtime directory.
 rtdir=$(dirname "$($CXX -print-file-name=libclang_rt.asan-x86_64.so)")

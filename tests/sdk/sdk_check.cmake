@@ -43,8 +43,8 @@ file(MAKE_DIRECTORY ${WORK_DIR})
 # 1. Install, and check the layout: headers, libraries, the program, in-tree plugins in the
 #    plugin directory, the package; and no test plugin.
 run("cmake --install to a fresh prefix" COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
-foreach(f bin/gdn include/gdn/plugin.h include/gdn/conformance.hpp ${LIBDIR}/libgdn_core.so
-          ${LIBDIR}/libgdn_registry.so ${LIBDIR}/gdn/plugins/libgdn_cpu.so ${LIBDIR}/cmake/gdn/gdnConfig.cmake
+foreach(f bin/gdn include/gdn/plugin.h include/gdn/conformance.hpp include/gdn/harness.hpp include/gdn/reference.hpp
+          ${LIBDIR}/libgdn_core.so ${LIBDIR}/libgdn_testing.so ${LIBDIR}/libgdn_registry.so ${LIBDIR}/gdn/plugins/libgdn_cpu.so ${LIBDIR}/cmake/gdn/gdnConfig.cmake
           ${LIBDIR}/cmake/gdn/gdnConfigVersion.cmake ${LIBDIR}/cmake/gdn/GdnPlugin.cmake ${LIBDIR}/cmake/gdn/plugin.map
           ${LIBDIR}/pkgconfig/gdn.pc)
   if(NOT EXISTS ${prefix}/${f})

@@ -1,5 +1,5 @@
 // Reading the serving-state fields of a golden file (state dtype, checkpoints, verify + commit).
-// Private to gdn_core.
+// Private to gdn_testing.
 #pragma once
 
 #include <filesystem>

@@ -10,6 +10,7 @@
 #include "gdn/error.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/safetensors.hpp"
+#include "scattered_pool.hpp"
 #include "serving_case.hpp"
 
 namespace gdn {
@@ -344,8 +345,8 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
     const reference::Problem& p = c.problem;
     const DType act = c.activation_dtype;
     const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim(), Kc = p.conv_kernel;
-    const int64_t HV = p.num_v_heads, Dv = p.head_v_dim, Dk = p.head_k_dim;
-    const std::size_t rec_n = std::size_t(HV * Dv * Dk), conv_n = std::size_t(C * (Kc - 1));
+    const int64_t HV = p.num_v_heads, Dv = p.head_v_dim;
+    const std::size_t conv_n = std::size_t(C * (Kc - 1));
 
     Case::Expected want;
     if (c.expected) {
@@ -364,26 +365,7 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
     std::vector<int64_t> slots(static_cast<std::size_t>(B));
     for (int64_t r = 0; r < B; ++r) slots[std::size_t(r)] = pc.num_slots - 1 - 2 * r;
 
-    std::mt19937 rng(12345);
-    std::uniform_real_distribution<float> noise(-1.f, 1.f);
-    for (int layer = 0; layer < 2; ++layer)
-        for (int64_t s = 0; s < pc.num_slots; ++s) {
-            std::vector<float> rec(rec_n);
-            std::vector<uint8_t> conv(conv_n * dtype_size(act));
-            for (auto& x : rec) x = noise(rng);
-            for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), act, i, noise(rng));
-            pool.write_recurrent(layer, s, rec);
-            pool.write_conv_bytes(layer, s, conv);
-        }
-    for (int64_t r = 0; r < B; ++r) {
-        std::vector<float> rec(p.recurrent_state.begin() + std::ptrdiff_t(std::size_t(r) * rec_n),
-                               p.recurrent_state.begin() + std::ptrdiff_t(std::size_t(r + 1) * rec_n));
-        std::vector<uint8_t> conv(conv_n * dtype_size(act));
-        for (std::size_t i = 0; i < conv_n; ++i)
-            store_from_double(conv.data(), act, i, p.conv_state[std::size_t(r) * conv_n + i]);
-        pool.write_recurrent(1, slots[std::size_t(r)], rec);
-        pool.write_conv_bytes(1, slots[std::size_t(r)], conv);
-    }
+    detail::fill_scattered_pool(pool, p, act, slots);
     const std::vector<uint8_t> before = pool.snapshot();
 
     DeviceLayer layer(backend, p, act, 1);
@@ -418,20 +400,7 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
     res.conv_exact = got_conv == rounded(act, want.conv_state);
 
     // Everything outside the used slots of layer 1 must be byte-identical.
-    const std::vector<uint8_t> after = pool.snapshot();
-    std::vector<char> used(after.size(), 0);
-    const std::size_t total = std::size_t(pc.num_slots + 1);
-    const std::size_t rec_bytes = pool.recurrent_slot_bytes(), conv_bytes = pool.conv_slot_bytes();
-    const std::size_t rec_region = 2 * total * rec_bytes;
-    for (int64_t s : slots) {
-        std::fill_n(used.begin() + std::ptrdiff_t((total + std::size_t(s)) * rec_bytes), rec_bytes, 1);
-        std::fill_n(used.begin() + std::ptrdiff_t(rec_region + (total + std::size_t(s)) * conv_bytes), conv_bytes, 1);
-    }
-    for (std::size_t i = 0; i < after.size(); ++i)
-        if (!used[i] && after[i] != before[i]) {
-            res.others_untouched = false;
-            break;
-        }
+    res.others_untouched = detail::untouched_outside(pool, before, pool.snapshot(), slots);
 
     std::ostringstream why;
     const bool out_bad = !(res.out_rel_l2 <= tol.out) || !all_finite(got_out);

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <sstream>
 
 #include "gdn/error.hpp"
 #include "gdn/pool.hpp"
+#include "scattered_pool.hpp"
 
 namespace gdn {
 
@@ -90,8 +90,8 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     const reference::Problem& p = c.problem;
     const DType act = c.activation_dtype, st = c.state_dtype;
     const int64_t T = p.num_tokens(), B = p.num_requests(), C = p.conv_dim(), Kc = p.conv_kernel;
-    const int64_t HV = p.num_v_heads, Dv = p.head_v_dim, Dk = p.head_k_dim;
-    const std::size_t rec_n = std::size_t(HV * Dv * Dk), conv_n = std::size_t(C * (Kc - 1));
+    const int64_t HV = p.num_v_heads, Dv = p.head_v_dim;
+    const std::size_t conv_n = std::size_t(C * (Kc - 1));
     const int64_t N = int64_t(c.checkpoint_pos.size());
     const bool commit = !c.accepted.empty();
     Tolerance tol = tol_in;
@@ -139,26 +139,7 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     std::vector<int64_t> slots(static_cast<std::size_t>(B)), ck_slots(static_cast<std::size_t>(N));
     for (int64_t r = 0; r < B; ++r) slots[std::size_t(r)] = pc.num_slots - 1 - 2 * r;
     for (int64_t i = 0; i < N; ++i) ck_slots[std::size_t(i)] = i;
-    std::mt19937 rng(12345);
-    std::uniform_real_distribution<float> noise(-1.f, 1.f);
-    for (int layer = 0; layer < 2; ++layer)
-        for (int64_t s = 0; s < pc.num_slots; ++s) {
-            std::vector<float> rec(rec_n);
-            std::vector<uint8_t> conv(conv_n * dtype_size(act));
-            for (auto& x : rec) x = noise(rng);
-            for (std::size_t i = 0; i < conv_n; ++i) store_from_double(conv.data(), act, i, noise(rng));
-            pool.write_recurrent(layer, s, rec);
-            pool.write_conv_bytes(layer, s, conv);
-        }
-    for (int64_t r = 0; r < B; ++r) {
-        std::vector<float> rec(rec_n);
-        for (std::size_t i = 0; i < rec_n; ++i) rec[i] = float(p.recurrent_state[std::size_t(r) * rec_n + i]);
-        std::vector<uint8_t> conv(conv_n * dtype_size(act));
-        for (std::size_t i = 0; i < conv_n; ++i)
-            store_from_double(conv.data(), act, i, p.conv_state[std::size_t(r) * conv_n + i]);
-        pool.write_recurrent(1, slots[std::size_t(r)], rec);
-        pool.write_conv_bytes(1, slots[std::size_t(r)], conv);
-    }
+    detail::fill_scattered_pool(pool, p, act, slots);
     const std::vector<uint8_t> before = pool.snapshot();
 
     DeviceLayer layer(backend, p, act, 1);
@@ -233,22 +214,9 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     }
 
     // Everything outside the used slots of layer 1 must be byte-identical.
-    const std::vector<uint8_t> after = pool.snapshot();
-    std::vector<char> used(after.size(), 0);
-    const std::size_t total = std::size_t(pc.num_slots + 1);
-    const std::size_t rec_bytes = pool.recurrent_slot_bytes(), conv_bytes = pool.conv_slot_bytes();
-    const std::size_t rec_region = 2 * total * rec_bytes;
     std::vector<int64_t> named = slots;
     named.insert(named.end(), ck_slots.begin(), ck_slots.end());
-    for (int64_t s : named) {
-        std::fill_n(used.begin() + std::ptrdiff_t((total + std::size_t(s)) * rec_bytes), rec_bytes, 1);
-        std::fill_n(used.begin() + std::ptrdiff_t(rec_region + (total + std::size_t(s)) * conv_bytes), conv_bytes, 1);
-    }
-    for (std::size_t i = 0; i < after.size(); ++i)
-        if (!used[i] && after[i] != before[i]) {
-            res.others_untouched = false;
-            break;
-        }
+    res.others_untouched = detail::untouched_outside(pool, before, pool.snapshot(), named);
 
     std::ostringstream why;
     if (!res.finite) why << "NaN/Inf in the results (unwritten output or overflow); ";
