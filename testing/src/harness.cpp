@@ -32,29 +32,9 @@ bool all_finite(const std::vector<double>& v) {
 
 // ---- cases ------------------------------------------------------------------------------------
 
-namespace {
-
-// A golden file's integers as int64, exactly (through double they would round above 2^53).
-std::vector<int64_t> integers(const std::string& origin, const SafetensorsTensor& t) {
-    if (t.dtype != DType::i64 && t.dtype != DType::i32)
-        throw Error(GDN_ERR_INVALID_ARGUMENT,
-                    origin + ": tensor '" + t.name + "' must be I64 or I32, got " + dtype_name(t.dtype));
-    std::vector<int64_t> v(std::size_t(t.numel()));
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (t.dtype == DType::i64) {
-            std::memcpy(&v[i], t.bytes.data() + 8 * i, 8);
-        } else {
-            int32_t x;
-            std::memcpy(&x, t.bytes.data() + 4 * i, 4);
-            v[i] = x;
-        }
-    }
-    return v;
+Case load_golden(const std::filesystem::path& file) {
+    return load_golden(SafetensorsFile::read(file), file.string());
 }
-
-}  // namespace
-
-Case load_golden(const std::filesystem::path& file) { return load_golden(SafetensorsFile::read(file), file.string()); }
 
 Case load_golden(const SafetensorsFile& f, const std::string& origin) {
     auto bad = [&](const std::string& what) -> Error { return Error(GDN_ERR_INVALID_ARGUMENT, origin + ": " + what); };
@@ -100,7 +80,7 @@ Case load_golden(const SafetensorsFile& f, const std::string& origin) {
     const SafetensorsTensor& cu = f.at("cu_seqlens");
     if (cu.shape.size() != 1 || cu.shape[0] < 1)
         throw bad("tensor 'cu_seqlens' must have shape [B+1] with B >= 0, got " + shape_to_string(cu.shape));
-    p.cu_seqlens = integers(origin, cu);
+    p.cu_seqlens = detail::golden_integers(origin, cu);
     if (p.cu_seqlens.front() != 0) throw bad("cu_seqlens must start at 0, got " + std::to_string(p.cu_seqlens.front()));
     for (std::size_t r = 1; r < p.cu_seqlens.size(); ++r)
         if (p.cu_seqlens[r] < p.cu_seqlens[r - 1])

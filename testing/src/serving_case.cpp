@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include "gdn/error.hpp"
@@ -14,48 +15,79 @@ namespace gdn {
 
 namespace detail {
 
-void load_serving_fields(const SafetensorsFile& f, const std::filesystem::path& file, Case& c) {
-    const reference::Problem& p = c.problem;
-    c.state_dtype = dtype_from_name(f.meta("state_dtype"));
-    if (!is_activation_dtype(c.state_dtype))
-        throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": metadata 'state_dtype' must be f32, bf16 or f16");
-    const int64_t B = p.num_requests();
-    auto ints = [&](const char* name) {
-        std::vector<int64_t> v;
-        for (double x : f.at(name).to_double()) v.push_back(int64_t(x));
-        return v;
-    };
-    auto bad = [&](const std::string& what) { throw Error(GDN_ERR_INVALID_ARGUMENT, file.string() + ": " + what); };
-    if (f.meta("mode") == "verify") {
-        c.accepted = ints("accepted");
-        if (int64_t(c.accepted.size()) != B) bad("tensor 'accepted' must have one count per request");
-        for (int64_t r = 0; r < B; ++r) {
-            const int64_t L = p.cu_seqlens[std::size_t(r + 1)] - p.cu_seqlens[std::size_t(r)];
-            if (c.accepted[std::size_t(r)] < 0 || c.accepted[std::size_t(r)] > L)
-                bad("accepted[" + std::to_string(r) + "] outside 0.." + std::to_string(L));
+std::vector<int64_t> golden_integers(const std::string& origin, const SafetensorsTensor& t) {
+    if (t.dtype != DType::i64 && t.dtype != DType::i32)
+        throw Error(GDN_ERR_INVALID_ARGUMENT,
+                    origin + ": tensor '" + t.name + "' must be I64 or I32, got " + dtype_name(t.dtype));
+    std::vector<int64_t> v(std::size_t(t.numel()));
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (t.dtype == DType::i64) {
+            std::memcpy(&v[i], t.bytes.data() + 8 * i, 8);
+        } else {
+            int32_t x;
+            std::memcpy(&x, t.bytes.data() + 4 * i, 4);
+            v[i] = x;
         }
     }
+    return v;
+}
+
+void load_serving_fields(const SafetensorsFile& f, const std::filesystem::path& file, Case& c) {
+    const std::string origin = file.string();
+    auto bad = [&](const std::string& what) { return Error(GDN_ERR_INVALID_ARGUMENT, origin + ": " + what); };
+    const reference::Problem& p = c.problem;
+    const std::string& state = f.meta("state_dtype");
+    if (state != "f32" && state != "bf16" && state != "f16")
+        throw bad("metadata 'state_dtype' must be f32, bf16 or f16, got '" + state + "'");
+    c.state_dtype = dtype_from_name(state);
+    const int64_t B = p.num_requests();
+    auto length = [&](int64_t r) { return p.cu_seqlens[std::size_t(r + 1)] - p.cu_seqlens[std::size_t(r)]; };
+    // Counts and positions are read as integers, exactly; every shape is compared whole with the
+    // one the case's dimensions give, so no size is derived from the file's numbers.
+    auto shaped = [&](const char* name, const std::vector<int64_t>& shape, const char* dims) {
+        const SafetensorsTensor& t = f.at(name);
+        if (t.shape != shape)
+            throw bad(std::string("tensor '") + name + "' must have shape " + dims + " = " + shape_to_string(shape) +
+                      ", got " + shape_to_string(t.shape));
+        return &t;
+    };
+    if (f.meta("mode") == "verify") {
+        c.accepted = golden_integers(origin, *shaped("accepted", {B}, "[B]"));
+        for (int64_t r = 0; r < B; ++r)
+            if (c.accepted[std::size_t(r)] < 0 || c.accepted[std::size_t(r)] > length(r))
+                throw bad("accepted[" + std::to_string(r) + "] must be in 0.." + std::to_string(length(r)) +
+                          " (the request's length), got " + std::to_string(c.accepted[std::size_t(r)]));
+    }
     if (f.has("checkpoint_pos")) {
-        c.checkpoint_cu = ints("checkpoint_cu");
-        c.checkpoint_pos = ints("checkpoint_pos");
-        const int64_t N = int64_t(c.checkpoint_pos.size());
-        if (int64_t(c.checkpoint_cu.size()) != B + 1 || c.checkpoint_cu.front() != 0 || c.checkpoint_cu.back() != N)
-            bad("tensor 'checkpoint_cu' must be [B+1] from 0 to the number of checkpoints");
+        const SafetensorsTensor& pos = f.at("checkpoint_pos");
+        if (pos.shape.size() != 1)
+            throw bad("tensor 'checkpoint_pos' must have shape [N], got " + shape_to_string(pos.shape));
+        const int64_t N = pos.shape[0];
+        c.checkpoint_cu = golden_integers(origin, *shaped("checkpoint_cu", {B + 1}, "[B+1]"));
+        c.checkpoint_pos = golden_integers(origin, pos);
+        if (c.checkpoint_cu.front() != 0 || c.checkpoint_cu.back() != N)
+            throw bad("checkpoint_cu must run from 0 to the number of checkpoints (" + std::to_string(N) + "), got " +
+                      std::to_string(c.checkpoint_cu.front()) + " .. " + std::to_string(c.checkpoint_cu.back()));
+        for (int64_t r = 0; r < B; ++r)
+            if (c.checkpoint_cu[std::size_t(r + 1)] < c.checkpoint_cu[std::size_t(r)])
+                throw bad("checkpoint_cu must be non-decreasing, but entry " + std::to_string(r + 1) + " (" +
+                          std::to_string(c.checkpoint_cu[std::size_t(r + 1)]) + ") < entry " + std::to_string(r) +
+                          " (" + std::to_string(c.checkpoint_cu[std::size_t(r)]) + ")");
         for (int64_t r = 0; r < B; ++r) {
-            const int64_t L = p.cu_seqlens[std::size_t(r + 1)] - p.cu_seqlens[std::size_t(r)];
             int64_t last = 0;
-            if (c.checkpoint_cu[std::size_t(r + 1)] < c.checkpoint_cu[std::size_t(r)]) bad("'checkpoint_cu' decreases");
             for (int64_t i = c.checkpoint_cu[std::size_t(r)]; i < c.checkpoint_cu[std::size_t(r + 1)]; ++i) {
-                const int64_t pos = c.checkpoint_pos[std::size_t(i)];
-                if (pos <= last || pos > L) bad("checkpoint_pos[" + std::to_string(i) + "] not increasing in 1..L");
-                last = pos;
+                const int64_t at = c.checkpoint_pos[std::size_t(i)];
+                if (at <= last || at > length(r))
+                    throw bad("checkpoint_pos[" + std::to_string(i) + "] (request " + std::to_string(r) +
+                              ") must be above the request's previous checkpoint (" + std::to_string(last) +
+                              ") and at most its length (" + std::to_string(length(r)) + "), got " + std::to_string(at));
+                last = at;
             }
         }
-        Case::ExpectedCheckpoints e{f.at("checkpoint_recurrent").to_double(), f.at("checkpoint_conv").to_double()};
-        const int64_t rec_n = int64_t(p.num_v_heads) * p.head_v_dim * p.head_k_dim,
-                      conv_n = p.conv_dim() * (p.conv_kernel - 1);
-        if (int64_t(e.recurrent.size()) != N * rec_n || int64_t(e.conv.size()) != N * conv_n)
-            bad("checkpoint_recurrent / checkpoint_conv must hold one state per checkpoint");
+        const std::vector<int64_t> rec{N, p.num_v_heads, p.head_v_dim, p.head_k_dim},
+            conv{N, p.conv_dim(), p.conv_kernel - 1};
+        Case::ExpectedCheckpoints e{shaped("checkpoint_recurrent", rec, "[N, HV, Dv, Dk]")->to_double(),
+                                    shaped("checkpoint_conv", conv, "[N, conv_dim, Kc-1]")->to_double()};
         c.expected_checkpoints = std::move(e);
     }
 }

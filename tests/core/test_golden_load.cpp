@@ -33,6 +33,11 @@ struct GoldenFile {
     std::vector<int64_t> cu{0, 3, 5};
     std::string cu_dtype = "I64";
     std::map<std::string, Entry> shapes;
+    struct Integers {
+        std::string dtype;  // "I64" or "I32"
+        std::vector<int64_t> values;  // rank 1
+    };
+    std::map<std::string, Integers> integers;  // serving fields: accepted, checkpoint_cu, checkpoint_pos
 
     explicit GoldenFile(int64_t rows = 5, int64_t requests = 2) {
         const int64_t C = 48;
@@ -66,6 +71,16 @@ struct GoldenFile {
             int64_t n = 1;
             for (int64_t d : e.shape) n *= d;
             add(name, e.dtype, e.shape, std::vector<uint8_t>(std::size_t(n) * 4, 0));
+        }
+        for (const auto& [name, t] : integers) {
+            std::vector<uint8_t> data;
+            for (int64_t v : t.values) {
+                const int32_t x = int32_t(v);
+                uint8_t e[8];
+                std::memcpy(e, t.dtype == "I64" ? static_cast<const void*>(&v) : &x, t.dtype == "I64" ? 8 : 4);
+                data.insert(data.end(), e, e + (t.dtype == "I64" ? 8 : 4));
+            }
+            add(name, t.dtype, {int64_t(t.values.size())}, data);
         }
         std::vector<uint8_t> cu_bytes;
         for (int64_t v : cu) {
@@ -105,6 +120,20 @@ void expect_refused(const GoldenFile& g, const std::string& fragment) {
         CHECK(e.status() == GDN_ERR_INVALID_ARGUMENT);
         CHECK(std::string(e.what()).find("g.safetensors: " + fragment) != std::string::npos);
     }
+}
+
+// The crafted file with serving-state fields (ABI 1.2): a verify of both requests (lengths 3 and
+// 2) accepting 1 and 2 tokens, and a checkpoint in each, after token 2 and token 1.
+GoldenFile serving_file() {
+    GoldenFile g;
+    g.meta["state_dtype"] = "bf16";
+    g.meta["mode"] = "verify";
+    g.integers["accepted"] = {"I64", {1, 2}};
+    g.integers["checkpoint_cu"] = {"I64", {0, 1, 2}};
+    g.integers["checkpoint_pos"] = {"I32", {2, 1}};
+    g.shapes["checkpoint_recurrent"] = {"F32", {2, 4, 8, 8}};
+    g.shapes["checkpoint_conv"] = {"F32", {2, 48, 3}};
+    return g;
 }
 
 }  // namespace
@@ -178,4 +207,69 @@ TEST_CASE("G2-G4: geometry, activation dtype and cu_seqlens", "[errors][golden][
     GoldenFile neg(5, 2);
     neg.cu = {0, std::numeric_limits<int64_t>::min(), 5};
     expect_refused(neg, "cu_seqlens must be non-decreasing, but entry 1 (-9223372036854775808) < entry 0 (0)");  // G4
+}
+
+TEST_CASE("a consistent serving-state file loads", "[golden][load]") {
+    const Case c = serving_file().load();
+    CHECK(c.state_dtype == DType::bf16);
+    CHECK(c.accepted == std::vector<int64_t>{1, 2});
+    CHECK(c.checkpoint_cu == std::vector<int64_t>{0, 1, 2});
+    CHECK(c.checkpoint_pos == std::vector<int64_t>{2, 1});
+    REQUIRE(c.expected_checkpoints);
+    CHECK(c.expected_checkpoints->recurrent.size() == 2 * 4 * 8 * 8);
+    CHECK(c.expected_checkpoints->conv.size() == 2 * 48 * 3);
+}
+
+TEST_CASE("G5: a serving-state dtype outside f32, bf16 and f16", "[errors][golden][load]") {
+    GoldenFile g = serving_file();
+    g.meta["state_dtype"] = "i64";
+    expect_refused(g, "metadata 'state_dtype' must be f32, bf16 or f16, got 'i64'");
+    g.meta["state_dtype"] = "q8";  // not a dtype at all: still named as the field
+    expect_refused(g, "metadata 'state_dtype' must be f32, bf16 or f16, got 'q8'");
+}
+
+TEST_CASE("G6: accepted counts not integers, not one per request, or outside the request", "[errors][golden][load]") {
+    GoldenFile floats = serving_file();  // through double, 1e30 would not convert to int64 at all
+    floats.integers.erase("accepted");
+    floats.shapes["accepted"] = {"F32", {2}};
+    expect_refused(floats, "tensor 'accepted' must be I64 or I32, got f32");
+    GoldenFile three = serving_file();
+    three.integers["accepted"] = {"I64", {1, 2, 0}};
+    expect_refused(three, "tensor 'accepted' must have shape [B] = [2], got [3]");
+    GoldenFile huge = serving_file();  // exactly, not rounded through double to 2^62
+    huge.integers["accepted"] = {"I64", {(int64_t(1) << 62) + 1, 0}};
+    expect_refused(huge, "accepted[0] must be in 0..3 (the request's length), got 4611686018427387905");
+    GoldenFile neg = serving_file();
+    neg.integers["accepted"] = {"I32", {1, -1}};
+    expect_refused(neg, "accepted[1] must be in 0..2 (the request's length), got -1");
+}
+
+TEST_CASE("G7: checkpoints whose counts, positions or states do not fit the case", "[errors][golden][load]") {
+    GoldenFile floats = serving_file();
+    floats.integers.erase("checkpoint_pos");
+    floats.shapes["checkpoint_pos"] = {"F32", {2}};
+    expect_refused(floats, "tensor 'checkpoint_pos' must be I64 or I32, got f32");
+    GoldenFile cu_shape = serving_file();
+    cu_shape.integers["checkpoint_cu"] = {"I64", {0, 2}};
+    expect_refused(cu_shape, "tensor 'checkpoint_cu' must have shape [B+1] = [3], got [2]");
+    GoldenFile ends = serving_file();
+    ends.integers["checkpoint_cu"] = {"I64", {0, 1, 3}};
+    expect_refused(ends, "checkpoint_cu must run from 0 to the number of checkpoints (2), got 0 .. 3");
+    GoldenFile down = serving_file();
+    down.integers["checkpoint_cu"] = {"I64", {0, std::numeric_limits<int64_t>::max(), 2}};
+    expect_refused(down, "checkpoint_cu must be non-decreasing, but entry 2 (2) < entry 1 (9223372036854775807)");
+    GoldenFile late = serving_file();
+    late.integers["checkpoint_pos"] = {"I64", {4, 1}};
+    expect_refused(late, "checkpoint_pos[0] (request 0) must be above the request's previous checkpoint (0) and at most "
+                         "its length (3), got 4");
+    GoldenFile zero = serving_file();
+    zero.integers["checkpoint_pos"] = {"I64", {2, 0}};
+    expect_refused(zero, "checkpoint_pos[1] (request 1) must be above the request's previous checkpoint (0) and at "
+                         "most its length (2), got 0");
+    GoldenFile rec = serving_file();  // the right element count, the wrong shape
+    rec.shapes["checkpoint_recurrent"] = {"F32", {4, 2, 8, 8}};
+    expect_refused(rec, "tensor 'checkpoint_recurrent' must have shape [N, HV, Dv, Dk] = [2, 4, 8, 8], got [4, 2, 8, 8]");
+    GoldenFile conv = serving_file();
+    conv.shapes["checkpoint_conv"] = {"F32", {2, 48, 2}};
+    expect_refused(conv, "tensor 'checkpoint_conv' must have shape [N, conv_dim, Kc-1] = [2, 48, 3], got [2, 48, 2]");
 }

@@ -133,8 +133,11 @@ def seeds_slot_blob():
 
 
 def golden_file(rnd, h=1, hv=2, dk=8, dv=8, kc=4, act="f32", mode="extend", lens=(3, 2), cu=None, cu_dtype="I64",
-                rows=None, meta=None):
-    """A golden file as load_golden reads it: random values, shapes from the geometry and lens."""
+                rows=None, meta=None, ints=None, floats=None):
+    """A golden file as load_golden reads it: random values, shapes from the geometry and lens.
+
+    ints: {name: (dtype, values)} rank-1 integer tensors (the serving fields accepted,
+    checkpoint_cu, checkpoint_pos); floats: {name: (dtype, shape)} further float tensors."""
     c = 2 * h * dk + hv * dv
     cu = cu if cu is not None else [sum(lens[:i]) for i in range(len(lens) + 1)]
     t = rows if rows is not None else cu[-1]
@@ -146,6 +149,7 @@ def golden_file(rnd, h=1, hv=2, dk=8, dv=8, kc=4, act="f32", mode="extend", lens
         "conv_state_out": (dt, [b, c, kc - 1]), "recurrent_state_in": ("F32", [b, hv, dv, dk]),
         "recurrent_state_out": ("F32", [b, hv, dv, dk]), "out": ("F32", [t, hv * dv]),
     }
+    tensors.update(floats or {})
     header = {"__metadata__": dict({"num_k_heads": str(h), "num_v_heads": str(hv), "head_k_dim": str(dk),
                                     "head_v_dim": str(dv), "conv_kernel": str(kc), "activation_dtype": act,
                                     "mode": mode}, **(meta or {}))}
@@ -159,6 +163,10 @@ def golden_file(rnd, h=1, hv=2, dk=8, dv=8, kc=4, act="f32", mode="extend", lens
         else:  # bf16 and f16: small values of either format's bit patterns
             data = struct.pack("<%dH" % n, *[rnd.choice((0x3C00, 0xBC00, 0x3800, 0x3F00, 0)) for _ in range(n)])
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(payload), len(payload) + len(data)]}
+        payload += data
+    for name, (dtype, values) in (ints or {}).items():
+        data = struct.pack("<%d%s" % (len(values), "q" if dtype == "I64" else "i"), *values)
+        header[name] = {"dtype": dtype, "shape": [len(values)], "data_offsets": [len(payload), len(payload) + len(data)]}
         payload += data
     cu_data = struct.pack("<%d%s" % (len(cu), "q" if cu_dtype == "I64" else "i"), *cu)
     header["cu_seqlens"] = {"dtype": cu_dtype, "shape": [len(cu)],
@@ -183,6 +191,27 @@ def seeds_golden():
     write(t, "conv_dim_overflow", golden_file(rnd, meta={"num_k_heads": "2147483647", "head_k_dim": "2147483647"}))
     write(t, "conv_kernel_1", golden_file(rnd, meta={"conv_kernel": "1"}))
     write(t, "activation_i32", golden_file(rnd, meta={"activation_dtype": "i32"}))
+    # Serving-state files (ABI 1.2): verify + commit, checkpoints, and their fields out of range.
+    c = 2 * 1 * 8 + 2 * 8
+    checkpoints = {"checkpoint_recurrent": ("F32", [2, 2, 8, 8]), "checkpoint_conv": ("F32", [2, c, 3])}
+    ck_ints = {"checkpoint_cu": ("I64", [0, 1, 2]), "checkpoint_pos": ("I64", [2, 1])}
+    write(t, "serving_valid_verify", golden_file(rnd, act="bf16", meta={"state_dtype": "bf16", "mode": "verify"},
+                                                 ints={"accepted": ("I64", [1, 2])}))
+    write(t, "serving_valid_checkpoints", golden_file(rnd, meta={"state_dtype": "f16"}, ints=ck_ints, floats=checkpoints))
+    write(t, "serving_state_dtype_i64", golden_file(rnd, meta={"state_dtype": "i64"}))
+    write(t, "serving_accepted_huge", golden_file(rnd, meta={"state_dtype": "f32", "mode": "verify"},
+                                                  ints={"accepted": ("I64", [(1 << 62) + 1, 0])}))
+    write(t, "serving_accepted_f32", golden_file(rnd, meta={"state_dtype": "f32", "mode": "verify"},
+                                                 floats={"accepted": ("F32", [2])}))
+    write(t, "serving_checkpoint_cu_int64_max", golden_file(
+        rnd, meta={"state_dtype": "f32"}, floats=checkpoints,
+        ints={"checkpoint_cu": ("I64", [0, (1 << 63) - 1, 2]), "checkpoint_pos": ("I64", [2, 1])}))
+    write(t, "serving_checkpoint_pos_past_end", golden_file(
+        rnd, meta={"state_dtype": "f32"}, floats=checkpoints,
+        ints={"checkpoint_cu": ("I64", [0, 1, 2]), "checkpoint_pos": ("I64", [(1 << 63) - 1, 1])}))
+    write(t, "serving_checkpoint_state_shape", golden_file(
+        rnd, meta={"state_dtype": "f32"}, ints=ck_ints,
+        floats={"checkpoint_recurrent": ("F32", [2, 8, 8, 2]), "checkpoint_conv": ("F32", [2, c, 3])}))
 
 
 def seeds_tensor():
