@@ -64,6 +64,7 @@ std::vector<CaseDef> golden_cases(const Options& options);
 std::vector<CaseDef> random_cases(const Options& options, const gdn_capabilities& caps);
 std::vector<CaseDef> capability_cases(const gdn_capabilities& caps);
 std::vector<CaseDef> invariant_cases();
+std::vector<CaseDef> stream_cases();
 std::vector<CaseDef> guard_cases(const gdn_capabilities& caps);
 std::vector<CaseDef> determinism_cases();
 std::vector<CaseDef> coverage_cases(const Options& options, const gdn_capabilities& caps);

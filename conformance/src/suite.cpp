@@ -35,6 +35,7 @@ std::vector<detail::CaseDef> plan(const Options& o, const gdn_capabilities& caps
     add(detail::random_cases(o, caps));
     add(detail::capability_cases(caps));
     add(detail::invariant_cases());
+    add(detail::stream_cases());
     add(detail::guard_cases(caps));
     add(detail::determinism_cases());
     add(detail::serving_cases(caps));

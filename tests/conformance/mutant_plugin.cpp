@@ -2,7 +2,8 @@
 // each mutant is a bug the conformance suite must catch, and a test checks that it does, with
 // the right case and the right reason. NARROW is correct but declares f32 only; NATIVE_STREAMS
 // is correct and offers native streams (its "native stream" is a host object standing for a
-// runtime stream), which WRAP_IGNORES_NATIVE gets wrong. GPU_LIKE is correct and declares what a
+// runtime stream), which WRAP_IGNORES_NATIVE, WRAP_ACCEPTS_NULL and RELEASE_DESTROYS_NATIVE get
+// wrong. GPU_LIKE is correct and declares what a
 // GPU backend typically does (bf16 only, head dims 64 and 128, conv widths 2..4, GVA ratios
 // 1..8); DECLARES_CONV5 declares conv width 5 as well and then refuses it.
 #include <cstdint>
@@ -20,10 +21,12 @@
 #define MUTANT_NONDETERMINISTIC 6
 #define MUTANT_ZERO_OUTPUT 7
 #define MUTANT_NARROW 8
-#define MUTANT_NATIVE_STREAMS 9        // correct, with ABI 1.1 native streams
-#define MUTANT_WRAP_IGNORES_NATIVE 10  // native streams, but stream_wrap makes a stream of its own
-#define MUTANT_GPU_LIKE 11             // correct, with a narrow GPU-like declaration
-#define MUTANT_DECLARES_CONV5 12       // declares conv width 5, which its layer refuses
+#define MUTANT_NATIVE_STREAMS 9         // correct, with ABI 1.1 native streams
+#define MUTANT_WRAP_IGNORES_NATIVE 10   // native streams, but stream_wrap makes a stream of its own
+#define MUTANT_GPU_LIKE 11              // correct, with a narrow GPU-like declaration
+#define MUTANT_DECLARES_CONV5 12        // declares conv width 5, which its layer refuses
+#define MUTANT_WRAP_ACCEPTS_NULL 13     // native streams, but stream_wrap(NULL) makes a stream
+#define MUTANT_RELEASE_DESTROYS_NATIVE 14  // native streams, but destroying a wrapper destroys the caller's stream
 
 namespace {
 
@@ -60,7 +63,22 @@ gdn_status capabilities(int32_t, gdn_capabilities* c, gdn_errbuf) {
     return GDN_OK;
 }
 
-gdn_status forward(gdn_stream, const gdn_forward_args* a, gdn_errbuf err) {
+// Native streams: a gdn stream holds the native handle it runs on; a created stream owns a fresh
+// one, an int that says whether that runtime stream still exists. The layer itself runs
+// synchronously, so the handle only has to be kept, given back and checked before a call.
+struct NativeStreamImpl {
+    void* native;
+    bool owned;
+};
+constexpr int kNativeDestroyed = -1;
+bool native_streams() {
+    return MUTANT == MUTANT_NATIVE_STREAMS || MUTANT == MUTANT_WRAP_IGNORES_NATIVE || MUTANT == MUTANT_WRAP_ACCEPTS_NULL ||
+           MUTANT == MUTANT_RELEASE_DESTROYS_NATIVE;
+}
+
+gdn_status forward(gdn_stream stream, const gdn_forward_args* a, gdn_errbuf err) {
+    if (native_streams() && *static_cast<int*>(reinterpret_cast<NativeStreamImpl*>(stream)->native) == kNativeDestroyed)
+        return gdn_test::fail(err, GDN_ERR_INVALID_ARGUMENT, "mutant: the stream's native stream was destroyed");
     if (gdn_status s = myvendor::check_forward(*a, err)) return s;
     if ((MUTANT == MUTANT_REFUSES_DECLARED_F16 && a->activation_dtype == GDN_DTYPE_F16) ||
         (MUTANT == MUTANT_NARROW && a->activation_dtype != GDN_DTYPE_F32))
@@ -98,18 +116,16 @@ gdn_status forward(gdn_stream, const gdn_forward_args* a, gdn_errbuf err) {
     return GDN_OK;
 }
 
-// Native streams: a gdn stream holds the native handle it runs on; a created stream owns a fresh
-// one. The layer itself runs synchronously, so the handle only has to be kept and given back.
-struct NativeStreamImpl {
-    void* native;
-    bool owned;
-};
 gdn_status native_stream_create(int32_t, const gdn_stream_options*, gdn_stream* out, gdn_errbuf) {
     *out = reinterpret_cast<gdn_stream>(new NativeStreamImpl{new int(0), true});
     return GDN_OK;
 }
 gdn_status native_stream_wrap(int32_t, void* native, gdn_stream* out, gdn_errbuf err) {
     *out = nullptr;
+    if (!native && MUTANT == MUTANT_WRAP_ACCEPTS_NULL) {  // a stream of its own
+        *out = reinterpret_cast<gdn_stream>(new NativeStreamImpl{new int(0), true});
+        return GDN_OK;
+    }
     if (!native) return gdn_test::fail(err, GDN_ERR_INVALID_ARGUMENT, "native: NULL");
     *out = MUTANT == MUTANT_WRAP_IGNORES_NATIVE ? reinterpret_cast<gdn_stream>(new NativeStreamImpl{new int(0), true})
                                                 : reinterpret_cast<gdn_stream>(new NativeStreamImpl{native, false});
@@ -122,18 +138,23 @@ gdn_status native_stream_native(gdn_stream s, void** native, gdn_errbuf) {
 gdn_status native_stream_destroy(gdn_stream s, gdn_errbuf) {
     auto* impl = reinterpret_cast<NativeStreamImpl*>(s);
     if (impl->owned) delete static_cast<int*>(impl->native);
+    else if (MUTANT == MUTANT_RELEASE_DESTROYS_NATIVE) *static_cast<int*>(impl->native) = kNativeDestroyed;
     delete impl;
     return GDN_OK;
 }
 
 }  // namespace
 
-GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table(MUTANT_NAME, 1);
-                t.description = "conformance test plugin: " MUTANT_NAME; t.device_capabilities = capabilities;
-                t.mem_alloc = mem_alloc_slack; t.forward_gdn = forward;
-                if (MUTANT == MUTANT_NATIVE_STREAMS || MUTANT == MUTANT_WRAP_IGNORES_NATIVE) {
-                    t.stream_create = native_stream_create;
-                    t.stream_destroy = native_stream_destroy;
-                    t.stream_wrap = native_stream_wrap;
-                    t.stream_native = native_stream_native;
-                } return t;)
+GDN_TEST_PLUGIN(
+    gdn_plugin t = gdn_test::good_table(MUTANT_NAME, 1);
+    t.description = "conformance test plugin: " MUTANT_NAME;
+    t.device_capabilities = capabilities;
+    t.mem_alloc = mem_alloc_slack;
+    t.forward_gdn = forward;
+    if (native_streams()) {
+        t.stream_create = native_stream_create;
+        t.stream_destroy = native_stream_destroy;
+        t.stream_wrap = native_stream_wrap;
+        t.stream_native = native_stream_native;
+    }
+    return t;)
