@@ -16,6 +16,10 @@
 #                                               the prep kernel's grouped value heads on every
 #                                               random shape (GDN_CUDA_PREP_HEADS=all) and the
 #                                               decode launched in order (GDN_CUDA_OVERLAP=0)
+#   conformance invariants, forced variants     the suite's invariant, wrapped-stream and decay
+#                                               cases (prefill then decode, a batch against its
+#                                               requests one by one, strong decay, ...) on each of
+#                                               those forced paths and the token-by-token extend
 #   gdn conformance --backend cuda              the conformance suite (report in $OUT/conformance.json)
 #   test_concurrency on cuda                    the thread-safety contract, 8 threads, on the GPU
 #   compute-memcheck, compute-racecheck         the conformance suite (fewer random cases) and the
@@ -94,6 +98,9 @@ step cuda-check-forced bash -c "for d in 16 32 64 128; do GDN_CUDA_DVS=\$d '$BUI
     GDN_CUDA_DECODE_RPW=8 '$BUILD/bin/gdn_cuda_check' --cases 12 || exit 1
     GDN_CUDA_PREP_HEADS=all '$BUILD/bin/gdn_cuda_check' --cases 12 || exit 1
     GDN_CUDA_OVERLAP=0 '$BUILD/bin/gdn_cuda_check' --cases 12"
+step invariants-forced bash -c "for v in GDN_CUDA_PREFILL=recurrent GDN_CUDA_DVS=16 GDN_CUDA_DVS=32 GDN_CUDA_DVS=64 \
+    GDN_CUDA_DVS=128 GDN_CUDA_DECODE_RPW=8 GDN_CUDA_PREP_HEADS=all GDN_CUDA_OVERLAP=0; do
+    env \$v '$BUILD/bin/gdn' conformance --backend cuda --no-golden --random 0 --case 'invariant-*,decay-*' || exit 1; done"
 step concurrency env GDN_TEST_BACKEND=cuda GDN_TEST_THREADS=8 "$BUILD/bin/test_concurrency"
 # compute-sanitizer: memcheck (out-of-bounds and misaligned device accesses, leaks of device
 # memory) and racecheck (shared-memory hazards between the threads of a block). Both slow the
