@@ -16,10 +16,10 @@ constexpr int kDecodeWarps = kDecodeThreads / kWarpSize;
 // RPW: state rows per warp (rows per CTA = 8 * RPW).
 // Resident blocks per SM, for more state loads in flight. Staged (Dk <= 128, 8 rows per warp, the
 // batches that fill the GPU): the CTA's 32 KiB of state go to shared memory by asynchronous copies
-// instead of registers, so that six CTAs share an SM (192 KiB of loads in flight); measured on an
-// H100 (Qwen3-Next shape) 84 / 92 / 94% of the state floor at 64 / 256 / 1024 requests against
-// 83 / 90 / 92% with the state in registers and four CTAs (registers capped at 64; the compiler's
-// own choice, three, gave 80 / 86 / 87%). Fewer rows per warp (small batches) keep the state in
+// instead of registers, so that six CTAs share an SM (192 KiB of loads in flight): closer to the
+// state floor than the state in registers with four CTAs (registers capped at 64) or with the
+// compiler's own choice of three (docs/performance-cuda.md, "Measurements behind kernel
+// choices"). Fewer rows per warp (small batches) keep the state in
 // registers, four blocks; wider rows (NV4 = 2) hold twice the state: two blocks.
 template <int NV4, int RPW>
 struct DecodeStaged {
@@ -35,8 +35,8 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
     constexpr int kRows = kDecodeWarps * RPW;
     constexpr bool STAGED = DecodeStaged<NV4, RPW>::value;
     // The CTA's state rows are contiguous: one bulk L2 prefetch reads them from DRAM in one
-    // sequential stream before the threads' own loads, which then hit L2 (H100: 1525 -> 1500 us
-    // at 1024 requests, 94% -> 96% of the floor).
+    // sequential stream before the threads' own loads, which then hit L2 (closer to the state
+    // floor at large batches: docs/performance-cuda.md).
     auto rows_of = [&](int64_t slot) {
         return p.state + slot * p.state_stride + (static_cast<int64_t>(blockIdx.y) * p.Dv + blockIdx.x * kRows) * p.Dk;
     };
@@ -196,8 +196,8 @@ __global__ void __launch_bounds__(kDecodeThreads, (DecodeOccupancy<NV4, RPW>::va
         if (lane == 0) out[v0 + row] = from_f32<Act>(fmaf(decay, dq, u * kq));
     }
     // Conv state last: the v channels are this CTA's own; the q/k channels go to the group's last
-    // CTA. The counter was incremented right after the first barrier, not here: waiting for its
-    // round trip at the end kept each CTA resident ~1 us longer with no state loads in flight.
+    // CTA. The counter is incremented right after the first barrier, not here: waiting for its
+    // round trip at the end would keep each CTA resident longer with no state loads in flight.
     const bool last = arrived_last(arrived_before, counter, p.gva * p.nsplit, &s_flag);
     for (int c = threadIdx.x; c < kRows; c += kDecodeThreads) write_conv_state<Act>(p, cs, start, start + 1, vch + c);
     if (last)

@@ -103,7 +103,7 @@ gdn_rt::Error launch_decode_cfg(GdnParams p, gdn_rt::LaunchOn on) {
 // (LaunchPlan::overlap_launches). The extend kernels do not: blocks placed while the previous
 // kernel drains land on the SMs that free first, several to an SM where they fit, and a launch of
 // few long blocks then runs slower (the prefill of one 32768-token request, whose sequential pass
-// is 128 blocks, one per SM in order: 3.3 ms against 2.43 ms, H100); 16 x 4096 gained nothing.
+// is 128 blocks, one per SM in order; 16 x 4096 gained nothing; docs/performance-cuda.md).
 template <typename Act>
 gdn_rt::Error launch_forward(const GdnParams& p, const LaunchPlan& plan, gdn_rt::Stream s) {
     const gdn_rt::LaunchOn on{s, plan.overlap_launches}, in_order{s, false};

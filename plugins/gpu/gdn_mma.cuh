@@ -203,8 +203,8 @@ struct RowsBT {
 
 // acc[MT][NT] += Σ_k A(m, k) B(k, n) over k in [kbeg, kend), kend - kbeg a multiple of 8, the
 // fragments from loaders (above). EXACT: 3xTF32. Four steps unrolled: loads of later steps in
-// flight during the products of earlier ones (the sequential prefill: 3 to 7% faster than two on
-// an H100).
+// flight during the products of earlier ones (the sequential prefill runs faster than with two:
+// docs/performance-cuda.md).
 template <int MT, int NT, bool EXACT, class LA, class LB>
 __device__ __forceinline__ void warp_mma_frag(float (&acc)[MT][NT][4], const LA& la, const LB& lb, int kbeg, int kend) {
 #pragma unroll 4

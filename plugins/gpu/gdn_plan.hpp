@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gdn/forward_batch.hpp"  // gdn::kForwardModeCount
 #include "gdn/plugin.h"
 
 namespace gdn_gpu {
@@ -105,7 +106,7 @@ inline gdn_status check_forward_args(const gdn_forward_args& a, const gdn_capabi
         a.num_v_heads / a.num_k_heads > 31 || !(caps.gva_ratios >> (a.num_v_heads / a.num_k_heads) & 1u))
         return plan_error(err, U, "num_v_heads / num_k_heads: %d / %d is not a supported GVA ratio", a.num_v_heads,
                           a.num_k_heads);
-    if (a.mode < 0 || a.mode > 2 || !(caps.modes >> a.mode & 1u))
+    if (a.mode < 0 || a.mode >= gdn::kForwardModeCount || !(caps.modes >> a.mode & 1u))
         return plan_error(err, U, "mode: %d unsupported", a.mode);
 
     const int64_t HV = a.num_v_heads, Dk = a.head_k_dim, Dv = a.head_v_dim, Kc = a.conv_kernel;

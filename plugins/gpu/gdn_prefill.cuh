@@ -210,8 +210,8 @@ __device__ __forceinline__ void for_each_piece(int rows, int pieces, F&& f, Team
 // shared memory (row stride sld); rows from nvalid on are zero-filled instead. Where pieces divides
 // the block, a thread keeps its piece and walks its rows by pointer increments: the per-piece index
 // and 64-bit address arithmetic of the general walk cost ~20 instructions a copy, which counts at
-// 16-wide slices, where every chunk stages k̂, q̂, T and QKm for 16 columns (H100, 1 x 32768: the
-// sequential pass 902M -> 859M instructions).
+// 16-wide slices, where every chunk stages k̂, q̂, T and QKm for 16 columns (the instruction counts:
+// docs/performance-cuda.md, "Measurements behind kernel choices").
 template <typename T>
 __device__ __forceinline__ void copy_tile_async(T* s, int sld, const T* g, int64_t gld, int rows, int nvalid,
                                                 int pieces, Team tm = {}) {
@@ -288,9 +288,9 @@ __device__ __forceinline__ void front_into_smem(const GdnParams& p, const ChunkD
     }
     // Warps 0-3 compute q̂, warps 4-7 k̂, each 16 consecutive rows, lane l channels [4l, 4l + 4):
     // the warp walks its rows in order with a sliding window of the conv inputs (one load and
-    // conversion per row), and the L2 norm is one warp reduction. (Before: a warp's lanes held
-    // q | k at 8 channels each and loaded all four taps per row, 41% of the prep kernel's
-    // instructions, H100, 16 x 4096; a window of 8 channels spilled.)
+    // conversion per row), and the L2 norm is one warp reduction. (Lanes holding q | k at 8
+    // channels each and loading all four taps per row spend a large share of the prep kernel's
+    // instructions there, docs/performance-cuda.md; a window of 8 channels spills.)
     constexpr int CPL = 4;  // channels per lane
     static_assert(kPrefillWarps == 8 && kChunk % 4 == 0, "four warps per half, kChunk / 4 rows each");
     constexpr int ROWS = kChunk / 4;
@@ -401,8 +401,8 @@ __host__ __device__ inline PrepSmem prep_smem(int Dk, bool exact, bool fused) {
 // block first computes q̂, k̂ of its chunk from x as the front kernel would (causal conv + SiLU
 // + L2 norm, 8 rows per warp, a lane's 16 bytes of channels), into shared memory for the products
 // below and into the scratch for the sequential pass; the front kernel is not launched. This saves
-// the reload of q̂ | k̂ from the scratch and a launch (H100, 16 x 4096: front 0.73 ms + prep
-// 1.13 ms -> 1.77 ms).
+// the reload of q̂ | k̂ from the scratch and a launch (the time saved: docs/performance-cuda.md,
+// "Measurements behind kernel choices").
 template <typename Act, bool FUSED>
 __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnParams p) {
     wait_previous_grid();  // before any global memory access (overlapped launches)
@@ -701,11 +701,11 @@ __global__ void __launch_bounds__(kPrefillThreads, 3) gdn_chunk_prep_kernel(GdnP
 // (With helper warps, below, the conv of v and O's products and stores are theirs.)
 // CUDA: two producer warps beside the eight compute warps issue every copy, and mbarriers pass
 // the buffers between them (full: landed; empty: read). Where the compute warps issue the copies
-// themselves (HIP), they copy at those points between block barriers; on an H100 they stalled at
-// the issue while the load/store unit was busy with the previous copies (16 x 4096: ~15% of a
-// chunk's cycles at 128-wide slices, ~40% at 32-wide ones). One producer warp could not keep
-// 32-wide slices fed (1 x 32768: 2.49 against 2.37 ms without producers), two or four could
-// (2.29 / 2.27 ms; 16 x 4096 3.11 / 3.13 ms). Kernels with helper warps (below) have four.
+// themselves (HIP), they copy at those points between block barriers, and stall at the issue
+// while the load/store unit is busy with the previous copies (a share of a chunk's cycles that
+// grows as the slices narrow). One producer warp cannot keep 32-wide slices fed (slower than
+// none), two or four can (the timings: docs/performance-cuda.md). Kernels with helper warps
+// (below) have four.
 constexpr int kSeqProducers = kAsyncBarriers ? 2 : 0;
 // Helper warps (CUDA; the kernels of 16- and 32-wide slices with one block per SM, which are
 // launched only with second stage buffers, sbufs 2: launch_seq_width) take the work off the
@@ -713,12 +713,12 @@ constexpr int kSeqProducers = kAsyncBarriers ? 2 : 0;
 // - two conv warps compute SiLU(conv(v)) of the slice's channels from the staged raw inputs a chunk
 //   ahead, into f32 buffers (VC) that P1's epilogue reads (there a lane's rows are 8 apart, so each
 //   of its outputs loaded and converted four inputs; here a thread walks consecutive rows with a
-//   sliding window; H100, 1 x 32768: 2.03-2.06 -> 1.96-1.98 ms);
+//   sliding window: fewer loads and conversions on the compute warps' path);
 // - two output warps (16-bit activations) compute O = e^γ Q S0ᵀ + QKm Δ and write it, from a
 //   second buffer of the f16 state copy and of Δ, while the compute warps go on to the next chunk;
 //   the compute warps' P1 is then K S0ᵀ alone and P3 is theirs no more;
 // - four producer warps instead of two: with the helpers' work gone the compute warps' chunk is
-//   short enough that two could not keep it fed (H100, 1 x 32768: 1.97-1.98 -> 1.87 ms). The
+//   short enough that two cannot keep it fed (the timings: docs/performance-cuda.md). The
 //   kernels of two blocks per SM keep two (four cost them registers: 80 a thread, and spills).
 template <typename Act, int DVS, int BLOCKS_PER_SM>
 struct SeqWarps {
@@ -850,7 +850,7 @@ __device__ __forceinline__ void stage_gates(const GdnParams& p, float4* G, int64
 // (mod 8) shifted 8 words along their padding: the epilogues' stores (8 tokens x 4 columns 2t per
 // warp) then cover the 32 banks once instead of twice, the paired fragment loads (8 columns x
 // pairs of tokens) stay free of conflicts, and a lane's shift is a constant (no index arithmetic
-// in the product loops; an XOR of the token index cost 9% on 16-wide slices).
+// in the product loops, which an XOR of the token index adds; docs/performance-cuda.md).
 __device__ __forceinline__ int ct_at(int col, int row, int ldt) { return col * ldt + row + ((col & 4) << 1); }
 // Where Δ keeps (token row, column col): f32 (EXACT) as ct_at; f16 plainly ([v][token], rows
 // 144 bytes apart: ldmatrix reads and the epilogue's 16-bit stores are free of conflicts as is).
@@ -901,10 +901,8 @@ struct StateTiles {
     static constexpr int UWM = DVS >= 64 ? 32 : 16;  // >= 8 tiles: every warp has one
     static constexpr int UMT = UWM / 16;
     // 128-wide slices: 32 x 64 warp tiles, so that a warp scales and loads its Δ rows once for 64
-    // state columns (H100, 16 x 4096: 2% faster than 32 x 32 tiles)
-    static constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128)  ? 8
-                               : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4
-                                                                          : 2;
+    // state columns, not twice as 32 x 32 tiles would (docs/performance-cuda.md)
+    static constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128) ? 8 : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4 : 2;
     static constexpr int UWN = 8 * UNT;
 };
 
@@ -923,12 +921,9 @@ __device__ __forceinline__ int seq_state_at(int row, int col, int ntn) {
 // Blocks per SM the sequential pass's launch bounds ask for (the registers a thread may use follow):
 // two for slices of 16 and 32 where the pass has more blocks than SMs (LaunchPlan::seq_one_wave
 // false), so that two share an SM; one otherwise. Where every block has an SM of its own anyway, the
-// registers that frees shortened its chunks (H100, 1 x 32768 at 32-wide slices: 2.05-2.06 against
-// 2.11-2.13 ms).
-template <int DVS>
-constexpr int seq_blocks_per_sm(bool one_wave) {
-    return DVS <= 32 && !one_wave ? 2 : 1;
-}
+// registers that frees shorten its chunks (1 x 32768 at 32-wide slices; the timing:
+// docs/performance-cuda.md).
+template <int DVS> constexpr int seq_blocks_per_sm(bool one_wave) { return DVS <= 32 && !one_wave ? 2 : 1; }
 
 // The producer warp's arrival on a stage's full barrier once its copies (and plain stores) are in.
 __device__ __forceinline__ void stage_filled(uint64_t* full) {
@@ -1017,7 +1012,7 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
     // where every warp has exactly one tile and the registers are there (16-bit activations, Dk =
     // 128, slices of at most 32 columns, one block per SM: 8 or 16 values a thread); else it lives
     // in shared memory (Ss), read and written by P4 every chunk (32 KiB a chunk at 32-wide slices,
-    // a tenth of the pass's shared-memory traffic; H100, 1 x 32768: 2.05-2.09 -> 2.01-2.03 ms).
+    // a tenth of the pass's shared-memory traffic, which registers save; docs/performance-cuda.md).
     // Ss keeps its place in the layout (seq_smem is the same for every kernel of a slice width).
     constexpr bool RSTATE = !EXACT && DKT == 128 && DVS <= 32 && BLOCKS_PER_SM == 1;
     static_assert(!RSTATE || (DVS / UWM) * (DKT / UWN) == kPrefillWarps, "one P4 tile per warp");
@@ -1262,8 +1257,8 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
     constexpr int WN = DVS == 128 ? 32 : (DVS == 16 ? 8 : 16);
     constexpr int MT = WM / 16, NT = WN / 8;
     const int m0 = (warp / (DVS / WN)) * WM, n0 = (warp % (DVS / WN)) * WN;
-    // Eight steps of K S0ᵀ, Q S0ᵀ in flight for the smallest warp tile (16-wide slices: 1 x 32768 on
-    // an H100 1% faster), four otherwise (eight: 16 x 4096 4% slower)
+    // Eight steps of K S0ᵀ, Q S0ᵀ in flight for the smallest warp tile (16-wide slices), four
+    // otherwise: each the faster there (docs/performance-cuda.md)
     constexpr int P1_UNROLL = MT * NT == 1 ? 8 : 4;
 
     for (int ck = 0; ck < nchunks; ++ck) {
@@ -1327,8 +1322,8 @@ __global__ void __launch_bounds__((SeqWarps<Act, DVS, BLOCKS_PER_SM>::threads), 
                                                      0, Dk);
             // Y = β (conv(v) - e^γ X): SiLU(conv(v)) from the conv warps (CONVW), else the conv of v
             // from the staged raw inputs here, a lane's two columns (2t, 2t + 1) at once (rows past
-            // n: β = 0). SiLU with the fast exponential and division, as for q and k (H100, 16 x 4096:
-            // the whole prefill 4.79 -> 4.43 ms with them).
+            // n: β = 0). SiLU with the fast exponential and division, as for q and k (they shorten
+            // the whole prefill: docs/performance-cuda.md).
             if constexpr (CONVW) mbar_wait(full + kStageV0 + sb, su & 1);
             // the gates of the lane's rows, loaded once for all its columns (the stores to Yt
             // between would otherwise make the compiler load them again for each)

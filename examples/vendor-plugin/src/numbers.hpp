@@ -70,20 +70,27 @@ inline uint16_t float_to_f16(float f) {
     return uint16_t(sign | (q + (rem > 0x1000u || (rem == 0x1000u && (q & 1u)))));
 }
 
-// Element i of a buffer of activation dtype `dtype` (f32, bf16 or f16).
+// Element i of a buffer of activation dtype `dtype` (f32, bf16 or f16). Every gdn_dtype is named,
+// so that a new one is a compiler warning here; the integer dtypes are never activations
+// (check_forward refuses them before any element is read).
 inline float load(const void* data, int32_t dtype, int64_t i) {
-    switch (dtype) {
+    switch (static_cast<gdn_dtype>(dtype)) {
+        case GDN_DTYPE_F32: return static_cast<const float*>(data)[i];
         case GDN_DTYPE_BF16: return bf16_to_float(static_cast<const uint16_t*>(data)[i]);
         case GDN_DTYPE_F16: return f16_to_float(static_cast<const uint16_t*>(data)[i]);
-        default: return static_cast<const float*>(data)[i];
+        case GDN_DTYPE_I32:
+        case GDN_DTYPE_I64: break;
     }
+    return 0.0f;
 }
 
 inline void store(void* data, int32_t dtype, int64_t i, float v) {
-    switch (dtype) {
+    switch (static_cast<gdn_dtype>(dtype)) {
+        case GDN_DTYPE_F32: static_cast<float*>(data)[i] = v; break;
         case GDN_DTYPE_BF16: static_cast<uint16_t*>(data)[i] = float_to_bf16(v); break;
         case GDN_DTYPE_F16: static_cast<uint16_t*>(data)[i] = float_to_f16(v); break;
-        default: static_cast<float*>(data)[i] = v; break;
+        case GDN_DTYPE_I32:
+        case GDN_DTYPE_I64: break;
     }
 }
 
