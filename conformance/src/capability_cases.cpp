@@ -65,13 +65,14 @@ CaseDef supported_probe(const std::string& id, const std::string& what, RandomCa
     return d;
 }
 
-// A call just outside the declaration, straight to the plugin.
-CaseDef refusal_probe(const std::string& id, const std::string& what, RandomCaseSpec spec) {
+// A call just outside the declaration, straight to the plugin. A refusal must write nothing and,
+// where `field` is given, name it: the argument out of range, as every refusal of gdn does.
+CaseDef refusal_probe(const std::string& id, const std::string& what, RandomCaseSpec spec, std::string field = {}) {
     CaseDef d;
     d.id = id;
     d.category = "capability";
     d.description = what + " (not declared): refused with nothing written, or computed correctly";
-    d.run = [spec, id, what](const Context& ctx, CaseOutcome& out) {
+    d.run = [spec, id, what, field](const Context& ctx, CaseOutcome& out) {
         const Case c = random_case(spec, probe_seed(id));
         out.description = "undeclared " + what + ": " + describe(c);
         const DirectResult r = direct_call(ctx.backend, c, {});
@@ -85,8 +86,10 @@ CaseDef refusal_probe(const std::string& id, const std::string& what, RandomCase
         for (const auto& v : r.violations) wrote += v + "; ";
         if (!r.out_unchanged) wrote += "out written; ";
         if (!r.live_states_unchanged) wrote += "the request's state written; ";
-        out.status = wrote.empty() ? Status::pass : Status::fail;
+        const bool named = field.empty() || r.message.find(field) != std::string::npos;
+        out.status = wrote.empty() && named ? Status::pass : Status::fail;
         out.message = std::string("refused (") + gdn::status_name(r.status) + "): " + r.message +
+                      (named ? "" : " — but the message does not name " + field) +
                       (wrote.empty() ? "" : " — but wrote: " + wrote);
     };
     return d;
@@ -191,7 +194,8 @@ std::vector<CaseDef> capability_cases(const gdn_capabilities& caps) {
                                           s.num_k_heads = 1;
                                           s.num_v_heads = 1;
                                           (key ? s.head_k_dim : s.head_v_dim) = int(beyond);
-                                      })));
+                                      }),
+                                      key ? "head_k_dim" : "head_v_dim"));
     }
     for (int t = GDN_DTYPE_F32; t <= GDN_DTYPE_F16; ++t)
         if (!(caps.activation_dtypes & (1u << t)))

@@ -3,10 +3,11 @@
 // the right case and the right reason. NARROW is correct but declares f32 only; NATIVE_STREAMS
 // is correct and offers native streams (its "native stream" is a host object standing for a
 // runtime stream), which WRAP_IGNORES_NATIVE, WRAP_ACCEPTS_NULL and RELEASE_DESTROYS_NATIVE get
-// wrong. GPU_LIKE is correct and declares what a
-// GPU backend typically does (bf16 only, head dims 64 and 128, conv widths 2..4, GVA ratios
-// 1..8); DECLARES_CONV5 declares conv width 5 as well and then refuses it.
+// wrong. GPU_LIKE is correct and declares what a GPU backend typically does (bf16 only, head dims
+// 64 and 128, conv widths 2..4, GVA ratios 1..8); DECLARES_CONV5 declares conv width 5 as well
+// and then refuses it.
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 #include "forward.hpp"      // examples/vendor-plugin/src
@@ -27,6 +28,7 @@
 #define MUTANT_DECLARES_CONV5 12        // declares conv width 5, which its layer refuses
 #define MUTANT_WRAP_ACCEPTS_NULL 13     // native streams, but stream_wrap(NULL) makes a stream
 #define MUTANT_RELEASE_DESTROYS_NATIVE 14  // native streams, but destroying a wrapper destroys the caller's stream
+#define MUTANT_REFUSES_UNNAMED 15       // refuses what it does not declare without naming the argument
 
 namespace {
 
@@ -79,7 +81,11 @@ bool native_streams() {
 gdn_status forward(gdn_stream stream, const gdn_forward_args* a, gdn_errbuf err) {
     if (native_streams() && *static_cast<int*>(reinterpret_cast<NativeStreamImpl*>(stream)->native) == kNativeDestroyed)
         return gdn_test::fail(err, GDN_ERR_INVALID_ARGUMENT, "mutant: the stream's native stream was destroyed");
-    if (gdn_status s = myvendor::check_forward(*a, err)) return s;
+    if (gdn_status s = myvendor::check_forward(*a, err)) {
+        if (MUTANT == MUTANT_REFUSES_UNNAMED && err.text && err.capacity)
+            std::snprintf(err.text, err.capacity, "mutant: unsupported");
+        return s;
+    }
     if ((MUTANT == MUTANT_REFUSES_DECLARED_F16 && a->activation_dtype == GDN_DTYPE_F16) ||
         (MUTANT == MUTANT_NARROW && a->activation_dtype != GDN_DTYPE_F32))
         return gdn_test::fail(err, GDN_ERR_UNSUPPORTED, "mutant: this dtype is refused");
