@@ -28,7 +28,8 @@ void wrap_null(const Context& ctx, CaseOutcome& out) {
     const gdn_status s = table.stream_wrap(ctx.backend.device(), nullptr, &made, gdn_errbuf{msg, sizeof msg});
     std::ostringstream why;
     if (s != GDN_ERR_INVALID_ARGUMENT)
-        why << "stream_wrap of a NULL native stream returned " << gdn::status_name(s) << ", expected invalid argument; ";
+        why << "stream_wrap of a NULL native stream returned " << gdn::status_name(s)
+            << ", expected invalid argument; ";
     if (made) {
         why << "and made a stream; ";
         char ignored[256];
@@ -42,8 +43,8 @@ void wrap_null(const Context& ctx, CaseOutcome& out) {
 
 void wrapper_release(const Context& ctx, CaseOutcome& out) {
     if (!offers_native_streams(ctx, out)) return;
-    const ForwardMode mode = ctx.caps().modes & (1u << unsigned(ForwardMode::extend)) ? ForwardMode::extend
-                                                                                       : ForwardMode::mixed;
+    const ForwardMode mode =
+        ctx.caps().modes & (1u << unsigned(ForwardMode::extend)) ? ForwardMode::extend : ForwardMode::mixed;
     RandomCaseSpec pref;
     pref.num_k_heads = 2;
     pref.num_v_heads = 4;
@@ -61,8 +62,8 @@ void wrapper_release(const Context& ctx, CaseOutcome& out) {
     const int64_t N = mode == ForwardMode::extend ? 40 : 1;
     sp.lengths = {N};
     const Case c = random_case(sp, ctx.options.seed ^ 0x2001);
-    out.description = "after a wrapper of the caller's stream is destroyed, that stream runs a layer call as before; " +
-                      describe(c);
+    out.description =
+        "after a wrapper of the caller's stream is destroyed, that stream runs a layer call as before; " + describe(c);
     out.tolerance = ctx.tolerance(c.activation_dtype).tolerance;
     Stream caller(ctx.backend);  // plays the caller's stream: its native handle is a real one
     void* native = caller.native_handle();

@@ -902,7 +902,9 @@ struct StateTiles {
     static constexpr int UMT = UWM / 16;
     // 128-wide slices: 32 x 64 warp tiles, so that a warp scales and loads its Δ rows once for 64
     // state columns, not twice as 32 x 32 tiles would (docs/performance-cuda.md)
-    static constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128) ? 8 : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4 : 2;
+    static constexpr int UNT = (DKT != 0 && DKT % 64 == 0 && DVS == 128)  ? 8
+                               : (DKT != 0 && DKT % 32 == 0 && DVS >= 32) ? 4
+                                                                          : 2;
     static constexpr int UWN = 8 * UNT;
 };
 
@@ -923,7 +925,10 @@ __device__ __forceinline__ int seq_state_at(int row, int col, int ntn) {
 // false), so that two share an SM; one otherwise. Where every block has an SM of its own anyway, the
 // registers that frees shorten its chunks (1 x 32768 at 32-wide slices; the timing:
 // docs/performance-cuda.md).
-template <int DVS> constexpr int seq_blocks_per_sm(bool one_wave) { return DVS <= 32 && !one_wave ? 2 : 1; }
+template <int DVS>
+constexpr int seq_blocks_per_sm(bool one_wave) {
+    return DVS <= 32 && !one_wave ? 2 : 1;
+}
 
 // The producer warp's arrival on a stage's full barrier once its copies (and plain stores) are in.
 __device__ __forceinline__ void stage_filled(uint64_t* full) {

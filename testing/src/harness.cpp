@@ -32,9 +32,7 @@ bool all_finite(const std::vector<double>& v) {
 
 // ---- cases ------------------------------------------------------------------------------------
 
-Case load_golden(const std::filesystem::path& file) {
-    return load_golden(SafetensorsFile::read(file), file.string());
-}
+Case load_golden(const std::filesystem::path& file) { return load_golden(SafetensorsFile::read(file), file.string()); }
 
 Case load_golden(const SafetensorsFile& f, const std::string& origin) {
     auto bad = [&](const std::string& what) -> Error { return Error(GDN_ERR_INVALID_ARGUMENT, origin + ": " + what); };

@@ -80,7 +80,8 @@ void load_serving_fields(const SafetensorsFile& f, const std::filesystem::path& 
                 if (at <= last || at > length(r))
                     throw bad("checkpoint_pos[" + std::to_string(i) + "] (request " + std::to_string(r) +
                               ") must be above the request's previous checkpoint (" + std::to_string(last) +
-                              ") and at most its length (" + std::to_string(length(r)) + "), got " + std::to_string(at));
+                              ") and at most its length (" + std::to_string(length(r)) + "), got " +
+                              std::to_string(at));
                 last = at;
             }
         }

@@ -22,13 +22,13 @@
 #define MUTANT_NONDETERMINISTIC 6
 #define MUTANT_ZERO_OUTPUT 7
 #define MUTANT_NARROW 8
-#define MUTANT_NATIVE_STREAMS 9         // correct, with ABI 1.1 native streams
-#define MUTANT_WRAP_IGNORES_NATIVE 10   // native streams, but stream_wrap makes a stream of its own
-#define MUTANT_GPU_LIKE 11              // correct, with a narrow GPU-like declaration
-#define MUTANT_DECLARES_CONV5 12        // declares conv width 5, which its layer refuses
-#define MUTANT_WRAP_ACCEPTS_NULL 13     // native streams, but stream_wrap(NULL) makes a stream
+#define MUTANT_NATIVE_STREAMS 9            // correct, with ABI 1.1 native streams
+#define MUTANT_WRAP_IGNORES_NATIVE 10      // native streams, but stream_wrap makes a stream of its own
+#define MUTANT_GPU_LIKE 11                 // correct, with a narrow GPU-like declaration
+#define MUTANT_DECLARES_CONV5 12           // declares conv width 5, which its layer refuses
+#define MUTANT_WRAP_ACCEPTS_NULL 13        // native streams, but stream_wrap(NULL) makes a stream
 #define MUTANT_RELEASE_DESTROYS_NATIVE 14  // native streams, but destroying a wrapper destroys the caller's stream
-#define MUTANT_REFUSES_UNNAMED 15       // refuses what it does not declare without naming the argument
+#define MUTANT_REFUSES_UNNAMED 15          // refuses what it does not declare without naming the argument
 
 namespace {
 
@@ -74,8 +74,8 @@ struct NativeStreamImpl {
 };
 constexpr int kNativeDestroyed = -1;
 bool native_streams() {
-    return MUTANT == MUTANT_NATIVE_STREAMS || MUTANT == MUTANT_WRAP_IGNORES_NATIVE || MUTANT == MUTANT_WRAP_ACCEPTS_NULL ||
-           MUTANT == MUTANT_RELEASE_DESTROYS_NATIVE;
+    return MUTANT == MUTANT_NATIVE_STREAMS || MUTANT == MUTANT_WRAP_IGNORES_NATIVE ||
+           MUTANT == MUTANT_WRAP_ACCEPTS_NULL || MUTANT == MUTANT_RELEASE_DESTROYS_NATIVE;
 }
 
 gdn_status forward(gdn_stream stream, const gdn_forward_args* a, gdn_errbuf err) {
@@ -143,24 +143,21 @@ gdn_status native_stream_native(gdn_stream s, void** native, gdn_errbuf) {
 }
 gdn_status native_stream_destroy(gdn_stream s, gdn_errbuf) {
     auto* impl = reinterpret_cast<NativeStreamImpl*>(s);
-    if (impl->owned) delete static_cast<int*>(impl->native);
-    else if (MUTANT == MUTANT_RELEASE_DESTROYS_NATIVE) *static_cast<int*>(impl->native) = kNativeDestroyed;
+    if (impl->owned)
+        delete static_cast<int*>(impl->native);
+    else if (MUTANT == MUTANT_RELEASE_DESTROYS_NATIVE)
+        *static_cast<int*>(impl->native) = kNativeDestroyed;
     delete impl;
     return GDN_OK;
 }
 
 }  // namespace
 
-GDN_TEST_PLUGIN(
-    gdn_plugin t = gdn_test::good_table(MUTANT_NAME, 1);
-    t.description = "conformance test plugin: " MUTANT_NAME;
-    t.device_capabilities = capabilities;
-    t.mem_alloc = mem_alloc_slack;
-    t.forward_gdn = forward;
-    if (native_streams()) {
-        t.stream_create = native_stream_create;
-        t.stream_destroy = native_stream_destroy;
-        t.stream_wrap = native_stream_wrap;
-        t.stream_native = native_stream_native;
-    }
-    return t;)
+GDN_TEST_PLUGIN(gdn_plugin t = gdn_test::good_table(MUTANT_NAME, 1);
+                t.description = "conformance test plugin: " MUTANT_NAME; t.device_capabilities = capabilities;
+                t.mem_alloc = mem_alloc_slack; t.forward_gdn = forward; if (native_streams()) {
+                    t.stream_create = native_stream_create;
+                    t.stream_destroy = native_stream_destroy;
+                    t.stream_wrap = native_stream_wrap;
+                    t.stream_native = native_stream_native;
+                } return t;)

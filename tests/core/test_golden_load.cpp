@@ -34,7 +34,7 @@ struct GoldenFile {
     std::string cu_dtype = "I64";
     std::map<std::string, Entry> shapes;
     struct Integers {
-        std::string dtype;  // "I64" or "I32"
+        std::string dtype;            // "I64" or "I32"
         std::vector<int64_t> values;  // rank 1
     };
     std::map<std::string, Integers> integers;  // serving fields: accepted, checkpoint_cu, checkpoint_pos
@@ -260,15 +260,18 @@ TEST_CASE("G7: checkpoints whose counts, positions or states do not fit the case
     expect_refused(down, "checkpoint_cu must be non-decreasing, but entry 2 (2) < entry 1 (9223372036854775807)");
     GoldenFile late = serving_file();
     late.integers["checkpoint_pos"] = {"I64", {4, 1}};
-    expect_refused(late, "checkpoint_pos[0] (request 0) must be above the request's previous checkpoint (0) and at most "
-                         "its length (3), got 4");
+    expect_refused(late,
+                   "checkpoint_pos[0] (request 0) must be above the request's previous checkpoint (0) and at most "
+                   "its length (3), got 4");
     GoldenFile zero = serving_file();
     zero.integers["checkpoint_pos"] = {"I64", {2, 0}};
-    expect_refused(zero, "checkpoint_pos[1] (request 1) must be above the request's previous checkpoint (0) and at "
-                         "most its length (2), got 0");
+    expect_refused(zero,
+                   "checkpoint_pos[1] (request 1) must be above the request's previous checkpoint (0) and at "
+                   "most its length (2), got 0");
     GoldenFile rec = serving_file();  // the right element count, the wrong shape
     rec.shapes["checkpoint_recurrent"] = {"F32", {4, 2, 8, 8}};
-    expect_refused(rec, "tensor 'checkpoint_recurrent' must have shape [N, HV, Dv, Dk] = [2, 4, 8, 8], got [4, 2, 8, 8]");
+    expect_refused(rec,
+                   "tensor 'checkpoint_recurrent' must have shape [N, HV, Dv, Dk] = [2, 4, 8, 8], got [4, 2, 8, 8]");
     GoldenFile conv = serving_file();
     conv.shapes["checkpoint_conv"] = {"F32", {2, 48, 2}};
     expect_refused(conv, "tensor 'checkpoint_conv' must have shape [N, conv_dim, Kc-1] = [2, 48, 3], got [2, 48, 2]");

@@ -631,17 +631,22 @@ void golden(Plugin& P, const std::string& path) {
     for (size_t i = 0; i < p.conv_weight.size(); ++i) L.w.set(i, p.conv_weight[i]);
     for (double v : p.A_log) L.A_log.push_back(static_cast<float>(v));
     for (double v : p.dt_bias) L.dt_bias.push_back(static_cast<float>(v));
-    L.d_w = P.alloc(L.w.b.size()); P.h2d(L.d_w, L.w.b.data(), L.w.b.size());
-    L.d_Alog = P.alloc(4 * s.HV); P.h2d(L.d_Alog, L.A_log.data(), 4 * s.HV);
-    L.d_dtb = P.alloc(4 * s.HV); P.h2d(L.d_dtb, L.dt_bias.data(), 4 * s.HV);
+    L.d_w = P.alloc(L.w.b.size());
+    P.h2d(L.d_w, L.w.b.data(), L.w.b.size());
+    L.d_Alog = P.alloc(4 * s.HV);
+    P.h2d(L.d_Alog, L.A_log.data(), 4 * s.HV);
+    L.d_dtb = P.alloc(4 * s.HV);
+    P.h2d(L.d_dtb, L.dt_bias.data(), 4 * s.HV);
     // scattered slots: request r -> slot 2r+1 of a pool of 2B+2 (slot 0 is the padding slot)
     const int nslots = 2 * B + 2;
     Pool pl = make_pool(P, s, nslots, rng, 0.1);
     std::vector<int64_t> slots(B);
     for (int r = 0; r < B; ++r) {
         slots[r] = 2 * r + 1;
-        for (size_t i = 0; i < pl.rec_per(); ++i) pl.rec[pl.rec_at(slots[r]) + i] = static_cast<float>(p.recurrent_state[r * pl.rec_per() + i]);
-        for (size_t i = 0; i < pl.conv_per(); ++i) pl.conv.set(pl.conv_at(slots[r]) + i, p.conv_state[r * pl.conv_per() + i]);
+        for (size_t i = 0; i < pl.rec_per(); ++i)
+            pl.rec[pl.rec_at(slots[r]) + i] = static_cast<float>(p.recurrent_state[r * pl.rec_per() + i]);
+        for (size_t i = 0; i < pl.conv_per(); ++i)
+            pl.conv.set(pl.conv_at(slots[r]) + i, p.conv_state[r * pl.conv_per() + i]);
     }
     P.h2d(pl.d_rec, pl.rec.data(), pl.rec.size() * 4);
     P.h2d(pl.d_conv, pl.conv.b.data(), pl.conv.b.size());
@@ -662,7 +667,10 @@ void golden(Plugin& P, const std::string& path) {
     const gdn::Case::Expected& want = *c.expected;
     std::vector<double> got(rr.out.n());
     size_t nonfinite = 0;
-    for (size_t i = 0; i < got.size(); ++i) { got[i] = rr.out.get(i); if (!std::isfinite(got[i])) ++nonfinite; }
+    for (size_t i = 0; i < got.size(); ++i) {
+        got[i] = rr.out.get(i);
+        if (!std::isfinite(got[i])) ++nonfinite;
+    }
     const double oe = rel_l2(got, want.out);
     std::vector<float> rec_now(pl.rec.size());
     P.d2h(rec_now.data(), pl.d_rec, rec_now.size() * 4);
@@ -671,15 +679,20 @@ void golden(Plugin& P, const std::string& path) {
     std::vector<double> gs, ws;
     size_t conv_bad = 0;
     for (int r = 0; r < B; ++r) {
-        for (size_t i = 0; i < pl.rec_per(); ++i) { gs.push_back(rec_now[pl.rec_at(slots[r]) + i]); ws.push_back(want.recurrent_state[r * pl.rec_per() + i]); }
+        for (size_t i = 0; i < pl.rec_per(); ++i) {
+            gs.push_back(rec_now[pl.rec_at(slots[r]) + i]);
+            ws.push_back(want.recurrent_state[r * pl.rec_per() + i]);
+        }
         for (size_t i = 0; i < pl.conv_per(); ++i)
             if (conv_now.get(pl.conv_at(slots[r]) + i) != want.conv_state[r * pl.conv_per() + i]) ++conv_bad;
     }
     const double se = rel_l2(gs, ws);
     const double tol = tol_for(s.dt);
-    std::printf("  golden %-34s out %.2e  state %.2e  conv-state mismatches %zu  (tol %.0e)\n", c.name.c_str(), oe, se, conv_bad, tol);
+    std::printf("  golden %-34s out %.2e  state %.2e  conv-state mismatches %zu  (tol %.0e)\n", c.name.c_str(), oe, se,
+                conv_bad, tol);
     expect(nonfinite == 0, "golden %s: %zu outputs non-finite", c.name.c_str(), nonfinite);
-    expect(oe <= tol && se <= tol && conv_bad == 0, "golden %s: out %.2e state %.2e conv mismatches %zu", c.name.c_str(), oe, se, conv_bad);
+    expect(oe <= tol && se <= tol && conv_bad == 0, "golden %s: out %.2e state %.2e conv mismatches %zu",
+           c.name.c_str(), oe, se, conv_bad);
     free_pool(P, pl);
     free_layer(P, L);
 }
@@ -752,8 +765,8 @@ int main(int argc, char** argv) {
         graph_replay(P, seed + 1008, true);
     }
     if (!golden_dir.empty()) {
-        const char* names[] = {"tiny_f32_extend", "tiny_f32_decode", "strong_decay_f32", "gva3_bf16_extend",
-                               "mha_f16_fresh", "qwen3next_bf16_decode", "qwen35_0p8b_bf16_extend"};
+        const char* names[] = {"tiny_f32_extend", "tiny_f32_decode",       "strong_decay_f32",       "gva3_bf16_extend",
+                               "mha_f16_fresh",   "qwen3next_bf16_decode", "qwen35_0p8b_bf16_extend"};
         for (const char* n : names) {
             try {
                 golden(P, golden_dir + "/" + n + ".safetensors");
