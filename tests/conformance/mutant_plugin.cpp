@@ -6,11 +6,13 @@
 // wrong. GPU_LIKE is correct and declares what a GPU backend typically does (bf16 only, head dims
 // 64 and 128, conv widths 2..4, GVA ratios 1..8); DECLARES_CONV5 declares conv width 5 as well
 // and then refuses it.
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 
 #include "forward.hpp"      // examples/vendor-plugin/src
+#include "numbers.hpp"      // examples/vendor-plugin/src: load, store
 #include "test_plugin.hpp"  // tests/plugins
 
 #define MUTANT_NONE 0
@@ -29,6 +31,9 @@
 #define MUTANT_WRAP_ACCEPTS_NULL 13        // native streams, but stream_wrap(NULL) makes a stream
 #define MUTANT_RELEASE_DESTROYS_NATIVE 14  // native streams, but destroying a wrapper destroys the caller's stream
 #define MUTANT_REFUSES_UNNAMED 15          // refuses what it does not declare without naming the argument
+#define MUTANT_DECODE_FORGETS_STATE 16     // a decode step starts from a zero recurrent state
+#define MUTANT_STRONG_DECAY_NAN 17         // NaN once a request's cumulative log decay is below -100
+#define MUTANT_REFUSAL_WRITES 18           // a refused call has already written the output
 
 namespace {
 
@@ -78,18 +83,48 @@ bool native_streams() {
            MUTANT == MUTANT_WRAP_ACCEPTS_NULL || MUTANT == MUTANT_RELEASE_DESTROYS_NATIVE;
 }
 
+// What a kernel that divides by a request's cumulative decay would give: NaN in every output
+// element from the token where the cumulative log decay of its value head falls below -100.
+void strong_decay_nan(const gdn_forward_args& a) {
+    const int32_t dt = a.activation_dtype;
+    for (int64_t r = 0; r < a.num_requests; ++r) {
+        if (a.host_slots[r] == a.padding_slot) continue;
+        for (int hv = 0; hv < a.num_v_heads; ++hv) {
+            const double A = std::exp(double(static_cast<const float*>(a.A_log.data)[hv]));
+            const double bias = static_cast<const float*>(a.dt_bias.data)[hv];
+            double cumulative = 0.0;
+            for (int64_t t = a.host_cu_seqlens[r]; t < a.host_cu_seqlens[r + 1]; ++t) {
+                const double x = double(myvendor::load(a.a.data, dt, t * a.a.strides[0] + hv)) + bias;
+                cumulative -= A * (x > 20.0 ? x : std::log1p(std::exp(x)));
+                if (cumulative < -100.0)
+                    for (int i = 0; i < a.head_v_dim; ++i)
+                        myvendor::store(a.out.data, dt, t * a.out.strides[0] + int64_t(hv) * a.head_v_dim + i, NAN);
+            }
+        }
+    }
+}
+
 gdn_status forward(gdn_stream stream, const gdn_forward_args* a, gdn_errbuf err) {
     if (native_streams() && *static_cast<int*>(reinterpret_cast<NativeStreamImpl*>(stream)->native) == kNativeDestroyed)
         return gdn_test::fail(err, GDN_ERR_INVALID_ARGUMENT, "mutant: the stream's native stream was destroyed");
     if (gdn_status s = myvendor::check_forward(*a, err)) {
         if (MUTANT == MUTANT_REFUSES_UNNAMED && err.text && err.capacity)
             std::snprintf(err.text, err.capacity, "mutant: unsupported");
+        if (MUTANT == MUTANT_REFUSAL_WRITES && a->out.data && a->num_tokens > 0)
+            std::memset(a->out.data, 0, dtype_bytes(a->activation_dtype));
         return s;
     }
+    if (MUTANT == MUTANT_DECODE_FORGETS_STATE && a->mode == GDN_MODE_DECODE)
+        for (int64_t r = 0; r < a->num_requests; ++r)
+            if (a->host_slots[r] != a->padding_slot)
+                std::memset(
+                    static_cast<float*>(a->recurrent_state.data) + a->host_slots[r] * a->recurrent_state.strides[0], 0,
+                    std::size_t(a->num_v_heads) * a->head_v_dim * a->head_k_dim * sizeof(float));
     if ((MUTANT == MUTANT_REFUSES_DECLARED_F16 && a->activation_dtype == GDN_DTYPE_F16) ||
         (MUTANT == MUTANT_NARROW && a->activation_dtype != GDN_DTYPE_F32))
         return gdn_test::fail(err, GDN_ERR_UNSUPPORTED, "mutant: this dtype is refused");
     myvendor::forward(*a);
+    if (MUTANT == MUTANT_STRONG_DECAY_NAN) strong_decay_nan(*a);
 
     const int32_t dt = a->activation_dtype;
     const int64_t width = int64_t(a->num_v_heads) * a->head_v_dim, T = a->num_tokens;
