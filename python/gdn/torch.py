@@ -72,9 +72,10 @@ class GDNAttentionBackend:
         mode = forward_batch.forward_mode
         slots = forward_batch.req_pool_indices
         lens = getattr(forward_batch, "extend_seq_lens", None)
-        key = (forward_batch, mode, slots, lens)
-        if self._key is not None and all(x is y for x, y in zip(key, self._key)):
+        key = self._key  # compared field by field: every GDN layer of a step runs this
+        if key is not None and key[0] is forward_batch and key[1] is mode and key[2] is slots and key[3] is lens:
             return self._batch
+        key = (forward_batch, mode, slots, lens)
         name = _mode_name(mode)
         if name == "decode":
             batch = ForwardBatch.decode(self.pool, slots)
@@ -119,4 +120,5 @@ def forward_gdn(layer: Any, forward_batch: Any, mixed_qkv: Any, a: Any, b: Any) 
     else:
         raise InvalidArgument("forward_batch: a gdn_pool attribute (gdn.GDNPool), or a pool given to "
                          "gdn.torch.set_default_pool, got neither")
-    return backend.forward_gdn(layer, forward_batch, mixed_qkv, a, b)
+    # backend.forward_gdn, inlined: one Python call fewer per layer and step.
+    return gdn_layer_of(layer).forward(backend.batch_for(forward_batch), mixed_qkv, a, b)
