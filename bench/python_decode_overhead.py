@@ -7,6 +7,9 @@ microseconds per call.
     PYTHONPATH=build/python GDN_NUM_THREADS=1 python3 bench/python_decode_overhead.py \
         [--cpp build/bin/bench_decode_step] [--requests 1] [--heads 2,4] [--dim 16] [--rounds 7]
 
+torch tensors go through DLPack (torch.utils.dlpack.to_dlpack); GDN_PYTHON_TORCH_METADATA=1 reads
+them from their own metadata instead, for comparison.
+
 A benchmark, never a test: the numbers go to docs/performance.md with machine, date and command.
 """
 
@@ -15,9 +18,7 @@ import statistics
 import subprocess
 import time
 
-import numpy as np
 import torch
-from torch.utils.dlpack import to_dlpack
 
 import gdn
 
@@ -55,10 +56,6 @@ def main():
     paths = {
         "python, torch, out allocated": lambda: layer.forward(batch, x, a, b),
         "python, torch, out given": lambda: layer.forward(batch, x, a, b, out),
-        # The DLPack route for torch tensors, with the capsules made in the timed call (what
-        # GDN_PYTHON_DLPACK_ONLY=1 does inside forward, plus four Python-level calls).
-        "python, torch as capsules, out given":
-            lambda: layer.forward(batch, to_dlpack(x), to_dlpack(a), to_dlpack(b), to_dlpack(out)),
     }
     if args.dtype != "bf16":
         xn, an, bn, on = x.numpy(), a.numpy(), b.numpy(), out.numpy()

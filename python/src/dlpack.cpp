@@ -66,12 +66,14 @@ DType dtype_of(const DLDataType& t, const char* name) {
                                std::to_string(int(t.lanes)) + " lanes");
 }
 
-// torch.utils.dlpack.to_dlpack, once torch was imported by someone: unlike Tensor.__dlpack__ it
-// also exports tensors that require grad (parameters of an nn.Module), which the layer only reads.
+// torch's exporter, once torch was imported by someone: torch.utils.dlpack.to_dlpack, which
+// unlike Tensor.__dlpack__ also exports tensors that require grad (parameters of an nn.Module,
+// which the layer only reads); Tensor.__dlpack__ where a torch has no to_dlpack.
 struct TorchHooks {
     py::object tensor_type, to_dlpack;
-    // The direct path's constants: dtypes by identity, the strided layout, and the plugin that runs
-    // on torch's "cuda" devices (a HIP build of torch calls its AMD devices "cuda" too).
+    const char* to_dlpack_name;
+    // The metadata route's constants: dtypes by identity, the strided layout, and the plugin that
+    // runs on torch's "cuda" devices (a HIP build of torch calls its AMD devices "cuda" too).
     PyObject* dtypes[5];
     DType gdn_dtypes[5];
     py::object strided;
@@ -83,8 +85,16 @@ const TorchHooks* torch_hooks() {
     PyObject* torch = loaded_module("torch");
     if (!torch) return nullptr;
     py::module_ m = py::reinterpret_borrow<py::module_>(torch);
-    auto* h = new TorchHooks{m.attr("Tensor"),  m.attr("utils").attr("dlpack").attr("to_dlpack"),         {}, {},
-                             m.attr("strided"), m.attr("version").attr("hip").is_none() ? "cuda" : "rocm"};
+    py::object dlpack_module = py::module_::import("torch.utils.dlpack");
+    const bool has_to_dlpack = py::hasattr(dlpack_module, "to_dlpack");
+    auto* h = new TorchHooks{
+        m.attr("Tensor"),
+        has_to_dlpack ? py::object(dlpack_module.attr("to_dlpack")) : py::object(m.attr("Tensor").attr("__dlpack__")),
+        has_to_dlpack ? "torch.utils.dlpack.to_dlpack" : "Tensor.__dlpack__",
+        {},
+        {},
+        m.attr("strided"),
+        m.attr("version").attr("hip").is_none() ? "cuda" : "rocm"};
     const char* names[5] = {"float32", "bfloat16", "float16", "int32", "int64"};
     const DType types[5] = {DType::f32, DType::bf16, DType::f16, DType::i32, DType::i64};
     for (int i = 0; i < 5; ++i) {
@@ -95,17 +105,20 @@ const TorchHooks* torch_hooks() {
     return hooks;
 }
 
-// A torch tensor read from its own metadata (data_ptr, sizes, strides, dtype, device): the
-// description its DLPack export would give, at a fraction of the cost of to_dlpack (which
-// allocates and frees a DLManagedTensor per call), on the per-call path of forward. False when the
-// tensor is anything this path does not describe (another layout or dtype, a negative view, a
-// device other than cpu and cuda): the DLPack path then takes it, or refuses it with its message.
-bool torch_view(py::handle obj, const char* name, const Backend& backend, const TorchHooks& h, ImportedTensor& out) {
-    static const bool dlpack_only = [] {
-        const char* e = std::getenv("GDN_PYTHON_DLPACK_ONLY");
+// The metadata route, taken with GDN_PYTHON_TORCH_METADATA=1: a torch tensor read from its own
+// metadata (data_ptr, sizes, strides, dtype, device), the description its DLPack export gives,
+// without the DLManagedTensor that torch allocates and frees per export. Measured slightly cheaper
+// (docs/performance.md), so kept as an option; DLPack is the default. False when the tensor is
+// anything this route does not describe (another layout or dtype, a negative view, a device other
+// than cpu and cuda): DLPack then takes it, or refuses it with its message.
+bool torch_metadata_route() {
+    static const bool on = [] {
+        const char* e = std::getenv("GDN_PYTHON_TORCH_METADATA");
         return e && *e && std::string(e) != "0";
     }();
-    if (dlpack_only) return false;
+    return on;
+}
+bool torch_view(py::handle obj, const char* name, const Backend& backend, const TorchHooks& h, ImportedTensor& out) {
     static PyObject* s_layout = PyUnicode_InternFromString("layout");
     static PyObject* s_dtype = PyUnicode_InternFromString("dtype");
     static PyObject* s_is_cuda = PyUnicode_InternFromString("is_cuda");
@@ -161,10 +174,34 @@ bool torch_view(py::handle obj, const char* name, const Backend& backend, const 
     return true;
 }
 
+// A torch tensor's DLPack capsule, from torch's own exporter. A negative view (torch's neg bit:
+// the values are the negated memory, e.g. the imaginary part of a conjugate view) is refused:
+// torch exports its memory without the negation.
+py::object torch_capsule(py::handle obj, const char* name, const TorchHooks& h) {
+    static PyObject* s_is_neg = PyUnicode_InternFromString("is_neg");
+    if (PyObject* neg = PyObject_CallMethodNoArgs(obj.ptr(), s_is_neg)) {
+        const bool negative = neg == Py_True;
+        Py_DECREF(neg);
+        if (negative)
+            invalid_argument(name,
+                             "a tensor whose values are its memory, got a negative view (torch's neg bit; "
+                             "call .resolve_neg() first)");
+    } else {
+        PyErr_Clear();  // a torch without neg views
+    }
+    PyObject* capsule = PyObject_CallOneArg(h.to_dlpack.ptr(), obj.ptr());
+    if (!capsule) {
+        py::error_already_set e;
+        invalid_argument(name, std::string("a tensor that can be exported through DLPack, but ") + h.to_dlpack_name +
+                                   " raised: " + e.what());
+    }
+    return py::reinterpret_steal<py::object>(capsule);
+}
+
 py::object capsule_of(py::handle obj, const char* name) {
     if (PyCapsule_CheckExact(obj.ptr())) return py::reinterpret_borrow<py::object>(obj);
     if (const TorchHooks* t = torch_hooks(); t && PyObject_IsInstance(obj.ptr(), t->tensor_type.ptr()) == 1)
-        return t->to_dlpack(obj);
+        return torch_capsule(obj, name, *t);
     PyObject* method = PyObject_GetAttrString(obj.ptr(), "__dlpack__");
     if (!method) {
         PyErr_Clear();
@@ -292,11 +329,14 @@ bool is_torch_tensor(py::handle obj) {
 }
 
 ImportedTensor import_tensor(py::handle obj, const char* name, const Backend& backend) {
+    py::object capsule;
     if (const TorchHooks* h = torch_hooks(); h && PyObject_IsInstance(obj.ptr(), h->tensor_type.ptr()) == 1) {
         ImportedTensor direct;
-        if (torch_view(obj, name, backend, *h, direct)) return direct;
+        if (torch_metadata_route() && torch_view(obj, name, backend, *h, direct)) return direct;
+        capsule = torch_capsule(obj, name, *h);
+    } else {
+        capsule = capsule_of(obj, name);
     }
-    py::object capsule = capsule_of(obj, name);
     const DLTensor& t = managed_of(capsule, name)->dl_tensor;
     Backend device;  // host memory
     if (!host_memory(t.device)) {

@@ -22,16 +22,16 @@ namespace py = pybind11;
 
 struct ImportedTensor {
     // Keeps the producer's memory: the DLPack capsule (its DLManagedTensor is given back when the
-    // capsule goes), or a torch tensor itself where it was read directly (import_tensor).
+    // capsule goes), or a torch tensor itself where it was read from its metadata (import_tensor)
+    // or allocated by forward.
     py::object capsule;
     TensorView view;
 };
 
-// `obj` as a view of the producer's memory. torch tensors are read from their own metadata (the
-// description DLPack would give, without allocating one per call); GDN_PYTHON_DLPACK_ONLY=1 sends
-// them through DLPack too. Host memory becomes a host view (the layer checks
-// that the backend can read it); device memory must be on `backend`'s device, and becomes a
-// view on it. Errors name `name`.
+// `obj` as a view of the producer's memory, through DLPack (torch tensors through torch's
+// exporter; GDN_PYTHON_TORCH_METADATA=1 reads them from their own metadata instead, the same
+// description). Host memory becomes a host view (the layer checks that the backend can read it);
+// device memory must be on `backend`'s device, and becomes a view on it. Errors name `name`.
 ImportedTensor import_tensor(py::handle obj, const char* name, const Backend& backend);
 // Same, where no backend is given yet (layer weights): device memory selects the backend of its
 // device through the registry ("cuda:N", "rocm:N").

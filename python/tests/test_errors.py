@@ -52,6 +52,15 @@ def test_layer_inputs(setup):
     rejected(pool, lambda: layer.forward(batch, p.mixed_qkv.double(), p.a, p.b),
              gdn.InvalidArgument, "mixed_qkv: dtype float32, bfloat16, float16, int32 or int64, got DLPack type "
                                   "code 2 with 64 bits x 1 lanes")
+    # PY16: torch exports a negative view's memory without the negation.
+    rejected(pool, lambda: layer.forward(batch, torch._neg_view(p.mixed_qkv), p.a, p.b), gdn.InvalidArgument,
+             "mixed_qkv: a tensor whose values are its memory, got a negative view (torch's neg bit; call "
+             ".resolve_neg() first)")
+    before = pool.snapshot()
+    with pytest.raises(gdn.InvalidArgument, match=r"^mixed_qkv: a tensor that can be exported through DLPack, but "
+                                                  r"(torch\.utils\.dlpack\.to_dlpack|Tensor\.__dlpack__) raised: "):
+        layer.forward(batch, p.mixed_qkv.to_sparse(), p.a, p.b)  # PY3, torch's exporter
+    assert pool.snapshot() == before
     readonly = p.mixed_qkv.numpy().copy()
     readonly.setflags(write=False)
     with pytest.raises(gdn.InvalidArgument, match=r"^mixed_qkv: a tensor that can be exported through DLPack, but "

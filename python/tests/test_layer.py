@@ -155,9 +155,10 @@ class DLPackOnly:
 
 
 def test_dlpack_producers_and_torch_tensors_read_the_same_memory(cpu, seed):
-    """torch tensors are read from their own metadata, other producers through __dlpack__, and
-    capsules as they are (torch.utils.dlpack.to_dlpack: the route GDN_PYTHON_DLPACK_ONLY=1 sends
-    torch tensors on): the same strided bf16 views give bit-identical outputs and states each way."""
+    """torch tensors through torch's exporter (or, with GDN_PYTHON_TORCH_METADATA=1, which ctest's
+    python/test_layer_torch_metadata sets, read from their own metadata), other producers through
+    __dlpack__, and capsules as they are: the same strided bf16 views give bit-identical outputs
+    and states each way."""
     p = Problem(dtype="bf16", lens=(5, 4))
     T = sum(p.lens)
     fused = torch.zeros(T, p.C + 2 * p.HV + 3, dtype=torch.bfloat16)
