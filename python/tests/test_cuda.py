@@ -124,8 +124,8 @@ def test_out_and_pool_views_are_device_memory_without_copies(cpu, seed):
     check_same(p, out, want, dev, host, slots)
     assert rel_l2(rec[slots].cpu(), states(host)[0][slots]) <= 2 * TOLERANCE["bf16"]
 
-    # Strided device inputs (column slices of one fused projection) from the same states give
-    # exactly the same output and states.
+    # Strided device inputs (column slices of one fused projection, rows not 16-byte aligned: the
+    # plugin may load them another way) from the same states give the same output and states.
     first = (out.clone(), rec[slots].clone(), conv[slots].clone())
     T = sum(p.lens)
     fused = torch.zeros(T, p.C + 2 * p.HV + 3, dtype=torch.bfloat16, device=DEV)
@@ -136,8 +136,9 @@ def test_out_and_pool_views_are_device_memory_without_copies(cpu, seed):
     assert not views[0].is_contiguous()
     p.place_states(dev, slots)
     got = device_layer(p).forward(gdn.ForwardBatch.extend(dev, slots, p.lens), *views)
-    assert torch.equal(got, first[0])
-    assert torch.equal(rec[slots], first[1]) and torch.equal(conv[slots], first[2])
+    tol = 2 * TOLERANCE["bf16"]
+    assert rel_l2(got.cpu(), first[0].cpu()) <= tol and rel_l2(rec[slots].cpu(), first[1].cpu()) <= tol
+    assert torch.equal(conv[slots], first[2])
 
 
 def sleep_then_copy(stream, dst, src):
@@ -158,8 +159,18 @@ def stream_problem(cpu):
     x, a, b = on_device(p.mixed_qkv, p.a, p.b)
     staged = torch.zeros_like(x)  # what gdn reads if it runs before the copy lands
     layer = device_layer(p)
-    torch.cuda.synchronize()
+    warm_up(p, layer, dev, slots, (x, a, b), torch.cuda.current_stream())
     return p, slots, dev, host, want, layer, (x, a, b, staged)
+
+
+def warm_up(p, layer, pool, slots, inputs, stream):
+    """One step on `stream`, then the problem's states again: the first step on a stream wraps it
+    and allocates for it, synchronizing the stream, which would hide the ordering under test."""
+    with torch.cuda.stream(stream):
+        layer.forward(gdn.ForwardBatch.decode(pool, slots), *inputs)
+    torch.cuda.synchronize()
+    p.place_states(pool, slots)
+    torch.cuda.synchronize()
 
 
 def test_gdn_runs_on_torchs_current_stream(cpu, seed):
@@ -167,6 +178,7 @@ def test_gdn_runs_on_torchs_current_stream(cpu, seed):
     that stream writes just before, and is done when only that stream is synchronized."""
     p, slots, dev, host, want, layer, (x, a, b, staged) = stream_problem(cpu)
     s = torch.cuda.Stream()
+    warm_up(p, layer, dev, slots, (x, a, b), s)
     sleep_then_copy(s, staged, x)
     with torch.cuda.stream(s):
         out = layer.forward(gdn.ForwardBatch.decode(dev, slots), staged, a, b)
