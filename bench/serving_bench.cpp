@@ -108,6 +108,7 @@ struct Bench {
         pc.num_slots = 2 * o.requests + o.prefill / 64 + 2;
         pc.num_k_heads = o.H, pc.num_v_heads = o.HV, pc.head_k_dim = o.Dk, pc.head_v_dim = o.Dv, pc.conv_kernel = o.Kc;
         pc.activation_dtype = o.dtype;
+        pc.engine_managed_slots = true;  // the bench numbers its slots itself
         pool = std::make_unique<GDNPool>(be, pc);
         const int64_t T = std::max(o.prefill, o.requests * o.drafts);
         std::vector<double> x(std::size_t(T * C)), g(std::size_t(T * o.HV));

@@ -8,6 +8,15 @@
 
 namespace gdn {
 
+namespace {
+
+[[noreturn]] void free_slot_named(const std::string& name, int64_t slot) {
+    invalid_argument(name, "a slot allocated with alloc_slot (or a pool with engine_managed_slots), but slot " +
+                               std::to_string(slot) + " is free");
+}
+
+}  // namespace
+
 const char* mode_name(ForwardMode m) {
     switch (m) {
         case ForwardMode::extend: return "extend";
@@ -167,6 +176,8 @@ void ForwardBatch::check_write_slots(const std::vector<int64_t>& slots, const st
                                        " too");
         writer[std::size_t(w)] = int64_t(r);
     }
+    if (const int64_t r = pool().first_free(writes); r >= 0)
+        free_slot_named("write_slots[" + std::to_string(r) + "]", writes[std::size_t(r)]);
 }
 
 void ForwardBatch::check_checkpoint_slots(const std::vector<int64_t>& slots, const std::vector<int64_t>& writes,
@@ -190,6 +201,16 @@ void ForwardBatch::check_checkpoint_slots(const std::vector<int64_t>& slots, con
                                                  : "another checkpoint's slot"));
         used[std::size_t(s)] = 3;
     }
+    if (const int64_t i = pool().first_free(ck_slots); i >= 0)
+        free_slot_named("checkpoint slot " + std::to_string(i), ck_slots[std::size_t(i)]);
+}
+
+void ForwardBatch::check_allocated() const {
+    pool().check_allocated("req_pool_indices", slots_);
+    if (const int64_t r = pool().first_free(write_slots_); r >= 0)
+        free_slot_named("write_slots[" + std::to_string(r) + "]", write_slots_[std::size_t(r)]);
+    if (const int64_t i = pool().first_free(checkpoint_slots_); i >= 0)
+        free_slot_named("checkpoint slot " + std::to_string(i), checkpoint_slots_[std::size_t(i)]);
 }
 
 void ForwardBatch::check_slots(const std::vector<int64_t>& slots) const {

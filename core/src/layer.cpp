@@ -196,7 +196,7 @@ void RadixLinearAttention::forward(ForwardBatch& batch, const TensorView& mixed_
     if (!batch.writes_output() && has_out)
         invalid_argument("out", "no output tensor for a commit batch (it writes no output), got " + out.shape_string());
     if (has_out) expect_tensor("out", out, act, {T, HV * head_v_dim_}, be);
-    pool.check_allocated("req_pool_indices", batch.req_pool_indices());
+    batch.check_allocated();
 
     // What the call writes (out, this layer's states) must share no byte with what it reads, nor
     // out with any state of the pool (the slots of other layers and requests included): the

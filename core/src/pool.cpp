@@ -132,6 +132,16 @@ void GDNPool::check_allocated(const std::string& what, const std::vector<int64_t
     }
 }
 
+int64_t GDNPool::first_free(const std::vector<int64_t>& slots) const {
+    if (config_.engine_managed_slots) return -1;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+        const int64_t s = slots[i];
+        if (s >= 0 && s < config_.num_slots && !allocated_[std::size_t(s)]) return int64_t(i);
+    }
+    return -1;
+}
+
 int64_t GDNPool::free_slots() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return int64_t(free_list_.size());

@@ -5,7 +5,9 @@
 // docs/errors.md). Backends that do not declare a feature get GDN_ERR_UNSUPPORTED instead.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <functional>
+#include <random>
 
 #include "runner.hpp"
 
@@ -280,4 +282,98 @@ TEST_CASE("invalid serving options are refused naming the argument, the pool bit
     PoolConfig bad = s.pc;
     bad.state_dtype = DType::i32;
     test::expect_error("state_dtype: f32, bf16 or f16, got i32", [&] { GDNPool p(test::backend(), bad); });
+}
+
+// The slot rule of plugin.h, written out independently of ForwardBatch: which (read, write,
+// checkpoint) slot choices a call may make. Returns "" when allowed, else the argument to name.
+namespace {
+std::string slot_rule(const std::vector<int64_t>& reads, const std::vector<int64_t>& writes,
+                      const std::vector<std::vector<Checkpoint>>& cks, int64_t pad) {
+    const std::size_t B = reads.size();
+    for (std::size_t r = 0; r < B; ++r) {
+        const int64_t w = writes[r];
+        const std::string name = "write_slots[" + std::to_string(r) + "]";
+        if (reads[r] == pad) {
+            if (w != kNoStateWrite && w != pad) return name;
+            continue;
+        }
+        if (w == kNoStateWrite) continue;
+        if (w < 0 || w >= pad) return name;
+        for (std::size_t q = 0; q < B; ++q)
+            if (q != r && (reads[q] == w || (q < r && writes[q] == w && reads[q] != pad))) return name;
+    }
+    std::vector<int64_t> taken;  // checkpoint slots so far, in flattened order
+    for (std::size_t r = 0; r < B; ++r)
+        for (const Checkpoint& c : cks[r]) {
+            const std::string name = "checkpoint slot " + std::to_string(taken.size());
+            if (c.slot < 0 || c.slot >= pad) return name;
+            for (std::size_t q = 0; q < B; ++q)
+                if ((reads[q] != pad && reads[q] == c.slot) || (reads[q] != pad && writes[q] == c.slot)) return name;
+            for (int64_t t : taken)
+                if (t == c.slot) return name;
+            taken.push_back(c.slot);
+        }
+    return "";
+}
+}  // namespace
+
+// Checked when the options are set, before any backend sees them: the same for every backend.
+TEST_CASE("write and checkpoint slots: the host enforces exactly plugin.h's slot rule", "[serving][validation]") {
+    const uint64_t seed = test::seed("write and checkpoint slots: the host enforces exactly plugin.h's slot rule");
+    Serving s(seed, {3, 4, 2}, DType::f32, 12);
+    GDNPool& pool = s.pool;
+    const int64_t pad = pool.padding_slot();
+    std::mt19937_64 rng(seed);
+    auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    const std::vector<uint8_t> before = pool.snapshot();
+    int allowed = 0, refused = 0;
+    for (int trial = 0; trial < 400; ++trial) {
+        // Three requests on distinct read slots, sometimes padding; write and checkpoint slots
+        // drawn from a small range so that collisions of every kind are frequent.
+        std::vector<int64_t> reads;
+        while (reads.size() < 3) {
+            const int64_t r = pick(0, 3) == 0 ? pad : pick(0, pad - 1);
+            if (r == pad || std::find(reads.begin(), reads.end(), r) == reads.end()) reads.push_back(r);
+        }
+        const std::vector<int64_t> lens{3, 4, 2};
+        std::vector<int64_t> writes;
+        for (std::size_t r = 0; r < 3; ++r) {
+            const int64_t k = pick(0, 9);
+            writes.push_back(k == 0 ? kNoStateWrite : k == 1 ? pad : k < 6 ? reads[r] : pick(-2, pad));
+        }
+        std::vector<std::vector<Checkpoint>> cks(3);
+        for (std::size_t r = 0; r < 3; ++r) {
+            if (reads[r] == pad) continue;
+            int64_t t = 0;
+            while (t < lens[r] && pick(0, 2) == 0) cks[r].push_back({t = pick(t + 1, lens[r]), pick(-1, pad)});
+        }
+        const std::string expected = slot_rule(reads, writes, cks, pad);
+        const bool writes_first = pick(0, 1) == 1;
+        INFO("trial " << trial << ": reads " << ::Catch::Detail::stringify(reads) << ", writes "
+                      << ::Catch::Detail::stringify(writes) << ", writes set " << (writes_first ? "first" : "second"));
+        std::string got;
+        try {
+            ForwardBatch fb = ForwardBatch::extend(pool, reads, lens);
+            if (writes_first) fb.set_write_slots(writes);
+            fb.set_checkpoints(cks);
+            if (!writes_first) fb.set_write_slots(writes);
+        } catch (const Error& e) {
+            got = e.what();
+        }
+        if (expected.empty()) {
+            CHECK(got == "");
+            ++allowed;
+        } else {
+            // Both orders must refuse; the argument named is a write slot or a checkpoint slot
+            // (which of two conflicting ones is named depends on the order they were set).
+            CHECK(got != "");
+            CHECK((got.find("write_slots[") != std::string::npos || got.find("checkpoint slot ") != std::string::npos));
+            if (writes_first) CHECK(got.find(expected + ":") != std::string::npos);
+            ++refused;
+        }
+    }
+    CHECK(pool.snapshot() == before);
+    // The draws cover both outcomes in quantity (else the rule above was never exercised).
+    CHECK(allowed > 40);
+    CHECK(refused > 40);
 }

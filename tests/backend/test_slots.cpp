@@ -107,3 +107,60 @@ TEST_CASE("S2: an empty batch is an idle step that changes nothing", "[slots]") 
         }
     }
 }
+
+TEST_CASE("S16, S17: write slots and checkpoint slots must be allocated slots too", "[errors][slots][serving]") {
+    const uint64_t seed = test::seed("S16, S17: write slots and checkpoint slots must be allocated slots too");
+    const Backend& be = test::backend();
+    // The checks come before the capability checks; only the calls that run need the features.
+    const uint32_t needed = GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_CHECKPOINTS;
+    const bool runs = (be.capabilities().features & needed) == needed;
+    const Case c = small_case(seed, {2, 3});
+    const auto& p = c.problem;
+    GDNPool pool(be, pool_managed_by_gdn(c, 6));
+    DeviceLayer layer(be, p, DType::f32, 0);
+    Tensor q = to_device(be, DType::f32, p.mixed_qkv, {5, p.conv_dim()});
+    Tensor a = to_device(be, DType::f32, p.a, {5, 2}), b = to_device(be, DType::f32, p.b, {5, 2});
+    const int64_t s0 = pool.alloc_slot(), s1 = pool.alloc_slot(), w = pool.alloc_slot(), ck = pool.alloc_slot();
+    const int64_t never = 5;  // never handed out
+    const std::string free_msg = "a slot allocated with alloc_slot (or a pool with engine_managed_slots), but slot ";
+    const auto refused_call = [&](ForwardBatch& fb) { (void)layer.layer().forward(fb, q.view(), a.view(), b.view()); };
+    const auto forward = [&](ForwardBatch& fb) {
+        if (!runs) return;
+        (void)layer.layer().forward(fb, q.view(), a.view(), b.view());
+        fb.stream().synchronize();
+    };
+
+    const auto before = pool.snapshot();
+    // Refused when set.
+    ForwardBatch fb = ForwardBatch::extend(pool, {s0, s1}, {2, 3});
+    expect_error("write_slots[0]: " + free_msg + "5 is free", [&] { fb.set_write_slots({never, s1}); });
+    expect_error("checkpoint slot 1: " + free_msg + "5 is free", [&] { fb.set_checkpoints({{{1, ck}}, {{2, never}}}); });
+    CHECK_FALSE(fb.has_write_slots());
+    CHECK(fb.num_checkpoints() == 0);
+    // Refused by forward when freed after the batch was made, and by update_slots.
+    fb.set_write_slots({w, s1});
+    fb.set_checkpoints({{{1, ck}}, {}});
+    pool.free_slot(w);
+    expect_error("write_slots[0]: " + free_msg + std::to_string(w) + " is free", [&] { refused_call(fb); });
+    expect_error("write_slots[0]: " + free_msg + std::to_string(w) + " is free", [&] { fb.update_slots({s0, s1}); });
+    CHECK(pool.alloc_slot() == w);
+    pool.free_slot(ck);
+    expect_error("checkpoint slot 0: " + free_msg + std::to_string(ck) + " is free", [&] { refused_call(fb); });
+    expect_error("checkpoint slot 0: " + free_msg + std::to_string(ck) + " is free", [&] { fb.update_slots({s0, s1}); });
+    CHECK(pool.snapshot() == before);
+    CHECK(pool.alloc_slot() == ck);
+    forward(fb);  // all allocated again: runs
+
+    // kNoStateWrite and the padding slot are never allocated and always allowed.
+    ForwardBatch none = ForwardBatch::decode(pool, {s0, pool.padding_slot()});
+    none.set_write_slots({kNoStateWrite, pool.padding_slot()});
+
+    // engine_managed_slots: any slot in range.
+    PoolConfig managed = pool_managed_by_gdn(c, 6);
+    managed.engine_managed_slots = true;
+    GDNPool mine(be, managed);
+    ForwardBatch any = ForwardBatch::extend(mine, {0, 1}, {2, 3});
+    any.set_write_slots({4, 1});
+    any.set_checkpoints({{{1, 5}}, {}});
+    forward(any);
+}

@@ -71,10 +71,12 @@ public:
     // ---- serving options (ABI 1.2); each checked here, before any layer runs -------------------
     // Request r reads its state from req_pool_indices[r] and writes the new state to
     // write_slots[r] instead (kNoStateWrite: nowhere). A write slot is never another request's
-    // read or write slot; a padding request's is kNoStateWrite or the padding slot.
+    // read or write slot; a padding request's is kNoStateWrite or the padding slot. Like read
+    // slots, write slots must be allocated unless the pool's slots are engine-managed.
     void set_write_slots(std::vector<int64_t> write_slots);
     // Per request, its checkpoints (token counts increasing, in 1..its length; slots that no
-    // request of the batch reads or writes, each once, not the padding slot).
+    // request of the batch reads or writes, each once, not the padding slot, allocated unless
+    // the pool's slots are engine-managed).
     void set_checkpoints(const std::vector<std::vector<Checkpoint>>& per_request);
 
     ForwardMode mode() const { return mode_; }
@@ -108,6 +110,9 @@ public:
     // Replaces the slots of the same number of requests, reusing the device copy (so a captured
     // decode graph replays over the new slots). Checked like the constructor.
     void update_slots(const std::vector<int64_t>& req_pool_indices);
+    // Throws Error naming the argument when a read, write or checkpoint slot of the batch is free
+    // in the pool (freed after the batch was made), unless the pool's slots are engine-managed.
+    void check_allocated() const;
 
     // The device copies of cu_seqlens [B+1] and slots [B] (i64), uploaded at construction, and of
     // the serving options (empty views when unset).

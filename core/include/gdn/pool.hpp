@@ -102,6 +102,10 @@ public:
     // Throws Error naming `what`[r] when slot r (padding slot aside) is free, unless the slots are
     // engine-managed (PoolConfig::engine_managed_slots). The slots must be in range.
     void check_allocated(const std::string& what, const std::vector<int64_t>& slots) const;
+    // The index of the first of `slots` that is a free slot of this pool (0..num_slots-1 and not
+    // allocated), or -1 when there is none or the slots are engine-managed. Other values (the
+    // padding slot, kNoStateWrite, out of range) are left to the caller's range checks.
+    int64_t first_free(const std::vector<int64_t>& slots) const;
     int64_t free_slots() const;
 
     // Zeroes both states of `slot` in every layer (a new request).
