@@ -5,6 +5,7 @@
 
 #include "half.hpp"
 #include "simd.hpp"
+#include "transpose.hpp"
 
 namespace gdn_cpu::GDN_CPU_ISA {
 
@@ -186,12 +187,38 @@ void store_state(const Problem& p, const float* src, int64_t slot, int hv, int c
         for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
 
-#define GDN_CPU_INSTANTIATE(Act)                                                                                     \
-    template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int, float*, int, float*, \
-                                 float*);                                                                            \
-    template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                                     \
-    template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);                        \
-    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);                       \
+void load_state_transposed(const Problem& p, int64_t slot, int hv, int col0, int ncols, float* St, int64_t ldst) {
+    const int64_t at = state_offset(p, slot, hv, col0);
+    if (p.state == GDN_DTYPE_F32)
+        pool_to_transposed<StateF32>(static_cast<const float*>(p.rstate) + at, ncols, p.Dk, St, ldst);
+    else if (p.state == GDN_DTYPE_BF16)
+        pool_to_transposed<StateBF16>(static_cast<const uint16_t*>(p.rstate) + at, ncols, p.Dk, St, ldst);
+    else
+        pool_to_transposed<StateF16>(static_cast<const uint16_t*>(p.rstate) + at, ncols, p.Dk, St, ldst);
+}
+
+void store_state_transposed(const Problem& p, const float* St, int64_t ldst, int64_t slot, int hv, int col0, int ncols,
+                            bool snapshot) {
+    const int64_t at = state_offset(p, slot, hv, col0);
+    uint16_t* S16 = static_cast<uint16_t*>(p.rstate) + at;
+    if (p.state == GDN_DTYPE_F32 && snapshot)
+        transposed_to_pool<StateF32, true>(St, ldst, ncols, p.Dk, static_cast<float*>(p.rstate) + at);
+    else if (p.state == GDN_DTYPE_F32)
+        transposed_to_pool<StateF32>(St, ldst, ncols, p.Dk, static_cast<float*>(p.rstate) + at);
+    else if (p.state == GDN_DTYPE_BF16 && p.truncate_state)
+        transposed_to_pool<StateBF16Truncated>(St, ldst, ncols, p.Dk, S16);
+    else if (p.state == GDN_DTYPE_BF16)
+        transposed_to_pool<StateBF16>(St, ldst, ncols, p.Dk, S16);
+    else
+        transposed_to_pool<StateF16>(St, ldst, ncols, p.Dk, S16);
+}
+
+#define GDN_CPU_INSTANTIATE(Act)                                                                  \
+    template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int,   \
+                                 float*, int, float*, float*);                                     \
+    template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                   \
+    template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);      \
+    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);            \
     template void copy_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int64_t, int, int);
 GDN_CPU_INSTANTIATE(F32)
 GDN_CPU_INSTANTIATE(BF16)

@@ -47,5 +47,12 @@ void copy_conv_state(const Problem& p, int64_t s0, int64_t L, int64_t src, int64
 // (slot, state dtype) and f32 rows of Dk; storing rounds to nearest even.
 void load_state(const Problem& p, int64_t slot, int hv, int col0, int ncols, float* dst);
 void store_state(const Problem& p, const float* src, int64_t slot, int hv, int col0, int ncols);
+// The same state transposed, as the chunked form keeps it: St[j * ldst + c] is row c, column j of
+// the pool's [ncols][Dk] block. One pass between the pool and St, whatever the state dtype. A
+// snapshot (a checkpoint: written once, read back only on a prefix hit) bypasses the caches
+// where it can; the task calls stream_fence() before it ends.
+void load_state_transposed(const Problem& p, int64_t slot, int hv, int col0, int ncols, float* St, int64_t ldst);
+void store_state_transposed(const Problem& p, const float* St, int64_t ldst, int64_t slot, int hv, int col0, int ncols,
+                            bool snapshot);
 
 }  // namespace gdn_cpu::GDN_CPU_ISA

@@ -11,6 +11,7 @@
 #include "kernels.hpp"
 #include "matmul.hpp"
 #include "recurrent.hpp"
+#include "transpose.hpp"
 
 namespace gdn_cpu::GDN_CPU_ISA {
 
@@ -64,15 +65,14 @@ struct Layout {
 };
 
 // The pool keeps a state as S [Dv][Dk]; the chunked form works on St = S^T in scratch, with a
-// padded row stride (kStatePad). Both copies walk the pool state in memory order (it is the
-// cold side, streamed from DRAM) and the scratch side by columns.
+// padded row stride (kStatePad). In place (an f32 state written where it was read) the chunked
+// form moves it between the pool and St directly (transpose.hpp); otherwise through
+// load_state_transposed / store_state_transposed, which convert the state dtype on the way.
 void load_transposed(const float* S, int rows, int Dk, float* St, int64_t ldst) {
-    for (int c = 0; c < rows; ++c)
-        for (int j = 0; j < Dk; ++j) St[j * ldst + c] = S[int64_t(c) * Dk + j];
+    pool_to_transposed<StateF32>(S, rows, Dk, St, ldst);
 }
 void store_transposed(const float* St, int64_t ldst, int rows, int Dk, float* S) {
-    for (int c = 0; c < rows; ++c)
-        for (int j = 0; j < Dk; ++j) S[int64_t(c) * Dk + j] = St[j * ldst + c];
+    transposed_to_pool<StateF32>(St, ldst, rows, Dk, S);
 }
 
 // The conv state of request `req`, channels [ch0, ch0 + width), after the call: each checkpoint's
@@ -120,15 +120,15 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
         return in_place ? pool + (int64_t(hv0 + i) * Dv + t.col0) * Dk : base + lay.S32 + int64_t(i) * ncols * Dk;
     };
     auto scratch_state = [&](int i) { return St + int64_t(i) * dkp * ldst; };
-    if (!in_place)
-        for (int i = 0; i < p.ratio; ++i) load_state(p, slot, hv0 + i, t.col0, ncols, state_of(i));
-
-    if (t.chunked) {  // load transposed: St[j][c] = S[c][j], zero padded
+    if (t.chunked) {  // load transposed: St[j][c] = S[c][j], zero padded; no f32 copy
         for (int i = 0; i < p.ratio; ++i) {
             float* st = scratch_state(i);
             std::memset(st, 0, sizeof(float) * dkp * ldst);
-            load_transposed(state_of(i), ncols, Dk, st, ldst);
+            if (in_place) load_transposed(state_of(i), ncols, Dk, st, ldst);
+            else load_state_transposed(p, slot, hv0 + i, t.col0, ncols, st, ldst);
         }
+    } else if (!in_place) {
+        for (int i = 0; i < p.ratio; ++i) load_state(p, slot, hv0 + i, t.col0, ncols, state_of(i));
     }
 
     // Chunks end at every checkpoint too, so that the state after exactly that many tokens exists.
@@ -163,19 +163,24 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
             if (p.out) write_rows<Act>(p, s0 + c0, n, hv * Dv + t.col0, ncols, O, ldv);
         }
         c0 = stop;
+        // The chunked form's state is in St: straight from there into the slot, in one pass.
         for (; ck < ck_end && p.ck_pos[ck] == c0; ++ck)
             for (int i = 0; i < p.ratio; ++i) {
-                // The chunked form's state is in St; its f32 copy (read once at the start) is free.
-                if (t.chunked) store_transposed(scratch_state(i), ldst, ncols, Dk, state_of(i));
-                store_state(p, state_of(i), p.ck_slots[ck], hv0 + i, t.col0, ncols);
+                if (t.chunked)
+                    store_state_transposed(p, scratch_state(i), ldst, p.ck_slots[ck], hv0 + i, t.col0, ncols, true);
+                else store_state(p, state_of(i), p.ck_slots[ck], hv0 + i, t.col0, ncols);
             }
     }
 
-    if (t.chunked) {
+    if (t.chunked && in_place) {
         for (int i = 0; i < p.ratio; ++i) store_transposed(scratch_state(i), ldst, ncols, Dk, state_of(i));
-    }
-    if (!in_place && wslot != GDN_SLOT_NONE)
+    } else if (t.chunked && wslot != GDN_SLOT_NONE) {
+        for (int i = 0; i < p.ratio; ++i)
+            store_state_transposed(p, scratch_state(i), ldst, wslot, hv0 + i, t.col0, ncols, false);
+    } else if (!in_place && wslot != GDN_SLOT_NONE) {
         for (int i = 0; i < p.ratio; ++i) store_state(p, state_of(i), wslot, hv0 + i, t.col0, ncols);
+    }
+    if (t.chunked && ck_end > p.checkpoints_begin(t.req)) stream_fence();  // the snapshots' streaming stores
     if (t.write_conv_state) {
         finish_conv_state<Act>(p, t.req, t.h * Dk, Dk);
         finish_conv_state<Act>(p, t.req, (p.H + t.h) * Dk, Dk);

@@ -5,6 +5,8 @@
 // or data alignment (they may differ in the last bits between the two ISAs).
 #pragma once
 
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -30,6 +32,18 @@ inline vf vload(const float* p) {
     return v;
 }
 inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// A store that bypasses the caches (no read for ownership of the line first), for data written
+// once and not read again soon: checkpoint snapshots. Where p is not aligned to the vector it is
+// an ordinary store. A task ends its streaming stores with stream_fence().
+inline void vstore_stream(float* p, vf v) {
+    if (reinterpret_cast<uintptr_t>(p) % sizeof(vf) != 0) return vstore(p, v);
+#if defined(__AVX512F__)
+    _mm512_stream_ps(p, (__m512)v);
+#else
+    _mm256_stream_ps(p, (__m256)v);
+#endif
+}
+inline void stream_fence() { _mm_sfence(); }
 // Every lane x. Written as an initializer list: `vf{} + x` would make the compiler add 0.0f first
 // (it must keep -0.0f), costing a scalar add before every broadcast in the hot loops.
 template <std::size_t... I>
