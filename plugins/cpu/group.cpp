@@ -20,6 +20,7 @@ namespace {
 // Extra floats per row of a transposed state: a row stride of a power of two (512 B at Dv = 128)
 // maps a column walk (the transposes, the B operand of the products) onto a few L1 sets.
 constexpr int kStatePad = 16;
+static_assert(kChunk <= kMaxTokens, "a chunk of the token-by-token form is one recurrent_tokens call");
 
 // Offsets (in floats) of the regions of a worker's scratch for one call's shapes. Widths are
 // padded to whole register tiles (dkp, dvp) so that no kernel has a tail.
@@ -113,11 +114,21 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
 
     // The states of the group's value heads, restricted to our value columns: in the pool itself
     // (f32, written where read, no snapshot), else an f32 copy in scratch, read from the read
-    // slot and stored (rounded) to the write slot and the checkpoint slots.
+    // slot and stored (rounded) to the write slot and the checkpoint slots. Token by token, an
+    // f32 state without checkpoints whose tokens fit in one chunk (verify, commit, a fork) needs
+    // no copy either: each row goes from the read slot to the write slot (or nowhere) directly.
     const bool in_place = p.in_place(t.req);
-    float* pool = static_cast<float*>(p.rstate) + slot * p.rstate_stride;
-    auto state_of = [&](int i) {
-        return in_place ? pool + (int64_t(hv0 + i) * Dv + t.col0) * Dk : base + lay.S32 + int64_t(i) * ncols * Dk;
+    const bool direct = !t.chunked && !in_place && p.state == GDN_DTYPE_F32 && L <= C &&
+                        p.checkpoints_begin(t.req) == p.checkpoints_end(t.req);
+    float* pool = static_cast<float*>(p.rstate);
+    auto in_pool = [&](int64_t at_slot, int i) {
+        return pool + at_slot * p.rstate_stride + (int64_t(hv0 + i) * Dv + t.col0) * Dk;
+    };
+    auto state_of = [&](int i) { return in_place ? in_pool(slot, i) : base + lay.S32 + int64_t(i) * ncols * Dk; };
+    // Where the token-by-token form reads a state from and writes it to.
+    auto read_from = [&](int i) { return direct ? in_pool(slot, i) : state_of(i); };
+    auto write_to = [&](int i) {
+        return !direct ? state_of(i) : wslot == GDN_SLOT_NONE ? nullptr : in_pool(wslot, i);
     };
     auto scratch_state = [&](int i) { return St + int64_t(i) * dkp * ldst; };
     if (t.chunked) {  // load transposed: St[j][c] = S[c][j], zero padded; no f32 copy
@@ -127,9 +138,10 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
             if (in_place) load_transposed(state_of(i), ncols, Dk, st, ldst);
             else load_state_transposed(p, slot, hv0 + i, t.col0, ncols, st, ldst);
         }
-    } else if (!in_place) {
+    } else if (!in_place && !direct) {
         for (int i = 0; i < p.ratio; ++i) load_state(p, slot, hv0 + i, t.col0, ncols, state_of(i));
     }
+    alignas(64) float decay[C];
 
     // Chunks end at every checkpoint too, so that the state after exactly that many tokens exists.
     int64_t ck = p.checkpoints_begin(t.req);
@@ -154,11 +166,11 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
             gates<Act>(p, s0 + c0, n, hv, g, beta);
             if (t.chunked) {
                 chunk_head(keys, ldv, V, g, beta, scratch_state(i), ldst, O, work);
+            } else if (n == 1 && read_from(i) == write_to(i)) {  // decode
+                recurrent_step(state_of(i), Dk, Dk, ncols, K, Q, V, std::exp(g[0]), beta[0], O);
             } else {
-                float* S = state_of(i);
-                for (int r = 0; r < n; ++r)
-                    recurrent_step(S, Dk, Dk, ncols, K + r * dkp, Q + r * dkp, V + r * ldv, std::exp(g[r]), beta[r],
-                                   O + r * ldv);
+                for (int r = 0; r < n; ++r) decay[r] = std::exp(g[r]);
+                recurrent_tokens(read_from(i), write_to(i), Dk, Dk, ncols, n, K, Q, dkp, V, ldv, decay, beta, O, ldv);
             }
             if (p.out) write_rows<Act>(p, s0 + c0, n, hv * Dv + t.col0, ncols, O, ldv);
         }
@@ -177,7 +189,7 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
     } else if (t.chunked && wslot != GDN_SLOT_NONE) {
         for (int i = 0; i < p.ratio; ++i)
             store_state_transposed(p, scratch_state(i), ldst, wslot, hv0 + i, t.col0, ncols, false);
-    } else if (!in_place && wslot != GDN_SLOT_NONE) {
+    } else if (!in_place && !direct && wslot != GDN_SLOT_NONE) {
         for (int i = 0; i < p.ratio; ++i) store_state(p, state_of(i), wslot, hv0 + i, t.col0, ncols);
     }
     if (t.chunked && ck_end > p.checkpoints_begin(t.req)) stream_fence();  // the snapshots' streaming stores
