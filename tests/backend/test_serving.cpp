@@ -377,3 +377,209 @@ TEST_CASE("write and checkpoint slots: the host enforces exactly plugin.h's slot
     CHECK(allowed > 40);
     CHECK(refused > 40);
 }
+
+namespace {
+
+// Rows [t0, t0 + n) of a device tensor of f32 rows, as a view (the CPU and GPU backends alike:
+// only the address moves).
+TensorView row_slice(const Tensor& t, int64_t t0, int64_t n) {
+    const int64_t w = t.shape()[1];
+    return TensorView(static_cast<char*>(t.data()) + t0 * w * 4, DType::f32, {n, w}, test::backend());
+}
+
+// The fp64 reference of every request of s from the states its pool holds now (so that a
+// 16-bit pool's rounded states are the starting point): outputs [T, HV*Dv] and, per request,
+// the states after n tokens.
+struct Reference {
+    reference::Problem p;
+    std::vector<double> out;
+    Reference(const Serving& s, const std::vector<int64_t>& read_slots) : p(s.c.problem) {
+        const std::size_t rec_n = 4 * 32 * 32, conv_n = std::size_t(p.conv_dim()) * 3;
+        for (std::size_t r = 0; r < read_slots.size(); ++r) {
+            const auto rec = s.pool.read_recurrent(0, read_slots[r]);
+            const auto conv = s.pool.read_conv_bytes(0, read_slots[r]);
+            for (std::size_t i = 0; i < rec_n; ++i) p.recurrent_state[r * rec_n + i] = rec[i];
+            for (std::size_t i = 0; i < conv_n; ++i) p.conv_state[r * conv_n + i] = load_as_double(conv.data(), DType::f32, i);
+        }
+        reference::Problem q = p;
+        out = reference::forward(q);
+    }
+    std::pair<std::vector<double>, std::vector<double>> state_after(int64_t r, int64_t n) const {
+        return reference_prefix_state(p, r, n);
+    }
+};
+
+double rel(const std::vector<float>& got, const std::vector<double>& want) {
+    return reference::relative_l2(std::vector<double>(got.begin(), got.end()), want);
+}
+
+bool conv_exact(const std::vector<uint8_t>& got, const std::vector<double>& want) {
+    for (std::size_t i = 0; i < want.size(); ++i)
+        if (load_as_double(got.data(), DType::f32, i) != float(want[i])) return false;
+    return true;
+}
+
+std::vector<double> rows_of(const std::vector<double>& out, int64_t t0, int64_t n, int64_t width) {
+    return std::vector<double>(out.begin() + std::ptrdiff_t(t0 * width), out.begin() + std::ptrdiff_t((t0 + n) * width));
+}
+
+}  // namespace
+
+TEST_CASE("verify with checkpoints: each draft token's state in its slot, every other slot bit-identical", "[serving]") {
+    const uint64_t seed = test::seed("verify with checkpoints: each draft token's state in its slot, every other slot bit-identical");
+    const std::vector<int64_t> drafts{4, 16, 1, 7}, reads{0, 1, 2, 3};
+    // Per-token states for request 0 (the other approach to speculative decoding), a few for the
+    // others; slots 4.. are checkpoint slots.
+    const std::vector<std::vector<Checkpoint>> cks{{{1, 4}, {2, 5}, {3, 6}, {4, 7}}, {{5, 8}, {16, 9}}, {{1, 10}}, {}};
+    for (DType state : {DType::f32, DType::bf16}) {
+        INFO("state dtype " << dtype_name(state));
+        Serving s(seed, drafts, state, 12);
+        ForwardBatch verify = ForwardBatch::verify(s.pool, reads, drafts);
+        verify.set_checkpoints(cks);
+        if (!declares(GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_CHECKPOINTS) || !declares_state(state)) {
+            expect_rejected(s.pool, "does not support", [&] { s.run(verify); }, GDN_ERR_UNSUPPORTED);
+            continue;
+        }
+        const Reference ref(s, reads);
+        std::vector<std::vector<float>> rec_before;
+        std::vector<std::vector<uint8_t>> conv_before;
+        for (int64_t slot = 0; slot <= s.pool.padding_slot(); ++slot) {
+            rec_before.push_back(s.pool.read_recurrent(0, slot));
+            conv_before.push_back(s.pool.read_conv_bytes(0, slot));
+        }
+        const auto out = s.run(verify);
+        // Outputs: every draft token's, as the reference gives them, and as a verify without
+        // checkpoints gives them (not always the same bits: a checkpoint ends a chunk).
+        CHECK(reference::relative_l2(out, ref.out) < 2e-5);
+        Serving plain(seed, drafts, state, 12);
+        ForwardBatch v2 = ForwardBatch::verify(plain.pool, reads, drafts);
+        const auto out_plain = plain.run(v2);
+        CHECK(reference::relative_l2(out, out_plain) < 2e-5);
+        // Each checkpoint slot: the state after exactly its tokens.
+        std::vector<bool> is_checkpoint(std::size_t(s.pool.padding_slot() + 1), false);
+        const double tol = state == DType::f32 ? 2e-5 : 5e-3;
+        for (std::size_t r = 0; r < cks.size(); ++r)
+            for (const Checkpoint& ck : cks[r]) {
+                INFO("request " << r << " after " << ck.tokens << " of " << drafts[r] << " drafts, slot " << ck.slot);
+                is_checkpoint[std::size_t(ck.slot)] = true;
+                const auto [want, conv] = ref.state_after(int64_t(r), ck.tokens);
+                CHECK(rel(s.pool.read_recurrent(0, ck.slot), want) < tol);
+                CHECK(conv_exact(s.pool.read_conv_bytes(0, ck.slot), conv));
+            }
+        // Every other slot, the read slots and the padding slot included: bit-identical.
+        for (int64_t slot = 0; slot <= s.pool.padding_slot(); ++slot) {
+            if (is_checkpoint[std::size_t(slot)]) continue;
+            INFO("slot " << slot);
+            CHECK(s.pool.read_recurrent(0, slot) == rec_before[std::size_t(slot)]);
+            CHECK(s.pool.read_conv_bytes(0, slot) == conv_before[std::size_t(slot)]);
+        }
+        // A commit of k drafts writes the state the checkpoint after k tokens holds (the replay
+        // approach and the per-token states agree).
+        if (!declares(GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT)) continue;
+        for (std::size_t m = 0; m < 4; ++m) {
+            std::vector<int64_t> accepted;
+            for (std::size_t r = 0; r < cks.size(); ++r) accepted.push_back(m < cks[r].size() ? cks[r][m].tokens : 0);
+            for (int64_t slot = 0; slot < 4; ++slot) {  // back to the state verify read
+                plain.pool.write_recurrent(0, slot, rec_before[std::size_t(slot)]);
+                plain.pool.write_conv_bytes(0, slot, conv_before[std::size_t(slot)]);
+            }
+            ForwardBatch commit = ForwardBatch::commit(plain.pool, reads, drafts, accepted);
+            plain.run(commit, false);
+            for (std::size_t r = 0; r < cks.size(); ++r) {
+                if (m >= cks[r].size()) continue;
+                INFO("request " << r << ": commit of " << accepted[r] << " against the checkpoint in slot " << cks[r][m].slot);
+                const auto got = plain.pool.read_recurrent(0, int64_t(r));
+                const auto want = s.pool.read_recurrent(0, cks[r][m].slot);
+                CHECK(rel(got, std::vector<double>(want.begin(), want.end())) < tol);
+                CHECK(plain.pool.read_conv_bytes(0, int64_t(r)) == s.pool.read_conv_bytes(0, cks[r][m].slot));
+            }
+        }
+    }
+}
+
+TEST_CASE("mixed batches with serving options: each request as if alone, and as the reference", "[serving]") {
+    const uint64_t seed = test::seed("mixed batches with serving options: each request as if alone, and as the reference");
+    std::mt19937_64 rng(seed);
+    auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    const bool invariant = declares(GDN_FEATURE_BATCH_INVARIANT);
+    for (int trial = 0; trial < 6; ++trial) {
+        // Decode requests (1 token) and extend requests (2..70 tokens, around the chunk size and
+        // the token-by-token threshold) in one mixed call; options drawn per request.
+        const int64_t B = pick(2, 5);
+        std::vector<int64_t> lens, reads;
+        for (int64_t r = 0; r < B; ++r) lens.push_back(pick(0, 2) == 0 ? 1 : pick(2, 70)), reads.push_back(r);
+        const DType state = std::vector<DType>{DType::f32, DType::bf16, DType::f16}[std::size_t(pick(0, 2))];
+        const int64_t num_slots = 3 * B + 8 * B;
+        Serving s(seed + uint64_t(trial), lens, state, num_slots);
+        std::vector<int64_t> writes;
+        std::vector<std::vector<Checkpoint>> cks(static_cast<std::size_t>(B));
+        int64_t next_ck = 2 * B;
+        for (int64_t r = 0; r < B; ++r) {
+            const int64_t k = pick(0, 2);
+            writes.push_back(k == 0 ? r : k == 1 ? B + r : kNoStateWrite);
+            int64_t t = 0;
+            while (t < lens[std::size_t(r)] && pick(0, 1) == 1 && next_ck < num_slots)
+                cks[std::size_t(r)].push_back({t = pick(t + 1, lens[std::size_t(r)]), next_ck++});
+        }
+        INFO("trial " << trial << ": lens " << ::Catch::Detail::stringify(lens) << ", writes "
+                      << ::Catch::Detail::stringify(writes) << ", state " << dtype_name(state));
+        ForwardBatch fb(ForwardMode::mixed, s.pool, reads, lens);
+        fb.set_write_slots(writes);
+        fb.set_checkpoints(cks);
+        if (!declares(GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_CHECKPOINTS) || !declares_state(state) ||
+            !(test::backend().capabilities().modes & (1u << unsigned(ForwardMode::mixed)))) {
+            expect_rejected(s.pool, "does not support", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
+            continue;
+        }
+        const Reference ref(s, reads);
+        const auto before = s.pool.snapshot();
+        const auto out = s.run(fb);
+
+        // Each request alone (decode or extend of its own rows) in a pool with the same states.
+        Serving alone(seed + uint64_t(trial), lens, state, num_slots);
+        const int64_t width = 4 * 32;
+        const auto& cu = s.c.problem.cu_seqlens;
+        const double tol = state == DType::f32 ? 2e-5 : 5e-3;
+        for (int64_t r = 0; r < B; ++r) {
+            const std::size_t ri = std::size_t(r);
+            const int64_t t0 = cu[ri], L = lens[ri];
+            INFO("request " << r << ": " << L << " tokens, write slot " << writes[ri] << ", " << cks[ri].size() << " checkpoints");
+            ForwardBatch one(L == 1 ? ForwardMode::decode : ForwardMode::extend, alone.pool, {r}, {L});
+            one.set_write_slots({writes[ri]});
+            one.set_checkpoints({cks[ri]});
+            Tensor o = alone.layer.layer().forward(one, row_slice(alone.qkv, t0, L), row_slice(alone.a, t0, L),
+                                                   row_slice(alone.b, t0, L));
+            one.stream().synchronize();
+            const auto got_alone = to_host_double(o), got_batch = rows_of(out, t0, L, width);
+            CHECK(reference::relative_l2(got_batch, rows_of(ref.out, t0, L, width)) < 2e-5);
+            if (invariant) CHECK(got_batch == got_alone);
+            else CHECK(reference::relative_l2(got_batch, got_alone) < 2e-5);
+            // The state it wrote (or, for no write, its read slot untouched) and its checkpoints.
+            const auto [want, conv] = ref.state_after(r, L);
+            if (writes[ri] == kNoStateWrite) {
+                CHECK(s.pool.read_recurrent(0, r) == alone.pool.read_recurrent(0, r));
+            } else {
+                CHECK(rel(s.pool.read_recurrent(0, writes[ri]), want) < tol);
+                CHECK(conv_exact(s.pool.read_conv_bytes(0, writes[ri]), conv));
+            }
+            std::vector<int64_t> written{writes[ri]};
+            for (const Checkpoint& ck : cks[ri]) {
+                INFO("checkpoint after " << ck.tokens << " tokens in slot " << ck.slot);
+                const auto [want_ck, conv_ck] = ref.state_after(r, ck.tokens);
+                CHECK(rel(s.pool.read_recurrent(0, ck.slot), want_ck) < tol);
+                CHECK(conv_exact(s.pool.read_conv_bytes(0, ck.slot), conv_ck));
+                written.push_back(ck.slot);
+            }
+            for (int64_t slot : written) {
+                if (slot == kNoStateWrite) continue;
+                if (invariant) CHECK(s.pool.read_recurrent(0, slot) == alone.pool.read_recurrent(0, slot));
+                CHECK(s.pool.read_conv_bytes(0, slot) == alone.pool.read_conv_bytes(0, slot));
+            }
+        }
+        // Nothing else changed: the whole pool equals the one-by-one pool.
+        if (invariant) CHECK(s.pool.snapshot() == alone.pool.snapshot());
+        bool writes_some = false;
+        for (int64_t r = 0; r < B; ++r) writes_some = writes_some || writes[std::size_t(r)] != kNoStateWrite || !cks[std::size_t(r)].empty();
+        CHECK((s.pool.snapshot() != before) == writes_some);
+    }
+}
