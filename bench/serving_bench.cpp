@@ -169,12 +169,14 @@ int main(int argc, char** argv) {
             if (!r.usable) throw Error(GDN_ERR_INVALID_ARGUMENT, "--before " + o.before + ": " + format_report(r));
             before = std::make_unique<Bench>(o, reg_before.open(r.name));
         }
-        std::printf("backend %s (%s), H=%d HV=%d Dk=%d Dv=%d Kc=%d %s; prefill 1 x %lld; decode %lld requests; "
-                    "%lld drafts each; median of %d calls, %d rounds\n",
-                    after.be.name().c_str(), after.be.properties().name, o.H, o.HV, o.Dk, o.Dv, o.Kc, dtype_name(o.dtype),
-                    (long long)o.prefill, (long long)o.requests, (long long)o.drafts, o.reps, o.rounds);
+        std::printf(
+            "backend %s (%s), H=%d HV=%d Dk=%d Dv=%d Kc=%d %s; prefill 1 x %lld; decode %lld requests; "
+            "%lld drafts each; median of %d calls, %d rounds\n",
+            after.be.name().c_str(), after.be.properties().name, o.H, o.HV, o.Dk, o.Dv, o.Kc, dtype_name(o.dtype),
+            (long long)o.prefill, (long long)o.requests, (long long)o.drafts, o.reps, o.rounds);
         // The serving columns of --before only where that build declares the features.
-        const uint32_t serving = GDN_FEATURE_CHECKPOINTS | GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT;
+        const uint32_t serving =
+            GDN_FEATURE_CHECKPOINTS | GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_ACCEPTED | GDN_FEATURE_NO_OUTPUT;
         const bool before_serving = before && (before->be.capabilities().features & serving) == serving;
         std::printf("%5s %12s %12s %12s %12s %14s %14s %14s %14s\n", "round", "prefill ms", "before ms", "decode ms",
                     "before ms", "+ckpt/64 ms", "before ms", "verify+commit", "before ms");
@@ -183,9 +185,10 @@ int main(int argc, char** argv) {
             const double db = before ? before->decode() : 0, da = after.decode();
             const double cb = before_serving ? before->prefill(true) : 0, pc = after.prefill(true);
             const double vb = before_serving ? before->verify_commit() : 0, vc = after.verify_commit();
-            std::printf("%5d %12.2f %12.2f %12.3f %12.3f %14.2f %14.2f %14.3f %14.3f   ckpt +%.1f%%, verify+commit = %.2f "
-                        "decode steps",
-                        round, pa, pb, da, db, pc, cb, vc, vb, 100.0 * (pc - pa) / pa, vc / da);
+            std::printf(
+                "%5d %12.2f %12.2f %12.3f %12.3f %14.2f %14.2f %14.3f %14.3f   ckpt +%.1f%%, verify+commit = %.2f "
+                "decode steps",
+                round, pa, pb, da, db, pc, cb, vc, vb, 100.0 * (pc - pa) / pa, vc / da);
             if (before_serving)
                 std::printf("; before: ckpt +%.1f%%, verify+commit = %.2f", 100.0 * (cb - pb) / pb, vb / db);
             std::printf("\n");

@@ -213,12 +213,12 @@ void store_state_transposed(const Problem& p, const float* St, int64_t ldst, int
         transposed_to_pool<StateF16>(St, ldst, ncols, p.Dk, S16);
 }
 
-#define GDN_CPU_INSTANTIATE(Act)                                                                  \
-    template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int,   \
-                                 float*, int, float*, float*);                                     \
-    template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                   \
-    template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);      \
-    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);            \
+#define GDN_CPU_INSTANTIATE(Act)                                                                                     \
+    template void conv_silu<Act>(const Problem&, int64_t, int64_t, int64_t, int, int, int, int, float*, int, float*, \
+                                 float*);                                                                            \
+    template void gates<Act>(const Problem&, int64_t, int, int, float*, float*);                                     \
+    template void write_rows<Act>(const Problem&, int64_t, int, int, int, const float*, int);                        \
+    template void update_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int, int);                       \
     template void copy_conv_state<Act>(const Problem&, int64_t, int64_t, int64_t, int64_t, int, int);
 GDN_CPU_INSTANTIATE(F32)
 GDN_CPU_INSTANTIATE(BF16)

@@ -127,16 +127,16 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
     auto state_of = [&](int i) { return in_place ? in_pool(slot, i) : base + lay.S32 + int64_t(i) * ncols * Dk; };
     // Where the token-by-token form reads a state from and writes it to.
     auto read_from = [&](int i) { return direct ? in_pool(slot, i) : state_of(i); };
-    auto write_to = [&](int i) {
-        return !direct ? state_of(i) : wslot == GDN_SLOT_NONE ? nullptr : in_pool(wslot, i);
-    };
+    auto write_to = [&](int i) { return !direct ? state_of(i) : wslot == GDN_SLOT_NONE ? nullptr : in_pool(wslot, i); };
     auto scratch_state = [&](int i) { return St + int64_t(i) * dkp * ldst; };
     if (t.chunked) {  // load transposed: St[j][c] = S[c][j], zero padded; no f32 copy
         for (int i = 0; i < p.ratio; ++i) {
             float* st = scratch_state(i);
             std::memset(st, 0, sizeof(float) * dkp * ldst);
-            if (in_place) load_transposed(state_of(i), ncols, Dk, st, ldst);
-            else load_state_transposed(p, slot, hv0 + i, t.col0, ncols, st, ldst);
+            if (in_place)
+                load_transposed(state_of(i), ncols, Dk, st, ldst);
+            else
+                load_state_transposed(p, slot, hv0 + i, t.col0, ncols, st, ldst);
         }
     } else if (!in_place && !direct) {
         for (int i = 0; i < p.ratio; ++i) load_state(p, slot, hv0 + i, t.col0, ncols, state_of(i));
@@ -180,7 +180,8 @@ void run_group(const Problem& p, const GroupTask& t, float* base) {
             for (int i = 0; i < p.ratio; ++i) {
                 if (t.chunked)
                     store_state_transposed(p, scratch_state(i), ldst, p.ck_slots[ck], hv0 + i, t.col0, ncols, true);
-                else store_state(p, state_of(i), p.ck_slots[ck], hv0 + i, t.col0, ncols);
+                else
+                    store_state(p, state_of(i), p.ck_slots[ck], hv0 + i, t.col0, ncols);
             }
     }
 

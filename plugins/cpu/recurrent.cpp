@@ -58,15 +58,15 @@ constexpr int kRowBlock = 4;
 
 }  // namespace
 
-void recurrent_step(float* S, int64_t ld, int Dk, int rows, const float* k, const float* q, const float* v,
-                    float decay, float beta, float* o) {
+void recurrent_step(float* S, int64_t ld, int Dk, int rows, const float* k, const float* q, const float* v, float decay,
+                    float beta, float* o) {
     const float kq = key_query(k, q, Dk);
     for (int i = 0; i < rows; ++i) o[i] = row_step<true>(S + i * ld, S + i * ld, Dk, k, q, v[i], decay, beta, kq);
 }
 
 void recurrent_tokens(const float* S_in, float* S_out, int64_t ld, int Dk, int rows, int n, const float* K,
-                      const float* Q, int ldk, const float* V, int ldv, const float* decay, const float* beta,
-                      float* O, int ldo) {
+                      const float* Q, int ldk, const float* V, int ldv, const float* decay, const float* beta, float* O,
+                      int ldo) {
     float kq[kMaxTokens];
     for (int t = 0; t < n; ++t) kq[t] = key_query(K + t * ldk, Q + t * ldk, Dk);
     // The first token reads the row from S_in, the last writes it to S_out (or, for no state
@@ -80,8 +80,9 @@ void recurrent_tokens(const float* S_in, float* S_out, int64_t ld, int Dk, int r
                 const int i = i0 + r;
                 const float* src = t == 0 ? S_in + i * ld : buf[r];
                 float* dst = t < n - 1 ? buf[r] : S_out ? S_out + i * ld : nullptr;
-                O[t * ldo + i] = dst ? row_step<true>(src, dst, Dk, k, q, V[t * ldv + i], decay[t], beta[t], kq[t])
-                                     : row_step<false>(src, nullptr, Dk, k, q, V[t * ldv + i], decay[t], beta[t], kq[t]);
+                O[t * ldo + i] =
+                    dst ? row_step<true>(src, dst, Dk, k, q, V[t * ldv + i], decay[t], beta[t], kq[t])
+                        : row_step<false>(src, nullptr, Dk, k, q, V[t * ldv + i], decay[t], beta[t], kq[t]);
             }
         }
     }

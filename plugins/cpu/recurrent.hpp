@@ -21,7 +21,7 @@ inline constexpr int kMaxTokens = 32;
 // and O (strides ldv, ldo). Each row's arithmetic is recurrent_step's: the results are the same
 // bits as n calls of it.
 void recurrent_tokens(const float* S_in, float* S_out, int64_t ld, int Dk, int rows, int n, const float* K,
-                      const float* Q, int ldk, const float* V, int ldv, const float* decay, const float* beta,
-                      float* O, int ldo);
+                      const float* Q, int ldk, const float* V, int ldv, const float* decay, const float* beta, float* O,
+                      int ldo);
 
 }  // namespace gdn_cpu::GDN_CPU_ISA

@@ -108,8 +108,10 @@ void transposed_to_pool(const float* St, int64_t ldst, int rows, int Dk, typenam
             transpose_tile(t);
 #pragma GCC unroll 16
             for (int i = 0; i < kLanes; ++i) {
-                if constexpr (Streaming) E::store_stream(S + int64_t(c + i) * Dk + j, t[i]);
-                else E::store(S + int64_t(c + i) * Dk + j, t[i]);
+                if constexpr (Streaming)
+                    E::store_stream(S + int64_t(c + i) * Dk + j, t[i]);
+                else
+                    E::store(S + int64_t(c + i) * Dk + j, t[i]);
             }
         }
         for (; j < Dk; ++j)

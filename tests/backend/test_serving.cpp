@@ -399,7 +399,8 @@ struct Reference {
             const auto rec = s.pool.read_recurrent(0, read_slots[r]);
             const auto conv = s.pool.read_conv_bytes(0, read_slots[r]);
             for (std::size_t i = 0; i < rec_n; ++i) p.recurrent_state[r * rec_n + i] = rec[i];
-            for (std::size_t i = 0; i < conv_n; ++i) p.conv_state[r * conv_n + i] = load_as_double(conv.data(), DType::f32, i);
+            for (std::size_t i = 0; i < conv_n; ++i)
+                p.conv_state[r * conv_n + i] = load_as_double(conv.data(), DType::f32, i);
         }
         reference::Problem q = p;
         out = reference::forward(q);
@@ -420,13 +421,16 @@ bool conv_exact(const std::vector<uint8_t>& got, const std::vector<double>& want
 }
 
 std::vector<double> rows_of(const std::vector<double>& out, int64_t t0, int64_t n, int64_t width) {
-    return std::vector<double>(out.begin() + std::ptrdiff_t(t0 * width), out.begin() + std::ptrdiff_t((t0 + n) * width));
+    return std::vector<double>(out.begin() + std::ptrdiff_t(t0 * width),
+                               out.begin() + std::ptrdiff_t((t0 + n) * width));
 }
 
 }  // namespace
 
-TEST_CASE("verify with checkpoints: each draft token's state in its slot, every other slot bit-identical", "[serving]") {
-    const uint64_t seed = test::seed("verify with checkpoints: each draft token's state in its slot, every other slot bit-identical");
+TEST_CASE("verify with checkpoints: each draft token's state in its slot, every other slot bit-identical",
+          "[serving]") {
+    const uint64_t seed =
+        test::seed("verify with checkpoints: each draft token's state in its slot, every other slot bit-identical");
     const std::vector<int64_t> drafts{4, 16, 1, 7}, reads{0, 1, 2, 3};
     // Per-token states for request 0 (the other approach to speculative decoding), a few for the
     // others; slots 4.. are checkpoint slots.
@@ -437,7 +441,8 @@ TEST_CASE("verify with checkpoints: each draft token's state in its slot, every 
         ForwardBatch verify = ForwardBatch::verify(s.pool, reads, drafts);
         verify.set_checkpoints(cks);
         if (!declares(GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_CHECKPOINTS) || !declares_state(state)) {
-            expect_rejected(s.pool, "does not support", [&] { s.run(verify); }, GDN_ERR_UNSUPPORTED);
+            expect_rejected(
+                s.pool, "does not support", [&] { s.run(verify); }, GDN_ERR_UNSUPPORTED);
             continue;
         }
         const Reference ref(s, reads);
@@ -487,7 +492,8 @@ TEST_CASE("verify with checkpoints: each draft token's state in its slot, every 
             plain.run(commit, false);
             for (std::size_t r = 0; r < cks.size(); ++r) {
                 if (m >= cks[r].size()) continue;
-                INFO("request " << r << ": commit of " << accepted[r] << " against the checkpoint in slot " << cks[r][m].slot);
+                INFO("request " << r << ": commit of " << accepted[r] << " against the checkpoint in slot "
+                                << cks[r][m].slot);
                 const auto got = plain.pool.read_recurrent(0, int64_t(r));
                 const auto want = s.pool.read_recurrent(0, cks[r][m].slot);
                 CHECK(rel(got, std::vector<double>(want.begin(), want.end())) < tol);
@@ -498,7 +504,8 @@ TEST_CASE("verify with checkpoints: each draft token's state in its slot, every 
 }
 
 TEST_CASE("mixed batches with serving options: each request as if alone, and as the reference", "[serving]") {
-    const uint64_t seed = test::seed("mixed batches with serving options: each request as if alone, and as the reference");
+    const uint64_t seed =
+        test::seed("mixed batches with serving options: each request as if alone, and as the reference");
     std::mt19937_64 rng(seed);
     auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
     const bool invariant = declares(GDN_FEATURE_BATCH_INVARIANT);
@@ -528,7 +535,8 @@ TEST_CASE("mixed batches with serving options: each request as if alone, and as 
         fb.set_checkpoints(cks);
         if (!declares(GDN_FEATURE_WRITE_SLOTS | GDN_FEATURE_CHECKPOINTS) || !declares_state(state) ||
             !(test::backend().capabilities().modes & (1u << unsigned(ForwardMode::mixed)))) {
-            expect_rejected(s.pool, "does not support", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
+            expect_rejected(
+                s.pool, "does not support", [&] { s.run(fb); }, GDN_ERR_UNSUPPORTED);
             continue;
         }
         const Reference ref(s, reads);
@@ -543,7 +551,8 @@ TEST_CASE("mixed batches with serving options: each request as if alone, and as 
         for (int64_t r = 0; r < B; ++r) {
             const std::size_t ri = std::size_t(r);
             const int64_t t0 = cu[ri], L = lens[ri];
-            INFO("request " << r << ": " << L << " tokens, write slot " << writes[ri] << ", " << cks[ri].size() << " checkpoints");
+            INFO("request " << r << ": " << L << " tokens, write slot " << writes[ri] << ", " << cks[ri].size()
+                            << " checkpoints");
             ForwardBatch one(L == 1 ? ForwardMode::decode : ForwardMode::extend, alone.pool, {r}, {L});
             one.set_write_slots({writes[ri]});
             one.set_checkpoints({cks[ri]});
@@ -552,8 +561,10 @@ TEST_CASE("mixed batches with serving options: each request as if alone, and as 
             one.stream().synchronize();
             const auto got_alone = to_host_double(o), got_batch = rows_of(out, t0, L, width);
             CHECK(reference::relative_l2(got_batch, rows_of(ref.out, t0, L, width)) < 2e-5);
-            if (invariant) CHECK(got_batch == got_alone);
-            else CHECK(reference::relative_l2(got_batch, got_alone) < 2e-5);
+            if (invariant)
+                CHECK(got_batch == got_alone);
+            else
+                CHECK(reference::relative_l2(got_batch, got_alone) < 2e-5);
             // The state it wrote (or, for no write, its read slot untouched) and its checkpoints.
             const auto [want, conv] = ref.state_after(r, L);
             if (writes[ri] == kNoStateWrite) {
@@ -579,7 +590,8 @@ TEST_CASE("mixed batches with serving options: each request as if alone, and as 
         // Nothing else changed: the whole pool equals the one-by-one pool.
         if (invariant) CHECK(s.pool.snapshot() == alone.pool.snapshot());
         bool writes_some = false;
-        for (int64_t r = 0; r < B; ++r) writes_some = writes_some || writes[std::size_t(r)] != kNoStateWrite || !cks[std::size_t(r)].empty();
+        for (int64_t r = 0; r < B; ++r)
+            writes_some = writes_some || writes[std::size_t(r)] != kNoStateWrite || !cks[std::size_t(r)].empty();
         CHECK((s.pool.snapshot() != before) == writes_some);
     }
 }

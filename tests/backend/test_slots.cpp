@@ -134,7 +134,9 @@ TEST_CASE("S16, S17: write slots and checkpoint slots must be allocated slots to
     // Refused when set.
     ForwardBatch fb = ForwardBatch::extend(pool, {s0, s1}, {2, 3});
     expect_error("write_slots[0]: " + free_msg + "5 is free", [&] { fb.set_write_slots({never, s1}); });
-    expect_error("checkpoint slot 1: " + free_msg + "5 is free", [&] { fb.set_checkpoints({{{1, ck}}, {{2, never}}}); });
+    expect_error("checkpoint slot 1: " + free_msg + "5 is free", [&] {
+        fb.set_checkpoints({{{1, ck}}, {{2, never}}});
+    });
     CHECK_FALSE(fb.has_write_slots());
     CHECK(fb.num_checkpoints() == 0);
     // Refused by forward when freed after the batch was made, and by update_slots.
@@ -146,7 +148,9 @@ TEST_CASE("S16, S17: write slots and checkpoint slots must be allocated slots to
     CHECK(pool.alloc_slot() == w);
     pool.free_slot(ck);
     expect_error("checkpoint slot 0: " + free_msg + std::to_string(ck) + " is free", [&] { refused_call(fb); });
-    expect_error("checkpoint slot 0: " + free_msg + std::to_string(ck) + " is free", [&] { fb.update_slots({s0, s1}); });
+    expect_error("checkpoint slot 0: " + free_msg + std::to_string(ck) + " is free", [&] {
+        fb.update_slots({s0, s1});
+    });
     CHECK(pool.snapshot() == before);
     CHECK(pool.alloc_slot() == ck);
     forward(fb);  // all allocated again: runs
