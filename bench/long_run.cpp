@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "gdn/harness.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/reference.hpp"
@@ -35,40 +36,21 @@ struct Options {
 
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "bench_long_run: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (a == "--backend")
-            o.backend = next();
-        else if (a == "--steps")
-            o.steps = std::stol(next());
-        else if (a == "--every")
-            o.every = std::stol(next());
-        else if (a == "--seed")
-            o.seed = std::stoull(next());
-        else if (a == "--hv")
-            o.HV = std::stoi(next());
-        else if (a == "--dk")
-            o.Dk = std::stoi(next());
-        else if (a == "--dv")
-            o.Dv = std::stoi(next());
-        else if (a == "--dtype") {
-            const std::string d = next();
-            o.dtypes =
-                d == "both" ? std::vector<DType>{DType::f32, DType::bf16} : std::vector<DType>{dtype_from_name(d)};
-        } else {
-            std::fprintf(stderr,
-                         "usage: bench_long_run [--backend NAME] [--steps N] [--every N] [--dtype f32|bf16|f16|both] "
-                         "[--seed S] [--hv N] [--dk N] [--dv N]\n");
-            std::exit(a == "--help" ? 0 : 2);
-        }
-    }
+    std::string dtype = "both";
+    bench::Args(
+        "bench_long_run",
+        "[--backend NAME] [--steps N] [--every N] [--dtype f32|bf16|f16|both] [--seed S] [--hv N] [--dk N] [--dv N]")
+        .option("--backend", o.backend)
+        .option("--steps", o.steps)
+        .option("--every", o.every)
+        .option("--dtype", dtype)
+        .option("--seed", o.seed)
+        .option("--hv", o.HV)
+        .option("--dk", o.Dk)
+        .option("--dv", o.Dv)
+        .parse(argc, argv);
+    o.dtypes =
+        dtype == "both" ? std::vector<DType>{DType::f32, DType::bf16} : std::vector<DType>{dtype_from_name(dtype)};
     if (o.every <= 0) o.every = o.steps;
     return o;
 }

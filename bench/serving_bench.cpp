@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "gdn/harness.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/registry.hpp"
@@ -36,42 +37,23 @@ struct Options {
 
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "bench_serving: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (a == "--backend")
-            o.backend = next();
-        else if (a == "--before")
-            o.before = next();
-        else if (a == "--rounds")
-            o.rounds = std::stoi(next());
-        else if (a == "--reps")
-            o.reps = std::stoi(next());
-        else if (a == "--h")
-            o.H = std::stoi(next());
-        else if (a == "--hv")
-            o.HV = std::stoi(next());
-        else if (a == "--dk")
-            o.Dk = std::stoi(next());
-        else if (a == "--dv")
-            o.Dv = std::stoi(next());
-        else if (a == "--dtype")
-            o.dtype = dtype_from_name(next());
-        else if (a == "--prefill")
-            o.prefill = std::stol(next());
-        else if (a == "--requests")
-            o.requests = std::stol(next());
-        else {
-            std::fprintf(stderr, "usage: see the comment at the top of bench/serving_bench.cpp\n");
-            std::exit(a == "--help" ? 0 : 2);
-        }
-    }
+    std::string dtype = dtype_name(o.dtype);
+    bench::Args("bench_serving",
+                "[--backend NAME] [--before libgdn_cpu.so] [--rounds N] [--reps N] [--h N] [--hv N] [--dk N] [--dv N] "
+                "[--dtype f32|bf16|f16] [--prefill N] [--requests N]")
+        .option("--backend", o.backend)
+        .option("--before", o.before)
+        .option("--rounds", o.rounds)
+        .option("--reps", o.reps)
+        .option("--h", o.H)
+        .option("--hv", o.HV)
+        .option("--dk", o.Dk)
+        .option("--dv", o.Dv)
+        .option("--dtype", dtype)
+        .option("--prefill", o.prefill)
+        .option("--requests", o.requests)
+        .parse(argc, argv);
+    o.dtype = dtype_from_name(dtype);
     return o;
 }
 

@@ -10,10 +10,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/registry.hpp"
 #include "gdn/slot_transfer.hpp"
@@ -39,12 +39,11 @@ double seconds(F&& f) {
 int main(int argc, char** argv) {
     std::string backend_name = "cpu";
     int reps = 9;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--backend"))
-            backend_name = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--reps"))
-            reps = std::max(1, std::atoi(argv[i + 1]));
-    }
+    bench::Args("bench_slot_transfer", "[--backend NAME] [--reps N]")
+        .option("--backend", backend_name)
+        .option("--reps", reps)
+        .parse(argc, argv);
+    reps = std::max(1, reps);
     try {
         const Backend be = Registry::global().open(backend_name);
         PoolConfig pc;

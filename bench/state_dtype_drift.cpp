@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "gdn/harness.hpp"
 #include "gdn/pool.hpp"
 #include "gdn/registry.hpp"
@@ -33,36 +34,16 @@ struct Options {
 
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "bench_state_dtype_drift: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (a == "--backend")
-            o.backend = next();
-        else if (a == "--steps")
-            o.steps = std::stol(next());
-        else if (a == "--decay")
-            o.decay = next();
-        else if (a == "--seed")
-            o.seed = std::stoull(next());
-        else if (a == "--hv")
-            o.HV = std::stoi(next());
-        else if (a == "--dk")
-            o.Dk = std::stoi(next());
-        else if (a == "--dv")
-            o.Dv = std::stoi(next());
-        else {
-            std::fprintf(stderr,
-                         "usage: bench_state_dtype_drift [--backend NAME] [--steps N] [--decay typical|slow] "
-                         "[--seed S] [--hv N] [--dk N] [--dv N]\n");
-            std::exit(a == "--help" ? 0 : 2);
-        }
-    }
+    bench::Args("bench_state_dtype_drift",
+                "[--backend NAME] [--steps N] [--decay typical|slow] [--seed S] [--hv N] [--dk N] [--dv N]")
+        .option("--backend", o.backend)
+        .option("--steps", o.steps)
+        .option("--decay", o.decay)
+        .option("--seed", o.seed)
+        .option("--hv", o.HV)
+        .option("--dk", o.Dk)
+        .option("--dv", o.Dv)
+        .parse(argc, argv);
     return o;
 }
 
