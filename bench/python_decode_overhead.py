@@ -7,8 +7,8 @@ microseconds per call.
     PYTHONPATH=build/python GDN_NUM_THREADS=1 python3 bench/python_decode_overhead.py \
         [--cpp build/bin/bench_decode_step] [--requests 1] [--heads 2,4] [--dim 16] [--rounds 7]
 
-torch tensors go through DLPack (torch.utils.dlpack.to_dlpack); GDN_PYTHON_TORCH_METADATA=1 reads
-them from their own metadata instead, for comparison.
+torch tensors are read from their own metadata; GDN_PYTHON_DLPACK_ONLY=1 sends them through
+torch's DLPack exporter instead, for comparison.
 
 A benchmark, never a test: the numbers go to docs/performance.md with machine, date and command.
 """

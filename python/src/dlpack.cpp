@@ -105,16 +105,16 @@ const TorchHooks* torch_hooks() {
     return hooks;
 }
 
-// The metadata route, taken with GDN_PYTHON_TORCH_METADATA=1: a torch tensor read from its own
-// metadata (data_ptr, sizes, strides, dtype, device), the description its DLPack export gives,
-// without the DLManagedTensor that torch allocates and frees per export. Measured slightly cheaper
-// (docs/performance.md), so kept as an option; DLPack is the default. False when the tensor is
-// anything this route does not describe (another layout or dtype, a negative view, a device other
-// than cpu and cuda): DLPack then takes it, or refuses it with its message.
+// The metadata route for torch tensors, unless GDN_PYTHON_DLPACK_ONLY=1: a torch tensor read from
+// its own metadata (data_ptr, sizes, strides, dtype, device), the description its DLPack export
+// gives, without what torch's exporter builds per export (an as_strided view with its autograd
+// metadata, and a DLManagedTensor; 0.3 us a tensor, docs/performance.md). False when the tensor
+// is anything this route does not describe (another layout or dtype, a negative view, a device
+// other than cpu and cuda): DLPack then takes it, or refuses it with its message.
 bool torch_metadata_route() {
     static const bool on = [] {
-        const char* e = std::getenv("GDN_PYTHON_TORCH_METADATA");
-        return e && *e && std::string(e) != "0";
+        const char* e = std::getenv("GDN_PYTHON_DLPACK_ONLY");
+        return !(e && *e && std::string(e) != "0");
     }();
     return on;
 }

@@ -28,9 +28,9 @@ struct ImportedTensor {
     TensorView view;
 };
 
-// `obj` as a view of the producer's memory, through DLPack (torch tensors through torch's
-// exporter; GDN_PYTHON_TORCH_METADATA=1 reads them from their own metadata instead, the same
-// description). Host memory becomes a host view (the layer checks that the backend can read it);
+// `obj` as a view of the producer's memory, through DLPack; torch tensors are read from their own
+// metadata instead (the description their DLPack export gives, without building one per call),
+// or with GDN_PYTHON_DLPACK_ONLY=1 through torch's exporter too. Host memory becomes a host view (the layer checks that the backend can read it);
 // device memory must be on `backend`'s device, and becomes a view on it. Errors name `name`.
 ImportedTensor import_tensor(py::handle obj, const char* name, const Backend& backend);
 // Same, where no backend is given yet (layer weights): device memory selects the backend of its

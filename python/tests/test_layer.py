@@ -155,8 +155,8 @@ class DLPackOnly:
 
 
 def test_dlpack_producers_and_torch_tensors_read_the_same_memory(cpu, seed):
-    """torch tensors through torch's exporter (or, with GDN_PYTHON_TORCH_METADATA=1, which ctest's
-    python/test_layer_torch_metadata sets, read from their own metadata), other producers through
+    """torch tensors read from their own metadata (or, with GDN_PYTHON_DLPACK_ONLY=1, which ctest's
+    python/test_layer_dlpack_only sets, through torch's exporter), other producers through
     __dlpack__, and capsules as they are: the same strided bf16 views give bit-identical outputs
     and states each way."""
     p = Problem(dtype="bf16", lens=(5, 4))
