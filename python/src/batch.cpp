@@ -74,16 +74,20 @@ const std::shared_ptr<Stream>& framework_stream_for(const Backend& be, void* han
 
 }  // namespace
 
-void PyBatch::follow_framework_stream(py::handle like) {
-    if (stream || !batch.backend().table().stream_wrap || !is_torch_tensor(like)) return;
-    static PyObject* s_is_cuda = PyUnicode_InternFromString("is_cuda");
-    py::object is_cuda = py::reinterpret_steal<py::object>(PyObject_GetAttr(like.ptr(), s_is_cuda));
-    if (!is_cuda) throw py::error_already_set();
-    if (is_cuda.ptr() != Py_True) return;
+void PyBatch::follow_framework_stream(py::handle like, const TensorView& seen) {
+    if (stream || !batch.backend().table().stream_wrap || !seen.device().valid() || !is_torch_tensor(like)) return;
+    // The current stream's handle as an int: torch._C._cuda_getCurrentRawStream(index) where torch
+    // has it (no torch.cuda.Stream object made per call), else torch.cuda.current_stream(index).
     static py::object* torch_cuda = new py::object(py::module_::import("torch").attr("cuda"));
+    static py::object* raw_stream = [] {
+        py::object c = py::module_::import("torch").attr("_C");
+        return new py::object(py::hasattr(c, "_cuda_getCurrentRawStream") ? c.attr("_cuda_getCurrentRawStream")
+                                                                          : py::object(py::none()));
+    }();
     static py::object* current_stream = new py::object(torch_cuda->attr("current_stream"));
-    const int index = like.attr("get_device")().cast<int>();
-    auto native = (*current_stream)(index).attr("cuda_stream").cast<uintptr_t>();
+    const int index = seen.device().device();
+    auto native = raw_stream->is_none() ? (*current_stream)(index).attr("cuda_stream").cast<uintptr_t>()
+                                        : (*raw_stream)(index).cast<uintptr_t>();
     if (native == 0 && batch.backend().plugin().name() == "cuda") native = kCudaStreamLegacy;
     void* handle = reinterpret_cast<void*>(native);
     if (handle == framework_handle && framework_stream) return;

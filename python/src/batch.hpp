@@ -6,6 +6,7 @@
 #include "bindings.hpp"
 
 #include "gdn/forward_batch.hpp"
+#include "gdn/tensor.hpp"
 
 namespace gdn::python {
 
@@ -23,9 +24,9 @@ struct PyBatch {
     std::shared_ptr<Stream> framework_stream;
     void* framework_handle = nullptr;
 
-    // Puts the batch on the framework's current stream when `like` (an input tensor) is a torch
-    // tensor on the backend's device and the caller chose no stream.
-    void follow_framework_stream(py::handle like);
+    // Puts the batch on the framework's current stream when `like` (an input tensor, imported as
+    // `seen`) is a torch tensor in device memory and the caller chose no stream.
+    void follow_framework_stream(py::handle like, const TensorView& seen);
 };
 
 }  // namespace gdn::python

@@ -139,7 +139,7 @@ void bind_layer(py::module_& m) {
                 ImportedTensor x = import_tensor(mixed_qkv, "mixed_qkv", be);
                 ImportedTensor ia = import_tensor(a, "a", be);
                 ImportedTensor ib = import_tensor(b, "b", be);
-                B.follow_framework_stream(mixed_qkv);
+                B.follow_framework_stream(mixed_qkv, x.view);
                 if (out.is_none() && !B.batch.writes_output()) {  // a commit: the state advances, no output
                     py::gil_scoped_release unlocked;
                     L.layer->forward(B.batch, x.view, ia.view, ib.view, TensorView());
