@@ -4,7 +4,8 @@
 //   - the same prefill with a checkpoint every 64 tokens (prefix caching at page boundaries);
 //   - verify of 4 draft tokens for each of 32 requests, then commit of 0..4 of them, against one
 //     decode step of the same 32 requests.
-// Medians of --reps calls per round, --rounds rounds. Reports; never fails.
+// Medians of --reps calls per round, --rounds rounds, and of every call ("all"); the calls of
+// every column and both builds alternate within a round. Reports; never fails.
 //
 //   bench_serving [--backend cpu] [--before libgdn_cpu.so] [--rounds 5] [--reps 5]
 //                 [--h 16 --hv 32 --dk 128 --dv 128] [--dtype bf16] [--prefill 4096] [--requests 32]
@@ -57,15 +58,15 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-double median_ms(int reps, const std::function<void()>& call) {
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        call();
-        t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
+double ms(const std::function<void()>& call) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> t) {
     std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
+    return t.empty() ? 0.0 : t[t.size() / 2];
 }
 
 // One backend's pool, layer and inputs for every measured call.
@@ -106,14 +107,17 @@ struct Bench {
         layer->layer().forward(fb, rows(qkv, T), rows(a, T), rows(b, T), output ? rows(out, T) : TensorView());
         fb.stream().synchronize();
     }
+    // One call each, timed: every measured batch is made once.
     double prefill(bool checkpoints) {
-        ForwardBatch fb = ForwardBatch::extend(*pool, {0}, {o.prefill});
-        if (checkpoints) {
+        if (!plain_prefill) {
+            plain_prefill = std::make_unique<ForwardBatch>(ForwardBatch::extend(*pool, {0}, {o.prefill}));
+            checkpointed = std::make_unique<ForwardBatch>(ForwardBatch::extend(*pool, {0}, {o.prefill}));
             std::vector<Checkpoint> cks;
             for (int64_t t = 64; t <= o.prefill; t += 64) cks.push_back({t, 1 + t / 64});
-            fb.set_checkpoints({cks});
+            checkpointed->set_checkpoints({cks});
         }
-        return median_ms(o.reps, [&] { run(fb, o.prefill); });
+        ForwardBatch& fb = checkpoints ? *checkpointed : *plain_prefill;
+        return ms([&] { run(fb, o.prefill); });
     }
     std::vector<int64_t> decode_slots() const {
         std::vector<int64_t> s;
@@ -121,21 +125,24 @@ struct Bench {
         return s;
     }
     double decode() {
-        ForwardBatch fb = ForwardBatch::decode(*pool, decode_slots());
-        return median_ms(o.reps, [&] { run(fb, o.requests); });
+        if (!decode_batch) decode_batch = std::make_unique<ForwardBatch>(ForwardBatch::decode(*pool, decode_slots()));
+        return ms([&] { run(*decode_batch, o.requests); });
     }
     double verify_commit() {
-        const std::vector<int64_t> drafts(std::size_t(o.requests), o.drafts);
-        std::vector<int64_t> accepted;
-        for (int64_t r = 0; r < o.requests; ++r) accepted.push_back(r % (o.drafts + 1));
-        ForwardBatch verify = ForwardBatch::verify(*pool, decode_slots(), drafts);
-        ForwardBatch commit = ForwardBatch::commit(*pool, decode_slots(), drafts, accepted);
+        if (!verify) {
+            const std::vector<int64_t> drafts(std::size_t(o.requests), o.drafts);
+            std::vector<int64_t> accepted;
+            for (int64_t r = 0; r < o.requests; ++r) accepted.push_back(r % (o.drafts + 1));
+            verify = std::make_unique<ForwardBatch>(ForwardBatch::verify(*pool, decode_slots(), drafts));
+            commit = std::make_unique<ForwardBatch>(ForwardBatch::commit(*pool, decode_slots(), drafts, accepted));
+        }
         const int64_t T = o.requests * o.drafts;
-        return median_ms(o.reps, [&] {
-            run(verify, T);
-            run(commit, T, false);
+        return ms([&] {
+            run(*verify, T);
+            run(*commit, T, false);
         });
     }
+    std::unique_ptr<ForwardBatch> plain_prefill, checkpointed, decode_batch, verify, commit;
 };
 
 }  // namespace
@@ -162,20 +169,44 @@ int main(int argc, char** argv) {
         const bool before_serving = before && (before->be.capabilities().features & serving) == serving;
         std::printf("%5s %12s %12s %12s %12s %14s %14s %14s %14s\n", "round", "prefill ms", "before ms", "decode ms",
                     "before ms", "+ckpt/64 ms", "before ms", "verify+commit", "before ms");
-        for (int round = 1; round <= o.rounds; ++round) {
-            const double pb = before ? before->prefill(false) : 0, pa = after.prefill(false);
-            const double db = before ? before->decode() : 0, da = after.decode();
-            const double cb = before_serving ? before->prefill(true) : 0, pc = after.prefill(true);
-            const double vb = before_serving ? before->verify_commit() : 0, vc = after.verify_commit();
+        // Columns: plain prefill, decode, prefill with checkpoints, verify + commit; [0] this
+        // build, [1] --before. Within a round every call of one column alternates with the
+        // others, builds in turn (which goes first alternates too), so that a change of the
+        // machine's load during a round reaches every column alike.
+        std::vector<double> all[4][2];
+        const auto row = [&](const char* label, std::vector<double>(&t)[4][2]) {
+            double m[4][2];
+            for (int c = 0; c < 4; ++c)
+                for (int b = 0; b < 2; ++b) m[c][b] = median(t[c][b]);
             std::printf(
-                "%5d %12.2f %12.2f %12.3f %12.3f %14.2f %14.2f %14.3f %14.3f   ckpt +%.1f%%, verify+commit = %.2f "
+                "%5s %12.2f %12.2f %12.3f %12.3f %14.2f %14.2f %14.3f %14.3f   ckpt +%.1f%%, verify+commit = %.2f "
                 "decode steps",
-                round, pa, pb, da, db, pc, cb, vc, vb, 100.0 * (pc - pa) / pa, vc / da);
+                label, m[0][0], m[0][1], m[1][0], m[1][1], m[2][0], m[2][1], m[3][0], m[3][1],
+                100.0 * (m[2][0] - m[0][0]) / m[0][0], m[3][0] / m[1][0]);
             if (before_serving)
-                std::printf("; before: ckpt +%.1f%%, verify+commit = %.2f", 100.0 * (cb - pb) / pb, vb / db);
+                std::printf("; before: ckpt +%.1f%%, verify+commit = %.2f", 100.0 * (m[2][1] - m[0][1]) / m[0][1],
+                            m[3][1] / m[1][1]);
             std::printf("\n");
             std::fflush(stdout);
+        };
+        for (int round = 1; round <= o.rounds; ++round) {
+            std::vector<double> t[4][2];
+            for (int rep = 0; rep < o.reps; ++rep)
+                for (int c = 0; c < 4; ++c)
+                    for (int k = 0; k < 2; ++k) {
+                        const int b = (rep + k) % 2;
+                        if (b == 1 && (!before || (c >= 2 && !before_serving))) continue;
+                        Bench& x = b == 0 ? after : *before;
+                        t[c][b].push_back(c == 0   ? x.prefill(false)
+                                          : c == 1 ? x.decode()
+                                          : c == 2 ? x.prefill(true)
+                                                   : x.verify_commit());
+                    }
+            for (int c = 0; c < 4; ++c)
+                for (int b = 0; b < 2; ++b) all[c][b].insert(all[c][b].end(), t[c][b].begin(), t[c][b].end());
+            row(std::to_string(round).c_str(), t);
         }
+        row("all", all);
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_serving: %s\n", e.what());
