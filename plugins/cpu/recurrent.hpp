@@ -16,10 +16,11 @@ void recurrent_step(float* S, int64_t ld, int Dk, int rows, const float* k, cons
 inline constexpr int kMaxTokens = 32;
 
 // n tokens (1..kMaxTokens) in a row, row by row: each row of S_in is read once, runs all n tokens
-// in a buffer in L1, and is written once to S_out (which may be S_in; NULL: the new state is not
-// kept, as in verify). Token t's k, q are rows t of K, Q (stride ldk), its v and o rows t of V
-// and O (strides ldv, ldo). Each row's arithmetic is recurrent_step's: the results are the same
-// bits as n calls of it.
+// in a buffer in L1 (one pass per token: the update by token t and the sums of token t + 1
+// together), and is written once to S_out (which may be S_in; NULL: the new state is not kept,
+// as in verify, and the last update is skipped). Token t's k, q are rows t of K, Q (stride ldk),
+// its v and o rows t of V and O (strides ldv, ldo). Each row's arithmetic is recurrent_step's:
+// the results are the same bits as n calls of it.
 void recurrent_tokens(const float* S_in, float* S_out, int64_t ld, int Dk, int rows, int n, const float* K,
                       const float* Q, int ldk, const float* V, int ldv, const float* decay, const float* beta, float* O,
                       int ldo);
