@@ -8,8 +8,10 @@
 //   the table's name and priority and the device's properties; random shapes/dtypes/lengths
 //   (zero-length, one-token, partial chunks, padding requests, mixed batches) under every Dv slice
 //   width of the sequential prefill (GDN_CUDA_DVS), with the outputs poisoned and guarded and every
-//   slot the call must not touch compared bitwise; a key head's value heads in one prep block
-//   (GDN_CUDA_PREP_HEADS=all: the pair path at GVA 2); the Qwen3-Next shape in a mixed batch;
+//   slot the call must not touch compared bitwise; a batch against its requests one by one,
+//   bitwise (batch invariance, which the plugin does not declare); a key head's value heads in
+//   one prep block (GDN_CUDA_PREP_HEADS=all: the pair path at GVA 2); the Qwen3-Next shape in a
+//   mixed batch;
 //   CUDA-graph capture + replay of decode steps with updated device indices, on the plugin's
 //   stream and on a caller's cudaStream_t; golden files (under whatever GDN_CUDA_* the caller set).
 // What every backend must satisfy (prefill then decode, a batch against its requests one by one,
@@ -447,6 +449,57 @@ void random_case(Plugin& P, uint64_t seed) {
     free_layer(P, L);
 }
 
+// The batch and each request alone must give bitwise-equal outputs and states. The CUDA kernels
+// are batch invariant, but the plugin does not declare GDN_FEATURE_BATCH_INVARIANT (which would
+// put it under the conformance suite's serving-batch-invariance case); until it does, this holds
+// it there.
+void varlen_vs_single(Plugin& P, const Shape& s, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::printf("varlen vs one-by-one seed=%" PRIu64 ": %s\n", seed, s.str().c_str());
+    const std::vector<int64_t> lens = {70, 0, 1, 3, 64, 129, 1, 250};
+    const int B = static_cast<int>(lens.size());
+    const int nslots = 2 * B + 1;
+    Layer L = make_layer(P, s, rng, false);
+    Pool pl = make_pool(P, s, nslots, rng, 0.1);
+    const std::vector<float> rec0 = pl.rec;
+    const Bytes conv0 = pl.conv;
+    auto slots = pick_slots(B, nslots, rng, -1);
+    Batch bt = make_batch(s, lens, slots, rng, 0.0);
+    Bytes whole;
+    run_and_check(P, L, pl, bt, -1, "batched", &whole);
+    const std::vector<float> rec_batched = pl.rec;
+    const Bytes conv_batched = pl.conv;
+    // reset and run one by one
+    pl.rec = rec0;
+    pl.conv = conv0;
+    pl.rec_ref.assign(rec0.begin(), rec0.end());
+    for (size_t i = 0; i < conv0.n(); ++i) pl.conv_ref[i] = conv0.get(i);
+    P.h2d(pl.d_rec, rec0.data(), rec0.size() * 4);
+    P.h2d(pl.d_conv, conv0.b.data(), conv0.b.size());
+    const size_t od = static_cast<size_t>(s.HV) * s.Dv, es = dsize(s.dt);
+    size_t diff = 0;
+    for (int r = 0; r < B; ++r) {
+        Batch one;
+        one.cu = {0, lens[r]};
+        one.slots = {slots[r]};
+        one.T = lens[r];
+        one.xs = bt.xs;
+        one.mode = lens[r] == 1 ? GDN_MODE_DECODE : GDN_MODE_EXTEND;
+        one.X = Bytes(s.dt, static_cast<size_t>(std::max<int64_t>(one.T, 1)) * bt.xs);
+        std::memcpy(one.X.b.data(), bt.X.b.data() + bt.cu[r] * bt.xs * es, one.T * bt.xs * es);
+        Bytes o;
+        char lab[64];
+        std::snprintf(lab, sizeof lab, "alone: request %d (len %" PRId64 ")", r, lens[r]);
+        run_and_check(P, L, pl, one, -1, lab, &o);
+        if (std::memcmp(o.b.data(), whole.b.data() + bt.cu[r] * od * es, one.T * od * es) != 0) ++diff;
+    }
+    expect(diff == 0, "varlen: %zu requests' outputs differ bitwise between batched and alone", diff);
+    expect(pl.rec == rec_batched && pl.conv.b == conv_batched.b,
+           "varlen: pool differs bitwise between batched and alone");
+    free_pool(P, pl);
+    free_layer(P, L);
+}
+
 // A key head's value heads in one prep block (GDN_CUDA_PREP_HEADS=all): at GVA 2 the prep kernel
 // then inverts both heads' T at once (its pair path), which unforced only batches of more than
 // 4 x SMs (chunk, key head) pairs get. The caller's own setting is restored.
@@ -743,6 +796,8 @@ int main(int argc, char** argv) {
 
     for (int i = 0; i < cases; ++i) random_case(P, seed + static_cast<uint64_t>(i));
     if (!seed_given || cases > 1) {
+        varlen_vs_single(P, Shape{2, 4, 128, 128, 4, GDN_DTYPE_BF16}, seed + 1002);
+        varlen_vs_single(P, Shape{1, 2, 32, 64, 2, GDN_DTYPE_F16}, seed + 1003);
         for (bool aligned : {false, true}) {
             prep_heads_grouped(P, Shape{2, 4, 128, 128, 4, GDN_DTYPE_BF16}, seed + 1009, {200, 1, 130, 64}, aligned);
             prep_heads_grouped(P, Shape{1, 2, 64, 32, 3, GDN_DTYPE_F16}, seed + 1010, {150, 70}, aligned);
