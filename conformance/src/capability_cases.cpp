@@ -197,6 +197,21 @@ std::vector<CaseDef> capability_cases(const gdn_capabilities& caps) {
                                       }),
                                       key ? "head_k_dim" : "head_v_dim"));
     }
+    // Inside a head-dim range but off its steps (a GPU declares multiples of 16: 24 is outside).
+    for (const auto& [name, r, key] :
+         {std::tuple{"dk", caps.head_k_dim, true}, std::tuple{"dv", caps.head_v_dim, false}}) {
+        if (r.multiple <= 1 || int64_t(r.min) + r.multiple / 2 > r.max) continue;
+        const int off = r.min + r.multiple / 2;
+        cases.push_back(refusal_probe(std::string("capability-refuse-") + name + "-step",
+                                      std::string(key ? "head_k_dim " : "head_v_dim ") + std::to_string(off) +
+                                          " (declared: multiples of " + std::to_string(r.multiple) + ")",
+                                      with([&](RandomCaseSpec& s) {
+                                          s.num_k_heads = 1;
+                                          s.num_v_heads = 1;
+                                          (key ? s.head_k_dim : s.head_v_dim) = off;
+                                      }),
+                                      key ? "head_k_dim" : "head_v_dim"));
+    }
     for (int t = GDN_DTYPE_F32; t <= GDN_DTYPE_F16; ++t)
         if (!(caps.activation_dtypes & (1u << t)))
             cases.push_back(refusal_probe(std::string("capability-refuse-dtype-") + kDtypeNames[t],

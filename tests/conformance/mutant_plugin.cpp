@@ -33,7 +33,7 @@
 #define MUTANT_REFUSES_UNNAMED 15          // refuses what it does not declare without naming the argument
 #define MUTANT_DECODE_FORGETS_STATE 16     // a decode step starts from a zero recurrent state
 #define MUTANT_STRONG_DECAY_NAN 17         // NaN once a request's cumulative log decay is below -100
-#define MUTANT_REFUSAL_WRITES 18           // a refused call has already written the output
+#define MUTANT_REFUSAL_WRITES 18           // declares head dims in steps of 16; a refused call has written the output
 
 namespace {
 
@@ -64,6 +64,7 @@ gdn_status capabilities(int32_t, gdn_capabilities* c, gdn_errbuf) {
         for (int r = 1; r <= 8; ++r) full.gva_ratios |= 1u << r;
     }
     if (MUTANT == MUTANT_DECLARES_CONV5) full.conv_kernels |= 1u << 5;
+    if (MUTANT == MUTANT_REFUSAL_WRITES) full.head_k_dim = full.head_v_dim = {16, 256, 16};
     const size_t n = c->struct_size < sizeof full ? c->struct_size : sizeof full;
     full.struct_size = uint32_t(n);
     std::memcpy(c, &full, n);
@@ -107,7 +108,12 @@ void strong_decay_nan(const gdn_forward_args& a) {
 gdn_status forward(gdn_stream stream, const gdn_forward_args* a, gdn_errbuf err) {
     if (native_streams() && *static_cast<int*>(reinterpret_cast<NativeStreamImpl*>(stream)->native) == kNativeDestroyed)
         return gdn_test::fail(err, GDN_ERR_INVALID_ARGUMENT, "mutant: the stream's native stream was destroyed");
-    if (gdn_status s = myvendor::check_forward(*a, err)) {
+    gdn_status refused = myvendor::check_forward(*a, err);
+    if (!refused && MUTANT == MUTANT_REFUSAL_WRITES &&
+        (a->head_k_dim % 16 || a->head_k_dim > 256 || a->head_v_dim % 16 || a->head_v_dim > 256))
+        refused =
+            gdn_test::fail(err, GDN_ERR_UNSUPPORTED, "mutant: head_k_dim, head_v_dim: multiples of 16 in 16..256");
+    if (gdn_status s = refused) {
         if (MUTANT == MUTANT_REFUSES_UNNAMED && err.text && err.capacity)
             std::snprintf(err.text, err.capacity, "mutant: unsupported");
         if (MUTANT == MUTANT_REFUSAL_WRITES && a->out.data && a->num_tokens > 0)
