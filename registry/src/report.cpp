@@ -1,6 +1,6 @@
 // Human-readable load reports: what `gdn list` prints and what an explicit open() that cannot
 // be served carries in its error.
-#include <sstream>
+#include "gdn/detail/text.hpp"
 
 #include "discovery.hpp"
 #include "gdn/registry.hpp"
@@ -44,7 +44,7 @@ const char* next_stage_name(LoadStage s) {
 //     status:  no device
 //     reason:  no CUDA device visible (cudaGetDeviceCount: ...)
 std::string format_report(const LoadReport& r) {
-    std::ostringstream out;
+    detail::Text out;
     const std::string file_name = detail::name_from_file(r.path);
     const std::string& shown = !r.name.empty() ? r.name : file_name;
     out << (shown.empty() ? r.path : shown) << ": ";

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
-#include <sstream>
+#include "gdn/detail/text.hpp"
 
 #include "gdn/error.hpp"
 #include "gdn/pool.hpp"
@@ -170,7 +170,7 @@ Case random_case(const RandomCaseSpec& s, uint64_t seed) {
         }
     p.recurrent_state.resize(std::size_t(B * HV * s.head_v_dim * s.head_k_dim));
     for (double& x : p.recurrent_state) x = float(s.state_scale * normal(rng));
-    std::ostringstream name;
+    detail::Text name;
     name << "random seed=" << seed;
     c.name = name.str();
     return c;
@@ -178,7 +178,7 @@ Case random_case(const RandomCaseSpec& s, uint64_t seed) {
 
 std::string describe(const Case& c) {
     const auto& p = c.problem;
-    std::ostringstream o;
+    detail::Text o;
     o << "H=" << p.num_k_heads << " HV=" << p.num_v_heads << " Dk=" << p.head_k_dim << " Dv=" << p.head_v_dim
       << " Kc=" << p.conv_kernel << " " << dtype_name(c.activation_dtype) << " " << mode_name(c.mode) << " lens=[";
     for (int64_t r = 0; r < p.num_requests(); ++r)
@@ -242,7 +242,7 @@ namespace {
 // "q head 1 column 3" for a channel of mixed_qkv / the conv state.
 std::string channel_name(const reference::Problem& p, int64_t ch) {
     const int64_t qk = int64_t(p.num_k_heads) * p.head_k_dim;
-    std::ostringstream o;
+    detail::Text o;
     o << "channel " << ch << " (";
     if (ch < 2 * qk) {
         const int64_t i = ch % qk;
@@ -257,7 +257,7 @@ std::string channel_name(const reference::Problem& p, int64_t ch) {
 
 std::string element_name(const reference::Problem& p, ResultKind kind, std::size_t index,
                          const std::vector<int64_t>& requests) {
-    std::ostringstream o;
+    detail::Text o;
     const int64_t i = int64_t(index);
     auto request_of_block = [&](int64_t block) {
         return requests.empty() || block >= int64_t(requests.size()) ? block : requests[std::size_t(block)];
@@ -299,7 +299,7 @@ std::string first_outside(const reference::Problem& p, ResultKind kind, const st
     std::size_t largest = n;
     double largest_diff = 0;
     auto describe_at = [&](const char* lead, std::size_t i) {
-        std::ostringstream o;
+        detail::Text o;
         o << lead << element_name(p, kind, i, requests) << ": got " << got[i] << ", want " << want[i];
         return o.str();
     };
@@ -380,7 +380,7 @@ CaseResult run_case(const Backend& backend, const Case& c, const Tolerance& tol,
     // Everything outside the used slots of layer 1 must be byte-identical.
     res.others_untouched = detail::untouched_outside(pool, before, pool.snapshot(), slots);
 
-    std::ostringstream why;
+    detail::Text why;
     const bool out_bad = !(res.out_rel_l2 <= tol.out) || !all_finite(got_out);
     const bool state_bad = !(res.state_rel_l2 <= tol.state) || !all_finite(got_rec);
     const bool conv_bad = (tol.conv_exact && !res.conv_exact) || !all_finite(got_conv);

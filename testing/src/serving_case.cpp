@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <sstream>
+#include "gdn/detail/text.hpp"
 
 #include "gdn/error.hpp"
 #include "gdn/pool.hpp"
@@ -251,7 +251,7 @@ CaseResult run_serving_case(const Backend& backend, const Case& c, const Toleran
     named.insert(named.end(), ck_slots.begin(), ck_slots.end());
     res.others_untouched = detail::untouched_outside(pool, before, pool.snapshot(), named);
 
-    std::ostringstream why;
+    detail::Text why;
     if (!res.finite) why << "NaN/Inf in the results (unwritten output or overflow); ";
     if (res.degenerate) why << "output is all zero (degenerate); ";
     if (!(res.out_rel_l2 <= tol.out)) why << "out rel L2 " << res.out_rel_l2 << " > " << tol.out << "; ";
