@@ -33,4 +33,7 @@ install(FILES
 file(RELATIVE_PATH GDN_PC_PREFIX_FROM_PCDIR /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 string(REGEX REPLACE "/$" "" GDN_PC_PREFIX_FROM_PCDIR "${GDN_PC_PREFIX_FROM_PCDIR}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/gdn.pc.in ${PROJECT_BINARY_DIR}/cmake/gdn.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/cmake/gdn.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+# gdn-testing.pc: the testing library (reference, harness, golden files) on top of gdn.pc.
+configure_file(${CMAKE_CURRENT_LIST_DIR}/gdn-testing.pc.in ${PROJECT_BINARY_DIR}/cmake/gdn-testing.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/cmake/gdn.pc ${PROJECT_BINARY_DIR}/cmake/gdn-testing.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -1,7 +1,8 @@
 """Builds the gdn package with the project's CMake build, for `pip install ./python`.
 
-The wheel is self-contained: gdn/_gdn*.so, gdn/lib/libgdn_core.so*, libgdn_registry.so* and the
-backend plugins in gdn/lib/gdn/plugins (where the registry looks, relative to its own library).
+The wheel is self-contained: gdn/_gdn*.so, gdn/lib/libgdn_core.so*, libgdn_registry.so*, libgdn_testing.so*
+(the reference behind gdn.reference_forward and gdn.check) and the backend plugins in
+gdn/lib/gdn/plugins (where the registry looks, relative to its own library).
 Environment: GDN_CMAKE_ARGS (extra CMake arguments, e.g. -DGDN_BUILD_CUDA=ON), CMAKE_BUILD_PARALLEL_LEVEL.
 """
 

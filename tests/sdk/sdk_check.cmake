@@ -46,7 +46,7 @@ run("cmake --install to a fresh prefix" COMMAND ${CMAKE_COMMAND} --install ${BUI
 foreach(f bin/gdn include/gdn/plugin.h include/gdn/conformance.hpp include/gdn/harness.hpp include/gdn/reference.hpp
           ${LIBDIR}/libgdn_core.so ${LIBDIR}/libgdn_testing.so ${LIBDIR}/libgdn_registry.so ${LIBDIR}/gdn/plugins/libgdn_cpu.so ${LIBDIR}/cmake/gdn/gdnConfig.cmake
           ${LIBDIR}/cmake/gdn/gdnConfigVersion.cmake ${LIBDIR}/cmake/gdn/GdnPlugin.cmake ${LIBDIR}/cmake/gdn/plugin.map
-          ${LIBDIR}/pkgconfig/gdn.pc)
+          ${LIBDIR}/pkgconfig/gdn.pc ${LIBDIR}/pkgconfig/gdn-testing.pc)
   if(NOT EXISTS ${prefix}/${f})
     message(FATAL_ERROR "sdk: the install lacks ${f}")
   endif()
@@ -70,6 +70,8 @@ run("the installed gdn lists the cpu backend" COMMAND ${gdn} list UNSET GDN_PLUG
 if(PKG_CONFIG)
   run("pkg-config reports the version" COMMAND ${PKG_CONFIG} --modversion gdn
       ENV PKG_CONFIG_PATH=${prefix}/${LIBDIR}/pkgconfig MATCH "^[0-9]+\\.[0-9]+\\.[0-9]+")
+  run("pkg-config: gdn-testing adds the testing library to gdn's" COMMAND ${PKG_CONFIG} --libs gdn-testing
+      ENV PKG_CONFIG_PATH=${prefix}/${LIBDIR}/pkgconfig MATCH "-lgdn_testing .*-lgdn_registry -lgdn_core")
   run("pkg-config --cflags" COMMAND ${PKG_CONFIG} --cflags gdn ENV PKG_CONFIG_PATH=${prefix}/${LIBDIR}/pkgconfig OUT cflags)
   string(STRIP "${cflags}" cflags)
   separate_arguments(cflags UNIX_COMMAND "${cflags}")
