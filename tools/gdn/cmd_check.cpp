@@ -20,9 +20,10 @@ int cmd_check(int argc, char** argv) {
         "through a backend and compares with the tolerances of the golden README: relative L2 of out and\n"
         "recurrent state <= 2e-5 (f32) or 5e-3 (bf16, f16); conv state exact; NaN/Inf fails.\n"
         "Without files: gdn's own golden vectors, then those in the directories of GDN_GOLDEN_PATH.\n"
-        "A file that needs a feature the backend declares it does not take (a state dtype, checkpoints,\n"
-        "verify + commit) is reported UNSUPPORTED. Exit code 0 when no file fails (with --strict, when\n"
-        "every file passes).",
+        "A file the backend refuses as unsupported (a dtype, shape or serving feature such as a 16-bit state,\n"
+        "checkpoints or verify + commit that it does not declare) is reported UNSUPPORTED; gdn conformance\n"
+        "checks that such refusals match the declaration. Exit code 0 when no file fails (with --strict,\n"
+        "when every file passes).",
         {{"backend", "NAME",
           "backend to run on (cpu, cuda, cuda:1, ...; auto = best available; default: GDN_BACKEND, else auto)", ""},
          {"strict", "", "an UNSUPPORTED file fails too", ""}},
